@@ -4,9 +4,9 @@
 //! structural walk on arrival checks them and notes where the few fields routing needs
 //! (delivery-mode, priority, expiration, headers, reply-to) live.
 
+use amq_protocol::frame::WriteContext;
 use amq_protocol::protocol::basic::{gen_properties, parse_properties, AMQPProperties};
 use amq_protocol::types::FieldTable;
-use amq_protocol::frame::WriteContext;
 use bytes::Bytes;
 
 use crate::frame::{begin_frame, end_frame, FRAME_BODY, FRAME_HEADER, FRAME_OVERHEAD_SIZE};
@@ -159,7 +159,7 @@ impl PropertiesView {
 /// Decode a length-prefixed field table (as found in properties or method arguments).
 pub fn decode_table(bytes: &[u8]) -> Result<FieldTable, Truncated> {
     match amq_protocol::types::parsing::parse_field_table(bytes) {
-        Ok((rest, table)) if rest.is_empty() => Ok(table),
+        Ok((&[], table)) => Ok(table),
         _ => Err(Truncated),
     }
 }
@@ -196,7 +196,9 @@ pub fn write_content(
     put_u64(out, body.len() as u64);
     out.extend_from_slice(properties);
     end_frame(out, at);
-    let chunk = (frame_max as usize).saturating_sub(FRAME_OVERHEAD_SIZE).max(1);
+    let chunk = (frame_max as usize)
+        .saturating_sub(FRAME_OVERHEAD_SIZE)
+        .max(1);
     out.reserve(body.len() + (body.len() / chunk + 1) * FRAME_OVERHEAD_SIZE);
     for part in body.chunks(chunk) {
         let at = begin_frame(out, FRAME_BODY, channel);

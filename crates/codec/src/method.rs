@@ -60,6 +60,20 @@ pub enum Method {
     Other(AMQPClass),
 }
 
+impl Method {
+    /// (class id, method id) of this method.
+    pub fn ids(&self) -> (u16, u16) {
+        match self {
+            Method::Publish(_) => (CLASS_BASIC, BASIC_PUBLISH),
+            Method::Ack { .. } => (CLASS_BASIC, BASIC_ACK),
+            Method::Nack { .. } => (CLASS_BASIC, BASIC_NACK),
+            Method::Reject { .. } => (CLASS_BASIC, BASIC_REJECT),
+            Method::Qos { .. } => (CLASS_BASIC, BASIC_QOS),
+            Method::Other(c) => (c.get_amqp_class_id(), c.get_amqp_method_id()),
+        }
+    }
+}
+
 /// Why a method frame could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MethodError {

@@ -121,8 +121,20 @@ proptest! {
 fn unknown_and_truncated_methods_are_told_apart() {
     use warren_codec::method::MethodError;
     let unknown = Bytes::from_static(&[0, 50, 0, 99]);
-    assert_eq!(decode_method(unknown), Err(MethodError::Unknown { class_id: 50, method_id: 99 }));
+    assert_eq!(
+        decode_method(unknown),
+        Err(MethodError::Unknown {
+            class_id: 50,
+            method_id: 99
+        })
+    );
     // queue.declare cut inside the queue name
     let truncated = Bytes::from_static(&[0, 50, 0, 10, 0, 0, 5, b'a']);
-    assert_eq!(decode_method(truncated), Err(MethodError::Malformed { class_id: 50, method_id: 10 }));
+    assert_eq!(
+        decode_method(truncated),
+        Err(MethodError::Malformed {
+            class_id: 50,
+            method_id: 10
+        })
+    );
 }

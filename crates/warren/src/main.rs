@@ -1,1 +1,127 @@
-fn main() {}
+//! The `warren` binary: parse configuration, bind listeners, run the broker until SIGTERM/SIGINT.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use warren_broker::{Broker, Config};
+
+/// Warren: an AMQP 0-9-1 message broker that RabbitMQ clients use unchanged.
+#[derive(Debug, Parser)]
+#[command(name = "warren", version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "WARREN_BIND", default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// AMQP port (0 picks a free port; the bound port is logged).
+    #[arg(long, env = "WARREN_AMQP_PORT", default_value_t = 5672)]
+    amqp_port: u16,
+    /// Management HTTP port (0 picks a free port).
+    #[arg(long, env = "WARREN_MGMT_PORT", default_value_t = 15672)]
+    mgmt_port: u16,
+    /// Directory for persistent data.
+    #[arg(long, env = "WARREN_DATA_DIR", default_value = "./warren-data")]
+    data_dir: PathBuf,
+    /// User created at start with full access to the default vhost.
+    #[arg(long, env = "WARREN_DEFAULT_USER", default_value = "guest")]
+    default_user: String,
+    /// Password of the default user.
+    #[arg(long, env = "WARREN_DEFAULT_PASS", default_value = "guest")]
+    default_pass: String,
+    /// Default virtual host.
+    #[arg(long, env = "WARREN_DEFAULT_VHOST", default_value = "/")]
+    default_vhost: String,
+    /// RabbitMQ definitions JSON (users, vhosts, permissions) to load at start.
+    #[arg(long, env = "WARREN_DEFINITIONS")]
+    definitions: Option<PathBuf>,
+    /// Heartbeat interval offered to clients, in seconds (0 disables).
+    #[arg(long, env = "WARREN_HEARTBEAT", default_value_t = 60)]
+    heartbeat: u16,
+    /// Largest frame offered to clients, in bytes.
+    #[arg(long, env = "WARREN_FRAME_MAX", default_value_t = 131_072)]
+    frame_max: u32,
+    /// Most channels per connection.
+    #[arg(long, env = "WARREN_CHANNEL_MAX", default_value_t = 2047)]
+    channel_max: u16,
+    /// Log filter: error, warn, info, debug, trace (or a tracing filter expression).
+    #[arg(long, env = "WARREN_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a RabbitMQ-compatible password hash (for definitions files).
+    HashPassword { password: String },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::HashPassword { password }) = &cli.command {
+        println!(
+            "{}",
+            warren_broker::auth::password::hash_password(password.as_bytes())
+        );
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+                .context("invalid --log-level")?,
+        )
+        .with_ansi(false)
+        .init();
+    let config = Config {
+        bind: cli.bind,
+        amqp_port: cli.amqp_port,
+        mgmt_port: cli.mgmt_port,
+        data_dir: cli.data_dir,
+        default_user: cli.default_user,
+        default_pass: cli.default_pass,
+        default_vhost: cli.default_vhost,
+        definitions: cli.definitions,
+        heartbeat_s: cli.heartbeat,
+        frame_max: cli.frame_max.max(4096),
+        channel_max: cli.channel_max,
+        ..Config::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let addr = SocketAddr::new(config.bind, config.amqp_port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let broker = Broker::new(config)?;
+    tracing::info!("listening amqp {bound}");
+    warren_broker::server::run(listener, broker, shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, run until killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+    }
+}

@@ -1,0 +1,174 @@
+//! Unacknowledged deliveries and their settlement: ack, nack, reject, recover, and the
+//! requeue-everything that happens when a channel closes.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::{Channel, ConnCtx};
+use crate::error::{AmqpError, AmqpResult};
+use crate::queue::{Consumer, Queue, QueuedMessage};
+
+#[derive(Debug)]
+pub struct Unacked {
+    pub tag: u64,
+    pub queue: Arc<Queue>,
+    pub message: QueuedMessage,
+    /// None for basic.get deliveries, which hold no consumer credit.
+    pub consumer: Option<Arc<Consumer>>,
+}
+
+/// Deliveries awaiting settlement, in delivery-tag order (tags only grow, so pushes append).
+#[derive(Debug, Default)]
+pub struct UnackedList {
+    list: VecDeque<Unacked>,
+}
+
+impl UnackedList {
+    pub fn push(&mut self, u: Unacked) {
+        debug_assert!(self.list.back().is_none_or(|b| b.tag < u.tag));
+        self.list.push_back(u);
+    }
+
+    /// Put back an entry taken out earlier (tx rollback), keeping tag order.
+    pub fn insert(&mut self, u: Unacked) {
+        let at = self.list.partition_point(|x| x.tag < u.tag);
+        self.list.insert(at, u);
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Take the deliveries a client settles: `tag` alone, everything up to it (`multiple`),
+    /// or everything (`multiple` with tag 0). None if the tag is not outstanding.
+    pub fn take(&mut self, tag: u64, multiple: bool) -> Option<Vec<Unacked>> {
+        if multiple {
+            if tag == 0 {
+                return Some(self.list.drain(..).collect());
+            }
+            let end = self.list.partition_point(|x| x.tag <= tag);
+            if end == 0 || self.list[end - 1].tag != tag {
+                // RabbitMQ accepts multiple=true up to a tag only if that tag is outstanding.
+                if !self.list.iter().take(end).any(|x| x.tag == tag) {
+                    return None;
+                }
+            }
+            return Some(self.list.drain(..end).collect());
+        }
+        // Acks usually come in order: check the front before searching.
+        if self.list.front().is_some_and(|f| f.tag == tag) {
+            return self.list.pop_front().map(|u| vec![u]);
+        }
+        let i = self.list.binary_search_by_key(&tag, |x| x.tag).ok()?;
+        self.list.remove(i).map(|u| vec![u])
+    }
+
+    pub fn drain_all(&mut self) -> Vec<Unacked> {
+        self.list.drain(..).collect()
+    }
+}
+
+fn unknown_tag(tag: u64) -> AmqpError {
+    AmqpError::precondition_failed(format!("unknown delivery tag {tag}"))
+}
+
+impl Channel {
+    pub(super) fn ack(&mut self, ctx: &mut ConnCtx, tag: u64, multiple: bool) -> AmqpResult<()> {
+        let settled = self
+            .unacked
+            .take(tag, multiple)
+            .ok_or_else(|| unknown_tag(tag))?;
+        if let Some(tx) = &mut self.tx {
+            tx.pending_acks
+                .extend(settled.into_iter().map(|u| (u, Settle::Ack)));
+            return Ok(());
+        }
+        self.settle(ctx, settled, Settle::Ack);
+        Ok(())
+    }
+
+    pub(super) fn reject(
+        &mut self,
+        ctx: &mut ConnCtx,
+        tag: u64,
+        multiple: bool,
+        requeue: bool,
+    ) -> AmqpResult<()> {
+        let settled = self
+            .unacked
+            .take(tag, multiple)
+            .ok_or_else(|| unknown_tag(tag))?;
+        let how = if requeue {
+            Settle::Requeue
+        } else {
+            Settle::Drop
+        };
+        if let Some(tx) = &mut self.tx {
+            tx.pending_acks
+                .extend(settled.into_iter().map(|u| (u, how)));
+            return Ok(());
+        }
+        self.settle(ctx, settled, how);
+        Ok(())
+    }
+
+    pub(super) fn recover(&mut self, ctx: &mut ConnCtx, requeue: bool) -> AmqpResult<()> {
+        if !requeue {
+            return Err(AmqpError::not_implemented("requeue=false"));
+        }
+        self.requeue_all_unacked(ctx);
+        Ok(())
+    }
+
+    /// Return every unacked delivery to its queue, redelivered, in original order.
+    pub(super) fn requeue_all_unacked(&mut self, ctx: &mut ConnCtx) {
+        let all = self.unacked.drain_all();
+        self.settle(ctx, all, Settle::Requeue);
+    }
+
+    /// Apply a settlement: give credit back, and requeue where asked (grouped per queue so
+    /// order is kept and each queue is locked once).
+    pub(super) fn settle(&mut self, ctx: &mut ConnCtx, settled: Vec<Unacked>, how: Settle) {
+        let mut requeues: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
+        for u in settled {
+            if let Some(c) = &u.consumer {
+                if c.settled(1) {
+                    ctx.kick(&u.queue);
+                }
+            }
+            if how == Settle::Requeue {
+                let mut m = u.message;
+                m.redelivered = true;
+                match requeues.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
+                    Some((_, list)) => list.push(m),
+                    None => requeues.push((u.queue, vec![m])),
+                }
+            }
+        }
+        for (q, list) in requeues {
+            q.requeue(list);
+        }
+        if self
+            .credit
+            .prefetch
+            .load(std::sync::atomic::Ordering::Acquire)
+            != 0
+        {
+            // Channel-wide credit was freed: any of our consumers may be able to receive.
+            for entry in self.consumers.values() {
+                ctx.kick(&entry.queue);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    Ack,
+    Requeue,
+    Drop,
+}

@@ -1,0 +1,320 @@
+//! Consuming: basic.consume / cancel / get, and encoding the deliveries queues hand us.
+
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use warren_codec::content::write_content;
+use warren_codec::method::{write_deliver, write_get_ok, CLASS_BASIC};
+use warren_codec::protocol::{basic, AMQPClass};
+use warren_codec::types::AMQPValue;
+
+use super::ack::Unacked;
+use super::publish::REPLY_TO_QUEUE;
+use super::{Channel, ConnCtx, ConsumerEntry};
+use crate::auth::{Access, ResourceKind};
+use crate::broker::ReplyTarget;
+use crate::error::{AmqpError, AmqpResult};
+use crate::message::Message;
+use crate::queue::{self, AttachError, Consumer, Queue, QueuedMessage};
+
+impl Channel {
+    /// The queue a method names, applying the spec's "empty name = last declared" rule.
+    pub(super) fn queue_name(&self, name: &str) -> AmqpResult<String> {
+        if !name.is_empty() {
+            return Ok(name.to_owned());
+        }
+        self.last_queue
+            .as_deref()
+            .map(str::to_owned)
+            .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
+    }
+
+    pub(super) fn consume(&mut self, ctx: &mut ConnCtx, c: basic::Consume) -> AmqpResult<()> {
+        let queue_name = self.queue_name(c.queue.as_str())?;
+        let tag = if c.consumer_tag.as_str().is_empty() {
+            queue::generate_consumer_tag()
+        } else {
+            Bytes::copy_from_slice(c.consumer_tag.as_str().as_bytes())
+        };
+        if self.consumers.contains_key(&tag)
+            || self.reply_consumer.as_ref().is_some_and(|(_, t)| *t == tag)
+        {
+            return Err(AmqpError::not_allowed(format!(
+                "attempt to reuse consumer tag '{}'",
+                String::from_utf8_lossy(&tag)
+            )));
+        }
+        if queue_name == REPLY_TO_QUEUE {
+            return self.consume_direct_reply(ctx, tag, c.no_ack, c.nowait);
+        }
+        ctx.grant
+            .check(Access::Read, ResourceKind::Queue, &queue_name)?;
+        let q = ctx.vhost.lookup_queue(&queue_name, ctx.shared.id)?;
+        let priority = match c.arguments.inner().get("x-priority") {
+            Some(v) => int_arg(v).ok_or_else(|| {
+                AmqpError::precondition_failed(format!(
+                    "invalid arg 'x-priority' for queue '{queue_name}' in vhost '{}'",
+                    ctx.vhost.name
+                ))
+            })?,
+            None => 0,
+        };
+        let consumer = Arc::new(Consumer {
+            tag: tag.clone(),
+            channel: self.id,
+            connection: Arc::clone(&ctx.shared),
+            no_ack: c.no_ack,
+            exclusive: c.exclusive,
+            priority: priority as i32,
+            prefetch: self.consumer_prefetch,
+            unacked: AtomicU32::new(0),
+            unsent: AtomicU32::new(0),
+            channel_credit: Arc::clone(&self.credit),
+            starved: AtomicBool::new(false),
+        });
+        // consume-ok goes out before any delivery: deliveries are encoded after this frame.
+        if !c.nowait {
+            ctx.send(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
+                    consumer_tag: crate::util::short_string(String::from_utf8_lossy(&tag)),
+                })),
+            );
+        }
+        match q.attach(Arc::clone(&consumer)) {
+            Ok(()) => {}
+            Err(AttachError::ExclusiveInUse) => {
+                return Err(AmqpError::access_refused(format!(
+                    "queue '{queue_name}' in vhost '{}' in exclusive use",
+                    ctx.vhost.name
+                )))
+            }
+            Err(AttachError::Deleted) => {
+                return Err(AmqpError::not_found(format!(
+                    "no queue '{queue_name}' in vhost '{}'",
+                    ctx.vhost.name
+                )))
+            }
+        }
+        self.consumers
+            .insert(tag, ConsumerEntry { consumer, queue: q });
+        Ok(())
+    }
+
+    fn consume_direct_reply(
+        &mut self,
+        ctx: &mut ConnCtx,
+        tag: Bytes,
+        no_ack: bool,
+        nowait: bool,
+    ) -> AmqpResult<()> {
+        if !no_ack {
+            return Err(AmqpError::precondition_failed(
+                "reply consumer cannot acknowledge",
+            ));
+        }
+        if self.reply_consumer.is_some() {
+            return Err(AmqpError::precondition_failed("reply consumer already set"));
+        }
+        use base64::Engine;
+        let id = crate::util::random_bytes::<18>();
+        let token = Bytes::from(format!(
+            "amq.rabbitmq.reply-to.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+        ));
+        ctx.broker.register_reply_target(
+            token.clone(),
+            ReplyTarget {
+                connection: Arc::clone(&ctx.shared),
+                channel: self.id,
+                consumer_tag: tag.clone(),
+            },
+        );
+        self.reply_consumer = Some((token, tag.clone()));
+        if !nowait {
+            ctx.send(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
+                    consumer_tag: crate::util::short_string(String::from_utf8_lossy(&tag)),
+                })),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn cancel(&mut self, ctx: &mut ConnCtx, c: basic::Cancel) -> AmqpResult<()> {
+        let tag = Bytes::copy_from_slice(c.consumer_tag.as_str().as_bytes());
+        if let Some(entry) = self.consumers.remove(&tag) {
+            if entry.queue.detach(ctx.shared.id, self.id, &tag) {
+                ctx.vhost.remove_queue(&entry.queue);
+            }
+        } else if self.reply_consumer.as_ref().is_some_and(|(_, t)| *t == tag) {
+            if let Some((token, _)) = self.reply_consumer.take() {
+                ctx.broker.remove_reply_target(&token);
+            }
+        }
+        // Cancelling an unknown tag is not an error in RabbitMQ.
+        if !c.nowait {
+            ctx.send(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::CancelOk(basic::CancelOk {
+                    consumer_tag: c.consumer_tag,
+                })),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn get(&mut self, ctx: &mut ConnCtx, g: basic::Get) -> AmqpResult<()> {
+        let queue_name = self.queue_name(g.queue.as_str())?;
+        ctx.grant
+            .check(Access::Read, ResourceKind::Queue, &queue_name)?;
+        let q = ctx.vhost.lookup_queue(&queue_name, ctx.shared.id)?;
+        let Some((m, remaining)) = q.get() else {
+            ctx.send(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
+            );
+            return Ok(());
+        };
+        let tag = self.take_delivery_tag();
+        let msg = &m.message;
+        write_get_ok(
+            &mut ctx.out,
+            self.id,
+            tag,
+            m.redelivered,
+            &msg.exchange,
+            &msg.routing_key,
+            remaining,
+        );
+        write_content(
+            &mut ctx.out,
+            self.id,
+            CLASS_BASIC,
+            &msg.properties,
+            &msg.body,
+            ctx.frame_max,
+        );
+        if !g.no_ack {
+            self.unacked.push(Unacked {
+                tag,
+                queue: q,
+                message: m,
+                consumer: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Encode a delivery a queue dispatched to one of our consumers. Returns the message if
+    /// the consumer is gone (cancelled or channel closing), so the caller can put it back.
+    pub fn deliver(
+        &mut self,
+        ctx: &mut ConnCtx,
+        consumer: &Arc<Consumer>,
+        queue: &Arc<Queue>,
+        message: QueuedMessage,
+    ) -> Option<QueuedMessage> {
+        let live = self.state == super::ChannelState::Open
+            && self
+                .consumers
+                .get(&consumer.tag)
+                .is_some_and(|e| Arc::ptr_eq(&e.consumer, consumer));
+        if !live {
+            consumer.undo_dispatch();
+            return Some(message);
+        }
+        let tag = self.take_delivery_tag();
+        let msg = &message.message;
+        write_deliver(
+            &mut ctx.out,
+            self.id,
+            &consumer.tag,
+            tag,
+            message.redelivered,
+            &msg.exchange,
+            &msg.routing_key,
+        );
+        write_content(
+            &mut ctx.out,
+            self.id,
+            CLASS_BASIC,
+            &msg.properties,
+            &msg.body,
+            ctx.frame_max,
+        );
+        if consumer.sent() {
+            ctx.kick(queue);
+        }
+        if !consumer.no_ack {
+            self.unacked.push(Unacked {
+                tag,
+                queue: Arc::clone(queue),
+                message,
+                consumer: Some(Arc::clone(consumer)),
+            });
+        }
+        None
+    }
+
+    /// Deliver a direct reply-to message to our reply consumer, if it is still there.
+    pub fn deliver_reply(&mut self, ctx: &mut ConnCtx, consumer_tag: &[u8], message: &Message) {
+        let ours = self
+            .reply_consumer
+            .as_ref()
+            .is_some_and(|(_, t)| t == consumer_tag);
+        if self.state != super::ChannelState::Open || !ours {
+            return;
+        }
+        let tag = self.take_delivery_tag();
+        write_deliver(
+            &mut ctx.out,
+            self.id,
+            consumer_tag,
+            tag,
+            false,
+            &message.exchange,
+            &message.routing_key,
+        );
+        write_content(
+            &mut ctx.out,
+            self.id,
+            CLASS_BASIC,
+            &message.properties,
+            &message.body,
+            ctx.frame_max,
+        );
+    }
+
+    /// The queue behind one of our consumers was deleted: forget the consumer and tell the
+    /// client (consumer cancel notification) if it said it understands that.
+    pub fn consumer_cancelled(&mut self, ctx: &mut ConnCtx, consumer_tag: &Bytes) {
+        if self.consumers.remove(consumer_tag).is_none() {
+            return;
+        }
+        if self.state == super::ChannelState::Open && ctx.consumer_cancel_notify {
+            ctx.send(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::Cancel(basic::Cancel {
+                    consumer_tag: crate::util::short_string(String::from_utf8_lossy(consumer_tag)),
+                    nowait: true,
+                })),
+            );
+        }
+    }
+}
+
+fn int_arg(v: &AMQPValue) -> Option<i64> {
+    Some(match v {
+        AMQPValue::ShortShortInt(n) => i64::from(*n),
+        AMQPValue::ShortShortUInt(n) => i64::from(*n),
+        AMQPValue::ShortInt(n) => i64::from(*n),
+        AMQPValue::ShortUInt(n) => i64::from(*n),
+        AMQPValue::LongInt(n) => i64::from(*n),
+        AMQPValue::LongUInt(n) => i64::from(*n),
+        AMQPValue::LongLongInt(n) => *n,
+        _ => return None,
+    })
+}

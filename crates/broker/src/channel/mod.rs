@@ -1,0 +1,361 @@
+//! A channel: its state machine, and the dispatch of each method to the module that owns it.
+//!
+//! Channels are owned by their connection's task; nothing here takes a lock of its own except
+//! through the vhost and queues it calls.
+
+mod ack;
+mod consume;
+mod publish;
+mod topology;
+mod tx;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use warren_codec::method::{write_method, Method, MethodError};
+use warren_codec::protocol::{
+    access, basic, channel, confirm, exchange, queue, tx as txp, AMQPClass,
+};
+
+use crate::auth::Grant;
+use crate::broker::Broker;
+use crate::connection::shared::ConnectionShared;
+use crate::error::{AmqpError, AmqpResult};
+use crate::queue::{ChannelCredit, Consumer, Queue};
+use crate::vhost::{RouteScratch, VHost};
+pub use ack::Unacked;
+use publish::PublishState;
+use tx::TxState;
+
+/// What a channel needs from its connection while handling a method.
+pub struct ConnCtx {
+    pub broker: Arc<Broker>,
+    pub vhost: Arc<VHost>,
+    pub grant: Grant,
+    pub shared: Arc<ConnectionShared>,
+    /// Encoded frames waiting to be handed to the writer.
+    pub out: Vec<u8>,
+    pub frame_max: u32,
+    /// Exclusive queues this connection declared; deleted when it closes.
+    pub exclusive_queues: Vec<Arc<Queue>>,
+    /// Whether the client asked for basic.cancel when its queue goes away.
+    pub consumer_cancel_notify: bool,
+    /// Queues to re-run dispatch on once this batch of frames is handled.
+    pub kicks: Vec<Arc<Queue>>,
+}
+
+impl ConnCtx {
+    pub fn send(&mut self, channel: u16, class: AMQPClass) {
+        write_method(&mut self.out, channel, &class);
+    }
+
+    pub fn kick(&mut self, q: &Arc<Queue>) {
+        if !self.kicks.iter().any(|k| Arc::ptr_eq(k, q)) {
+            self.kicks.push(Arc::clone(q));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelState {
+    Open,
+    /// We sent channel.close and wait for close-ok; everything else is ignored.
+    Closing,
+}
+
+/// One consumer as its channel knows it.
+#[derive(Debug)]
+pub struct ConsumerEntry {
+    pub consumer: Arc<Consumer>,
+    pub queue: Arc<Queue>,
+}
+
+pub struct Channel {
+    pub id: u16,
+    pub state: ChannelState,
+    publish: PublishState,
+    /// Publisher confirms: next sequence number to assign, and how far we have confirmed.
+    confirm: Option<ConfirmState>,
+    tx: Option<TxState>,
+    pub consumers: HashMap<Bytes, ConsumerEntry>,
+    pub unacked: ack::UnackedList,
+    next_delivery_tag: u64,
+    /// Prefetch for consumers started after basic.qos(global=false).
+    consumer_prefetch: u32,
+    pub credit: Arc<ChannelCredit>,
+    /// Name of the last queue declared, for the spec's empty-name shortcut.
+    last_queue: Option<Arc<str>>,
+    /// Direct reply-to: our routing token and the consumer tag replies are delivered under.
+    reply_consumer: Option<(Bytes, Bytes)>,
+    scratch: RouteScratch,
+    route_out: Vec<Arc<Queue>>,
+}
+
+#[derive(Debug, Default)]
+struct ConfirmState {
+    next_seq: u64,
+    acked_upto: u64,
+    /// Highest sequence ready to be confirmed but not yet sent.
+    ready_upto: u64,
+    /// Sequences to be nacked instead (rare: routing to a queue that vanished).
+    nacks: Vec<u64>,
+}
+
+impl Channel {
+    pub fn new(id: u16) -> Self {
+        Self {
+            id,
+            state: ChannelState::Open,
+            publish: PublishState::Idle,
+            confirm: None,
+            tx: None,
+            consumers: HashMap::new(),
+            unacked: ack::UnackedList::default(),
+            next_delivery_tag: 1,
+            consumer_prefetch: 0,
+            credit: Arc::new(ChannelCredit::default()),
+            last_queue: None,
+            reply_consumer: None,
+            scratch: RouteScratch::default(),
+            route_out: Vec::new(),
+        }
+    }
+
+    pub fn take_delivery_tag(&mut self) -> u64 {
+        let t = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        t
+    }
+
+    /// True while a publish is waiting for its content header or body.
+    pub fn expects_content(&self) -> bool {
+        !matches!(self.publish, PublishState::Idle)
+    }
+
+    /// Handle one method frame. Errors carry the failing method's ids.
+    pub fn handle_method(&mut self, ctx: &mut ConnCtx, method: Method) -> AmqpResult<()> {
+        if self.expects_content() {
+            return Err(AmqpError::unexpected_frame(
+                "expected content header for class 60, got non content header frame instead",
+            ));
+        }
+        let ch = self.id;
+        match method {
+            Method::Publish(p) => self.start_publish(ctx, p),
+            Method::Ack {
+                delivery_tag,
+                multiple,
+            } => self.ack(ctx, delivery_tag, multiple),
+            Method::Nack {
+                delivery_tag,
+                multiple,
+                requeue,
+            } => self.reject(ctx, delivery_tag, multiple, requeue),
+            Method::Reject {
+                delivery_tag,
+                requeue,
+            } => self.reject(ctx, delivery_tag, false, requeue),
+            Method::Qos {
+                prefetch_size,
+                prefetch_count,
+                global,
+            } => {
+                if prefetch_size != 0 {
+                    return Err(AmqpError::not_implemented(format!(
+                        "prefetch_size!=0 ({prefetch_size})"
+                    )));
+                }
+                self.qos(ctx, prefetch_count, global);
+                ctx.send(
+                    ch,
+                    AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})),
+                );
+                Ok(())
+            }
+            Method::Other(class) => self.handle_other(ctx, class),
+        }
+    }
+
+    fn handle_other(&mut self, ctx: &mut ConnCtx, class: AMQPClass) -> AmqpResult<()> {
+        let ch = self.id;
+        match class {
+            AMQPClass::Channel(m) => match m {
+                channel::AMQPMethod::Open(_) => {
+                    Err(AmqpError::channel_error("second 'channel.open' seen"))
+                }
+                channel::AMQPMethod::Flow(f) => {
+                    self.flow(ctx, f.active);
+                    ctx.send(
+                        ch,
+                        AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk {
+                            active: f.active,
+                        })),
+                    );
+                    Ok(())
+                }
+                channel::AMQPMethod::FlowOk(_) => Ok(()),
+                // close / close-ok are handled by the connection, which owns channel lifetimes.
+                _ => Err(unexpected_method(20, &m_name(&AMQPClass::Channel(m)))),
+            },
+            AMQPClass::Access(access::AMQPMethod::Request(_)) => {
+                ctx.send(
+                    ch,
+                    AMQPClass::Access(access::AMQPMethod::RequestOk(access::RequestOk {})),
+                );
+                Ok(())
+            }
+            AMQPClass::Exchange(m) => match m {
+                exchange::AMQPMethod::Declare(d) => self.exchange_declare(ctx, d),
+                exchange::AMQPMethod::Delete(d) => self.exchange_delete(ctx, d),
+                exchange::AMQPMethod::Bind(b) => self.exchange_bind(ctx, b),
+                exchange::AMQPMethod::Unbind(u) => self.exchange_unbind(ctx, u),
+                other => Err(unexpected_method(40, &m_name(&AMQPClass::Exchange(other)))),
+            },
+            AMQPClass::Queue(m) => match m {
+                queue::AMQPMethod::Declare(d) => self.queue_declare(ctx, d),
+                queue::AMQPMethod::Bind(b) => self.queue_bind(ctx, b),
+                queue::AMQPMethod::Unbind(u) => self.queue_unbind(ctx, u),
+                queue::AMQPMethod::Purge(p) => self.queue_purge(ctx, p),
+                queue::AMQPMethod::Delete(d) => self.queue_delete(ctx, d),
+                other => Err(unexpected_method(50, &m_name(&AMQPClass::Queue(other)))),
+            },
+            AMQPClass::Basic(m) => match m {
+                basic::AMQPMethod::Consume(c) => self.consume(ctx, c),
+                basic::AMQPMethod::Cancel(c) => self.cancel(ctx, c),
+                basic::AMQPMethod::Get(g) => self.get(ctx, g),
+                basic::AMQPMethod::Recover(r) => {
+                    self.recover(ctx, r.requeue)?;
+                    ctx.send(
+                        ch,
+                        AMQPClass::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})),
+                    );
+                    Ok(())
+                }
+                basic::AMQPMethod::RecoverAsync(r) => self.recover(ctx, r.requeue),
+                other => Err(unexpected_method(60, &m_name(&AMQPClass::Basic(other)))),
+            },
+            AMQPClass::Confirm(confirm::AMQPMethod::Select(s)) => {
+                if self.tx.is_some() {
+                    return Err(AmqpError::precondition_failed(
+                        "cannot switch from tx to confirm mode",
+                    ));
+                }
+                if self.confirm.is_none() {
+                    self.confirm = Some(ConfirmState {
+                        next_seq: 1,
+                        ..ConfirmState::default()
+                    });
+                }
+                if !s.nowait {
+                    ctx.send(
+                        ch,
+                        AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})),
+                    );
+                }
+                Ok(())
+            }
+            AMQPClass::Tx(m) => match m {
+                txp::AMQPMethod::Select(_) => self.tx_select(ctx),
+                txp::AMQPMethod::Commit(_) => self.tx_commit(ctx),
+                txp::AMQPMethod::Rollback(_) => self.tx_rollback(ctx),
+                other => Err(unexpected_method(90, &m_name(&AMQPClass::Tx(other)))),
+            },
+            other => Err(unexpected_method(
+                other.get_amqp_class_id(),
+                &m_name(&other),
+            )),
+        }
+    }
+
+    fn qos(&mut self, ctx: &mut ConnCtx, prefetch_count: u16, global: bool) {
+        use std::sync::atomic::Ordering;
+        if global {
+            self.credit
+                .prefetch
+                .store(u32::from(prefetch_count), Ordering::Release);
+            // A larger window may let starved consumers receive again.
+            for entry in self.consumers.values() {
+                ctx.kick(&entry.queue);
+            }
+        } else {
+            self.consumer_prefetch = u32::from(prefetch_count);
+        }
+    }
+
+    fn flow(&mut self, ctx: &mut ConnCtx, active: bool) {
+        use std::sync::atomic::Ordering;
+        self.credit.paused.store(!active, Ordering::Release);
+        if active {
+            for entry in self.consumers.values() {
+                ctx.kick(&entry.queue);
+            }
+        }
+    }
+
+    /// Emit pending publisher confirms, coalesced into one `multiple` ack where possible.
+    pub fn flush_confirms(&mut self, ctx: &mut ConnCtx) {
+        let Some(c) = &mut self.confirm else { return };
+        for tag in c.nacks.drain(..) {
+            warren_codec::method::write_nack(&mut ctx.out, self.id, tag, false);
+        }
+        if c.ready_upto > c.acked_upto {
+            let multiple = c.ready_upto - c.acked_upto > 1;
+            warren_codec::method::write_ack(&mut ctx.out, self.id, c.ready_upto, multiple);
+            c.acked_upto = c.ready_upto;
+        }
+    }
+
+    /// Release everything the channel holds: consumers detach, unacked messages return to
+    /// their queues (redelivered), the reply-to registration goes. Called on any close.
+    pub fn release(&mut self, ctx: &mut ConnCtx) {
+        for (tag, entry) in self.consumers.drain() {
+            let empty_auto_delete = entry.queue.detach(ctx.shared.id, self.id, &tag);
+            if empty_auto_delete {
+                ctx.vhost.remove_queue(&entry.queue);
+            }
+        }
+        if let Some(tx) = self.tx.take() {
+            for u in tx.into_pending_acks() {
+                self.unacked.insert(u);
+            }
+        }
+        self.requeue_all_unacked(ctx);
+        if let Some((token, _)) = self.reply_consumer.take() {
+            ctx.broker.remove_reply_target(&token);
+        }
+        self.publish = PublishState::Idle;
+    }
+}
+
+fn m_name(class: &AMQPClass) -> String {
+    warren_codec::method::method_name(class.get_amqp_class_id(), class.get_amqp_method_id())
+        .to_owned()
+}
+
+/// A method a client must never send (a server-to-client method, or one out of place).
+fn unexpected_method(_class_id: u16, name: &str) -> AmqpError {
+    AmqpError::command_invalid(format!("unexpected method '{name}' from client"))
+}
+
+/// Turn a method decoding failure into RabbitMQ's connection error.
+pub fn method_error(e: MethodError) -> AmqpError {
+    match e {
+        MethodError::Unknown {
+            class_id,
+            method_id,
+        } => AmqpError::not_implemented(format!(
+            "unknown method class {class_id} method {method_id}"
+        ))
+        .on_method(class_id, method_id),
+        MethodError::Malformed {
+            class_id,
+            method_id,
+        } => AmqpError::frame_error(format!(
+            "cannot decode arguments of {}",
+            warren_codec::method::method_name(class_id, method_id)
+        ))
+        .on_method(class_id, method_id),
+        MethodError::TooShort => AmqpError::frame_error("method frame too short"),
+    }
+}

@@ -1,0 +1,313 @@
+//! The publish path: basic.publish → content header → body frames → route → enqueue.
+//!
+//! An explicit state machine (Idle → AwaitHeader → AwaitBody) so a frame out of order is
+//! caught at once. Single-frame bodies are kept as a zero-copy slice of the read buffer.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use warren_codec::content::{decode_content_header, encode_properties, PropertiesView};
+use warren_codec::method::{write_return, Publish, CLASS_BASIC};
+use warren_codec::reply::NO_ROUTE;
+use warren_codec::types::ShortString;
+
+use super::{Channel, ConnCtx};
+use crate::auth::{Access, ResourceKind};
+use crate::connection::shared::OutboxEvent;
+use crate::error::{AmqpError, AmqpResult};
+use crate::message::Message;
+use crate::queue::QueuedMessage;
+
+pub const REPLY_TO_QUEUE: &str = "amq.rabbitmq.reply-to";
+const REPLY_TO_PREFIX: &[u8] = b"amq.rabbitmq.reply-to.";
+
+#[derive(Debug, Default)]
+pub enum PublishState {
+    #[default]
+    Idle,
+    AwaitHeader(Publish),
+    AwaitBody {
+        publish: Publish,
+        properties: Bytes,
+        view: PropertiesView,
+        body_size: u64,
+        body: Body,
+    },
+}
+
+/// A body being assembled: usually one frame (kept as is), sometimes several (copied once).
+#[derive(Debug, Default)]
+pub enum Body {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        match self {
+            Body::Empty => 0,
+            Body::One(b) => b.len(),
+            Body::Many(b) => b.len(),
+        }
+    }
+
+    fn push(&mut self, chunk: Bytes, body_size: usize) {
+        *self = match std::mem::take(self) {
+            Body::Empty => Body::One(chunk),
+            Body::One(first) => {
+                let mut all = BytesMut::with_capacity(body_size);
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&chunk);
+                Body::Many(all)
+            }
+            Body::Many(mut all) => {
+                all.extend_from_slice(&chunk);
+                Body::Many(all)
+            }
+        }
+    }
+
+    fn freeze(self) -> Bytes {
+        match self {
+            Body::Empty => Bytes::new(),
+            Body::One(b) => b,
+            Body::Many(b) => b.freeze(),
+        }
+    }
+}
+
+/// A message ready to route: kept whole so transactions can route it at commit.
+#[derive(Debug)]
+pub struct ReadyPublish {
+    pub exchange: Bytes,
+    pub mandatory: bool,
+    pub message: Message,
+}
+
+fn name_str(b: &[u8]) -> &str {
+    // Names are binary in AMQP; non-UTF-8 names simply match nothing.
+    std::str::from_utf8(b).unwrap_or("\u{fffd}")
+}
+
+impl Channel {
+    pub(super) fn start_publish(&mut self, ctx: &mut ConnCtx, p: Publish) -> AmqpResult<()> {
+        if p.immediate {
+            return Err(AmqpError::not_implemented("immediate=true"));
+        }
+        let exchange = name_str(&p.exchange);
+        ctx.grant
+            .check(Access::Write, ResourceKind::Exchange, exchange)?;
+        if !ctx.vhost.exchange_exists(exchange) {
+            return Err(AmqpError::not_found(format!(
+                "no exchange '{exchange}' in vhost '{}'",
+                ctx.vhost.name
+            )));
+        }
+        self.publish = PublishState::AwaitHeader(p);
+        Ok(())
+    }
+
+    /// A content header frame arrived on this channel.
+    pub fn handle_header(&mut self, ctx: &mut ConnCtx, payload: Bytes) -> AmqpResult<()> {
+        let PublishState::AwaitHeader(publish) = std::mem::take(&mut self.publish) else {
+            return Err(AmqpError::unexpected_frame(
+                "expected method frame, got non method frame instead",
+            ));
+        };
+        let header = decode_content_header(payload)
+            .map_err(|_| AmqpError::frame_error("cannot decode content header"))?;
+        if header.class_id != CLASS_BASIC {
+            return Err(AmqpError::frame_error(format!(
+                "content header for class {} does not match method class 60",
+                header.class_id
+            )));
+        }
+        let view = PropertiesView::parse(&header.properties)
+            .map_err(|_| AmqpError::frame_error("cannot decode content header properties"))?;
+        self.publish = PublishState::AwaitBody {
+            publish,
+            properties: header.properties,
+            view,
+            body_size: header.body_size,
+            body: Body::Empty,
+        };
+        if header.body_size == 0 {
+            return self.finish_publish(ctx);
+        }
+        Ok(())
+    }
+
+    /// A body frame arrived on this channel.
+    pub fn handle_body(&mut self, ctx: &mut ConnCtx, payload: Bytes) -> AmqpResult<()> {
+        let PublishState::AwaitBody {
+            body_size, body, ..
+        } = &mut self.publish
+        else {
+            return Err(AmqpError::unexpected_frame(
+                "expected method frame, got non method frame instead",
+            ));
+        };
+        let have = body.len() as u64 + payload.len() as u64;
+        if have > *body_size {
+            return Err(AmqpError::frame_error(format!(
+                "received body frames totalling {have} bytes but the content header announced {body_size}"
+            )));
+        }
+        body.push(payload, *body_size as usize);
+        if have == *body_size {
+            return self.finish_publish(ctx);
+        }
+        Ok(())
+    }
+
+    fn finish_publish(&mut self, ctx: &mut ConnCtx) -> AmqpResult<()> {
+        let PublishState::AwaitBody {
+            publish,
+            mut properties,
+            mut view,
+            body,
+            ..
+        } = std::mem::take(&mut self.publish)
+        else {
+            return Ok(());
+        };
+        if let Some((s, e)) = view.user_id {
+            let claimed = &properties[s..e];
+            if claimed != ctx.grant.user.as_bytes() {
+                return Err(AmqpError::precondition_failed(format!(
+                    "user_id property set to '{}' but authenticated user was '{}'",
+                    String::from_utf8_lossy(claimed),
+                    ctx.grant.user
+                )));
+            }
+        }
+        if let Some((s, e)) = view.reply_to {
+            if &properties[s..e] == REPLY_TO_QUEUE.as_bytes() {
+                (properties, view) = self.rewrite_reply_to(&properties)?;
+            }
+        }
+        let ready = ReadyPublish {
+            exchange: publish.exchange,
+            mandatory: publish.mandatory,
+            message: Message {
+                exchange: Bytes::new(),
+                routing_key: publish.routing_key,
+                properties,
+                view,
+                body: body.freeze(),
+            },
+        };
+        if let Some(tx) = &mut self.tx {
+            tx.publishes.push(ready);
+            return Ok(());
+        }
+        let seq = self.confirm.as_mut().map(|c| {
+            let s = c.next_seq;
+            c.next_seq += 1;
+            s
+        });
+        self.route_and_enqueue(ctx, ready)?;
+        if let (Some(c), Some(seq)) = (&mut self.confirm, seq) {
+            c.ready_upto = seq;
+        }
+        Ok(())
+    }
+
+    /// Route one message and hand it to every queue it reaches; basic.return if it reaches
+    /// none and was mandatory.
+    pub(super) fn route_and_enqueue(
+        &mut self,
+        ctx: &mut ConnCtx,
+        ready: ReadyPublish,
+    ) -> AmqpResult<()> {
+        let ReadyPublish {
+            exchange,
+            mandatory,
+            mut message,
+        } = ready;
+        message.exchange = exchange;
+        let exchange = name_str(&message.exchange);
+        if exchange.is_empty() && message.routing_key.starts_with(REPLY_TO_PREFIX) {
+            return self.publish_direct_reply(ctx, message, mandatory);
+        }
+        let mut out = std::mem::take(&mut self.route_out);
+        let routed = ctx
+            .vhost
+            .route(exchange, &message, &mut self.scratch, &mut out);
+        if let Err(e) = routed {
+            self.route_out = out;
+            return Err(e);
+        }
+        if out.is_empty() {
+            if mandatory {
+                write_return_frames(ctx, self.id, &message);
+            }
+        } else {
+            let message = Arc::new(message);
+            for q in out.drain(..) {
+                q.publish(QueuedMessage {
+                    message: Arc::clone(&message),
+                    redelivered: false,
+                });
+            }
+        }
+        self.route_out = out;
+        Ok(())
+    }
+
+    fn publish_direct_reply(
+        &mut self,
+        ctx: &mut ConnCtx,
+        message: Message,
+        mandatory: bool,
+    ) -> AmqpResult<()> {
+        match ctx.broker.reply_target(&message.routing_key) {
+            Some(target) => target.connection.push(OutboxEvent::DirectReply {
+                channel: target.channel,
+                consumer_tag: target.consumer_tag,
+                message: Arc::new(message),
+            }),
+            None if mandatory => write_return_frames(ctx, self.id, &message),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Replace reply_to "amq.rabbitmq.reply-to" by this channel's own reply address.
+    fn rewrite_reply_to(&self, raw: &Bytes) -> AmqpResult<(Bytes, PropertiesView)> {
+        let Some((token, _)) = &self.reply_consumer else {
+            return Err(AmqpError::precondition_failed(
+                "fast reply consumer does not exist",
+            ));
+        };
+        let mut props = warren_codec::content::decode_properties(raw)
+            .map_err(|_| AmqpError::frame_error("cannot decode content header properties"))?;
+        let address = String::from_utf8_lossy(token).into_owned();
+        props = props.with_reply_to(ShortString::from(address));
+        let encoded = encode_properties(&props);
+        let view = PropertiesView::parse(&encoded)
+            .map_err(|_| AmqpError::internal("re-encoded properties do not parse"))?;
+        Ok((encoded, view))
+    }
+}
+
+fn write_return_frames(ctx: &mut ConnCtx, channel: u16, message: &Message) {
+    write_return(
+        &mut ctx.out,
+        channel,
+        NO_ROUTE,
+        b"NO_ROUTE",
+        &message.exchange,
+        &message.routing_key,
+    );
+    warren_codec::content::write_content(
+        &mut ctx.out,
+        channel,
+        CLASS_BASIC,
+        &message.properties,
+        &message.body,
+        ctx.frame_max,
+    );
+}

@@ -1,0 +1,341 @@
+//! The opening handshake as one linear chain: protocol header → start → start-ok
+//! (authenticate) → tune → tune-ok → open → open-ok. Anything else closes the connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use warren_codec::frame::{
+    split_frame, Frame, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_MIN_SIZE, PROTOCOL_HEADER,
+};
+use warren_codec::method::{decode_method, write_method, Method};
+use warren_codec::protocol::{connection, AMQPClass};
+use warren_codec::types::{AMQPValue, FieldTable, LongString};
+
+use crate::auth::Grant;
+use crate::broker::Broker;
+use crate::error::AmqpError;
+use crate::vhost::VHost;
+
+/// What the handshake settled.
+#[derive(Debug)]
+pub struct Negotiated {
+    pub channel_max: u16,
+    pub frame_max: u32,
+    pub heartbeat_s: u16,
+    pub grant: Grant,
+    pub vhost: Arc<VHost>,
+    pub client_properties: FieldTable,
+}
+
+/// How the handshake ended early.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// The peer went away or sent something that merits no reply.
+    Closed,
+    /// Send connection.close with this error, then close.
+    Close(AmqpError),
+}
+
+impl From<AmqpError> for HandshakeError {
+    fn from(e: AmqpError) -> Self {
+        HandshakeError::Close(e)
+    }
+}
+
+pub struct Handshake<'a> {
+    pub broker: &'a Broker,
+    pub peer: SocketAddr,
+    pub reader: &'a mut OwnedReadHalf,
+    pub writer: &'a mut OwnedWriteHalf,
+    pub rbuf: &'a mut BytesMut,
+}
+
+impl Handshake<'_> {
+    pub async fn run(&mut self) -> Result<Negotiated, HandshakeError> {
+        self.protocol_header().await?;
+        let cfg = &self.broker.config;
+        self.send(&AMQPClass::Connection(connection::AMQPMethod::Start(
+            connection::Start {
+                version_major: 0,
+                version_minor: 9,
+                server_properties: server_properties(),
+                mechanisms: "PLAIN AMQPLAIN".into(),
+                locales: "en_US".into(),
+            },
+        )))
+        .await?;
+        let start_ok = match self.next_connection_method().await? {
+            connection::AMQPMethod::StartOk(s) => s,
+            _ => return Err(expected("connection.start_ok")),
+        };
+        let grant_user = self.authenticate(&start_ok)?;
+        self.send(&AMQPClass::Connection(connection::AMQPMethod::Tune(
+            connection::Tune {
+                channel_max: cfg.channel_max,
+                frame_max: cfg.frame_max,
+                heartbeat: cfg.heartbeat_s,
+            },
+        )))
+        .await?;
+        let tune_ok = match self.next_connection_method().await? {
+            connection::AMQPMethod::TuneOk(t) => t,
+            _ => return Err(expected("connection.tune_ok")),
+        };
+        let frame_max = if tune_ok.frame_max == 0 {
+            cfg.frame_max
+        } else {
+            tune_ok.frame_max
+        };
+        if frame_max < FRAME_MIN_SIZE {
+            return Err(AmqpError::not_allowed(format!(
+                "frame_max={frame_max} < {FRAME_MIN_SIZE} min size"
+            ))
+            .into());
+        }
+        if frame_max > cfg.frame_max {
+            return Err(AmqpError::not_allowed(format!(
+                "frame_max={frame_max} > {} max size",
+                cfg.frame_max
+            ))
+            .into());
+        }
+        let channel_max = if tune_ok.channel_max == 0 {
+            cfg.channel_max
+        } else {
+            tune_ok.channel_max
+        };
+        if channel_max > cfg.channel_max {
+            return Err(AmqpError::not_allowed(format!(
+                "channel_max={channel_max} > {} max size",
+                cfg.channel_max
+            ))
+            .into());
+        }
+        let open = match self.next_connection_method().await? {
+            connection::AMQPMethod::Open(o) => o,
+            _ => return Err(expected("connection.open")),
+        };
+        let vhost_name = open.virtual_host.as_str();
+        let vhost = self
+            .broker
+            .vhost(vhost_name)
+            .ok_or_else(|| AmqpError::not_allowed(format!("vhost {vhost_name} not found")))?;
+        let permission = self
+            .broker
+            .users
+            .read()
+            .permission(&grant_user, vhost_name)
+            .cloned()
+            .ok_or_else(|| {
+                AmqpError::not_allowed(format!(
+                    "access to vhost '{vhost_name}' refused for user '{grant_user}'"
+                ))
+            })?;
+        self.send(&AMQPClass::Connection(connection::AMQPMethod::OpenOk(
+            connection::OpenOk {},
+        )))
+        .await?;
+        Ok(Negotiated {
+            channel_max,
+            frame_max,
+            heartbeat_s: tune_ok.heartbeat,
+            grant: Grant {
+                user: grant_user,
+                vhost: vhost_name.to_owned(),
+                permission,
+            },
+            vhost,
+            client_properties: start_ok.client_properties,
+        })
+    }
+
+    async fn protocol_header(&mut self) -> Result<(), HandshakeError> {
+        while self.rbuf.len() < 8 {
+            let n = self
+                .reader
+                .read_buf(self.rbuf)
+                .await
+                .map_err(|_| HandshakeError::Closed)?;
+            if n == 0 {
+                return Err(HandshakeError::Closed);
+            }
+            if !PROTOCOL_HEADER.starts_with(&self.rbuf[..self.rbuf.len().min(8)]) {
+                break;
+            }
+        }
+        if self.rbuf.len() < 8 || &self.rbuf[..8] != PROTOCOL_HEADER {
+            // Tell the client which protocol we speak, then hang up (spec 4.2.2).
+            let _ = self.writer.write_all(PROTOCOL_HEADER).await;
+            return Err(HandshakeError::Closed);
+        }
+        let _ = self.rbuf.split_to(8);
+        Ok(())
+    }
+
+    fn authenticate(&self, start_ok: &connection::StartOk) -> Result<String, HandshakeError> {
+        let mechanism = start_ok.mechanism.as_str();
+        let (user, pass) = match mechanism {
+            "PLAIN" => parse_plain(start_ok.response.as_bytes()),
+            "AMQPLAIN" => parse_amqplain(start_ok.response.as_bytes()),
+            other => {
+                return Err(AmqpError::command_invalid(format!(
+                    "unknown authentication mechanism '{other}'"
+                ))
+                .into())
+            }
+        }
+        .ok_or_else(|| {
+            HandshakeError::Close(AmqpError::access_refused(format!(
+                "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+            )))
+        })?;
+        let refused = || {
+            if wants_auth_failure_close(&start_ok.client_properties) {
+                HandshakeError::Close(AmqpError::access_refused(format!(
+                    "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+                )))
+            } else {
+                HandshakeError::Closed
+            }
+        };
+        let users = self.broker.users.read();
+        if users.authenticate(&user, pass.as_bytes()).is_none() {
+            tracing::warn!(peer = %self.peer, user = %user, "login refused: invalid credentials");
+            return Err(refused());
+        }
+        let loopback_only = self.broker.config.loopback_users.contains(&user);
+        if loopback_only && !self.peer.ip().is_loopback() {
+            tracing::warn!(peer = %self.peer, user = %user, "login refused: user may only connect via localhost");
+            return Err(HandshakeError::Close(AmqpError::access_refused(format!(
+                "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+            ))));
+        }
+        Ok(user)
+    }
+
+    async fn send(&mut self, class: &AMQPClass) -> Result<(), HandshakeError> {
+        let mut out = Vec::new();
+        write_method(&mut out, 0, class);
+        self.writer
+            .write_all(&out)
+            .await
+            .map_err(|_| HandshakeError::Closed)
+    }
+
+    async fn read_frame(&mut self) -> Result<Frame, HandshakeError> {
+        loop {
+            match split_frame(self.rbuf, FRAME_MIN_SIZE.max(self.broker.config.frame_max)) {
+                Ok(Some(frame)) => return Ok(frame),
+                Ok(None) => {}
+                Err(e) => return Err(AmqpError::frame_error(e).into()),
+            }
+            let n = self
+                .reader
+                .read_buf(self.rbuf)
+                .await
+                .map_err(|_| HandshakeError::Closed)?;
+            if n == 0 {
+                return Err(HandshakeError::Closed);
+            }
+        }
+    }
+
+    /// The next connection-class method on channel 0, skipping heartbeats.
+    async fn next_connection_method(&mut self) -> Result<connection::AMQPMethod, HandshakeError> {
+        loop {
+            let frame = self.read_frame().await?;
+            if frame.kind == FRAME_HEARTBEAT {
+                continue;
+            }
+            if frame.kind != FRAME_METHOD || frame.channel != 0 {
+                return Err(AmqpError::command_invalid(
+                    "expected a connection method on channel 0 during the handshake",
+                )
+                .into());
+            }
+            return match decode_method(frame.payload) {
+                Ok(Method::Other(AMQPClass::Connection(m))) => Ok(m),
+                Ok(_) => Err(AmqpError::command_invalid(
+                    "expected a connection method during the handshake",
+                )
+                .into()),
+                Err(e) => Err(AmqpError::syntax_error(e).into()),
+            };
+        }
+    }
+}
+
+fn expected(what: &str) -> HandshakeError {
+    HandshakeError::Close(AmqpError::command_invalid(format!("expected {what}")))
+}
+
+/// PLAIN: "authzid\0user\0password" (authzid ignored).
+fn parse_plain(response: &[u8]) -> Option<(String, String)> {
+    let mut parts = response.split(|&b| b == 0);
+    let _authzid = parts.next()?;
+    let user = parts.next()?;
+    let pass = parts.next()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((
+        String::from_utf8(user.to_vec()).ok()?,
+        String::from_utf8(pass.to_vec()).ok()?,
+    ))
+}
+
+/// AMQPLAIN: a field table without its length prefix, holding LOGIN and PASSWORD.
+fn parse_amqplain(response: &[u8]) -> Option<(String, String)> {
+    let mut framed = (response.len() as u32).to_be_bytes().to_vec();
+    framed.extend_from_slice(response);
+    let table = warren_codec::content::decode_table(&framed).ok()?;
+    let get = |k: &str| match table.inner().get(k)? {
+        AMQPValue::LongString(s) => String::from_utf8(s.as_bytes().to_vec()).ok(),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    };
+    Some((get("LOGIN")?, get("PASSWORD")?))
+}
+
+fn wants_auth_failure_close(client_properties: &FieldTable) -> bool {
+    match client_properties.inner().get("capabilities") {
+        Some(AMQPValue::FieldTable(caps)) => matches!(
+            caps.inner().get("authentication_failure_close"),
+            Some(AMQPValue::Boolean(true))
+        ),
+        _ => false,
+    }
+}
+
+fn server_properties() -> FieldTable {
+    let mut caps = FieldTable::default();
+    for cap in [
+        "publisher_confirms",
+        "exchange_exchange_bindings",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "connection.blocked",
+        "consumer_priorities",
+        "authentication_failure_close",
+        "per_consumer_qos",
+        "direct_reply_to",
+    ] {
+        caps.insert(cap.into(), AMQPValue::Boolean(true));
+    }
+    let text = |s: &str| AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()));
+    let mut props = FieldTable::default();
+    props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
+    props.insert("product".into(), text("Warren"));
+    props.insert("version".into(), text(env!("CARGO_PKG_VERSION")));
+    props.insert("platform".into(), text("Rust"));
+    props.insert("cluster_name".into(), text("warren"));
+    props.insert("copyright".into(), text("Copyright (c) the Warren authors"));
+    props.insert(
+        "information".into(),
+        text("Licensed under the Apache License 2.0"),
+    );
+    props
+}

@@ -1,0 +1,241 @@
+//! Queues: ready messages, attached consumers, and round-robin dispatch under the queue's lock.
+//!
+//! Lock order: vhost topology → queue state → connection outbox. The queue lock is never
+//! held while taking a topology lock, and is held only for short, allocation-free work.
+
+pub mod backlog;
+pub mod consumer;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use warren_codec::types::FieldTable;
+
+use crate::connection::shared::OutboxEvent;
+pub use backlog::{Backlog, QueuedMessage};
+pub use consumer::{ChannelCredit, Consumer};
+
+/// Declared properties of a queue; fixed for its life.
+#[derive(Debug, Clone)]
+pub struct QueueSpec {
+    pub name: Arc<str>,
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+}
+
+#[derive(Debug)]
+pub struct Queue {
+    pub spec: QueueSpec,
+    pub vhost: Arc<str>,
+    /// The connection that declared an exclusive queue.
+    pub owner: Option<u64>,
+    state: Mutex<QueueState>,
+    deleted: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    backlog: Backlog,
+    consumers: Vec<Arc<Consumer>>,
+    next_consumer: usize,
+    has_exclusive_consumer: bool,
+}
+
+/// Why a consumer could not be attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachError {
+    ExclusiveInUse,
+    Deleted,
+}
+
+impl Queue {
+    pub fn new(spec: QueueSpec, vhost: Arc<str>, owner: Option<u64>) -> Self {
+        Self {
+            spec,
+            vhost,
+            owner,
+            state: Mutex::new(QueueState::default()),
+            deleted: AtomicBool::new(false),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    pub fn message_count(&self) -> u32 {
+        self.state.lock().backlog.len() as u32
+    }
+
+    pub fn consumer_count(&self) -> u32 {
+        self.state.lock().consumers.len() as u32
+    }
+
+    /// (messages ready, consumers), read under one lock.
+    pub fn counts(&self) -> (u32, u32) {
+        let st = self.state.lock();
+        (st.backlog.len() as u32, st.consumers.len() as u32)
+    }
+
+    /// Enqueue one message and hand it to a consumer if one has credit.
+    pub fn publish(self: &Arc<Self>, message: QueuedMessage) {
+        let mut st = self.state.lock();
+        if self.is_deleted() {
+            return;
+        }
+        st.backlog.push_back(message);
+        self.dispatch(&mut st);
+    }
+
+    /// Return messages to the head of the queue in the order given, marked redelivered.
+    pub fn requeue(self: &Arc<Self>, messages: Vec<QueuedMessage>) {
+        if messages.is_empty() {
+            return;
+        }
+        let mut st = self.state.lock();
+        if self.is_deleted() {
+            return;
+        }
+        st.backlog.requeue_front(messages.into_iter());
+        self.dispatch(&mut st);
+    }
+
+    /// Try to deliver again, after some consumer regained credit.
+    pub fn kick(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        self.dispatch(&mut st);
+    }
+
+    /// basic.get: take the head message, with the count of those left behind.
+    pub fn get(&self) -> Option<(QueuedMessage, u32)> {
+        let mut st = self.state.lock();
+        let m = st.backlog.pop_front()?;
+        Some((m, st.backlog.len() as u32))
+    }
+
+    pub fn purge(&self) -> u32 {
+        self.state.lock().backlog.purge() as u32
+    }
+
+    pub fn attach(self: &Arc<Self>, consumer: Arc<Consumer>) -> Result<(), AttachError> {
+        let mut st = self.state.lock();
+        if self.is_deleted() {
+            return Err(AttachError::Deleted);
+        }
+        if st.has_exclusive_consumer || (consumer.exclusive && !st.consumers.is_empty()) {
+            return Err(AttachError::ExclusiveInUse);
+        }
+        st.has_exclusive_consumer = consumer.exclusive;
+        // Higher x-priority consumers are tried first; equal priorities keep arrival order.
+        let at = st
+            .consumers
+            .iter()
+            .position(|c| c.priority < consumer.priority)
+            .unwrap_or(st.consumers.len());
+        st.consumers.insert(at, consumer);
+        self.dispatch(&mut st);
+        Ok(())
+    }
+
+    /// Remove a consumer. Returns true when the queue is auto-delete and has none left.
+    pub fn detach(&self, connection_id: u64, channel: u16, tag: &[u8]) -> bool {
+        let mut st = self.state.lock();
+        let before = st.consumers.len();
+        st.consumers.retain(|c| {
+            !(c.connection.id == connection_id && c.channel == channel && c.tag == tag)
+        });
+        if st.consumers.len() != before {
+            st.has_exclusive_consumer = false;
+            if st.next_consumer >= st.consumers.len() {
+                st.next_consumer = 0;
+            }
+        }
+        before != st.consumers.len() && st.consumers.is_empty() && self.spec.auto_delete
+    }
+
+    /// Mark deleted, drop messages and tell every consumer it was cancelled.
+    /// Returns the number of messages that were ready.
+    pub fn delete(&self) -> u32 {
+        let mut st = self.state.lock();
+        self.deleted.store(true, Ordering::Release);
+        let n = st.backlog.purge() as u32;
+        for c in st.consumers.drain(..) {
+            c.connection.push(OutboxEvent::ConsumerCancelled {
+                channel: c.channel,
+                consumer_tag: c.tag.clone(),
+            });
+        }
+        n
+    }
+
+    /// Round-robin over consumers with credit, in priority order, until messages or credit run out.
+    fn dispatch(self: &Arc<Self>, st: &mut QueueState) {
+        while !st.backlog.is_empty() && !st.consumers.is_empty() {
+            let Some(idx) = pick_consumer(&st.consumers, st.next_consumer) else {
+                break;
+            };
+            st.next_consumer = idx + 1;
+            let Some(message) = st.backlog.pop_front() else {
+                break;
+            };
+            let c = &st.consumers[idx];
+            c.connection.push(OutboxEvent::Deliver {
+                consumer: Arc::clone(c),
+                queue: Arc::clone(self),
+                message,
+            });
+        }
+    }
+}
+
+/// The next consumer to receive a message: the highest priority group that has one with
+/// credit, rotating within the group from `next`. Takes that consumer's credit.
+fn pick_consumer(consumers: &[Arc<Consumer>], next: usize) -> Option<usize> {
+    let n = consumers.len();
+    let mut group_start = 0;
+    while group_start < n {
+        let priority = consumers[group_start].priority;
+        let group_end = consumers[group_start..]
+            .iter()
+            .position(|c| c.priority != priority)
+            .map_or(n, |p| group_start + p);
+        let group_len = group_end - group_start;
+        let rotation = if (group_start..group_end).contains(&next) {
+            next - group_start
+        } else {
+            0
+        };
+        for k in 0..group_len {
+            let idx = group_start + (rotation + k) % group_len;
+            if consumers[idx].try_take_credit() {
+                return Some(idx);
+            }
+        }
+        group_start = group_end;
+    }
+    None
+}
+
+/// Generate a server-named queue name, as RabbitMQ does: "amq.gen-" and 22 url-safe base64 chars.
+pub fn generate_name() -> Arc<str> {
+    use base64::Engine;
+    let bytes = crate::util::random_bytes::<16>();
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    Arc::from(format!("amq.gen-{encoded}"))
+}
+
+/// Tag bytes for a server-generated consumer tag: "amq.ctag-" and 22 url-safe base64 chars.
+pub fn generate_consumer_tag() -> Bytes {
+    use base64::Engine;
+    let bytes = crate::util::random_bytes::<16>();
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    Bytes::from(format!("amq.ctag-{encoded}"))
+}

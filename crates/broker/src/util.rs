@@ -1,0 +1,43 @@
+//! Small helpers with no better home: randomness from the OS.
+
+use std::io::Read;
+
+/// N bytes from the OS's random source. Falls back to a time-and-address-seeded mix if
+/// /dev/urandom cannot be read (it always can on Linux; the fallback keeps this infallible).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        if f.read_exact(&mut out).is_ok() {
+            return out;
+        }
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        let mut h = state.build_hasher();
+        h.write_usize(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        let v = h.finish().to_be_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+    out
+}
+
+/// A short string for the wire, truncated to 255 bytes on a character boundary.
+/// (amq-protocol's `From<String>` panics on longer input; reply texts can be longer.)
+pub fn short_string(s: impl Into<String>) -> warren_codec::types::ShortString {
+    let mut s = s.into();
+    if s.len() > 255 {
+        let mut cut = 255;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    warren_codec::types::ShortString::from(s)
+}

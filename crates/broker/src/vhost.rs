@@ -1,0 +1,616 @@
+//! A virtual host: its exchanges, queues and bindings (the topology) and routing through them.
+//!
+//! The topology sits behind one RwLock: declarations take it for writing (rare), publishes
+//! for reading while they resolve destinations, and release it before touching any queue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use warren_codec::types::{AMQPValue, FieldTable};
+
+use crate::error::{AmqpError, AmqpResult};
+use crate::exchange::{headers, Binding, Destination, Exchange, ExchangeKind};
+use crate::message::Message;
+use crate::queue::{Queue, QueueSpec};
+
+/// Predeclared in every vhost, as in RabbitMQ.
+const STANDARD_EXCHANGES: [(&str, ExchangeKind); 6] = [
+    ("amq.direct", ExchangeKind::Direct),
+    ("amq.fanout", ExchangeKind::Fanout),
+    ("amq.topic", ExchangeKind::Topic),
+    ("amq.headers", ExchangeKind::Headers),
+    ("amq.match", ExchangeKind::Headers),
+    ("amq.rabbitmq.trace", ExchangeKind::Topic),
+];
+
+/// Queue arguments RabbitMQ compares when a queue is redeclared.
+const EQUIVALENCE_ARGS: [&str; 13] = [
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-queue-version",
+    "x-single-active-consumer",
+    "x-queue-type",
+    "x-queue-master-locator",
+];
+
+#[derive(Debug, Default)]
+struct Topology {
+    exchanges: HashMap<Arc<str>, Exchange>,
+    queues: HashMap<Arc<str>, Arc<Queue>>,
+}
+
+#[derive(Debug)]
+pub struct VHost {
+    pub name: Arc<str>,
+    topology: RwLock<Topology>,
+}
+
+/// Reusable buffers for routing, owned by a channel so publishing does not allocate.
+#[derive(Debug, Default)]
+pub struct RouteScratch {
+    destinations: Vec<Destination>,
+    visited: Vec<Arc<str>>,
+}
+
+/// An exchange.declare request.
+#[derive(Debug, Clone)]
+pub struct ExchangeDeclare<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub passive: bool,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: &'a FieldTable,
+}
+
+impl VHost {
+    pub fn new(name: &str) -> Self {
+        let mut topology = Topology::default();
+        for (xname, kind) in STANDARD_EXCHANGES {
+            let name: Arc<str> = Arc::from(xname);
+            let internal = xname == "amq.rabbitmq.trace";
+            let x = Exchange::new(
+                name.clone(),
+                kind,
+                true,
+                false,
+                internal,
+                FieldTable::default(),
+            );
+            topology.exchanges.insert(name, x);
+        }
+        Self {
+            name: Arc::from(name),
+            topology: RwLock::new(topology),
+        }
+    }
+
+    fn no_queue(&self, name: &str) -> AmqpError {
+        AmqpError::not_found(format!("no queue '{name}' in vhost '{}'", self.name))
+    }
+
+    fn no_exchange(&self, name: &str) -> AmqpError {
+        AmqpError::not_found(format!("no exchange '{name}' in vhost '{}'", self.name))
+    }
+
+    fn locked(&self, name: &str) -> AmqpError {
+        AmqpError::resource_locked(format!(
+            "cannot obtain exclusive access to locked queue '{name}' in vhost '{}'. It could be \
+             originally declared on another connection or the exclusive property value does not \
+             match that of the original declaration.",
+            self.name
+        ))
+    }
+
+    // ---- exchanges -------------------------------------------------------------------------
+
+    pub fn declare_exchange(&self, d: &ExchangeDeclare<'_>) -> AmqpResult<()> {
+        if d.name.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        if d.passive {
+            return match self.topology.read().exchanges.get(d.name) {
+                Some(_) => Ok(()),
+                None => Err(self.no_exchange(d.name)),
+            };
+        }
+        let Some(kind) = ExchangeKind::parse(d.kind) else {
+            return Err(AmqpError::command_invalid(format!(
+                "unknown exchange type '{}'",
+                d.kind
+            )));
+        };
+        let mut topo = self.topology.write();
+        if let Some(x) = topo.exchanges.get(d.name) {
+            return self.exchange_equivalent(x, kind, d);
+        }
+        if d.name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "exchange name '{}' contains reserved prefix 'amq.*'",
+                d.name
+            )));
+        }
+        let name: Arc<str> = Arc::from(d.name);
+        let x = Exchange::new(
+            name.clone(),
+            kind,
+            d.durable,
+            d.auto_delete,
+            d.internal,
+            d.arguments.clone(),
+        );
+        topo.exchanges.insert(name, x);
+        Ok(())
+    }
+
+    fn exchange_equivalent(
+        &self,
+        x: &Exchange,
+        kind: ExchangeKind,
+        d: &ExchangeDeclare<'_>,
+    ) -> AmqpResult<()> {
+        let mismatch = |arg: &str, received: &str, current: &str| {
+            AmqpError::precondition_failed(format!(
+                "inequivalent arg '{arg}' for exchange '{}' in vhost '{}': received '{received}' but current is '{current}'",
+                d.name, self.name
+            ))
+        };
+        if x.kind != kind {
+            return Err(mismatch("type", kind.as_str(), x.kind.as_str()));
+        }
+        for (arg, received, current) in [
+            ("durable", d.durable, x.durable),
+            ("auto_delete", d.auto_delete, x.auto_delete),
+            ("internal", d.internal, x.internal),
+        ] {
+            if received != current {
+                return Err(mismatch(arg, &received.to_string(), &current.to_string()));
+            }
+        }
+        compare_args(
+            &["alternate-exchange"],
+            d.arguments,
+            &x.arguments,
+            "exchange",
+            d.name,
+            &self.name,
+        )
+    }
+
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
+        if name.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        if name.starts_with("amq.") && STANDARD_EXCHANGES.iter().any(|(n, _)| *n == name) {
+            return Err(AmqpError::access_refused(format!(
+                "deletion of system exchange '{name}' in vhost '{}' refused",
+                self.name
+            )));
+        }
+        let mut topo = self.topology.write();
+        let Some(x) = topo.exchanges.get(name) else {
+            return Err(self.no_exchange(name));
+        };
+        let used_as_destination = topo.exchanges.values().any(|other| {
+            other
+                .bindings()
+                .iter()
+                .any(|b| matches!(&b.destination, Destination::Exchange(n) if &**n == name))
+        });
+        if if_unused && (x.has_bindings() || used_as_destination) {
+            return Err(AmqpError::precondition_failed(format!(
+                "exchange '{name}' in vhost '{}' in use",
+                self.name
+            )));
+        }
+        topo.exchanges.remove(name);
+        let dest = Destination::Exchange(Arc::from(name));
+        remove_destination_everywhere(&mut topo, &dest);
+        Ok(())
+    }
+
+    pub fn exchange_exists(&self, name: &str) -> bool {
+        name.is_empty() || self.topology.read().exchanges.contains_key(name)
+    }
+
+    // ---- queues ----------------------------------------------------------------------------
+
+    /// Declare (or passively check) a queue. Returns it with its message and consumer counts.
+    pub fn declare_queue(
+        &self,
+        spec: QueueSpec,
+        passive: bool,
+        server_named: bool,
+        connection_id: u64,
+    ) -> AmqpResult<(Arc<Queue>, u32, u32)> {
+        if passive {
+            let q = self.lookup_queue(&spec.name, connection_id)?;
+            let (m, c) = q.counts();
+            return Ok((q, m, c));
+        }
+        let mut topo = self.topology.write();
+        if let Some(q) = topo.queues.get(&spec.name) {
+            let q = Arc::clone(q);
+            drop(topo);
+            if q.owner.is_some_and(|o| o != connection_id) || (q.owner.is_some() != spec.exclusive)
+            {
+                return Err(self.locked(&spec.name));
+            }
+            self.queue_equivalent(&q, &spec)?;
+            let (m, c) = q.counts();
+            return Ok((q, m, c));
+        }
+        if spec.name.starts_with("amq.") && !server_named {
+            return Err(AmqpError::access_refused(format!(
+                "queue name '{}' contains reserved prefix 'amq.*'",
+                spec.name
+            )));
+        }
+        let owner = spec.exclusive.then_some(connection_id);
+        let q = Arc::new(Queue::new(spec, self.name.clone(), owner));
+        topo.queues.insert(q.spec.name.clone(), Arc::clone(&q));
+        Ok((q, 0, 0))
+    }
+
+    fn queue_equivalent(&self, q: &Queue, spec: &QueueSpec) -> AmqpResult<()> {
+        for (arg, received, current) in [
+            ("durable", spec.durable, q.spec.durable),
+            ("auto_delete", spec.auto_delete, q.spec.auto_delete),
+        ] {
+            if received != current {
+                return Err(AmqpError::precondition_failed(format!(
+                    "inequivalent arg '{arg}' for queue '{}' in vhost '{}': received '{received}' but current is '{current}'",
+                    spec.name, self.name
+                )));
+            }
+        }
+        compare_args(
+            &EQUIVALENCE_ARGS,
+            &spec.arguments,
+            &q.spec.arguments,
+            "queue",
+            &spec.name,
+            &self.name,
+        )
+    }
+
+    /// Find a queue this connection may use (exclusive queues belong to their connection).
+    pub fn lookup_queue(&self, name: &str, connection_id: u64) -> AmqpResult<Arc<Queue>> {
+        let q = self
+            .topology
+            .read()
+            .queues
+            .get(name)
+            .cloned()
+            .ok_or_else(|| self.no_queue(name))?;
+        if q.owner.is_some_and(|o| o != connection_id) {
+            return Err(self.locked(name));
+        }
+        Ok(q)
+    }
+
+    /// queue.delete: returns the number of messages deleted with it.
+    pub fn delete_queue(
+        &self,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+        connection_id: u64,
+    ) -> AmqpResult<u32> {
+        let q = self.lookup_queue(name, connection_id)?;
+        let (messages, consumers) = q.counts();
+        if if_unused && consumers > 0 {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{name}' in vhost '{}' in use",
+                self.name
+            )));
+        }
+        if if_empty && messages > 0 {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{name}' in vhost '{}' not empty",
+                self.name
+            )));
+        }
+        Ok(self.remove_queue(&q))
+    }
+
+    /// Remove a queue and its bindings (delete, auto-delete, exclusive owner gone).
+    /// Returns how many ready messages it held; 0 if it was already gone.
+    pub fn remove_queue(&self, q: &Arc<Queue>) -> u32 {
+        let mut topo = self.topology.write();
+        match topo.queues.get(&q.spec.name) {
+            Some(current) if Arc::ptr_eq(current, q) => {}
+            _ => return 0,
+        }
+        topo.queues.remove(&q.spec.name);
+        remove_destination_everywhere(&mut topo, &Destination::Queue(Arc::clone(q)));
+        q.delete()
+    }
+
+    /// Every queue, for listings and shutdown.
+    pub fn queues(&self) -> Vec<Arc<Queue>> {
+        self.topology.read().queues.values().cloned().collect()
+    }
+
+    // ---- bindings --------------------------------------------------------------------------
+
+    pub fn bind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &[u8],
+        arguments: &FieldTable,
+        connection_id: u64,
+    ) -> AmqpResult<()> {
+        if exchange.is_empty() {
+            return Err(default_exchange_bind_refused());
+        }
+        let q = self.lookup_queue(queue, connection_id)?;
+        self.bind(exchange, Destination::Queue(q), key, arguments)
+    }
+
+    pub fn unbind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &[u8],
+        arguments: &FieldTable,
+        connection_id: u64,
+    ) -> AmqpResult<()> {
+        if exchange.is_empty() {
+            return Err(default_exchange_bind_refused());
+        }
+        let q = self.lookup_queue(queue, connection_id)?;
+        self.unbind(exchange, Destination::Queue(q), key, arguments)
+    }
+
+    pub fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        key: &[u8],
+        arguments: &FieldTable,
+    ) -> AmqpResult<()> {
+        if source.is_empty() || destination.is_empty() {
+            return Err(default_exchange_bind_refused());
+        }
+        if !self.exchange_exists(destination) {
+            return Err(self.no_exchange(destination));
+        }
+        self.bind(
+            source,
+            Destination::Exchange(Arc::from(destination)),
+            key,
+            arguments,
+        )
+    }
+
+    pub fn unbind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        key: &[u8],
+        arguments: &FieldTable,
+    ) -> AmqpResult<()> {
+        if source.is_empty() || destination.is_empty() {
+            return Err(default_exchange_bind_refused());
+        }
+        if !self.exchange_exists(destination) {
+            return Err(self.no_exchange(destination));
+        }
+        self.unbind(
+            source,
+            Destination::Exchange(Arc::from(destination)),
+            key,
+            arguments,
+        )
+    }
+
+    fn bind(
+        &self,
+        exchange: &str,
+        destination: Destination,
+        key: &[u8],
+        arguments: &FieldTable,
+    ) -> AmqpResult<()> {
+        let mut topo = self.topology.write();
+        let Some(x) = topo.exchanges.get_mut(exchange) else {
+            return Err(self.no_exchange(exchange));
+        };
+        if x.kind == ExchangeKind::Headers {
+            headers::validate(arguments)?;
+        }
+        if let Destination::Queue(q) = &destination {
+            if q.is_deleted() {
+                return Err(self.no_queue(q.name()));
+            }
+        }
+        x.bind(Binding {
+            destination,
+            routing_key: bytes::Bytes::copy_from_slice(key),
+            arguments: arguments.clone(),
+        });
+        Ok(())
+    }
+
+    fn unbind(
+        &self,
+        exchange: &str,
+        destination: Destination,
+        key: &[u8],
+        arguments: &FieldTable,
+    ) -> AmqpResult<()> {
+        let mut topo = self.topology.write();
+        let Some(x) = topo.exchanges.get_mut(exchange) else {
+            return Err(self.no_exchange(exchange));
+        };
+        // Unbinding something never bound is not an error in RabbitMQ.
+        x.unbind(&destination, key, arguments);
+        let auto_delete = x.auto_delete && !x.has_bindings();
+        if auto_delete {
+            delete_auto_exchange(&mut topo, exchange);
+        }
+        Ok(())
+    }
+
+    // ---- routing ---------------------------------------------------------------------------
+
+    /// Resolve the queues a message published to `exchange` reaches, into `out` (deduplicated).
+    pub fn route(
+        &self,
+        exchange: &str,
+        message: &Message,
+        scratch: &mut RouteScratch,
+        out: &mut Vec<Arc<Queue>>,
+    ) -> AmqpResult<()> {
+        out.clear();
+        let topo = self.topology.read();
+        if exchange.is_empty() {
+            let Ok(key) = std::str::from_utf8(&message.routing_key) else {
+                return Ok(());
+            };
+            if let Some(q) = topo.queues.get(key) {
+                out.push(Arc::clone(q));
+            }
+            return Ok(());
+        }
+        let Some(x) = topo.exchanges.get(exchange) else {
+            return Err(self.no_exchange(exchange));
+        };
+        if x.internal {
+            return Err(AmqpError::access_refused(format!(
+                "cannot publish to internal exchange '{exchange}' in vhost '{}'",
+                self.name
+            )));
+        }
+        scratch.visited.clear();
+        route_through(&topo, x, message, scratch, out);
+        if out.len() > 1 {
+            out.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
+            out.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        }
+        Ok(())
+    }
+}
+
+/// Route through one exchange, following exchange-to-exchange bindings and alternate
+/// exchanges, visiting each exchange at most once so cycles terminate.
+fn route_through(
+    topo: &Topology,
+    x: &Exchange,
+    message: &Message,
+    scratch: &mut RouteScratch,
+    out: &mut Vec<Arc<Queue>>,
+) {
+    if scratch.visited.iter().any(|v| **v == *x.name) {
+        return;
+    }
+    scratch.visited.push(Arc::clone(&x.name));
+    let start = scratch.destinations.len();
+    x.route(message, &mut scratch.destinations);
+    let reached_before = out.len();
+    let mut i = start;
+    while i < scratch.destinations.len() {
+        match scratch.destinations[i].clone() {
+            Destination::Queue(q) => out.push(q),
+            Destination::Exchange(name) => {
+                if let Some(next) = topo.exchanges.get(&name) {
+                    route_through(topo, next, message, scratch, out);
+                }
+            }
+        }
+        i += 1;
+    }
+    scratch.destinations.truncate(start);
+    if out.len() == reached_before {
+        if let Some(ae) = x.alternate.as_ref().and_then(|n| topo.exchanges.get(n)) {
+            route_through(topo, ae, message, scratch, out);
+        }
+    }
+}
+
+fn remove_destination_everywhere(topo: &mut Topology, dest: &Destination) {
+    let mut emptied = Vec::new();
+    for x in topo.exchanges.values_mut() {
+        if x.remove_destination(dest) > 0 && x.auto_delete && !x.has_bindings() {
+            emptied.push(x.name.clone());
+        }
+    }
+    for name in emptied {
+        delete_auto_exchange(topo, &name);
+    }
+}
+
+/// An auto-delete exchange goes when its last binding does.
+fn delete_auto_exchange(topo: &mut Topology, name: &str) {
+    if topo.exchanges.remove(name).is_some() {
+        remove_destination_everywhere(topo, &Destination::Exchange(Arc::from(name)));
+    }
+}
+
+fn default_exchange_refused() -> AmqpError {
+    AmqpError::access_refused("operation not permitted on the default exchange")
+}
+
+fn default_exchange_bind_refused() -> AmqpError {
+    AmqpError::access_refused("operation not permitted on the default exchange")
+}
+
+/// Compare the arguments RabbitMQ treats as part of a resource's identity.
+fn compare_args(
+    keys: &[&str],
+    received: &FieldTable,
+    current: &FieldTable,
+    kind: &str,
+    name: &str,
+    vhost: &str,
+) -> AmqpResult<()> {
+    for key in keys {
+        let r = received.inner().get(*key);
+        let c = current.inner().get(*key);
+        if r != c {
+            return Err(AmqpError::precondition_failed(format!(
+                "inequivalent arg '{key}' for {kind} '{name}' in vhost '{vhost}': received {} but current is {}",
+                describe_arg(r),
+                describe_arg(c)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How RabbitMQ prints an argument in an inequivalence error.
+fn describe_arg(v: Option<&AMQPValue>) -> String {
+    let Some(v) = v else {
+        return "none".into();
+    };
+    let (value, ty) = match v {
+        AMQPValue::Boolean(b) => (b.to_string(), "bool"),
+        AMQPValue::ShortShortInt(n) => (n.to_string(), "byte"),
+        AMQPValue::ShortShortUInt(n) => (n.to_string(), "unsignedbyte"),
+        AMQPValue::ShortInt(n) => (n.to_string(), "short"),
+        AMQPValue::ShortUInt(n) => (n.to_string(), "unsignedshort"),
+        AMQPValue::LongInt(n) => (n.to_string(), "signedint"),
+        AMQPValue::LongUInt(n) => (n.to_string(), "unsignedint"),
+        AMQPValue::LongLongInt(n) => (n.to_string(), "long"),
+        AMQPValue::Float(n) => (n.to_string(), "float"),
+        AMQPValue::Double(n) => (n.to_string(), "double"),
+        AMQPValue::LongString(s) => (
+            String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            "longstr",
+        ),
+        AMQPValue::ShortString(s) => (s.as_str().to_owned(), "shortstr"),
+        AMQPValue::Timestamp(t) => (t.to_string(), "timestamp"),
+        other => (format!("{other:?}"), "table"),
+    };
+    format!("the value '{value}' of type '{ty}'")
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Run every Warren test: formatting, lints, Rust unit and integration tests (real broker
+# binary + lapin + raw frames), and the Python suites (pika, celery) against the real binary.
+# Installs what it needs: Python packages into ./.venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "python venv (.venv)"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo build"
+cargo build --workspace --bins --quiet
+
+step "cargo test"
+cargo test --workspace --quiet 2>&1 | tee "$TARGET_DIR/cargo-test.log"
+
+step "python tests (pika, celery) against $TARGET_DIR/debug/warren"
+# Queue features (TTL, DLX, max-length, priorities, expiry) come with their own issue;
+# their tests are written and validated against RabbitMQ, and deselected (reported) until then.
+WARREN_BIN="$TARGET_DIR/debug/warren" .venv/bin/pytest -q -p no:cacheprovider -m "not queue_features" tests/python
