@@ -3406,7 +3406,8 @@ def _(P):
 def _(P):
     c = P.open()
     c.call(1, "channel.close-ok")
-    c.call(1, "basic.qos", prefetch_count=1)
+    if not c.closed:
+        c.call(1, "basic.qos", prefetch_count=1)
 
 
 @scenario("cl.unsolicited_connection_close_ok", "connection.close-ok without any close")

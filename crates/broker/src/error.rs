@@ -33,6 +33,13 @@ impl AmqpError {
         self
     }
 
+    /// Set the method ids unconditionally (errors RabbitMQ reports against a fixed method).
+    pub fn with_ids(mut self, class_id: u16, method_id: u16) -> Self {
+        self.class_id = class_id;
+        self.method_id = method_id;
+        self
+    }
+
     /// True when this error must close the whole connection.
     pub fn is_connection_error(&self) -> bool {
         is_hard_error(self.code)

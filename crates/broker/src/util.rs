@@ -28,16 +28,33 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
-/// A short string for the wire, truncated to 255 bytes on a character boundary.
-/// (amq-protocol's `From<String>` panics on longer input; reply texts can be longer.)
+/// A short string for the wire. Longer text is cut as RabbitMQ cuts reply texts: the first
+/// 252 bytes (here: on a character boundary) and "...". amq-protocol's `From<String>` would
+/// panic on more than 255 bytes.
 pub fn short_string(s: impl Into<String>) -> warren_codec::types::ShortString {
     let mut s = s.into();
     if s.len() > 255 {
-        let mut cut = 255;
+        let mut cut = 252;
         while !s.is_char_boundary(cut) {
             cut -= 1;
         }
         s.truncate(cut);
+        s.push_str("...");
     }
     warren_codec::types::ShortString::from(s)
+}
+
+/// An integer argument value of any wire width.
+pub fn int_value(v: &warren_codec::types::AMQPValue) -> Option<i64> {
+    use warren_codec::types::AMQPValue;
+    Some(match v {
+        AMQPValue::ShortShortInt(n) => i64::from(*n),
+        AMQPValue::ShortShortUInt(n) => i64::from(*n),
+        AMQPValue::ShortInt(n) => i64::from(*n),
+        AMQPValue::ShortUInt(n) => i64::from(*n),
+        AMQPValue::LongInt(n) => i64::from(*n),
+        AMQPValue::LongUInt(n) => i64::from(*n),
+        AMQPValue::LongLongInt(n) => *n,
+        _ => return None,
+    })
 }

@@ -125,7 +125,7 @@ impl VHost {
         }
         let Some(kind) = ExchangeKind::parse(d.kind) else {
             return Err(AmqpError::command_invalid(format!(
-                "unknown exchange type '{}'",
+                "invalid exchange type '{}'",
                 d.kind
             )));
         };
@@ -138,6 +138,16 @@ impl VHost {
                 "exchange name '{}' contains reserved prefix 'amq.*'",
                 d.name
             )));
+        }
+        if let Some(v) = d.arguments.inner().get("alternate-exchange") {
+            if !matches!(v, AMQPValue::LongString(_) | AMQPValue::ShortString(_)) {
+                return Err(AmqpError::precondition_failed(format!(
+                    "invalid type '{}' for arg 'alternate-exchange' in exchange '{}' in vhost '{}'",
+                    type_name(v),
+                    d.name,
+                    self.name
+                )));
+            }
         }
         let name: Arc<str> = Arc::from(d.name);
         let x = Exchange::new(
@@ -192,7 +202,7 @@ impl VHost {
         }
         if name.starts_with("amq.") && STANDARD_EXCHANGES.iter().any(|(n, _)| *n == name) {
             return Err(AmqpError::access_refused(format!(
-                "deletion of system exchange '{name}' in vhost '{}' refused",
+                "deletion of system exchange '{name}' in vhost '{}' not allowed",
                 self.name
             )));
         }
@@ -200,13 +210,8 @@ impl VHost {
         let Some(x) = topo.exchanges.get(name) else {
             return Err(self.no_exchange(name));
         };
-        let used_as_destination = topo.exchanges.values().any(|other| {
-            other
-                .bindings()
-                .iter()
-                .any(|b| matches!(&b.destination, Destination::Exchange(n) if &**n == name))
-        });
-        if if_unused && (x.has_bindings() || used_as_destination) {
+        // Only bindings where this exchange is the source count as "in use" (RabbitMQ).
+        if if_unused && x.has_bindings() {
             return Err(AmqpError::precondition_failed(format!(
                 "exchange '{name}' in vhost '{}' in use",
                 self.name
@@ -237,6 +242,7 @@ impl VHost {
             let (m, c) = q.counts();
             return Ok((q, m, c));
         }
+        crate::queue::args::validate(&spec.arguments, &spec.name, &self.name)?;
         let mut topo = self.topology.write();
         if let Some(q) = topo.queues.get(&spec.name) {
             let q = Arc::clone(q);
@@ -354,6 +360,10 @@ impl VHost {
         if exchange.is_empty() {
             return Err(default_exchange_bind_refused());
         }
+        // A missing exchange is reported before a missing queue, as RabbitMQ does.
+        if !self.exchange_exists(exchange) {
+            return Err(self.no_exchange(exchange));
+        }
         let q = self.lookup_queue(queue, connection_id)?;
         self.bind(exchange, Destination::Queue(q), key, arguments)
     }
@@ -369,7 +379,14 @@ impl VHost {
         if exchange.is_empty() {
             return Err(default_exchange_bind_refused());
         }
-        let q = self.lookup_queue(queue, connection_id)?;
+        if !self.exchange_exists(exchange) {
+            return Ok(());
+        }
+        let q = match self.lookup_queue(queue, connection_id) {
+            Ok(q) => q,
+            Err(e) if e.code == warren_codec::reply::NOT_FOUND => return Ok(()),
+            Err(e) => return Err(e),
+        };
         self.unbind(exchange, Destination::Queue(q), key, arguments)
     }
 
@@ -382,6 +399,10 @@ impl VHost {
     ) -> AmqpResult<()> {
         if source.is_empty() || destination.is_empty() {
             return Err(default_exchange_bind_refused());
+        }
+        // A missing source is reported before a missing destination, as RabbitMQ does.
+        if !self.exchange_exists(source) {
+            return Err(self.no_exchange(source));
         }
         if !self.exchange_exists(destination) {
             return Err(self.no_exchange(destination));
@@ -404,8 +425,9 @@ impl VHost {
         if source.is_empty() || destination.is_empty() {
             return Err(default_exchange_bind_refused());
         }
-        if !self.exchange_exists(destination) {
-            return Err(self.no_exchange(destination));
+        // Unbinding from or to an exchange that does not exist succeeds in RabbitMQ.
+        if !self.exchange_exists(source) || !self.exchange_exists(destination) {
+            return Ok(());
         }
         self.unbind(
             source,
@@ -451,7 +473,7 @@ impl VHost {
     ) -> AmqpResult<()> {
         let mut topo = self.topology.write();
         let Some(x) = topo.exchanges.get_mut(exchange) else {
-            return Err(self.no_exchange(exchange));
+            return Ok(());
         };
         // Unbinding something never bound is not an error in RabbitMQ.
         x.unbind(&destination, key, arguments);
@@ -577,40 +599,78 @@ fn compare_args(
     for key in keys {
         let r = received.inner().get(*key);
         let c = current.inner().get(*key);
-        if r != c {
-            return Err(AmqpError::precondition_failed(format!(
-                "inequivalent arg '{key}' for {kind} '{name}' in vhost '{vhost}': received {} but current is {}",
+        let detail = match (r, c) {
+            (None, None) => continue,
+            (Some(r), Some(c)) if same_value(r, c) => continue,
+            // Both present: RabbitMQ prints the bare values.
+            (Some(r), Some(c)) => format!(
+                "received '{}' but current is '{}'",
+                arg_value(r),
+                arg_value(c)
+            ),
+            (r, c) => format!(
+                "received {} but current is {}",
                 describe_arg(r),
                 describe_arg(c)
-            )));
-        }
+            ),
+        };
+        return Err(AmqpError::precondition_failed(format!(
+            "inequivalent arg '{key}' for {kind} '{name}' in vhost '{vhost}': {detail}"
+        )));
     }
     Ok(())
 }
 
+/// Integers compare by value whatever their wire width (RabbitMQ treats I:1000 and l:1000 alike).
+fn same_value(a: &AMQPValue, b: &AMQPValue) -> bool {
+    match (crate::util::int_value(a), crate::util::int_value(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn arg_value(v: &AMQPValue) -> String {
+    match v {
+        AMQPValue::Boolean(b) => b.to_string(),
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::ShortString(s) => s.as_str().to_owned(),
+        AMQPValue::Float(n) => n.to_string(),
+        AMQPValue::Double(n) => n.to_string(),
+        AMQPValue::Timestamp(t) => t.to_string(),
+        other => {
+            crate::util::int_value(other).map_or_else(|| format!("{other:?}"), |n| n.to_string())
+        }
+    }
+}
+
+/// The type name RabbitMQ uses for an argument value.
+pub fn type_name(v: &AMQPValue) -> &'static str {
+    match v {
+        AMQPValue::Boolean(_) => "bool",
+        AMQPValue::ShortShortInt(_) => "byte",
+        AMQPValue::ShortShortUInt(_) => "unsignedbyte",
+        AMQPValue::ShortInt(_) => "short",
+        AMQPValue::ShortUInt(_) => "unsignedshort",
+        AMQPValue::LongInt(_) => "signedint",
+        AMQPValue::LongUInt(_) => "unsignedint",
+        AMQPValue::LongLongInt(_) => "long",
+        AMQPValue::Float(_) => "float",
+        AMQPValue::Double(_) => "double",
+        AMQPValue::DecimalValue(_) => "decimal",
+        AMQPValue::LongString(_) => "longstr",
+        AMQPValue::ShortString(_) => "shortstr",
+        AMQPValue::Timestamp(_) => "timestamp",
+        AMQPValue::FieldArray(_) => "array",
+        AMQPValue::FieldTable(_) => "table",
+        AMQPValue::ByteArray(_) => "binary",
+        AMQPValue::Void => "void",
+    }
+}
+
 /// How RabbitMQ prints an argument in an inequivalence error.
 fn describe_arg(v: Option<&AMQPValue>) -> String {
-    let Some(v) = v else {
-        return "none".into();
-    };
-    let (value, ty) = match v {
-        AMQPValue::Boolean(b) => (b.to_string(), "bool"),
-        AMQPValue::ShortShortInt(n) => (n.to_string(), "byte"),
-        AMQPValue::ShortShortUInt(n) => (n.to_string(), "unsignedbyte"),
-        AMQPValue::ShortInt(n) => (n.to_string(), "short"),
-        AMQPValue::ShortUInt(n) => (n.to_string(), "unsignedshort"),
-        AMQPValue::LongInt(n) => (n.to_string(), "signedint"),
-        AMQPValue::LongUInt(n) => (n.to_string(), "unsignedint"),
-        AMQPValue::LongLongInt(n) => (n.to_string(), "long"),
-        AMQPValue::Float(n) => (n.to_string(), "float"),
-        AMQPValue::Double(n) => (n.to_string(), "double"),
-        AMQPValue::LongString(s) => (
-            String::from_utf8_lossy(s.as_bytes()).into_owned(),
-            "longstr",
-        ),
-        AMQPValue::ShortString(s) => (s.as_str().to_owned(), "shortstr"),
-        AMQPValue::Timestamp(t) => (t.to_string(), "timestamp"),
-        other => (format!("{other:?}"), "table"),
-    };
-    format!("the value '{value}' of type '{ty}'")
+    match v {
+        None => "none".into(),
+        Some(v) => format!("the value '{}' of type '{}'", arg_value(v), type_name(v)),
+    }
 }

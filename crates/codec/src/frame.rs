@@ -30,22 +30,28 @@ pub struct Frame {
     pub payload: Bytes,
 }
 
-/// What can be wrong with a frame's envelope. All are connection errors (501 FRAME_ERROR
-/// or 505 UNEXPECTED_FRAME for an unknown type, as RabbitMQ answers).
+/// What can be wrong with a frame's envelope. Both are connection errors (501 FRAME_ERROR).
+/// Frames of unknown type are returned as frames: the connection reports them with their payload.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    #[error("frame size {size} larger than negotiated maximum {frame_max}")]
-    TooLarge { size: u32, frame_max: u32 },
-    #[error("bad frame end marker {0:#04x}")]
-    BadFrameEnd(u8),
-    #[error("unknown frame type {0}")]
-    UnknownType(u8),
+    #[error("frame of type {kind} has size {size}, larger than frame_max {frame_max}")]
+    TooLarge { kind: u8, size: u32, frame_max: u32 },
+    #[error("frame of type {kind} has bad frame end marker {end:#04x}")]
+    BadFrameEnd { kind: u8, end: u8, payload: Bytes },
+}
+
+/// True for the four frame types AMQP 0-9-1 defines.
+pub fn is_known_kind(kind: u8) -> bool {
+    matches!(
+        kind,
+        FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
+    )
 }
 
 /// Split one frame off the front of `buf`, or `Ok(None)` if more bytes are needed.
 ///
-/// `frame_max` counts the whole frame including its 8 bytes of envelope (spec semantics);
-/// 0 means "no limit" and is treated as u32::MAX.
+/// A payload may be as large as `frame_max` (RabbitMQ allows the 8 envelope bytes as slack
+/// beyond the spec's limit of frame_max - 8); 0 means no limit.
 pub fn split_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>, FrameError> {
     if buf.len() < FRAME_PREFIX_SIZE {
         return Ok(None);
@@ -53,17 +59,11 @@ pub fn split_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>, 
     let kind = buf[0];
     let channel = u16::from_be_bytes([buf[1], buf[2]]);
     let size = u32::from_be_bytes([buf[3], buf[4], buf[5], buf[6]]);
-    if !matches!(
-        kind,
-        FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
-    ) {
-        return Err(FrameError::UnknownType(kind));
-    }
-    let limit = if frame_max == 0 { u32::MAX } else { frame_max };
-    if u64::from(size) + FRAME_OVERHEAD_SIZE as u64 > u64::from(limit) {
+    if frame_max != 0 && size > frame_max {
         return Err(FrameError::TooLarge {
+            kind,
             size,
-            frame_max: limit,
+            frame_max,
         });
     }
     let total = size as usize + FRAME_OVERHEAD_SIZE;
@@ -73,12 +73,12 @@ pub fn split_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>, 
         return Ok(None);
     }
     let end = buf[total - 1];
-    if end != FRAME_END {
-        return Err(FrameError::BadFrameEnd(end));
-    }
     buf.advance(FRAME_PREFIX_SIZE);
     let payload = buf.split_to(size as usize).freeze();
     buf.advance(1);
+    if end != FRAME_END {
+        return Err(FrameError::BadFrameEnd { kind, end, payload });
+    }
     Ok(Some(Frame {
         kind,
         channel,
@@ -148,15 +148,35 @@ mod tests {
     }
 
     #[test]
-    fn refuses_bad_end_and_unknown_type() {
+    fn refuses_bad_end_and_returns_unknown_types_whole() {
         let mut out = Vec::new();
         write_frame(&mut out, FRAME_BODY, 1, b"x");
         *out.last_mut().unwrap() = 0;
-        assert_eq!(
+        assert!(matches!(
             split_frame(&mut BytesMut::from(&out[..]), 0),
-            Err(FrameError::BadFrameEnd(0))
-        );
+            Err(FrameError::BadFrameEnd {
+                kind: FRAME_BODY,
+                end: 0,
+                ..
+            })
+        ));
         let mut buf = BytesMut::from(&[5u8, 0, 0, 0, 0, 0, 0, FRAME_END][..]);
-        assert_eq!(split_frame(&mut buf, 0), Err(FrameError::UnknownType(5)));
+        let frame = split_frame(&mut buf, 0).unwrap().unwrap();
+        assert!(!is_known_kind(frame.kind));
+    }
+
+    #[test]
+    fn accepts_payload_of_exactly_frame_max() {
+        let mut out = Vec::new();
+        write_frame(&mut out, FRAME_BODY, 1, &[7u8; 4096]);
+        assert!(split_frame(&mut BytesMut::from(&out[..]), 4096)
+            .unwrap()
+            .is_some());
+        write_frame(&mut out, FRAME_BODY, 1, &[7u8; 4097]);
+        let mut buf = BytesMut::from(&out[4096 + 8..]);
+        assert!(matches!(
+            split_frame(&mut buf, 4096),
+            Err(FrameError::TooLarge { size: 4097, .. })
+        ));
     }
 }

@@ -132,14 +132,16 @@ pub fn decode_method(payload: Bytes) -> Result<Method, MethodError> {
             _ => Ok(None),
         };
         match hot {
+            // Decoding is strict, as RabbitMQ's: trailing bytes are malformed too.
+            Ok(Some(_)) if r.remaining() != 0 => return Err(malformed),
             Ok(Some(m)) => return Ok(m),
             Ok(None) => {}
             Err(_) => return Err(malformed),
         }
     }
     match parse_class(&payload[..]) {
-        Ok((_rest, class)) => Ok(Method::Other(class)),
-        Err(_) => Err(malformed),
+        Ok((&[], class)) => Ok(Method::Other(class)),
+        _ => Err(malformed),
     }
 }
 

@@ -50,3 +50,65 @@ pub fn reply_name(code: u16) -> &'static str {
 pub fn is_hard_error(code: u16) -> bool {
     matches!(code, 320 | 402 | 501..=506 | 530 | 540 | 541)
 }
+
+/// A frame payload as RabbitMQ prints it in FRAME_ERROR / UNEXPECTED_FRAME texts:
+/// `type 1, all octets = <<0,20,0,10,0>>` or `type 5, first 16 octets = <<"abcdefghijklmnop">>`.
+pub fn describe_frame(kind: u8, payload: &[u8]) -> String {
+    let (label, shown) = if payload.len() > 16 {
+        ("first 16 octets", &payload[..16])
+    } else {
+        ("all octets", payload)
+    };
+    format!("type {kind}, {label} = {}", erlang_binary(shown))
+}
+
+/// Erlang's `~p` of a binary: a string if every byte is printable, else a list of bytes.
+pub fn erlang_binary(bytes: &[u8]) -> String {
+    if !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t')
+    {
+        let text: String = bytes
+            .iter()
+            .map(|&b| match b {
+                b'"' => "\\\"".to_string(),
+                b'\\' => "\\\\".to_string(),
+                b'\n' => "\\n".to_string(),
+                b'\t' => "\\t".to_string(),
+                b => (b as char).to_string(),
+            })
+            .collect();
+        format!("<<\"{text}\">>")
+    } else {
+        erlang_bytes(bytes)
+    }
+}
+
+/// Erlang's `~w` of a binary: always the list of byte values.
+pub fn erlang_bytes(bytes: &[u8]) -> String {
+    let list: Vec<String> = bytes.iter().map(u8::to_string).collect();
+    format!("<<{}>>", list.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_print_like_rabbitmq() {
+        assert_eq!(
+            describe_frame(1, &[0, 20, 0, 10, 0]),
+            "type 1, all octets = <<0,20,0,10,0>>"
+        );
+        assert_eq!(
+            describe_frame(5, b"abc"),
+            "type 5, all octets = <<\"abc\">>"
+        );
+        assert_eq!(describe_frame(8, b""), "type 8, all octets = <<>>");
+        assert_eq!(
+            describe_frame(5, b"abcdefghijklmnopqrstuvwxyz"),
+            "type 5, first 16 octets = <<\"abcdefghijklmnop\">>"
+        );
+    }
+}

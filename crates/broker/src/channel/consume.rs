@@ -7,7 +7,6 @@ use bytes::Bytes;
 use warren_codec::content::write_content;
 use warren_codec::method::{write_deliver, write_get_ok, CLASS_BASIC};
 use warren_codec::protocol::{basic, AMQPClass};
-use warren_codec::types::AMQPValue;
 
 use super::ack::Unacked;
 use super::publish::REPLY_TO_QUEUE;
@@ -52,10 +51,11 @@ impl Channel {
             .check(Access::Read, ResourceKind::Queue, &queue_name)?;
         let q = ctx.vhost.lookup_queue(&queue_name, ctx.shared.id)?;
         let priority = match c.arguments.inner().get("x-priority") {
-            Some(v) => int_arg(v).ok_or_else(|| {
+            Some(v) => crate::util::int_value(v).ok_or_else(|| {
                 AmqpError::precondition_failed(format!(
-                    "invalid arg 'x-priority' for queue '{queue_name}' in vhost '{}'",
-                    ctx.vhost.name
+                    "invalid arg 'x-priority' for queue '{queue_name}' in vhost '{}': \"expected integer, got {}\"",
+                    ctx.vhost.name,
+                    crate::vhost::type_name(v)
                 ))
             })?,
             None => 0,
@@ -73,15 +73,6 @@ impl Channel {
             channel_credit: Arc::clone(&self.credit),
             starved: AtomicBool::new(false),
         });
-        // consume-ok goes out before any delivery: deliveries are encoded after this frame.
-        if !c.nowait {
-            ctx.send(
-                self.id,
-                AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
-                    consumer_tag: crate::util::short_string(String::from_utf8_lossy(&tag)),
-                })),
-            );
-        }
         match q.attach(Arc::clone(&consumer)) {
             Ok(()) => {}
             Err(AttachError::ExclusiveInUse) => {
@@ -96,6 +87,15 @@ impl Channel {
                     ctx.vhost.name
                 )))
             }
+        }
+        // consume-ok precedes any delivery: deliveries reach us through the outbox, encoded later.
+        if !c.nowait {
+            ctx.send(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
+                    consumer_tag: crate::util::short_string(String::from_utf8_lossy(&tag)),
+                })),
+            );
         }
         self.consumers
             .insert(tag, ConsumerEntry { consumer, queue: q });
@@ -304,17 +304,4 @@ impl Channel {
             );
         }
     }
-}
-
-fn int_arg(v: &AMQPValue) -> Option<i64> {
-    Some(match v {
-        AMQPValue::ShortShortInt(n) => i64::from(*n),
-        AMQPValue::ShortShortUInt(n) => i64::from(*n),
-        AMQPValue::ShortInt(n) => i64::from(*n),
-        AMQPValue::ShortUInt(n) => i64::from(*n),
-        AMQPValue::LongInt(n) => i64::from(*n),
-        AMQPValue::LongUInt(n) => i64::from(*n),
-        AMQPValue::LongLongInt(n) => *n,
-        _ => return None,
-    })
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use warren_codec::method::{write_method, Method, MethodError};
+use warren_codec::method::{write_method, Method};
 use warren_codec::protocol::{
     access, basic, channel, confirm, exchange, queue, tx as txp, AMQPClass,
 };
@@ -136,9 +136,7 @@ impl Channel {
     /// Handle one method frame. Errors carry the failing method's ids.
     pub fn handle_method(&mut self, ctx: &mut ConnCtx, method: Method) -> AmqpResult<()> {
         if self.expects_content() {
-            return Err(AmqpError::unexpected_frame(
-                "expected content header for class 60, got non content header frame instead",
-            ));
+            return Err(self.publish_interrupted());
         }
         let ch = self.id;
         match method {
@@ -185,7 +183,10 @@ impl Channel {
                     Err(AmqpError::channel_error("second 'channel.open' seen"))
                 }
                 channel::AMQPMethod::Flow(f) => {
-                    self.flow(ctx, f.active);
+                    if !f.active {
+                        // RabbitMQ refuses to stop deliveries this way (connection error).
+                        return Err(AmqpError::not_implemented("active=false"));
+                    }
                     ctx.send(
                         ch,
                         AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk {
@@ -194,7 +195,6 @@ impl Channel {
                     );
                     Ok(())
                 }
-                channel::AMQPMethod::FlowOk(_) => Ok(()),
                 // close / close-ok are handled by the connection, which owns channel lifetimes.
                 _ => Err(unexpected_method(20, &m_name(&AMQPClass::Channel(m)))),
             },
@@ -283,16 +283,6 @@ impl Channel {
         }
     }
 
-    fn flow(&mut self, ctx: &mut ConnCtx, active: bool) {
-        use std::sync::atomic::Ordering;
-        self.credit.paused.store(!active, Ordering::Release);
-        if active {
-            for entry in self.consumers.values() {
-                ctx.kick(&entry.queue);
-            }
-        }
-    }
-
     /// Emit pending publisher confirms, coalesced into one `multiple` ack where possible.
     pub fn flush_confirms(&mut self, ctx: &mut ConnCtx) {
         let Some(c) = &mut self.confirm else { return };
@@ -333,29 +323,8 @@ fn m_name(class: &AMQPClass) -> String {
         .to_owned()
 }
 
-/// A method a client must never send (a server-to-client method, or one out of place).
-fn unexpected_method(_class_id: u16, name: &str) -> AmqpError {
-    AmqpError::command_invalid(format!("unexpected method '{name}' from client"))
-}
-
-/// Turn a method decoding failure into RabbitMQ's connection error.
-pub fn method_error(e: MethodError) -> AmqpError {
-    match e {
-        MethodError::Unknown {
-            class_id,
-            method_id,
-        } => AmqpError::not_implemented(format!(
-            "unknown method class {class_id} method {method_id}"
-        ))
-        .on_method(class_id, method_id),
-        MethodError::Malformed {
-            class_id,
-            method_id,
-        } => AmqpError::frame_error(format!(
-            "cannot decode arguments of {}",
-            warren_codec::method::method_name(class_id, method_id)
-        ))
-        .on_method(class_id, method_id),
-        MethodError::TooShort => AmqpError::frame_error("method frame too short"),
-    }
+/// A method a client must never send on a channel (server-to-client methods, connection
+/// methods): RabbitMQ's "unimplemented method".
+fn unexpected_method(_class_id: u16, _name: &str) -> AmqpError {
+    AmqpError::command_invalid("unimplemented method")
 }

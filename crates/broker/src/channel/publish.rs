@@ -19,6 +19,8 @@ use crate::message::Message;
 use crate::queue::QueuedMessage;
 
 pub const REPLY_TO_QUEUE: &str = "amq.rabbitmq.reply-to";
+/// RabbitMQ's default max_message_size (128 MiB).
+pub const MESSAGE_SIZE_MAX: u64 = 128 << 20;
 const REPLY_TO_PREFIX: &[u8] = b"amq.rabbitmq.reply-to.";
 
 #[derive(Debug, Default)]
@@ -32,6 +34,12 @@ pub enum PublishState {
         view: PropertiesView,
         body_size: u64,
         body: Body,
+    },
+    /// An oversized message: its body frames are counted and dropped, then `error` is raised
+    /// (RabbitMQ reports the size only once the whole message has arrived).
+    Discard {
+        remaining: u64,
+        error: AmqpError,
     },
 }
 
@@ -91,7 +99,33 @@ fn name_str(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or("\u{fffd}")
 }
 
+fn expected_method_frame() -> AmqpError {
+    // A content frame where a method belongs: RabbitMQ reports it with no method ids.
+    AmqpError::unexpected_frame("expected method frame, got non method frame instead")
+        .with_ids(0, 0)
+}
+
+fn expected_header() -> AmqpError {
+    AmqpError::unexpected_frame(
+        "expected content header for class 60, got non content header frame instead",
+    )
+    .with_ids(60, 40)
+}
+
+fn expected_body() -> AmqpError {
+    AmqpError::unexpected_frame("expected content body, got non content body frame instead")
+        .with_ids(60, 40)
+}
+
 impl Channel {
+    /// The error for a method that arrives while a publish still waits for its content.
+    pub(super) fn publish_interrupted(&self) -> AmqpError {
+        match self.publish {
+            PublishState::AwaitBody { .. } | PublishState::Discard { .. } => expected_body(),
+            _ => expected_header(),
+        }
+    }
+
     pub(super) fn start_publish(&mut self, ctx: &mut ConnCtx, p: Publish) -> AmqpResult<()> {
         if p.immediate {
             return Err(AmqpError::not_implemented("immediate=true"));
@@ -111,21 +145,45 @@ impl Channel {
 
     /// A content header frame arrived on this channel.
     pub fn handle_header(&mut self, ctx: &mut ConnCtx, payload: Bytes) -> AmqpResult<()> {
-        let PublishState::AwaitHeader(publish) = std::mem::take(&mut self.publish) else {
-            return Err(AmqpError::unexpected_frame(
-                "expected method frame, got non method frame instead",
-            ));
+        let publish = match std::mem::take(&mut self.publish) {
+            PublishState::AwaitHeader(p) => p,
+            PublishState::Idle => return Err(expected_method_frame()),
+            PublishState::AwaitBody { .. } | PublishState::Discard { .. } => {
+                return Err(expected_body())
+            }
         };
-        let header = decode_content_header(payload)
-            .map_err(|_| AmqpError::frame_error("cannot decode content header"))?;
+        let header = decode_content_header(payload.clone()).map_err(|_| {
+            AmqpError::frame_error(format!(
+                "cannot decode content header {}",
+                warren_codec::reply::erlang_bytes(&payload)
+            ))
+            .with_ids(60, 40)
+        })?;
         if header.class_id != CLASS_BASIC {
-            return Err(AmqpError::frame_error(format!(
-                "content header for class {} does not match method class 60",
+            return Err(AmqpError::unexpected_frame(format!(
+                "expected content header for class 60, got one for class {} instead",
                 header.class_id
-            )));
+            ))
+            .with_ids(60, 40));
         }
-        let view = PropertiesView::parse(&header.properties)
-            .map_err(|_| AmqpError::frame_error("cannot decode content header properties"))?;
+        if payload[2..4] != [0, 0] {
+            // The weight field must be zero.
+            return Err(expected_header());
+        }
+        if header.body_size > MESSAGE_SIZE_MAX {
+            // Never buffered: the body is counted off as it arrives, then refused.
+            self.publish = PublishState::Discard {
+                remaining: header.body_size,
+                error: AmqpError::precondition_failed(format!(
+                    "message size {} is larger than configured max size {MESSAGE_SIZE_MAX}",
+                    header.body_size
+                )),
+            };
+            return Ok(());
+        }
+        let view = PropertiesView::parse(&header.properties).map_err(|_| {
+            AmqpError::frame_error("cannot decode content header properties").with_ids(60, 40)
+        })?;
         self.publish = PublishState::AwaitBody {
             publish,
             properties: header.properties,
@@ -141,19 +199,30 @@ impl Channel {
 
     /// A body frame arrived on this channel.
     pub fn handle_body(&mut self, ctx: &mut ConnCtx, payload: Bytes) -> AmqpResult<()> {
-        let PublishState::AwaitBody {
-            body_size, body, ..
-        } = &mut self.publish
-        else {
-            return Err(AmqpError::unexpected_frame(
-                "expected method frame, got non method frame instead",
-            ));
+        if let PublishState::Discard { remaining, .. } = &mut self.publish {
+            *remaining = remaining.saturating_sub(payload.len() as u64);
+            if *remaining == 0 {
+                if let PublishState::Discard { error, .. } = std::mem::take(&mut self.publish) {
+                    return Err(error);
+                }
+            }
+            return Ok(());
+        }
+        let (body_size, body) = match &mut self.publish {
+            PublishState::AwaitBody {
+                body_size, body, ..
+            } => (body_size, body),
+            PublishState::Discard { .. } => return Ok(()),
+            PublishState::Idle => return Err(expected_method_frame()),
+            PublishState::AwaitHeader(_) => return Err(expected_header()),
         };
         let have = body.len() as u64 + payload.len() as u64;
         if have > *body_size {
+            // RabbitMQ silently swallows such a message; Warren reports the framing error.
             return Err(AmqpError::frame_error(format!(
                 "received body frames totalling {have} bytes but the content header announced {body_size}"
-            )));
+            ))
+            .with_ids(60, 40));
         }
         body.push(payload, *body_size as usize);
         if have == *body_size {
@@ -247,10 +316,7 @@ impl Channel {
         } else {
             let message = Arc::new(message);
             for q in out.drain(..) {
-                q.publish(QueuedMessage {
-                    message: Arc::clone(&message),
-                    redelivered: false,
-                });
+                q.publish(QueuedMessage::new(Arc::clone(&message)));
             }
         }
         self.route_out = out;

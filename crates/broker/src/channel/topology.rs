@@ -116,10 +116,9 @@ impl Channel {
 
     pub(super) fn queue_declare(&mut self, ctx: &mut ConnCtx, d: queue::Declare) -> AmqpResult<()> {
         let server_named = d.queue.as_str().is_empty() && !d.passive;
+        // A passive declare of '' does not use the last-declared-queue shortcut (RabbitMQ).
         let name: Arc<str> = if server_named {
             generate_name()
-        } else if d.queue.as_str().is_empty() {
-            Arc::from(self.queue_name("")?)
         } else {
             Arc::from(d.queue.as_str())
         };
@@ -162,10 +161,16 @@ impl Channel {
             .check(Access::Write, ResourceKind::Queue, &queue_name)?;
         ctx.grant
             .check(Access::Read, ResourceKind::Exchange, b.exchange.as_str())?;
+        // queue.bind with queue '' and key '' binds with the queue's own name as key.
+        let key = if b.queue.as_str().is_empty() && b.routing_key.as_str().is_empty() {
+            queue_name.as_bytes()
+        } else {
+            b.routing_key.as_str().as_bytes()
+        };
         ctx.vhost.bind_queue(
             &queue_name,
             b.exchange.as_str(),
-            b.routing_key.as_str().as_bytes(),
+            key,
             &b.arguments,
             ctx.shared.id,
         )?;

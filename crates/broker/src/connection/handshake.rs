@@ -33,8 +33,10 @@ pub struct Negotiated {
 /// How the handshake ended early.
 #[derive(Debug)]
 pub enum HandshakeError {
-    /// The peer went away or sent something that merits no reply.
+    /// The peer went away.
     Closed,
+    /// The peer broke the handshake: RabbitMQ sends no frame and drops the socket after 3 s.
+    Silent(&'static str),
     /// Send connection.close with this error, then close.
     Close(AmqpError),
 }
@@ -51,6 +53,8 @@ pub struct Handshake<'a> {
     pub reader: &'a mut OwnedReadHalf,
     pub writer: &'a mut OwnedWriteHalf,
     pub rbuf: &'a mut BytesMut,
+    /// Set once tune-ok arrived: RabbitMQ then answers stray frames with 505.
+    pub tuned: bool,
 }
 
 impl Handshake<'_> {
@@ -62,7 +66,7 @@ impl Handshake<'_> {
                 version_major: 0,
                 version_minor: 9,
                 server_properties: server_properties(),
-                mechanisms: "PLAIN AMQPLAIN".into(),
+                mechanisms: "AMQPLAIN PLAIN".into(),
                 locales: "en_US".into(),
             },
         )))
@@ -84,45 +88,26 @@ impl Handshake<'_> {
             connection::AMQPMethod::TuneOk(t) => t,
             _ => return Err(expected("connection.tune_ok")),
         };
-        let frame_max = if tune_ok.frame_max == 0 {
-            cfg.frame_max
-        } else {
-            tune_ok.frame_max
-        };
-        if frame_max < FRAME_MIN_SIZE {
-            return Err(AmqpError::not_allowed(format!(
-                "frame_max={frame_max} < {FRAME_MIN_SIZE} min size"
-            ))
-            .into());
+        let frame_max = tune_ok.frame_max;
+        if frame_max < FRAME_MIN_SIZE || frame_max > cfg.frame_max {
+            return Err(HandshakeError::Silent("frame_max out of range in tune-ok"));
         }
-        if frame_max > cfg.frame_max {
-            return Err(AmqpError::not_allowed(format!(
-                "frame_max={frame_max} > {} max size",
-                cfg.frame_max
-            ))
-            .into());
+        // RabbitMQ rejects channel_max 0 here rather than reading it as "no limit".
+        let channel_max = tune_ok.channel_max;
+        if channel_max == 0 || channel_max > cfg.channel_max {
+            return Err(HandshakeError::Silent(
+                "channel_max out of range in tune-ok",
+            ));
         }
-        let channel_max = if tune_ok.channel_max == 0 {
-            cfg.channel_max
-        } else {
-            tune_ok.channel_max
-        };
-        if channel_max > cfg.channel_max {
-            return Err(AmqpError::not_allowed(format!(
-                "channel_max={channel_max} > {} max size",
-                cfg.channel_max
-            ))
-            .into());
-        }
+        self.tuned = true;
         let open = match self.next_connection_method().await? {
             connection::AMQPMethod::Open(o) => o,
             _ => return Err(expected("connection.open")),
         };
         let vhost_name = open.virtual_host.as_str();
-        let vhost = self
-            .broker
-            .vhost(vhost_name)
-            .ok_or_else(|| AmqpError::not_allowed(format!("vhost {vhost_name} not found")))?;
+        let vhost = self.broker.vhost(vhost_name).ok_or_else(|| {
+            AmqpError::not_allowed(format!("vhost {vhost_name} not found")).on_method(10, 40)
+        })?;
         let permission = self
             .broker
             .users
@@ -133,6 +118,7 @@ impl Handshake<'_> {
                 AmqpError::not_allowed(format!(
                     "access to vhost '{vhost_name}' refused for user '{grant_user}'"
                 ))
+                .on_method(10, 40)
             })?;
         self.send(&AMQPClass::Connection(connection::AMQPMethod::OpenOk(
             connection::OpenOk {},
@@ -180,25 +166,16 @@ impl Handshake<'_> {
         let (user, pass) = match mechanism {
             "PLAIN" => parse_plain(start_ok.response.as_bytes()),
             "AMQPLAIN" => parse_amqplain(start_ok.response.as_bytes()),
-            other => {
-                return Err(AmqpError::command_invalid(format!(
-                    "unknown authentication mechanism '{other}'"
-                ))
-                .into())
-            }
+            _ => return Err(HandshakeError::Silent("unknown authentication mechanism")),
         }
-        .ok_or_else(|| {
-            HandshakeError::Close(AmqpError::access_refused(format!(
-                "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-            )))
-        })?;
+        .ok_or(HandshakeError::Silent("malformed authentication response"))?;
         let refused = || {
             if wants_auth_failure_close(&start_ok.client_properties) {
                 HandshakeError::Close(AmqpError::access_refused(format!(
                     "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
                 )))
             } else {
-                HandshakeError::Closed
+                HandshakeError::Silent("login refused")
             }
         };
         let users = self.broker.users.read();
@@ -230,7 +207,7 @@ impl Handshake<'_> {
             match split_frame(self.rbuf, FRAME_MIN_SIZE.max(self.broker.config.frame_max)) {
                 Ok(Some(frame)) => return Ok(frame),
                 Ok(None) => {}
-                Err(e) => return Err(AmqpError::frame_error(e).into()),
+                Err(_) => return Err(HandshakeError::Silent("bad frame during the handshake")),
             }
             let n = self
                 .reader
@@ -251,25 +228,31 @@ impl Handshake<'_> {
                 continue;
             }
             if frame.kind != FRAME_METHOD || frame.channel != 0 {
-                return Err(AmqpError::command_invalid(
-                    "expected a connection method on channel 0 during the handshake",
-                )
-                .into());
+                if self.tuned {
+                    return Err(
+                        AmqpError::unexpected_frame(warren_codec::reply::describe_frame(
+                            frame.kind,
+                            &frame.payload,
+                        ))
+                        .into(),
+                    );
+                }
+                return Err(HandshakeError::Silent(
+                    "unexpected frame during the handshake",
+                ));
             }
             return match decode_method(frame.payload) {
                 Ok(Method::Other(AMQPClass::Connection(m))) => Ok(m),
-                Ok(_) => Err(AmqpError::command_invalid(
-                    "expected a connection method during the handshake",
-                )
-                .into()),
-                Err(e) => Err(AmqpError::syntax_error(e).into()),
+                _ => Err(HandshakeError::Silent(
+                    "unexpected method during the handshake",
+                )),
             };
         }
     }
 }
 
-fn expected(what: &str) -> HandshakeError {
-    HandshakeError::Close(AmqpError::command_invalid(format!("expected {what}")))
+fn expected(what: &'static str) -> HandshakeError {
+    HandshakeError::Silent(what)
 }
 
 /// PLAIN: "authzid\0user\0password" (authzid ignored).

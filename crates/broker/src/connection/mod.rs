@@ -2,6 +2,7 @@
 //! methods, encodes deliveries from its outbox, and keeps heartbeats, with a separate writer
 //! task for the socket.
 
+mod frames;
 pub mod handshake;
 pub mod shared;
 pub mod writer;
@@ -14,16 +15,13 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
-use warren_codec::frame::{
-    split_frame, write_heartbeat, Frame, FrameError, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT,
-    FRAME_METHOD,
-};
-use warren_codec::method::{decode_method, write_method, Method};
-use warren_codec::protocol::{channel as chp, connection, AMQPClass};
+use warren_codec::frame::write_heartbeat;
+use warren_codec::method::write_method;
+use warren_codec::protocol::{connection, AMQPClass};
 use warren_codec::types::AMQPValue;
 
 use crate::broker::Broker;
-use crate::channel::{method_error, Channel, ChannelState, ConnCtx};
+use crate::channel::{Channel, ConnCtx};
 use crate::error::AmqpError;
 use crate::queue::{Queue, QueuedMessage};
 use handshake::{Handshake, HandshakeError, Negotiated};
@@ -45,6 +43,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
             reader: &mut rd,
             writer: &mut wr,
             rbuf: &mut rbuf,
+            tuned: false,
         };
         match tokio::time::timeout(broker.config.handshake_timeout, hs.run()).await {
             Ok(Ok(n)) => n,
@@ -57,6 +56,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
                 let mut scratch = [0u8; 512];
                 let _ =
                     tokio::time::timeout(Duration::from_millis(500), rd.read(&mut scratch)).await;
+                return;
+            }
+            Ok(Err(HandshakeError::Silent(why))) => {
+                tracing::info!(%peer, reason = why, "handshake failed");
+                drain_then_close(&mut rd, Duration::from_secs(3)).await;
                 return;
             }
             Ok(Err(HandshakeError::Closed)) | Err(_) => return,
@@ -74,6 +78,17 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     writer.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
     tracing::debug!(%peer, "connection closed");
+}
+
+/// Read and discard until the peer closes or `wait` passes, then return (dropping the socket).
+async fn drain_then_close(rd: &mut OwnedReadHalf, wait: Duration) {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut scratch = [0u8; 4096];
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, rd.read(&mut scratch)).await {
+        if n == 0 {
+            return;
+        }
+    }
 }
 
 fn write_close(out: &mut Vec<u8>, e: &AmqpError) {
@@ -103,7 +118,8 @@ enum Lifecycle {
 
 struct Driver {
     ctx: ConnCtx,
-    channels: Vec<Option<Channel>>,
+    channels: Vec<Option<Box<Channel>>>,
+    open_channels: usize,
     channel_max: u16,
     heartbeat: Duration,
     writer: Arc<Writer>,
@@ -141,6 +157,7 @@ impl Driver {
                 kicks: Vec::new(),
             },
             channels: Vec::new(),
+            open_channels: 0,
             channel_max: n.channel_max,
             heartbeat: Duration::from_secs(u64::from(n.heartbeat_s)),
             writer,
@@ -204,261 +221,6 @@ impl Driver {
             q.kick();
         }
         self.writer.submit(&mut self.ctx.out);
-    }
-
-    fn process_frames(&mut self, rbuf: &mut BytesMut) {
-        while matches!(
-            self.lifecycle,
-            Lifecycle::Running | Lifecycle::Closing { .. }
-        ) {
-            match split_frame(rbuf, self.ctx.frame_max) {
-                Ok(Some(frame)) => {
-                    if let Err(e) = self.handle_frame(frame) {
-                        self.start_close(e);
-                    }
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    let err = frame_error(e);
-                    self.start_close(err);
-                    self.lifecycle = Lifecycle::Poisoned;
-                    rbuf.clear();
-                    return;
-                }
-            }
-        }
-        // Closed or poisoned: whatever else the client sent is ignored.
-        rbuf.clear();
-    }
-
-    fn handle_frame(&mut self, frame: Frame) -> Result<(), AmqpError> {
-        if let Lifecycle::Closing { .. } = self.lifecycle {
-            return self.while_closing(frame);
-        }
-        match frame.kind {
-            FRAME_HEARTBEAT => {
-                if frame.channel != 0 {
-                    return Err(AmqpError::frame_error(
-                        "heartbeat frame received on a non-zero channel",
-                    ));
-                }
-                Ok(())
-            }
-            FRAME_METHOD => {
-                let method = decode_method(frame.payload).map_err(method_error)?;
-                if frame.channel == 0 {
-                    self.connection_method(method)
-                } else {
-                    self.channel_method(frame.channel, method)
-                }
-            }
-            FRAME_HEADER | FRAME_BODY => self.content_frame(frame),
-            _ => Err(AmqpError::frame_error(format!(
-                "unknown frame type {}",
-                frame.kind
-            ))),
-        }
-    }
-
-    /// After we sent connection.close only close / close-ok matter (spec 2.2.4).
-    fn while_closing(&mut self, frame: Frame) -> Result<(), AmqpError> {
-        if frame.kind != FRAME_METHOD || frame.channel != 0 {
-            return Ok(());
-        }
-        match decode_method(frame.payload) {
-            Ok(Method::Other(AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)))) => {
-                self.lifecycle = Lifecycle::Done;
-            }
-            Ok(Method::Other(AMQPClass::Connection(connection::AMQPMethod::Close(_)))) => {
-                self.ctx.send(
-                    0,
-                    AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
-                );
-                self.lifecycle = Lifecycle::Done;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn connection_method(&mut self, method: Method) -> Result<(), AmqpError> {
-        let (class_id, method_id) = method.ids();
-        match method {
-            Method::Other(AMQPClass::Connection(m)) => match m {
-                connection::AMQPMethod::Close(c) => {
-                    tracing::debug!(code = c.reply_code, text = %c.reply_text, "client closed connection");
-                    self.release_channels();
-                    self.ctx.send(
-                        0,
-                        AMQPClass::Connection(connection::AMQPMethod::CloseOk(
-                            connection::CloseOk {},
-                        )),
-                    );
-                    self.lifecycle = Lifecycle::Done;
-                    Ok(())
-                }
-                connection::AMQPMethod::CloseOk(_) => {
-                    self.lifecycle = Lifecycle::Done;
-                    Ok(())
-                }
-                connection::AMQPMethod::UpdateSecret(_) => {
-                    self.ctx.send(
-                        0,
-                        AMQPClass::Connection(connection::AMQPMethod::UpdateSecretOk(
-                            connection::UpdateSecretOk {},
-                        )),
-                    );
-                    Ok(())
-                }
-                connection::AMQPMethod::Blocked(_) | connection::AMQPMethod::Unblocked(_) => Ok(()),
-                _ => Err(AmqpError::command_invalid(format!(
-                    "unexpected method '{}' on channel 0",
-                    warren_codec::method::method_name(class_id, method_id)
-                ))
-                .on_method(class_id, method_id)),
-            },
-            _ => Err(AmqpError::command_invalid(format!(
-                "unexpected method '{}' on channel 0",
-                warren_codec::method::method_name(class_id, method_id)
-            ))
-            .on_method(class_id, method_id)),
-        }
-    }
-
-    fn channel_slot(&mut self, id: u16) -> &mut Option<Channel> {
-        let i = usize::from(id);
-        if self.channels.len() <= i {
-            self.channels.resize_with(i + 1, || None);
-        }
-        &mut self.channels[i]
-    }
-
-    fn channel_method(&mut self, id: u16, method: Method) -> Result<(), AmqpError> {
-        let (class_id, method_id) = method.ids();
-        if id > self.channel_max {
-            return Err(AmqpError::channel_error(format!(
-                "channel number {id} exceeds the negotiated channel_max {}",
-                self.channel_max
-            ))
-            .on_method(class_id, method_id));
-        }
-        let is_open = matches!(
-            method,
-            Method::Other(AMQPClass::Channel(chp::AMQPMethod::Open(_)))
-        );
-        let slot_state = self.channel_slot(id).as_ref().map(|c| c.state);
-        match slot_state {
-            None if is_open => {
-                *self.channel_slot(id) = Some(Channel::new(id));
-                self.ctx.send(
-                    id,
-                    AMQPClass::Channel(chp::AMQPMethod::OpenOk(chp::OpenOk {})),
-                );
-                Ok(())
-            }
-            None => {
-                Err(AmqpError::channel_error("expected 'channel.open'")
-                    .on_method(class_id, method_id))
-            }
-            Some(ChannelState::Closing) => {
-                match method {
-                    Method::Other(AMQPClass::Channel(chp::AMQPMethod::CloseOk(_))) => {
-                        *self.channel_slot(id) = None;
-                    }
-                    Method::Other(AMQPClass::Channel(chp::AMQPMethod::Close(_))) => {
-                        self.ctx.send(
-                            id,
-                            AMQPClass::Channel(chp::AMQPMethod::CloseOk(chp::CloseOk {})),
-                        );
-                        *self.channel_slot(id) = None;
-                    }
-                    _ => {}
-                }
-                Ok(())
-            }
-            Some(ChannelState::Open) => self.open_channel_method(id, method),
-        }
-    }
-
-    fn open_channel_method(&mut self, id: u16, method: Method) -> Result<(), AmqpError> {
-        let (class_id, method_id) = method.ids();
-        let i = usize::from(id);
-        let Some(ch) = self.channels.get_mut(i).and_then(Option::as_mut) else {
-            return Ok(());
-        };
-        match method {
-            Method::Other(AMQPClass::Channel(chp::AMQPMethod::Close(_))) => {
-                ch.release(&mut self.ctx);
-                self.ctx.send(
-                    id,
-                    AMQPClass::Channel(chp::AMQPMethod::CloseOk(chp::CloseOk {})),
-                );
-                self.channels[i] = None;
-                Ok(())
-            }
-            Method::Other(AMQPClass::Channel(chp::AMQPMethod::CloseOk(_))) => Ok(()),
-            method => match ch.handle_method(&mut self.ctx, method) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    let e = e.on_method(class_id, method_id);
-                    if e.is_connection_error() {
-                        return Err(e);
-                    }
-                    self.close_channel(id, &e);
-                    Ok(())
-                }
-            },
-        }
-    }
-
-    fn content_frame(&mut self, frame: Frame) -> Result<(), AmqpError> {
-        let id = frame.channel;
-        let i = usize::from(id);
-        let Some(ch) = self.channels.get_mut(i).and_then(Option::as_mut) else {
-            return Err(AmqpError::channel_error("expected 'channel.open'"));
-        };
-        if ch.state == ChannelState::Closing {
-            return Ok(());
-        }
-        let result = if frame.kind == FRAME_HEADER {
-            ch.handle_header(&mut self.ctx, frame.payload)
-        } else {
-            ch.handle_body(&mut self.ctx, frame.payload)
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let e = e.on_method(60, 40);
-                if e.is_connection_error() {
-                    return Err(e);
-                }
-                self.close_channel(id, &e);
-                Ok(())
-            }
-        }
-    }
-
-    /// A channel exception: release what the channel holds, send channel.close, and wait
-    /// for close-ok while ignoring everything else on that channel.
-    fn close_channel(&mut self, id: u16, e: &AmqpError) {
-        tracing::debug!(channel = id, error = %e, "channel error");
-        if let Some(ch) = self
-            .channels
-            .get_mut(usize::from(id))
-            .and_then(Option::as_mut)
-        {
-            ch.release(&mut self.ctx);
-            ch.state = ChannelState::Closing;
-        }
-        self.ctx.send(
-            id,
-            AMQPClass::Channel(chp::AMQPMethod::Close(chp::Close {
-                reply_code: e.code,
-                reply_text: crate::util::short_string(e.text.clone()),
-                class_id: e.class_id,
-                method_id: e.method_id,
-            })),
-        );
     }
 
     /// A connection exception (or a forced close): send connection.close and release everything.
@@ -594,17 +356,5 @@ impl Driver {
         for q in self.ctx.kicks.drain(..) {
             q.kick();
         }
-    }
-}
-
-fn frame_error(e: FrameError) -> AmqpError {
-    match e {
-        FrameError::TooLarge { size, frame_max } => AmqpError::frame_error(format!(
-            "frame size {size} exceeds negotiated frame_max {frame_max}"
-        )),
-        FrameError::BadFrameEnd(b) => {
-            AmqpError::frame_error(format!("invalid frame end byte {b:#04x}"))
-        }
-        FrameError::UnknownType(t) => AmqpError::frame_error(format!("unknown frame type {t}")),
     }
 }

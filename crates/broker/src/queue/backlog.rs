@@ -11,13 +11,26 @@ use crate::message::Message;
 pub struct QueuedMessage {
     pub message: Arc<Message>,
     pub redelivered: bool,
+    /// Position in this queue, assigned on enqueue; requeued messages return to it.
+    pub seq: u64,
 }
 
-/// Ready messages in delivery order.
+impl QueuedMessage {
+    pub fn new(message: Arc<Message>) -> Self {
+        Self {
+            message,
+            redelivered: false,
+            seq: 0,
+        }
+    }
+}
+
+/// Ready messages in delivery order (ascending `seq`).
 #[derive(Debug, Default)]
 pub struct Backlog {
     ready: VecDeque<QueuedMessage>,
     bytes: usize,
+    next_seq: u64,
 }
 
 impl Backlog {
@@ -34,7 +47,9 @@ impl Backlog {
         self.bytes
     }
 
-    pub fn push_back(&mut self, m: QueuedMessage) {
+    pub fn push_back(&mut self, mut m: QueuedMessage) {
+        m.seq = self.next_seq;
+        self.next_seq += 1;
         self.bytes += m.message.body.len();
         self.ready.push_back(m);
     }
@@ -45,11 +60,18 @@ impl Backlog {
         Some(m)
     }
 
-    /// Put returned messages back at the head, keeping their relative order.
-    pub fn requeue_front(&mut self, messages: impl DoubleEndedIterator<Item = QueuedMessage>) {
-        for m in messages.rev() {
+    /// Put returned messages back where they were, as RabbitMQ does: ordered by their
+    /// original position, ahead of anything published after them.
+    pub fn requeue(&mut self, messages: impl Iterator<Item = QueuedMessage>) {
+        for m in messages {
             self.bytes += m.message.body.len();
-            self.ready.push_front(m);
+            // Requeues usually land at the front: check there before searching.
+            let at = if self.ready.front().is_none_or(|f| f.seq > m.seq) {
+                0
+            } else {
+                self.ready.partition_point(|x| x.seq < m.seq)
+            };
+            self.ready.insert(at, m);
         }
     }
 

@@ -20,8 +20,6 @@ pub const UNSENT_WINDOW: u32 = 2048;
 pub struct ChannelCredit {
     pub prefetch: AtomicU32,
     pub unacked: AtomicU32,
-    /// channel.flow(active=false): deliver nothing until resumed.
-    pub paused: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -44,10 +42,6 @@ pub struct Consumer {
 impl Consumer {
     /// Take one unit of credit if the consumer may receive another message.
     pub fn try_take_credit(&self) -> bool {
-        if self.channel_credit.paused.load(Ordering::Acquire) {
-            self.starved.store(true, Ordering::Release);
-            return false;
-        }
         if self.unsent.load(Ordering::Acquire) >= UNSENT_WINDOW {
             self.starved.store(true, Ordering::Release);
             return false;

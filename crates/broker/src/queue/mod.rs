@@ -3,6 +3,7 @@
 //! Lock order: vhost topology → queue state → connection outbox. The queue lock is never
 //! held while taking a topology lock, and is held only for short, allocation-free work.
 
+pub mod args;
 pub mod backlog;
 pub mod consumer;
 
@@ -95,7 +96,7 @@ impl Queue {
         self.dispatch(&mut st);
     }
 
-    /// Return messages to the head of the queue in the order given, marked redelivered.
+    /// Return messages to their original positions (callers mark them redelivered).
     pub fn requeue(self: &Arc<Self>, messages: Vec<QueuedMessage>) {
         if messages.is_empty() {
             return;
@@ -104,7 +105,7 @@ impl Queue {
         if self.is_deleted() {
             return;
         }
-        st.backlog.requeue_front(messages.into_iter());
+        st.backlog.requeue(messages.into_iter());
         self.dispatch(&mut st);
     }
 

@@ -1,0 +1,329 @@
+//! Frame dispatch for an open connection: which frames are legal where, and the exact
+//! error RabbitMQ answers for each that is not (see docs/rabbitmq-behaviour.md).
+
+use bytes::BytesMut;
+use warren_codec::frame::{
+    is_known_kind, split_frame, Frame, FrameError, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT,
+    FRAME_METHOD,
+};
+use warren_codec::method::{decode_method, Method, MethodError};
+use warren_codec::protocol::{channel as chp, connection, AMQPClass};
+use warren_codec::reply::{describe_frame, erlang_bytes};
+
+use super::{Driver, Lifecycle};
+use crate::channel::{Channel, ChannelState};
+use crate::error::AmqpError;
+
+impl Driver {
+    pub(super) fn process_frames(&mut self, rbuf: &mut BytesMut) {
+        while matches!(
+            self.lifecycle,
+            Lifecycle::Running | Lifecycle::Closing { .. }
+        ) {
+            match split_frame(rbuf, self.ctx.frame_max) {
+                Ok(Some(frame)) => {
+                    if let Err(e) = self.handle_frame(frame) {
+                        self.start_close(e);
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    // The stream cannot be parsed past this point: close and hang up.
+                    self.start_close(envelope_error(e));
+                    self.lifecycle = Lifecycle::Poisoned;
+                    break;
+                }
+            }
+        }
+        rbuf.clear();
+    }
+
+    fn handle_frame(&mut self, frame: Frame) -> Result<(), AmqpError> {
+        if let Lifecycle::Closing { .. } = self.lifecycle {
+            self.while_closing(frame);
+            return Ok(());
+        }
+        if !is_known_kind(frame.kind) {
+            return Err(unknown_frame(&frame));
+        }
+        match frame.kind {
+            FRAME_HEARTBEAT if !frame.payload.is_empty() => Err(unknown_frame(&frame)),
+            FRAME_HEARTBEAT if frame.channel != 0 => Err(AmqpError::unexpected_frame(
+                describe_frame(frame.kind, &frame.payload),
+            )),
+            FRAME_HEARTBEAT => Ok(()),
+            FRAME_METHOD => {
+                if frame.payload.len() < 4 {
+                    return Err(unknown_frame(&frame));
+                }
+                let method = decode_method(frame.payload.clone())
+                    .map_err(|e| method_error(e, &frame.payload))?;
+                if frame.channel == 0 {
+                    self.connection_method(method)
+                } else {
+                    self.channel_method(frame.channel, method)
+                }
+            }
+            _ => self.content_frame(frame),
+        }
+    }
+
+    /// After we sent connection.close only close / close-ok matter (spec 2.2.4).
+    fn while_closing(&mut self, frame: Frame) {
+        if frame.kind != FRAME_METHOD || frame.channel != 0 {
+            return;
+        }
+        match decode_method(frame.payload) {
+            Ok(Method::Other(AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)))) => {
+                self.lifecycle = Lifecycle::Done;
+            }
+            Ok(Method::Other(AMQPClass::Connection(connection::AMQPMethod::Close(_)))) => {
+                self.ctx.send(
+                    0,
+                    AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
+                );
+                self.lifecycle = Lifecycle::Done;
+            }
+            _ => {}
+        }
+    }
+
+    fn connection_method(&mut self, method: Method) -> Result<(), AmqpError> {
+        let (class_id, method_id) = method.ids();
+        let Method::Other(AMQPClass::Connection(m)) = method else {
+            return Err(unexpected_on_channel_zero(class_id, method_id));
+        };
+        match m {
+            connection::AMQPMethod::Close(c) => {
+                tracing::debug!(code = c.reply_code, text = %c.reply_text, "client closed connection");
+                self.release_channels();
+                self.ctx.send(
+                    0,
+                    AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
+                );
+                self.lifecycle = Lifecycle::Done;
+                Ok(())
+            }
+            connection::AMQPMethod::UpdateSecret(_) => {
+                self.ctx.send(
+                    0,
+                    AMQPClass::Connection(connection::AMQPMethod::UpdateSecretOk(
+                        connection::UpdateSecretOk {},
+                    )),
+                );
+                Ok(())
+            }
+            _ => Err(unexpected_on_channel_zero(class_id, method_id)),
+        }
+    }
+
+    fn channel_slot(&mut self, id: u16) -> &mut Option<Box<Channel>> {
+        let i = usize::from(id);
+        if self.channels.len() <= i {
+            self.channels.resize_with(i + 1, || None);
+        }
+        &mut self.channels[i]
+    }
+
+    fn channel_method(&mut self, id: u16, method: Method) -> Result<(), AmqpError> {
+        let (class_id, method_id) = method.ids();
+        let is_open = matches!(
+            method,
+            Method::Other(AMQPClass::Channel(chp::AMQPMethod::Open(_)))
+        );
+        let slot_state = self.channel_slot(id).as_ref().map(|c| c.state);
+        match slot_state {
+            None if is_open => {
+                // channel_max limits how many channels are open, not their numbers (RabbitMQ).
+                if self.open_channels >= usize::from(self.channel_max) {
+                    return Err(AmqpError::not_allowed(format!(
+                        "number of channels opened ({}) has reached the negotiated channel_max ({})",
+                        self.open_channels, self.channel_max
+                    )));
+                }
+                *self.channel_slot(id) = Some(Box::new(Channel::new(id)));
+                self.open_channels += 1;
+                self.ctx.send(
+                    id,
+                    AMQPClass::Channel(chp::AMQPMethod::OpenOk(chp::OpenOk {})),
+                );
+                Ok(())
+            }
+            None => {
+                Err(AmqpError::channel_error("expected 'channel.open'")
+                    .on_method(class_id, method_id))
+            }
+            Some(ChannelState::Closing) => {
+                match method {
+                    Method::Other(AMQPClass::Channel(chp::AMQPMethod::CloseOk(_))) => {
+                        self.free_channel(id);
+                    }
+                    Method::Other(AMQPClass::Channel(chp::AMQPMethod::Close(_))) => {
+                        // Answered, but the channel stays closing until close-ok (RabbitMQ).
+                        self.ctx.send(
+                            id,
+                            AMQPClass::Channel(chp::AMQPMethod::CloseOk(chp::CloseOk {})),
+                        );
+                    }
+                    Method::Other(AMQPClass::Channel(chp::AMQPMethod::Open(_))) => {
+                        return Err(AmqpError::channel_error("second 'channel.open' seen")
+                            .on_method(class_id, method_id));
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+            Some(ChannelState::Open) => self.open_channel_method(id, method),
+        }
+    }
+
+    fn free_channel(&mut self, id: u16) {
+        if self.channel_slot(id).take().is_some() {
+            self.open_channels -= 1;
+        }
+    }
+
+    fn open_channel_method(&mut self, id: u16, method: Method) -> Result<(), AmqpError> {
+        let (class_id, method_id) = method.ids();
+        let Some(ch) = self
+            .channels
+            .get_mut(usize::from(id))
+            .and_then(Option::as_mut)
+        else {
+            return Ok(());
+        };
+        if let Method::Other(AMQPClass::Channel(chp::AMQPMethod::Close(_))) = method {
+            ch.release(&mut self.ctx);
+            self.ctx.send(
+                id,
+                AMQPClass::Channel(chp::AMQPMethod::CloseOk(chp::CloseOk {})),
+            );
+            self.free_channel(id);
+            return Ok(());
+        }
+        match ch.handle_method(&mut self.ctx, method) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = e.on_method(class_id, method_id);
+                if e.is_connection_error() {
+                    return Err(e);
+                }
+                self.close_channel(id, &e);
+                Ok(())
+            }
+        }
+    }
+
+    fn content_frame(&mut self, frame: Frame) -> Result<(), AmqpError> {
+        let id = frame.channel;
+        if id == 0 {
+            return Err(AmqpError::unexpected_frame(describe_frame(
+                frame.kind,
+                &frame.payload,
+            )));
+        }
+        let Some(ch) = self
+            .channels
+            .get_mut(usize::from(id))
+            .and_then(Option::as_mut)
+        else {
+            return Err(AmqpError::unexpected_frame(
+                "expected method frame, got non method frame instead",
+            ));
+        };
+        if ch.state == ChannelState::Closing {
+            return Ok(());
+        }
+        let result = if frame.kind == FRAME_HEADER {
+            ch.handle_header(&mut self.ctx, frame.payload)
+        } else {
+            debug_assert_eq!(frame.kind, FRAME_BODY);
+            ch.handle_body(&mut self.ctx, frame.payload)
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_connection_error() => Err(e),
+            Err(e) => {
+                let e = e.on_method(60, 40);
+                self.close_channel(id, &e);
+                Ok(())
+            }
+        }
+    }
+
+    /// A channel exception: release what the channel holds, send channel.close, and ignore
+    /// everything else on that channel until close-ok.
+    pub(super) fn close_channel(&mut self, id: u16, e: &AmqpError) {
+        tracing::debug!(channel = id, error = %e, "channel error");
+        if let Some(ch) = self
+            .channels
+            .get_mut(usize::from(id))
+            .and_then(Option::as_mut)
+        {
+            ch.release(&mut self.ctx);
+            ch.state = ChannelState::Closing;
+        }
+        self.ctx.send(
+            id,
+            AMQPClass::Channel(chp::AMQPMethod::Close(chp::Close {
+                reply_code: e.code,
+                reply_text: crate::util::short_string(e.text.clone()),
+                class_id: e.class_id,
+                method_id: e.method_id,
+            })),
+        );
+    }
+}
+
+fn unknown_frame(frame: &Frame) -> AmqpError {
+    AmqpError::frame_error(format!(
+        "{}: unknown_frame",
+        describe_frame(frame.kind, &frame.payload)
+    ))
+}
+
+fn unexpected_on_channel_zero(class_id: u16, method_id: u16) -> AmqpError {
+    AmqpError::channel_error("unexpected method in connection state running")
+        .on_method(class_id, method_id)
+}
+
+fn envelope_error(e: FrameError) -> AmqpError {
+    match e {
+        FrameError::TooLarge {
+            kind,
+            size,
+            frame_max,
+        } => AmqpError::frame_error(format!(
+            "{}: {{frame_too_large,{size},{}}}",
+            describe_frame(kind, &[]),
+            frame_max.saturating_sub(8)
+        )),
+        FrameError::BadFrameEnd { kind, end, payload } => AmqpError::frame_error(format!(
+            "{}: {{invalid_frame_end_marker,{end}}}",
+            describe_frame(kind, &payload)
+        )),
+    }
+}
+
+/// A method frame that did not decode. Unknown ids make RabbitMQ's reader crash (the socket
+/// just drops); Warren answers 540 NOT_IMPLEMENTED instead so the client learns why.
+fn method_error(e: MethodError, payload: &[u8]) -> AmqpError {
+    match e {
+        MethodError::Unknown {
+            class_id,
+            method_id,
+        } => AmqpError::not_implemented(format!(
+            "unknown method class {class_id} method {method_id}"
+        ))
+        .on_method(class_id, method_id),
+        MethodError::Malformed {
+            class_id,
+            method_id,
+        } => AmqpError::frame_error(format!(
+            "cannot decode {}",
+            erlang_bytes(payload.get(4..).unwrap_or_default())
+        ))
+        .on_method(class_id, method_id),
+        MethodError::TooShort => AmqpError::frame_error("method frame too short"),
+    }
+}

@@ -1,0 +1,97 @@
+//! Validation of queue.declare arguments, with RabbitMQ's error texts.
+
+use warren_codec::types::{AMQPValue, FieldTable};
+
+use crate::error::{AmqpError, AmqpResult};
+use crate::util::int_value;
+use crate::vhost::type_name;
+
+/// Check the x-arguments RabbitMQ validates on queue.declare.
+pub fn validate(arguments: &FieldTable, queue: &str, vhost: &str) -> AmqpResult<()> {
+    let invalid = |arg: &str, why: String| {
+        AmqpError::precondition_failed(format!(
+            "invalid arg '{arg}' for queue '{queue}' in vhost '{vhost}': {why}"
+        ))
+    };
+    let wrong_type = |arg: &str, v: &AMQPValue| {
+        AmqpError::precondition_failed(format!(
+            "invalid type '{}' for arg '{arg}' in queue '{queue}' in vhost '{vhost}'",
+            type_name(v)
+        ))
+    };
+    for (key, value) in arguments.inner() {
+        let key = key.as_str();
+        let integer = || {
+            int_value(value).ok_or_else(|| {
+                invalid(
+                    key,
+                    format!("\"expected integer, got {}\"", type_name(value)),
+                )
+            })
+        };
+        match key {
+            "x-message-ttl" | "x-max-length" | "x-max-length-bytes" | "x-delivery-limit" => {
+                let n = integer()?;
+                if n < 0 {
+                    return Err(invalid(key, format!("{{value_negative,{n}}}")));
+                }
+            }
+            "x-expires" => {
+                let n = integer()?;
+                if n < 0 {
+                    return Err(invalid(key, format!("{{value_negative,{n}}}")));
+                }
+                if n == 0 {
+                    return Err(invalid(key, "{value_zero,0}".into()));
+                }
+            }
+            "x-max-priority" => {
+                let n = integer()?;
+                if n < 0 {
+                    return Err(invalid(key, format!("{{value_negative,{n}}}")));
+                }
+                if n > 255 {
+                    return Err(invalid(key, format!("{{max_value_exceeded,{n}}}")));
+                }
+            }
+            "x-dead-letter-exchange" | "x-dead-letter-routing-key" if !is_string(value) => {
+                return Err(wrong_type(key, value));
+            }
+            "x-overflow"
+                if !matches!(
+                    text(value).as_deref(),
+                    Some("drop-head" | "reject-publish" | "reject-publish-dlx")
+                ) =>
+            {
+                return Err(invalid(key, "invalid_overflow".into()));
+            }
+            "x-queue-type" => match text(value).as_deref() {
+                // Quorum and stream queues are declared as classic ones until those types exist.
+                Some("classic" | "quorum" | "stream") => {}
+                other => {
+                    return Err(invalid(
+                        key,
+                        format!("\"unsupported queue type '{}'\"", other.unwrap_or_default()),
+                    ))
+                }
+            },
+            "x-single-active-consumer" if !matches!(value, AMQPValue::Boolean(_)) => {
+                return Err(wrong_type(key, value));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn is_string(v: &AMQPValue) -> bool {
+    matches!(v, AMQPValue::LongString(_) | AMQPValue::ShortString(_))
+}
+
+fn text(v: &AMQPValue) -> Option<String> {
+    match v {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
