@@ -192,6 +192,11 @@ impl Driver {
                 return;
             }
             let congested = writer.congested();
+            // Frames we handed out keep their part of the buffer alive; make sure each read
+            // has a large fresh region rather than the few bytes BytesMut would otherwise add.
+            if rbuf.capacity() - rbuf.len() < 4096 {
+                rbuf.reserve(64 * 1024);
+            }
             tokio::select! {
                 read = rd.read_buf(rbuf) => match read {
                     Ok(0) | Err(_) => return,
