@@ -164,6 +164,14 @@ pub fn decode_table(bytes: &[u8]) -> Result<FieldTable, Truncated> {
     }
 }
 
+/// Encode a field table with its 4-byte length prefix.
+pub fn encode_table(table: &FieldTable) -> Vec<u8> {
+    match amq_protocol::types::generation::gen_field_table(table)(WriteContext::from(Vec::new())) {
+        Ok(ctx) => ctx.write,
+        Err(_) => unreachable!("serialising into a Vec<u8> is infallible"),
+    }
+}
+
 /// Decode raw basic properties with amq-protocol, for the rare paths that must rewrite them.
 pub fn decode_properties(raw: &[u8]) -> Result<AMQPProperties, Truncated> {
     match parse_properties(raw) {

@@ -183,8 +183,7 @@ impl Handshake<'_> {
             tracing::warn!(peer = %self.peer, user = %user, "login refused: invalid credentials");
             return Err(refused());
         }
-        let loopback_only = self.broker.config.loopback_users.contains(&user);
-        if loopback_only && !self.peer.ip().is_loopback() {
+        if !login_allowed_from(&self.broker.config.loopback_users, &user, self.peer) {
             tracing::warn!(peer = %self.peer, user = %user, "login refused: user may only connect via localhost");
             return Err(HandshakeError::Close(AmqpError::access_refused(format!(
                 "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
@@ -255,6 +254,11 @@ fn expected(what: &'static str) -> HandshakeError {
     HandshakeError::Silent(what)
 }
 
+/// RabbitMQ's `loopback_users`: those users may only log in over a loopback address.
+fn login_allowed_from(loopback_users: &[String], user: &str, peer: SocketAddr) -> bool {
+    peer.ip().is_loopback() || !loopback_users.iter().any(|u| u == user)
+}
+
 /// PLAIN: "authzid\0user\0password" (authzid ignored).
 fn parse_plain(response: &[u8]) -> Option<(String, String)> {
     let mut parts = response.split(|&b| b == 0);
@@ -321,4 +325,39 @@ fn server_properties() -> FieldTable {
         text("Licensed under the Apache License 2.0"),
     );
     props
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_only_from_loopback() {
+        let loopback_users = vec!["guest".to_string()];
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let local6: SocketAddr = "[::1]:5000".parse().unwrap();
+        let remote: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+        assert!(login_allowed_from(&loopback_users, "guest", local));
+        assert!(login_allowed_from(&loopback_users, "guest", local6));
+        assert!(!login_allowed_from(&loopback_users, "guest", remote));
+        assert!(login_allowed_from(&loopback_users, "alice", remote));
+    }
+
+    #[test]
+    fn sasl_responses_parse() {
+        assert_eq!(
+            parse_plain(b"\0guest\0secret"),
+            Some(("guest".into(), "secret".into()))
+        );
+        assert_eq!(parse_plain(b"guestsecret"), None);
+        let mut table = FieldTable::default();
+        table.insert("LOGIN".into(), AMQPValue::LongString("bob".into()));
+        table.insert("PASSWORD".into(), AMQPValue::LongString("pw".into()));
+        let encoded = warren_codec::content::encode_table(&table);
+        // AMQPLAIN sends the table without its 4-byte length prefix.
+        assert_eq!(
+            parse_amqplain(&encoded[4..]),
+            Some(("bob".into(), "pw".into()))
+        );
+    }
 }
