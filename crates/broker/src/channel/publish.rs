@@ -28,6 +28,9 @@ pub enum PublishState {
     #[default]
     Idle,
     AwaitHeader(Publish),
+    /// A publish that will fail: RabbitMQ reports it only once the whole message arrived,
+    /// so the content is read (and dropped) first.
+    Rejected(AmqpError),
     AwaitBody {
         publish: Publish,
         properties: Bytes,
@@ -94,6 +97,23 @@ pub struct ReadyPublish {
     pub message: Message,
 }
 
+/// What RabbitMQ checks before routing a publish.
+fn check_publish(ctx: &ConnCtx, p: &Publish) -> AmqpResult<()> {
+    if p.immediate {
+        return Err(AmqpError::not_implemented("immediate=true"));
+    }
+    let exchange = name_str(&p.exchange);
+    ctx.grant
+        .check(Access::Write, ResourceKind::Exchange, exchange)?;
+    if !ctx.vhost.exchange_exists(exchange) {
+        return Err(AmqpError::not_found(format!(
+            "no exchange '{exchange}' in vhost '{}'",
+            ctx.vhost.name
+        )));
+    }
+    Ok(())
+}
+
 fn name_str(b: &[u8]) -> &str {
     // Names are binary in AMQP; non-UTF-8 names simply match nothing.
     std::str::from_utf8(b).unwrap_or("\u{fffd}")
@@ -127,26 +147,18 @@ impl Channel {
     }
 
     pub(super) fn start_publish(&mut self, ctx: &mut ConnCtx, p: Publish) -> AmqpResult<()> {
-        if p.immediate {
-            return Err(AmqpError::not_implemented("immediate=true"));
-        }
-        let exchange = name_str(&p.exchange);
-        ctx.grant
-            .check(Access::Write, ResourceKind::Exchange, exchange)?;
-        if !ctx.vhost.exchange_exists(exchange) {
-            return Err(AmqpError::not_found(format!(
-                "no exchange '{exchange}' in vhost '{}'",
-                ctx.vhost.name
-            )));
-        }
-        self.publish = PublishState::AwaitHeader(p);
+        self.publish = match check_publish(ctx, &p) {
+            Ok(()) => PublishState::AwaitHeader(p),
+            Err(e) => PublishState::Rejected(e.with_ids(60, 40)),
+        };
         Ok(())
     }
 
     /// A content header frame arrived on this channel.
     pub fn handle_header(&mut self, ctx: &mut ConnCtx, payload: Bytes) -> AmqpResult<()> {
-        let publish = match std::mem::take(&mut self.publish) {
-            PublishState::AwaitHeader(p) => p,
+        let (publish, rejected) = match std::mem::take(&mut self.publish) {
+            PublishState::AwaitHeader(p) => (Some(p), None),
+            PublishState::Rejected(e) => (None, Some(e)),
             PublishState::Idle => return Err(expected_method_frame()),
             PublishState::AwaitBody { .. } | PublishState::Discard { .. } => {
                 return Err(expected_body())
@@ -170,6 +182,19 @@ impl Channel {
             // The weight field must be zero.
             return Err(expected_header());
         }
+        if let Some(error) = rejected {
+            if header.body_size == 0 {
+                return Err(error);
+            }
+            self.publish = PublishState::Discard {
+                remaining: header.body_size,
+                error,
+            };
+            return Ok(());
+        }
+        let Some(publish) = publish else {
+            return Ok(());
+        };
         if header.body_size > MESSAGE_SIZE_MAX {
             // Never buffered: the body is counted off as it arrives, then refused.
             self.publish = PublishState::Discard {
@@ -214,7 +239,9 @@ impl Channel {
             } => (body_size, body),
             PublishState::Discard { .. } => return Ok(()),
             PublishState::Idle => return Err(expected_method_frame()),
-            PublishState::AwaitHeader(_) => return Err(expected_header()),
+            PublishState::AwaitHeader(_) | PublishState::Rejected(_) => {
+                return Err(expected_header())
+            }
         };
         let have = body.len() as u64 + payload.len() as u64;
         if have > *body_size {

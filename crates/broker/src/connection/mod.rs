@@ -322,7 +322,8 @@ impl Driver {
         if self.heartbeat.is_zero() {
             return true;
         }
-        if self.last_recv.elapsed() > self.heartbeat * 2 {
+        // RabbitMQ gives a silent peer three intervals.
+        if self.last_recv.elapsed() > self.heartbeat * 3 {
             tracing::warn!(
                 id = self.ctx.shared.id,
                 timeout_s = self.heartbeat.as_secs(),
@@ -330,14 +331,18 @@ impl Driver {
             );
             return false;
         }
+        // Every half interval, a heartbeat unless something else went out meanwhile (our own
+        // heartbeats do not count as traffic).
         let written = self.writer.written_total();
-        if written == self.last_written
+        self.last_written = if written == self.last_written
             && self.ctx.out.is_empty()
             && self.writer.pending_bytes() == 0
         {
             write_heartbeat(&mut self.ctx.out);
-        }
-        self.last_written = written;
+            written + 8
+        } else {
+            written
+        };
         true
     }
 
