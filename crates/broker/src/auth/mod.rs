@@ -22,6 +22,9 @@ pub struct User {
 pub struct Pattern {
     pub source: String,
     regex: Option<Regex>,
+    /// ".*" (the usual grant) matches every name: checked without running the regex,
+    /// since publishes check write permission every time.
+    matches_all: bool,
 }
 
 impl Pattern {
@@ -35,12 +38,13 @@ impl Pattern {
         Ok(Self {
             source: source.to_owned(),
             regex,
+            matches_all: matches!(source, ".*" | "^.*" | "^.*$" | ".*$"),
         })
     }
 
     /// Unanchored match, like Erlang's `re:run/3` that RabbitMQ uses.
     pub fn allows(&self, name: &str) -> bool {
-        self.regex.as_ref().is_some_and(|r| r.is_match(name))
+        self.matches_all || self.regex.as_ref().is_some_and(|r| r.is_match(name))
     }
 }
 

@@ -72,6 +72,7 @@ impl Channel {
             unsent: AtomicU32::new(0),
             channel_credit: Arc::clone(&self.credit),
             starved: AtomicBool::new(false),
+            active: AtomicBool::new(true),
         });
         match q.attach(Arc::clone(&consumer)) {
             Ok(()) => {}
@@ -146,6 +147,7 @@ impl Channel {
     pub(super) fn cancel(&mut self, ctx: &mut ConnCtx, c: basic::Cancel) -> AmqpResult<()> {
         let tag = Bytes::copy_from_slice(c.consumer_tag.as_str().as_bytes());
         if let Some(entry) = self.consumers.remove(&tag) {
+            entry.consumer.deactivate();
             if entry.queue.detach(ctx.shared.id, self.id, &tag) {
                 ctx.vhost.remove_queue(&entry.queue);
             }
@@ -217,11 +219,8 @@ impl Channel {
         queue: &Arc<Queue>,
         message: QueuedMessage,
     ) -> Option<QueuedMessage> {
-        let live = self.state == super::ChannelState::Open
-            && self
-                .consumers
-                .get(&consumer.tag)
-                .is_some_and(|e| Arc::ptr_eq(&e.consumer, consumer));
+        // The flag spares a lookup by tag per delivery; it is cleared on cancel and release.
+        let live = self.state == super::ChannelState::Open && consumer.is_active();
         if !live {
             consumer.undo_dispatch();
             return Some(message);
@@ -291,8 +290,9 @@ impl Channel {
     /// The queue behind one of our consumers was deleted: forget the consumer and tell the
     /// client (consumer cancel notification) if it said it understands that.
     pub fn consumer_cancelled(&mut self, ctx: &mut ConnCtx, consumer_tag: &Bytes) {
-        if self.consumers.remove(consumer_tag).is_none() {
-            return;
+        match self.consumers.remove(consumer_tag) {
+            Some(entry) => entry.consumer.deactivate(),
+            None => return,
         }
         if self.state == super::ChannelState::Open && ctx.consumer_cancel_notify {
             ctx.send(

@@ -300,6 +300,7 @@ impl Channel {
     /// their queues (redelivered), the reply-to registration goes. Called on any close.
     pub fn release(&mut self, ctx: &mut ConnCtx) {
         for (tag, entry) in self.consumers.drain() {
+            entry.consumer.deactivate();
             let empty_auto_delete = entry.queue.detach(ctx.shared.id, self.id, &tag);
             if empty_auto_delete {
                 ctx.vhost.remove_queue(&entry.queue);

@@ -97,15 +97,16 @@ pub struct ReadyPublish {
     pub message: Message,
 }
 
-/// What RabbitMQ checks before routing a publish.
-fn check_publish(ctx: &ConnCtx, p: &Publish) -> AmqpResult<()> {
+/// What RabbitMQ checks before routing a publish. A missing exchange is found by routing
+/// itself, except in a transaction, where routing waits for tx.commit but the 404 does not.
+fn check_publish(ctx: &ConnCtx, p: &Publish, in_tx: bool) -> AmqpResult<()> {
     if p.immediate {
         return Err(AmqpError::not_implemented("immediate=true"));
     }
     let exchange = name_str(&p.exchange);
     ctx.grant
         .check(Access::Write, ResourceKind::Exchange, exchange)?;
-    if !ctx.vhost.exchange_exists(exchange) {
+    if in_tx && !ctx.vhost.exchange_exists(exchange) {
         return Err(AmqpError::not_found(format!(
             "no exchange '{exchange}' in vhost '{}'",
             ctx.vhost.name
@@ -147,7 +148,7 @@ impl Channel {
     }
 
     pub(super) fn start_publish(&mut self, ctx: &mut ConnCtx, p: Publish) -> AmqpResult<()> {
-        self.publish = match check_publish(ctx, &p) {
+        self.publish = match check_publish(ctx, &p, self.tx.is_some()) {
             Ok(()) => PublishState::AwaitHeader(p),
             Err(e) => PublishState::Rejected(e.with_ids(60, 40)),
         };

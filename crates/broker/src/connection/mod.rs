@@ -28,6 +28,34 @@ use handshake::{Handshake, HandshakeError, Negotiated};
 use shared::OutboxEvent;
 use writer::Writer;
 
+/// Read buffer sizing: idle connections keep a small buffer, busy ones grow it (see `ReadSizer`).
+const READ_SIZE_MIN: usize = 4 * 1024;
+const READ_SIZE_MAX: usize = 256 * 1024;
+
+/// Adapts the read buffer to the traffic: doubles when a read fills it, halves when reads
+/// stay small, and drops a large idle buffer so thousands of quiet connections stay cheap.
+struct ReadSizer {
+    hint: usize,
+}
+
+impl ReadSizer {
+    fn prepare(&self, rbuf: &mut BytesMut) {
+        if rbuf.is_empty() && rbuf.capacity() > 4 * self.hint {
+            *rbuf = BytesMut::with_capacity(self.hint);
+        } else if rbuf.capacity() - rbuf.len() < self.hint / 2 {
+            rbuf.reserve(self.hint);
+        }
+    }
+
+    fn observe(&mut self, read: usize, spare_before: usize) {
+        if read >= spare_before {
+            self.hint = (self.hint * 2).min(READ_SIZE_MAX);
+        } else if read < self.hint / 8 {
+            self.hint = (self.hint / 2).max(READ_SIZE_MIN);
+        }
+    }
+}
+
 /// How long we wait for connection.close-ok after sending connection.close.
 const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -35,7 +63,7 @@ const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
-    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    let mut rbuf = BytesMut::with_capacity(READ_SIZE_MIN);
     let negotiated = {
         let mut hs = Handshake {
             broker: &broker,
@@ -150,7 +178,7 @@ impl Driver {
                 vhost: n.vhost,
                 grant: n.grant,
                 shared,
-                out: Vec::with_capacity(64 * 1024),
+                out: Vec::new(),
                 frame_max: n.frame_max,
                 exclusive_queues: Vec::new(),
                 consumer_cancel_notify,
@@ -177,6 +205,9 @@ impl Driver {
         } else {
             (self.heartbeat / 2).max(Duration::from_millis(500))
         };
+        let mut sizer = ReadSizer {
+            hint: READ_SIZE_MIN,
+        };
         let mut tick = tokio::time::interval(tick_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Frames already buffered behind the handshake.
@@ -192,15 +223,15 @@ impl Driver {
                 return;
             }
             let congested = writer.congested();
-            // Frames we handed out keep their part of the buffer alive; make sure each read
-            // has a large fresh region rather than the few bytes BytesMut would otherwise add.
-            if rbuf.capacity() - rbuf.len() < 4096 {
-                rbuf.reserve(64 * 1024);
-            }
+            // Frames we handed out keep their part of the buffer alive, so each read gets a
+            // fresh region sized to the traffic rather than the few bytes BytesMut would add.
+            sizer.prepare(rbuf);
+            let spare = rbuf.capacity() - rbuf.len();
             tokio::select! {
                 read = rd.read_buf(rbuf) => match read {
                     Ok(0) | Err(_) => return,
-                    Ok(_) => {
+                    Ok(n) => {
+                        sizer.observe(n, spare);
                         self.last_recv = Instant::now();
                         self.process_frames(rbuf);
                     }

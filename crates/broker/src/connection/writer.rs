@@ -79,7 +79,7 @@ impl Writer {
 
     /// The writer task: runs until closed (after flushing) or the socket fails.
     pub async fn run(self: Arc<Self>, mut socket: OwnedWriteHalf) {
-        let mut batch = Vec::with_capacity(64 * 1024);
+        let mut batch = Vec::new();
         loop {
             {
                 let mut buf = self.buf.lock();
@@ -100,9 +100,9 @@ impl Writer {
             self.pending.fetch_sub(batch.len(), Ordering::AcqRel);
             self.written_total
                 .fetch_add(batch.len() as u64, Ordering::AcqRel);
-            // Do not keep a huge buffer around after one large message.
-            if batch.capacity() > 8 << 20 {
-                batch = Vec::with_capacity(64 * 1024);
+            // Keep a buffer sized for steady traffic, not for one burst or one large message.
+            if batch.capacity() > 1 << 20 {
+                batch = Vec::new();
             } else {
                 batch.clear();
             }

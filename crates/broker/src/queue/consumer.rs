@@ -37,9 +37,20 @@ pub struct Consumer {
     pub channel_credit: Arc<ChannelCredit>,
     /// Set by the queue when it skipped this consumer for lack of credit.
     pub starved: AtomicBool,
+    /// Cleared when the consumer is cancelled or its channel closes; deliveries still on
+    /// their way are then returned to the queue.
+    pub active: AtomicBool,
 }
 
 impl Consumer {
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    pub fn deactivate(&self) {
+        self.active.store(false, Ordering::Release);
+    }
+
     /// Take one unit of credit if the consumer may receive another message.
     pub fn try_take_credit(&self) -> bool {
         if self.unsent.load(Ordering::Acquire) >= UNSENT_WINDOW {
