@@ -1,0 +1,225 @@
+//! `latency`: one producer paced at a fixed rate (its own thread, one message per write, each
+//! stamped at the moment it is written) → one queue → one consumer (its own thread, blocking
+//! reads); exact end-to-end percentiles.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::client::{connection_close, Conn, ConnectOptions};
+use crate::consumer::{self, ConsumerConfig, ConsumerCore};
+use crate::stats::LatencyUs;
+use crate::throughput::{drain, verdict, DEFAULT_PREFETCH};
+use crate::topology::{cleanup, ExchangeKind, Topology};
+use crate::uri::AmqpUri;
+use crate::wire::{now_ns, stream_word, BODY_HEADER};
+
+#[derive(Debug, Clone, Args)]
+pub struct LatencyArgs {
+    /// Messages per second.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub rate: f64,
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    #[arg(long, default_value_t = 16)]
+    pub size: usize,
+    /// Seconds at the start whose messages are not counted.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    #[arg(long, conflicts_with = "prefetch")]
+    pub autoack: bool,
+    #[arg(long)]
+    pub prefetch: Option<u16>,
+    #[arg(long)]
+    pub persistent: bool,
+    #[arg(long, value_enum, default_value_t = ExchangeKind::Direct)]
+    pub exchange: ExchangeKind,
+}
+
+extern "C" {
+    fn prctl(option: i32, ...) -> i32;
+}
+
+/// Ask for 1 µs timer slack on this thread so short sleeps end on time (default is 50 µs).
+fn tight_timer_slack() {
+    const PR_SET_TIMERSLACK: i32 = 29;
+    // SAFETY: prctl(PR_SET_TIMERSLACK, ns) only changes this thread's timer slack.
+    unsafe {
+        prctl(PR_SET_TIMERSLACK, 1000u64);
+    }
+}
+
+pub async fn run(a: &LatencyArgs, uri: &AmqpUri) -> Result<Value> {
+    if a.rate <= 0.0 {
+        bail!("--rate must be positive");
+    }
+    let size = a.size.max(BODY_HEADER);
+    let mut admin = Conn::connect(uri, ConnectOptions::default()).await?;
+    admin.open_channel(1).await?;
+    let server = admin.server.clone();
+    let mut topo = Topology::new(a.exchange, 1, a.persistent, 0);
+    let result = match topo.declare(&mut admin, 1).await {
+        Ok(()) => run_declared(a, uri, &topo, size).await,
+        Err(e) => Err(e.context("declaring the topology")),
+    };
+    // Best-effort cleanup, also after errors.
+    cleanup(uri, admin, &topo).await;
+    let mut v = result?;
+    v["server"] = json!(server);
+    Ok(v)
+}
+
+async fn run_declared(
+    a: &LatencyArgs,
+    uri: &AmqpUri,
+    topo: &Topology,
+    size: usize,
+) -> Result<Value> {
+    let manual_ack = !a.autoack;
+    let prefetch = a.prefetch.unwrap_or(DEFAULT_PREFETCH);
+    let mut c = Conn::connect(uri, ConnectOptions::default()).await?;
+    c.open_channel(1).await?;
+    if manual_ack {
+        c.qos(1, prefetch).await?;
+    }
+    c.consume(1, &topo.queues[0], "0", !manual_ack).await?;
+    let cparts = c.into_parts();
+    let cstream = cparts.stream.into_std()?;
+    cstream.set_nonblocking(false)?;
+    let mut core = ConsumerCore::new(ConsumerConfig {
+        producers: 1,
+        queues: 1,
+        manual_ack,
+        ack_every: (u64::from(prefetch) / 2).max(1),
+        channel: 1,
+        exact_latency: true,
+    });
+    core.raw.reserve((a.rate * a.duration) as usize + 1024);
+    let consumed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumer = {
+        let (consumed, stop) = (Arc::clone(&consumed), Arc::clone(&stop));
+        tokio::task::spawn_blocking(move || {
+            tight_timer_slack();
+            let r = consumer::run_blocking(
+                cstream,
+                cparts.leftover,
+                cparts.frame_max,
+                &mut core,
+                &consumed,
+                &stop,
+            );
+            (core, r)
+        })
+    };
+
+    let mut p = Conn::connect(uri, ConnectOptions::default()).await?;
+    p.open_channel(1).await?;
+    let template = topo.template(1, Some(0), a.persistent, size, p.frame_max);
+    let pparts = p.into_parts();
+    let mut pstream = pparts.stream.into_std()?;
+    pstream.set_nonblocking(false)?;
+    pstream.set_nodelay(true)?;
+    let rate = a.rate;
+    let dur_ns = (a.duration * 1e9) as u64;
+    let warm_ns = (a.warmup.max(0.0) * 1e9) as u64;
+    let published = Arc::new(AtomicU64::new(0));
+    let producer = {
+        let published = Arc::clone(&published);
+        tokio::task::spawn_blocking(move || -> Result<(u64, u64)> {
+            tight_timer_slack();
+            let interval = 1e9 / rate;
+            let mut buf = Vec::with_capacity(template.len());
+            let start = now_ns();
+            let (mut i, mut warm) = (0u64, 0u64);
+            loop {
+                let due = start + (i as f64 * interval) as u64;
+                if due >= start + dur_ns {
+                    break;
+                }
+                let now = now_ns();
+                if due > now {
+                    std::thread::sleep(Duration::from_nanos(due - now));
+                }
+                buf.clear();
+                template.append(&mut buf, stream_word(0, i), now_ns());
+                pstream.write_all(&buf)?;
+                if due < start + warm_ns {
+                    warm += 1;
+                }
+                i += 1;
+                published.store(i, Ordering::Release);
+            }
+            // Close politely: connection.close, then wait for the server to hang up.
+            let mut close = Vec::new();
+            warren_codec::method::write_method(&mut close, 0, &connection_close());
+            pstream.write_all(&close)?;
+            pstream.set_read_timeout(Some(Duration::from_secs(3)))?;
+            let mut scratch = [0u8; 512];
+            while let Ok(n) = pstream.read(&mut scratch) {
+                if n == 0 {
+                    break;
+                }
+            }
+            Ok((i, warm))
+        })
+    };
+    let (sent, warm) = producer.await.context("producer thread")??;
+    let (drained, _) = drain(
+        sent,
+        || consumed.load(Ordering::Relaxed),
+        || !consumer.is_finished(),
+        Duration::from_secs(3),
+        Duration::from_secs(10),
+    )
+    .await;
+    stop.store(true, Ordering::Release);
+    let (mut core, r) = consumer.await.context("consumer thread")?;
+    let mut errors = Vec::new();
+    if let Err(e) = r {
+        errors.push(format!("consumer: {e:#}"));
+    }
+    let skip = (warm as usize).min(core.raw.len());
+    let lat = LatencyUs::exact(&mut core.raw[skip..]);
+    let results = [crate::producer::ProducerResult {
+        published: sent,
+        per_target: vec![(Some(0), sent)],
+        settled: 0,
+        nacked: 0,
+        returned: 0,
+    }];
+    let v = verdict(1, &results, std::slice::from_ref(&core));
+    let achieved = sent as f64 / a.duration.max(1e-9);
+    eprintln!(
+        "latency at {:.0} msg/s: p50 {} µs, p90 {} µs, p99 {} µs, p99.9 {} µs, max {} µs; lost {}, reordered {}",
+        achieved, lat.p50, lat.p90, lat.p99, lat.p999, lat.max, v.lost, v.reordered
+    );
+    Ok(json!({
+        "scenario": "latency",
+        "rate": a.rate,
+        "achieved_rate": achieved.round(),
+        "duration_s": a.duration,
+        "warmup_s": a.warmup,
+        "size": size,
+        "ack": if manual_ack { "manual" } else { "auto" },
+        "exchange": a.exchange.name(),
+        "published": sent,
+        "consumed": v.consumed,
+        "lost": v.lost,
+        "reordered": v.reordered,
+        "duplicates": v.duplicates,
+        "drained": drained,
+        "latency_us": lat,
+        "p50_us": lat.p50,
+        "p90_us": lat.p90,
+        "p99_us": lat.p99,
+        "p999_us": lat.p999,
+        "max_us": lat.max,
+        "errors": errors,
+    }))
+}
