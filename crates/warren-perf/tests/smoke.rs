@@ -56,10 +56,9 @@ fn assert_clean(v: &Value) {
 
 #[test]
 fn every_scenario_runs_against_warren() {
-    let Some(bin) = warren_binary() else {
-        eprintln!("skipping: no warren binary in the target directory (cargo build --bin warren)");
-        return;
-    };
+    // scripts/test.sh builds every binary before the tests run; a missing one is a failure.
+    let bin = warren_binary()
+        .expect("no warren binary in the target directory: run `cargo build --bin warren` first");
     let broker = TestBroker::start(bin.to_str().expect("utf-8 path"));
     let uri = broker.amqp_url();
     let uri = uri.as_str();
