@@ -43,11 +43,19 @@ pub struct ConnCtx {
     pub consumer_cancel_notify: bool,
     /// Queues to re-run dispatch on once this batch of frames is handled.
     pub kicks: Vec<Arc<Queue>>,
+    /// Queues whose consumers fell behind during this batch: reading pauses for them.
+    pub throttled: Vec<Arc<Queue>>,
 }
 
 impl ConnCtx {
     pub fn send(&mut self, channel: u16, class: AMQPClass) {
         write_method(&mut self.out, channel, &class);
+    }
+
+    pub fn throttle(&mut self, q: &Arc<Queue>) {
+        if !self.throttled.iter().any(|k| Arc::ptr_eq(k, q)) {
+            self.throttled.push(Arc::clone(q));
+        }
     }
 
     pub fn kick(&mut self, q: &Arc<Queue>) {

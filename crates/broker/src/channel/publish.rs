@@ -344,7 +344,9 @@ impl Channel {
         } else {
             let message = Arc::new(message);
             for q in out.drain(..) {
-                q.publish(QueuedMessage::new(Arc::clone(&message)));
+                if q.publish(QueuedMessage::new(Arc::clone(&message))) {
+                    ctx.throttle(&q);
+                }
             }
         }
         self.route_out = out;

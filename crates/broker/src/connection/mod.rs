@@ -56,6 +56,9 @@ impl ReadSizer {
     }
 }
 
+/// Longest a publisher is held back per batch while its queues' consumers catch up.
+const FLOW_WAIT_MAX: Duration = Duration::from_millis(50);
+
 /// How long we wait for connection.close-ok after sending connection.close.
 const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -183,6 +186,7 @@ impl Driver {
                 exclusive_queues: Vec::new(),
                 consumer_cancel_notify,
                 kicks: Vec::new(),
+                throttled: Vec::new(),
             },
             channels: Vec::new(),
             open_channels: 0,
@@ -245,7 +249,28 @@ impl Driver {
                 }
             }
             self.end_batch();
+            self.wait_for_consumers().await;
+            // Give other connections a turn after every batch: a publisher whose socket
+            // always has data would otherwise hold a worker until tokio's budget runs out,
+            // starving the consumers that drain its queues.
+            tokio::task::yield_now().await;
         }
+    }
+
+    /// Flow control: when this connection published into queues whose consumers fell behind,
+    /// stop reading for a while so they catch up (TCP pushes back on the publisher). Bounded,
+    /// so a connection that also consumes from those queues can still read its own acks.
+    async fn wait_for_consumers(&mut self) {
+        if self.ctx.throttled.is_empty() {
+            return;
+        }
+        let queues = std::mem::take(&mut self.ctx.throttled);
+        let all_caught_up = async {
+            for q in &queues {
+                q.caught_up().await;
+            }
+        };
+        let _ = tokio::time::timeout(FLOW_WAIT_MAX, all_caught_up).await;
     }
 
     /// Work done once per batch of input: confirms, queue kicks, and handing bytes to the writer.

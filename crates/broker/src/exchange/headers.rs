@@ -80,10 +80,6 @@ impl HeadersRoutes {
         }
     }
 
-    pub fn remove_destination(&mut self, destination: &Destination) {
-        self.bindings.retain(|b| &b.destination != destination);
-    }
-
     pub fn route(&self, headers: Option<&FieldTable>, out: &mut Vec<Destination>) {
         let empty = FieldTable::default();
         let headers = headers.unwrap_or(&empty);

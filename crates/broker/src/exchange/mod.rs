@@ -86,7 +86,25 @@ pub struct Exchange {
     pub arguments: FieldTable,
     pub alternate: Option<Arc<str>>,
     routes: Routes,
-    bindings: Vec<Binding>,
+    /// Bindings by destination, so a deleted queue's bindings are found without a scan.
+    bindings: HashMap<DestKey, Vec<Binding>>,
+}
+
+/// A destination's identity as a map key: a queue by its allocation (unique while bound,
+/// since the binding holds the Arc), an exchange by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum DestKey {
+    Queue(usize),
+    Exchange(Arc<str>),
+}
+
+impl DestKey {
+    fn of(destination: &Destination) -> Self {
+        match destination {
+            Destination::Queue(q) => DestKey::Queue(Arc::as_ptr(q) as usize),
+            Destination::Exchange(name) => DestKey::Exchange(Arc::clone(name)),
+        }
+    }
 }
 
 impl Exchange {
@@ -120,26 +138,26 @@ impl Exchange {
             arguments,
             alternate,
             routes,
-            bindings: Vec::new(),
+            bindings: HashMap::new(),
         }
     }
 
-    pub fn bindings(&self) -> &[Binding] {
-        &self.bindings
+    /// Every binding whose source is this exchange.
+    pub fn bindings(&self) -> impl Iterator<Item = &Binding> {
+        self.bindings.values().flatten()
     }
 
     pub fn has_bindings(&self) -> bool {
         !self.bindings.is_empty()
     }
 
-    fn position(&self, destination: &Destination, key: &[u8], args: &FieldTable) -> Option<usize> {
-        self.bindings.iter().position(|b| {
-            &b.destination == destination && b.routing_key == key && &b.arguments == args
-        })
-    }
-
     pub fn has_binding(&self, destination: &Destination, key: &[u8], args: &FieldTable) -> bool {
-        self.position(destination, key, args).is_some()
+        self.bindings
+            .get(&DestKey::of(destination))
+            .is_some_and(|list| {
+                list.iter()
+                    .any(|b| b.routing_key == key && &b.arguments == args)
+            })
     }
 
     /// Add a binding; binding twice is a no-op, as in RabbitMQ.
@@ -161,20 +179,53 @@ impl Exchange {
             Routes::Topic(trie) => trie.bind(&binding.routing_key, dest),
             Routes::Headers(h) => h.bind(&binding.arguments, dest),
         }
-        self.bindings.push(binding);
+        self.bindings
+            .entry(DestKey::of(&binding.destination))
+            .or_default()
+            .push(binding);
     }
 
     /// Remove one binding. Returns false if it did not exist.
     pub fn unbind(&mut self, destination: &Destination, key: &[u8], args: &FieldTable) -> bool {
-        let Some(i) = self.position(destination, key, args) else {
+        let dest_key = DestKey::of(destination);
+        let Some(list) = self.bindings.get_mut(&dest_key) else {
             return false;
         };
-        self.bindings.remove(i);
+        let Some(i) = list
+            .iter()
+            .position(|b| b.routing_key == key && &b.arguments == args)
+        else {
+            return false;
+        };
+        let binding = list.remove(i);
+        if list.is_empty() {
+            self.bindings.remove(&dest_key);
+        }
+        self.unroute(&binding);
+        true
+    }
+
+    /// Remove every binding to `destination` (it was deleted). Returns how many went.
+    /// Costs only that destination's bindings, so deleting many queues stays linear.
+    pub fn remove_destination(&mut self, destination: &Destination) -> usize {
+        let Some(list) = self.bindings.remove(&DestKey::of(destination)) else {
+            return 0;
+        };
+        for binding in &list {
+            self.unroute(binding);
+        }
+        list.len()
+    }
+
+    /// Take one binding out of the routing table.
+    fn unroute(&mut self, binding: &Binding) {
+        let destination = &binding.destination;
+        let key = &binding.routing_key[..];
         match &mut self.routes {
             Routes::Direct(map) => {
                 if let Some(list) = map.get_mut(key) {
                     if let Some(j) = list.iter().position(|d| d == destination) {
-                        list.remove(j);
+                        list.swap_remove(j);
                     }
                     if list.is_empty() {
                         map.remove(key);
@@ -183,34 +234,12 @@ impl Exchange {
             }
             Routes::Fanout(list) => {
                 if let Some(j) = list.iter().position(|d| d == destination) {
-                    list.remove(j);
+                    list.swap_remove(j);
                 }
             }
             Routes::Topic(trie) => trie.unbind(key, destination),
-            Routes::Headers(h) => h.unbind(args, destination),
+            Routes::Headers(h) => h.unbind(&binding.arguments, destination),
         }
-        true
-    }
-
-    /// Remove every binding to `destination` (it was deleted). Returns how many went.
-    pub fn remove_destination(&mut self, destination: &Destination) -> usize {
-        let before = self.bindings.len();
-        self.bindings.retain(|b| &b.destination != destination);
-        let removed = before - self.bindings.len();
-        if removed > 0 {
-            match &mut self.routes {
-                Routes::Direct(map) => {
-                    map.retain(|_, list| {
-                        list.retain(|d| d != destination);
-                        !list.is_empty()
-                    });
-                }
-                Routes::Fanout(list) => list.retain(|d| d != destination),
-                Routes::Topic(trie) => trie.remove_destination(destination),
-                Routes::Headers(h) => h.remove_destination(destination),
-            }
-        }
-        removed
     }
 
     /// Append the destinations this message reaches through this exchange's own bindings.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 use warren_codec::types::FieldTable;
 
 use crate::connection::shared::OutboxEvent;
@@ -36,7 +37,17 @@ pub struct Queue {
     pub owner: Option<u64>,
     state: Mutex<QueueState>,
     deleted: AtomicBool,
+    /// Flow control: set while publishers are held back, cleared (and waiters woken) once
+    /// consumers have caught up.
+    throttled: AtomicBool,
+    caught_up: Notify,
 }
+
+/// A queue with consumers and more ready messages than this asks its publishers to wait
+/// (RabbitMQ's credit flow plays this role): consumers get CPU time and memory stays bounded.
+pub const FLOW_HIGH_MESSAGES: usize = 20_000;
+/// Publishers resume once the backlog is below this.
+pub const FLOW_LOW_MESSAGES: usize = 10_000;
 
 #[derive(Debug, Default)]
 struct QueueState {
@@ -61,6 +72,8 @@ impl Queue {
             owner,
             state: Mutex::new(QueueState::default()),
             deleted: AtomicBool::new(false),
+            throttled: AtomicBool::new(false),
+            caught_up: Notify::new(),
         }
     }
 
@@ -86,14 +99,38 @@ impl Queue {
         (st.backlog.len() as u32, st.consumers.len() as u32)
     }
 
-    /// Enqueue one message and hand it to a consumer if one has credit.
-    pub fn publish(self: &Arc<Self>, message: QueuedMessage) {
+    /// Enqueue one message and hand it to a consumer if one has credit. Returns true when
+    /// consumers are falling behind and the publisher should wait for [`Queue::caught_up`].
+    pub fn publish(self: &Arc<Self>, message: QueuedMessage) -> bool {
         let mut st = self.state.lock();
         if self.is_deleted() {
-            return;
+            return false;
         }
         st.backlog.push_back(message);
         self.dispatch(&mut st);
+        if st.backlog.len() > FLOW_HIGH_MESSAGES && !st.consumers.is_empty() {
+            self.throttled.store(true, Ordering::Release);
+            return true;
+        }
+        false
+    }
+
+    /// Resolves once consumers have brought the backlog under the low-water mark (or at once
+    /// if they already have, or if the queue lost its consumers).
+    pub async fn caught_up(&self) {
+        loop {
+            let notified = self.caught_up.notified();
+            {
+                let st = self.state.lock();
+                if st.backlog.len() < FLOW_LOW_MESSAGES
+                    || st.consumers.is_empty()
+                    || self.is_deleted()
+                {
+                    return;
+                }
+            }
+            notified.await;
+        }
     }
 
     /// Return messages to their original positions (callers mark them redelivered).
@@ -167,6 +204,7 @@ impl Queue {
     pub fn delete(&self) -> u32 {
         let mut st = self.state.lock();
         self.deleted.store(true, Ordering::Release);
+        self.caught_up.notify_waiters();
         let n = st.backlog.purge() as u32;
         for c in st.consumers.drain(..) {
             c.connection.push(OutboxEvent::ConsumerCancelled {
@@ -193,6 +231,12 @@ impl Queue {
                 queue: Arc::clone(self),
                 message,
             });
+        }
+        if self.throttled.load(Ordering::Acquire)
+            && (st.backlog.len() < FLOW_LOW_MESSAGES || st.consumers.is_empty())
+        {
+            self.throttled.store(false, Ordering::Release);
+            self.caught_up.notify_waiters();
         }
     }
 }
