@@ -59,6 +59,9 @@ impl ReadSizer {
 /// Longest a publisher is held back per batch while its queues' consumers catch up.
 const FLOW_WAIT_MAX: Duration = Duration::from_millis(50);
 
+/// How long we wait for close-ok when closing for a broker shutdown.
+const SHUTDOWN_CLOSE_OK_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// How long we wait for connection.close-ok after sending connection.close.
 const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -119,6 +122,16 @@ async fn drain_then_close(rd: &mut OwnedReadHalf, wait: Duration) {
         if n == 0 {
             return;
         }
+    }
+}
+
+/// Resolves at the close-ok deadline while closing; never otherwise.
+async fn closing_deadline(lifecycle: Lifecycle) {
+    match lifecycle {
+        Lifecycle::Closing { deadline } => {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
+        }
+        _ => std::future::pending().await,
     }
 }
 
@@ -242,6 +255,7 @@ impl Driver {
                 },
                 _ = shared.wait(), if !congested => self.handle_events(),
                 _ = writer.drained(), if congested => {}
+                () = closing_deadline(self.lifecycle) => return,
                 _ = tick.tick() => {
                     if !self.on_tick() {
                         return;
@@ -292,8 +306,15 @@ impl Driver {
         tracing::info!(id = self.ctx.shared.id, error = %e, "closing connection");
         self.release_channels();
         write_close(&mut self.ctx.out, &e);
+        // A broker shutdown does not wait long for close-ok; a protocol error gives the
+        // client a little longer to read the reason.
+        let wait = if e.code == warren_codec::reply::CONNECTION_FORCED {
+            SHUTDOWN_CLOSE_OK_TIMEOUT
+        } else {
+            CLOSE_OK_TIMEOUT
+        };
         self.lifecycle = Lifecycle::Closing {
-            deadline: Instant::now() + CLOSE_OK_TIMEOUT,
+            deadline: Instant::now() + wait,
         };
     }
 
