@@ -27,6 +27,9 @@ cargo build --workspace --bins --quiet
 step "cargo test"
 cargo test --workspace --quiet 2>&1 | tee "$TARGET_DIR/cargo-test.log"
 
+step "warren-perf smoke run against warren (loss and order checked)"
+bash scripts/bench.sh --smoke
+
 step "python tests (pika, celery) against $TARGET_DIR/debug/warren"
 # Queue features (TTL, DLX, max-length, priorities, expiry) come with their own issue;
 # their tests are written and validated against RabbitMQ, and deselected (reported) until then.

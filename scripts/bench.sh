@@ -1,0 +1,508 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of Warren against RabbitMQ, written to BENCHMARKS.md.
+#
+#   scripts/bench.sh            full comparison (about 25-40 minutes on 2 cores)
+#   QUICK=1 scripts/bench.sh    short run (2 s scenarios, small counts) to check the setup
+#   scripts/bench.sh --smoke    CI smoke test: a few seconds of warren-perf against Warren only;
+#                               fails unless lost = 0 and reordered = 0. No RabbitMQ, no report.
+#
+# The full run installs rabbitmq-server from Debian's packages if it is missing, starts a
+# RabbitMQ node of its own (own name, ports and data dir: any default node on 5672 is left
+# alone), builds and starts a release Warren on its own port and data dir, runs every scenario
+# against both in alternation for several rounds, takes medians and writes BENCHMARKS.md.
+# Needs root (or sudo) for apt-get and to run the node as the rabbitmq user.
+#
+# Environment:
+#   ROUNDS=3            rounds per scenario (medians are taken over them)
+#   QUICK=1             short durations and small counts (not representative)
+#   SCENARIOS=a,b,...   subset: rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k
+#                       persistent latency connections queues backlog
+#   DURATION=10         seconds per throughput/latency run (QUICK: 2)
+#   WARREN_PORT=5693  RABBIT_PORT=5692  RABBIT_DIST_PORT=25692
+#   RABBIT_NODENAME=warrenbench@localhost
+#   BENCH_OUT=BENCHMARKS.md   where the report goes (relative to the repo root)
+#   KEEP_TMP=1          keep the brokers' temporary data dirs
+#   SMOKE_PROFILE=debug build profile for --smoke (debug|release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+HELPER=$ROOT/scripts/bench/report.py
+
+MODE=full
+case "${1:-}" in
+  --smoke) MODE=smoke ;;
+  "") ;;
+  -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+esac
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Raise our open-file limit (inherited by Warren and warren-perf); without CAP_SYS_RESOURCE the
+# hard limit is the ceiling.
+raise_nofile() { ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; }
+raise_nofile
+
+port_free() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("0.0.0.0", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+EOF
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+nofile_of() { awk '/^Max open files/ {print $4}' "/proc/$1/limits" 2>/dev/null || echo '?'; }
+io_written() { as_root awk '/^write_bytes:/ {print $2}' "/proc/$1/io" 2>/dev/null || true; }
+
+# --------------------------------------------------------------------------------------------
+# state and cleanup
+
+TMP=""
+WARREN_PID=""
+WARREN_N=0
+RMQ_BG_PID=""
+RMQ_PID=""
+RMQ_UP=""
+EPMD_WAS_RUNNING=yes
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_warren || true
+  if [ -n "$RMQ_UP" ]; then stop_rabbit || true; fi
+  if [ "$EPMD_WAS_RUNNING" = no ] && command -v epmd >/dev/null 2>&1; then
+    # Only if this script's node started it; epmd refuses while other nodes are registered.
+    as_root epmd -kill >/dev/null 2>&1 || true
+  fi
+  if [ -n "$TMP" ] && [ -d "$TMP" ]; then
+    if [ "${KEEP_TMP:-}" = 1 ]; then
+      echo "bench: kept $TMP"
+    else
+      as_root rm -rf "$TMP" || true
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+make_tmp() {
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/warren-bench.XXXXXX")
+  chmod 755 "$TMP"
+}
+
+# --------------------------------------------------------------------------------------------
+# Warren
+
+WARREN_BIN=""
+WARREN_LOG=""
+
+start_warren() {
+  WARREN_N=$((WARREN_N + 1))
+  local data=$TMP/warren-data
+  rm -rf "$data"
+  mkdir -p "$data"
+  WARREN_LOG=$LOGDIR/warren-$WARREN_N.log
+  WARREN_CMD="$WARREN_BIN --bind 127.0.0.1 --amqp-port $WARREN_PORT --mgmt-port 0 --data-dir $data"
+  # shellcheck disable=SC2086
+  $WARREN_CMD >"$WARREN_LOG" 2>&1 &
+  WARREN_PID=$!
+  local i addr=""
+  for i in $(seq 1 300); do
+    addr=$(sed -n 's/.*listening amqp \([^ ]*\).*/\1/p' "$WARREN_LOG" | head -n1)
+    [ -n "$addr" ] && break
+    kill -0 "$WARREN_PID" 2>/dev/null || { cat "$WARREN_LOG" >&2; die "warren exited during start"; }
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { cat "$WARREN_LOG" >&2; die "warren did not report 'listening amqp' in 30 s"; }
+  WARREN_ACTUAL_PORT=${addr##*:}
+  WARREN_URI="amqp://guest:guest@127.0.0.1:$WARREN_ACTUAL_PORT/%2f"
+}
+
+stop_warren() {
+  [ -n "$WARREN_PID" ] || return 0
+  if kill -0 "$WARREN_PID" 2>/dev/null; then
+    kill -TERM "$WARREN_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 100); do
+      kill -0 "$WARREN_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$WARREN_PID" 2>/dev/null || true
+  fi
+  wait "$WARREN_PID" 2>/dev/null || true
+  WARREN_PID=""
+}
+
+# --------------------------------------------------------------------------------------------
+# smoke mode: Warren only, a few seconds, correctness checks
+
+if [ "$MODE" = smoke ]; then
+  PROFILE=${SMOKE_PROFILE:-debug}
+  case "$PROFILE" in
+    debug) BUILD_FLAGS=() ;;
+    release) BUILD_FLAGS=(--release) ;;
+    *) die "SMOKE_PROFILE must be debug or release" ;;
+  esac
+  step "bench --smoke: cargo build ${BUILD_FLAGS[*]} --bin warren --bin warren-perf"
+  cargo build --quiet "${BUILD_FLAGS[@]}" --bin warren --bin warren-perf
+  WARREN_BIN=$TARGET_DIR/$PROFILE/warren
+  PERF=$TARGET_DIR/$PROFILE/warren-perf
+  make_tmp
+  LOGDIR=$TMP
+  WARREN_PORT=${WARREN_PORT:-0}
+  start_warren
+  echo "warren pid $WARREN_PID on port $WARREN_ACTUAL_PORT"
+  fail=0
+  smoke() {
+    local name=$1; shift
+    local out rc=0
+    out=$(timeout -k 5 120 "$PERF" "$@" 2>"$TMP/smoke-$name.err") || rc=$?
+    if ! printf '%s\n' "$out" | python3 "$HELPER" smoke-check "$name"; then
+      echo "  command: warren-perf $*"
+      tail -n 20 "$TMP/smoke-$name.err" | sed 's/^/  stderr: /'
+      fail=1
+    elif [ "$rc" != 0 ]; then
+      echo "smoke $name: FAIL: exit $rc"
+      fail=1
+    fi
+  }
+  smoke throughput --uri "$WARREN_URI" throughput --producers 1 --consumers 1 --queues 1 \
+    --size 16 --duration 2 --prefetch 1000 --confirm 256
+  smoke latency --uri "$WARREN_URI" latency --rate 2000 --duration 2 --warmup 0.5 --size 16
+  smoke rawpipe rawpipe --size 16 --duration 1
+  if ! kill -0 "$WARREN_PID" 2>/dev/null; then
+    echo "smoke: FAIL: warren died"; tail -n 30 "$WARREN_LOG"; fail=1
+  fi
+  [ "$fail" = 0 ] || { echo "bench --smoke: FAILED"; exit 1; }
+  echo "bench --smoke: ok"
+  exit 0
+fi
+
+# --------------------------------------------------------------------------------------------
+# full comparison: settings
+
+QUICK=${QUICK:-0}
+ROUNDS=${ROUNDS:-3}
+WARREN_PORT=${WARREN_PORT:-5693}
+RABBIT_PORT=${RABBIT_PORT:-5692}
+RABBIT_DIST_PORT=${RABBIT_DIST_PORT:-25692}
+RABBIT_NODENAME=${RABBIT_NODENAME:-warrenbench@localhost}
+BENCH_OUT=${BENCH_OUT:-BENCHMARKS.md}
+LAT_RATE=10000
+if [ "$QUICK" = 1 ]; then
+  DURATION=${DURATION:-2}
+  BINDINGS=1000; CONNS=1000; QUEUES=5000; BACKLOG=50000; PHASE=60
+else
+  DURATION=${DURATION:-10}
+  BINDINGS=10000; CONNS=10000; QUEUES=100000; BACKLOG=1000000; PHASE=300
+fi
+ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency connections queues backlog"
+SELECTED=${SCENARIOS:-$ALL_SCENARIOS}
+SELECTED=" ${SELECTED//,/ } "
+for s in $SELECTED; do
+  case " $ALL_SCENARIOS " in *" $s "*) ;; *) die "unknown scenario '$s' (known: $ALL_SCENARIOS)" ;; esac
+done
+case "$ROUNDS" in ''|*[!0-9]*|0) die "ROUNDS must be a positive integer" ;; esac
+
+# The warren-perf arguments of each scenario (@PID@ = the broker's pid).
+scenario_args() {
+  local d=$DURATION
+  case "$1" in
+    rawpipe) echo "rawpipe --size 16 --duration $d" ;;
+    t16_autoack) echo "throughput --producers 1 --consumers 1 --queues 1 --size 16 --duration $d --autoack" ;;
+    t16_ack) echo "throughput --producers 1 --consumers 1 --queues 1 --size 16 --duration $d --prefetch 1000" ;;
+    t1k_4x4) echo "throughput --producers 4 --consumers 4 --queues 4 --size 1024 --duration $d --autoack" ;;
+    fanout10) echo "throughput --producers 1 --consumers 10 --queues 10 --size 16 --duration $d --exchange fanout --autoack" ;;
+    topic10k) echo "throughput --producers 1 --consumers 1 --queues 1 --size 16 --duration $d --exchange topic --bindings $BINDINGS --autoack" ;;
+    persistent) echo "throughput --producers 1 --consumers 1 --queues 1 --size 1024 --duration $d --persistent --confirm 256 --prefetch 1000" ;;
+    latency) echo "latency --rate $LAT_RATE --duration $d --size 16" ;;
+    connections) echo "connections --count $CONNS --pid @PID@" ;;
+    queues) echo "queues --count $QUEUES --pid @PID@ --keep" ;;
+    backlog) echo "backlog --messages $BACKLOG --size 1024 --pid @PID@ --phase-timeout $PHASE" ;;
+  esac
+}
+is_memory() { case "$1" in connections|queues|backlog) return 0 ;; *) return 1 ;; esac; }
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+BENCH_DIR=$TARGET_DIR/bench
+LOGDIR=$BENCH_DIR/logs-$STAMP
+RESULTS=$BENCH_DIR/results-$STAMP.jsonl
+META=$BENCH_DIR/meta-$STAMP.env
+mkdir -p "$LOGDIR"
+: >"$RESULTS"
+START_TIME=$(date +%s)
+
+# --------------------------------------------------------------------------------------------
+# RabbitMQ
+
+RMQ_SBIN=/usr/lib/rabbitmq/bin
+ensure_rabbitmq() {
+  if [ -x "$RMQ_SBIN/rabbitmq-server" ] && id rabbitmq >/dev/null 2>&1; then
+    return 0
+  fi
+  step "installing rabbitmq-server (Debian package)"
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server; then
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server
+  fi
+  [ -x "$RMQ_SBIN/rabbitmq-server" ] || die "rabbitmq-server is not installed at $RMQ_SBIN"
+}
+
+RMQ_DIR=""
+setup_rabbit_dir() {
+  RMQ_DIR=$TMP/rabbitmq
+  mkdir -p "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
+  echo '[].' >"$RMQ_DIR/enabled_plugins"
+  RABBIT_CONF="listeners.tcp.default = 127.0.0.1:$RABBIT_PORT"
+  printf '%s\n' "$RABBIT_CONF" >"$RMQ_DIR/rabbitmq.conf"
+  : >"$RMQ_DIR/rabbitmq-env.conf" # instead of /etc/rabbitmq/rabbitmq-env.conf
+  as_root chown -R rabbitmq:rabbitmq "$RMQ_DIR"
+  RMQ_ENV=(
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    HOME="$RMQ_DIR" LANG=C.UTF-8 LC_ALL=C.UTF-8
+    RABBITMQ_NODENAME="$RABBIT_NODENAME"
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    RABBITMQ_NODE_PORT="$RABBIT_PORT"
+    RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT"
+    RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia"
+    RABBITMQ_LOG_BASE="$RMQ_DIR/log"
+    RABBITMQ_PID_FILE="$RMQ_DIR/rabbitmq.pid"
+    RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq.conf"
+    RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins"
+    RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf"
+    "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
+  )
+}
+
+# Run a RabbitMQ program as the rabbitmq user with this node's environment. setpriv does not go
+# through PAM (unlike Debian's su wrapper, whose limits cap open files at 1024), so the raised
+# open-file limit set just before reaches beam.smp.
+rmq_run() {
+  as_root sh -c 'cd "$1" || exit 1; shift; ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' \
+    sh "$RMQ_DIR" env -i "${RMQ_ENV[@]}" setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "$@"
+}
+
+RMQ_N=0
+start_rabbit() {
+  RMQ_N=$((RMQ_N + 1))
+  local log=$LOGDIR/rabbitmq-$RMQ_N.log
+  as_root rm -f "$RMQ_DIR/rabbitmq.pid"
+  rmq_run "$RMQ_SBIN/rabbitmq-server" >"$log" 2>&1 &
+  RMQ_BG_PID=$!
+  RMQ_UP=1
+  local i
+  for i in $(seq 1 1200); do
+    if port_open "$RABBIT_PORT" && [ -s "$RMQ_DIR/rabbitmq.pid" ]; then break; fi
+    kill -0 "$RMQ_BG_PID" 2>/dev/null || { tail -n 40 "$log" >&2; die "RabbitMQ exited during start (log: $log)"; }
+    sleep 0.1
+  done
+  port_open "$RABBIT_PORT" || { tail -n 40 "$log" >&2; die "RabbitMQ did not open port $RABBIT_PORT in 120 s"; }
+  rmq_run timeout 60 "$RMQ_SBIN/rabbitmqctl" -n "$RABBIT_NODENAME" await_startup >/dev/null 2>&1 || true
+  RMQ_PID=$(as_root cat "$RMQ_DIR/rabbitmq.pid" 2>/dev/null | tr -dc '0-9')
+  if [ -z "$RMQ_PID" ] || [ "$(cat "/proc/$RMQ_PID/comm" 2>/dev/null)" != beam.smp ]; then
+    # No pid file: the beam.smp whose environment names this node.
+    RMQ_PID=""
+    local p
+    for p in $(pgrep -x beam.smp || true); do
+      if as_root cat "/proc/$p/environ" 2>/dev/null | tr '\0' '\n' | grep -qx "RABBITMQ_NODENAME=$RABBIT_NODENAME"; then
+        RMQ_PID=$p
+      fi
+    done
+  fi
+  [ -n "$RMQ_PID" ] || die "cannot find the beam.smp pid of $RABBIT_NODENAME"
+  RABBIT_URI="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/%2f"
+}
+
+stop_rabbit() {
+  [ -n "$RMQ_UP" ] || return 0
+  rmq_run timeout 60 "$RMQ_SBIN/rabbitmqctl" -n "$RABBIT_NODENAME" stop >/dev/null 2>&1 || true
+  local i
+  if [ -n "$RMQ_PID" ]; then
+    for i in $(seq 1 300); do
+      [ -d "/proc/$RMQ_PID" ] || break
+      sleep 0.1
+    done
+    if [ -d "/proc/$RMQ_PID" ]; then
+      as_root kill -TERM "$RMQ_PID" 2>/dev/null || true
+      sleep 3
+      as_root kill -KILL "$RMQ_PID" 2>/dev/null || true
+    fi
+  fi
+  if [ -n "$RMQ_BG_PID" ]; then
+    for i in $(seq 1 100); do
+      kill -0 "$RMQ_BG_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -TERM "$RMQ_BG_PID" 2>/dev/null || true
+    wait "$RMQ_BG_PID" 2>/dev/null || true
+  fi
+  RMQ_BG_PID=""
+  RMQ_PID=""
+  RMQ_UP=""
+}
+
+# --------------------------------------------------------------------------------------------
+# running scenarios
+
+PERF=$TARGET_DIR/release/warren-perf
+WARREN_BIN=$TARGET_DIR/release/warren
+
+# run_one SCENARIO BROKER ROUND: run warren-perf once and record the result.
+run_one() {
+  local sc=$1 br=$2 rd=$3
+  local uri="" pid=""
+  case "$br" in
+    warren) uri=$WARREN_URI; pid=$WARREN_PID ;;
+    rabbitmq) uri=$RABBIT_URI; pid=$RMQ_PID ;;
+  esac
+  local spec args=() shown=() w
+  spec=$(scenario_args "$sc")
+  for w in $spec; do
+    if [ "$w" = @PID@ ]; then args+=("$pid"); shown+=('$PID'); else args+=("$w"); shown+=("$w"); fi
+  done
+  local cmd
+  if [ "$br" = none ]; then
+    cmd="warren-perf ${shown[*]}"
+  else
+    cmd="warren-perf --uri \$URI ${shown[*]}"
+    args=(--uri "$uri" "${args[@]}")
+  fi
+  local err=$LOGDIR/$sc-$br-$rd.err io0="" io1="" out rc=0 t0 t1
+  [ -n "$pid" ] && io0=$(io_written "$pid")
+  t0=$(date +%s.%N)
+  out=$(timeout -k 10 1800 "$PERF" "${args[@]}" 2>"$err") || rc=$?
+  t1=$(date +%s.%N)
+  [ -n "$pid" ] && io1=$(io_written "$pid")
+  local io=""
+  if [ -n "$io0" ] && [ -n "$io1" ]; then io=$((io1 - io0)); fi
+  printf '%s\n' "$out" | python3 "$HELPER" record "$RESULTS" --scenario "$sc" --broker "$br" \
+    --round "$rd" --rc "$rc" --elapsed "$(awk "BEGIN {print $t1 - $t0}")" \
+    --io "$io" --cmd "$cmd" --stderr "$err"
+}
+
+# A short run after each (re)start, so code loading and first allocations are not measured.
+warm_up() {
+  "$PERF" --uri "$1" throughput --duration 1 --size 16 --autoack >/dev/null 2>&1 || true
+}
+# Before a memory scenario: touch the connection and queue code paths only. A throughput
+# warm-up would leave freed buffers in the allocator that the measured run then reuses.
+warm_up_light() {
+  "$PERF" --uri "$1" connections --count 10 --settle 0 >/dev/null 2>&1 || true
+  "$PERF" --uri "$1" queues --count 10 --settle 0 >/dev/null 2>&1 || true
+}
+
+# restart_broker BROKER [light]
+restart_broker() {
+  local w=warm_up
+  [ "${2:-}" = light ] && w=warm_up_light
+  echo "  (restarting $1)"
+  case "$1" in
+    warren) stop_warren; start_warren; $w "$WARREN_URI" ;;
+    rabbitmq) stop_rabbit; start_rabbit; $w "$RABBIT_URI" ;;
+  esac
+}
+
+# --------------------------------------------------------------------------------------------
+# main
+
+step "bench: $( [ "$QUICK" = 1 ] && echo QUICK || echo full ) run, $ROUNDS rounds, scenarios:$SELECTED"
+for p in "$WARREN_PORT" "$RABBIT_PORT" "$RABBIT_DIST_PORT"; do
+  port_free "$p" || die "port $p is in use (set WARREN_PORT / RABBIT_PORT / RABBIT_DIST_PORT)"
+done
+command -v setpriv >/dev/null || die "setpriv (util-linux) is needed to start RabbitMQ as the rabbitmq user"
+
+ensure_rabbitmq
+
+step "cargo build --release --bin warren --bin warren-perf"
+cargo build --release --bin warren --bin warren-perf
+
+make_tmp
+setup_rabbit_dir
+pgrep -x epmd >/dev/null 2>&1 || EPMD_WAS_RUNNING=no
+
+step "starting Warren (port $WARREN_PORT) and RabbitMQ ($RABBIT_NODENAME, port $RABBIT_PORT)"
+start_warren
+warm_up "$WARREN_URI"
+start_rabbit
+warm_up "$RABBIT_URI"
+echo "warren pid $WARREN_PID, open files $(nofile_of "$WARREN_PID"); log $WARREN_LOG"
+echo "rabbitmq beam.smp pid $RMQ_PID, open files $(nofile_of "$RMQ_PID"); log $LOGDIR/rabbitmq-1.log"
+RABBIT_VERSION=$(rmq_run timeout 60 "$RMQ_SBIN/rabbitmqctl" -n "$RABBIT_NODENAME" version 2>/dev/null | tail -n1 || true)
+RABBIT_PKG=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo '?')
+ERLANG_VERSION=$(sed -n 's/^ *Erlang: *\([^ ]*\).*/\1/p' "$LOGDIR/rabbitmq-1.log" | head -n1)
+NOFILE_WARREN=$(nofile_of "$WARREN_PID")
+NOFILE_RABBIT=$(nofile_of "$RMQ_PID")
+NOFILE_PERF=$(ulimit -n)
+if [ "$QUICK" != 1 ] && [ "${NOFILE_RABBIT:-0}" != '?' ] && [ "${NOFILE_RABBIT:-0}" -lt $((CONNS + 100)) ]; then
+  echo "bench: warning: RabbitMQ may open only $NOFILE_RABBIT files; $CONNS connections will not all fit"
+fi
+
+for rd in $(seq 1 "$ROUNDS"); do
+  step "round $rd of $ROUNDS"
+  if [ "$rd" -gt 1 ]; then
+    restart_broker warren
+    restart_broker rabbitmq
+  fi
+  if [ $((rd % 2)) = 1 ]; then ORDER="warren rabbitmq"; else ORDER="rabbitmq warren"; fi
+  for sc in $ALL_SCENARIOS; do
+    case "$SELECTED" in *" $sc "*) ;; *) continue ;; esac
+    if [ "$sc" = rawpipe ]; then
+      run_one rawpipe none "$rd"
+      continue
+    fi
+    for br in $ORDER; do
+      if is_memory "$sc"; then restart_broker "$br" light; fi
+      run_one "$sc" "$br" "$rd"
+    done
+  done
+done
+
+step "stopping the brokers"
+stop_warren
+stop_rabbit
+
+COMMIT=$(git --no-optional-locks -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git --no-optional-locks -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  COMMIT="$COMMIT (with uncommitted changes)"
+fi
+{
+  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "quick=$QUICK"
+  echo "rounds=$ROUNDS"
+  echo "duration=$DURATION"
+  echo "bindings=$BINDINGS"
+  echo "latency_rate=$LAT_RATE"
+  echo "connections=$CONNS"
+  echo "queues=$QUEUES"
+  echo "backlog=$BACKLOG"
+  echo "data_fs=$(df -PT "$TMP" 2>/dev/null | awk 'NR==2 {print $2 " (" $7 ")"}')"
+  echo "rabbit_version=RabbitMQ ${RABBIT_VERSION:-?}"
+  echo "rabbit_pkg=$RABBIT_PKG"
+  echo "erlang=${ERLANG_VERSION:-?}"
+  echo "warren_commit=$COMMIT"
+  echo "rustc=$(rustc --version 2>/dev/null || echo rustc)"
+  echo "nofile_warren=$NOFILE_WARREN"
+  echo "nofile_rabbit=$NOFILE_RABBIT"
+  echo "nofile_perf=$NOFILE_PERF"
+  echo "warren_cmd=ulimit -n 65536; target/release/warren --bind 127.0.0.1 --amqp-port $WARREN_PORT --mgmt-port 0 --data-dir \$TMP/warren-data"
+  echo "rabbit_cmd=ulimit -n 65536; cd \$DIR; env -i HOME=\$DIR RABBITMQ_NODENAME=$RABBIT_NODENAME RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$RABBIT_PORT RABBITMQ_DIST_PORT=$RABBIT_DIST_PORT RABBITMQ_MNESIA_BASE=\$DIR/mnesia RABBITMQ_LOG_BASE=\$DIR/log RABBITMQ_PID_FILE=\$DIR/rabbitmq.pid RABBITMQ_CONFIG_FILE=\$DIR/rabbitmq.conf RABBITMQ_ENABLED_PLUGINS_FILE=\$DIR/enabled_plugins RABBITMQ_CONF_ENV_FILE=\$DIR/rabbitmq-env.conf RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}' setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups /usr/lib/rabbitmq/bin/rabbitmq-server"
+  echo "rabbit_conf=$RABBIT_CONF"
+  echo "results_path=${RESULTS#"$ROOT"/}"
+  echo "warren_port=$WARREN_PORT"
+  echo "rabbit_port=$RABBIT_PORT"
+  [ -n "${WARREN_DURABLE:-}" ] && echo "warren_durable=$WARREN_DURABLE"
+} >"$META"
+
+step "results (medians of $ROUNDS rounds)"
+python3 "$HELPER" render "$RESULTS" "$META" "$ROOT/$BENCH_OUT"
+echo
+echo "wrote $BENCH_OUT; raw results $RESULTS; logs $LOGDIR"
+echo "total time $(( $(date +%s) - START_TIME )) s"

@@ -1,0 +1,692 @@
+#!/usr/bin/env python3
+"""Helper for scripts/bench.sh (python3 standard library only).
+
+Subcommands:
+  record  RESULTS --scenario ID --broker B --round N --rc RC --elapsed S --io BYTES --cmd CMD
+          [--stderr FILE]
+      Read one warren-perf JSON object on stdin, append a record to RESULTS (JSON lines) and
+      print a one-line summary.
+  render  RESULTS META OUT
+      Compute the medians and write the markdown report OUT; print the summary table.
+  smoke-check NAME
+      Read one warren-perf JSON object on stdin; exit 1 unless it ran cleanly with lost = 0
+      and reordered = 0.
+"""
+
+import json
+import os
+import platform
+import statistics
+import sys
+
+HIGH, LOW = "higher", "lower"
+
+# Scenario id -> (title template, [(metric key, label, unit, better, target factor)]).
+# Title templates are formatted with the run's meta values (counts differ with QUICK=1).
+SCENARIOS = [
+    ("t16_autoack",
+     "16 B transient, 1 producer → 1 queue → 1 consumer, autoack",
+     [("consumed_per_s", "delivered", "rate", HIGH, 5)]),
+    ("t16_ack",
+     "16 B transient, 1 → 1 → 1, manual ack, prefetch 1000",
+     [("consumed_per_s", "delivered", "rate", HIGH, 5)]),
+    ("t1k_4x4",
+     "1 KiB transient, 4 producers → 4 queues → 4 consumers, autoack",
+     [("consumed_per_s", "delivered", "rate", HIGH, 4)]),
+    ("fanout10",
+     "fanout to 10 queues, 10 consumers (16 B, 1 producer, autoack)",
+     [("consumed_per_s", "delivered", "rate", HIGH, 4)]),
+    ("topic10k",
+     "topic exchange with {bindings} bindings (16 B, 1 → 1 → 1, autoack)",
+     [("consumed_per_s", "delivered", "rate", HIGH, 4)]),
+    ("persistent",
+     "1 KiB persistent + confirms (window 256) into a durable queue, 1 → 1 → 1, manual ack",
+     [("confirmed_per_s", "confirmed", "rate", HIGH, 3)]),
+    ("latency",
+     "latency at {latency_rate} msg/s (16 B, 1 → 1 → 1)",
+     [("p99_us", "p99", "us", LOW, 3)]),
+    ("connections",
+     "{connections} idle connections (one channel each)",
+     [("rss_per_connection", "RSS per connection", "bytes", LOW, 5)]),
+    ("queues",
+     "{queues} idle queues (one binding each)",
+     [("rss_per_queue", "RSS per queue", "bytes", LOW, 10),
+      ("declare_per_s", "declare + bind rate", "qrate", HIGH, 5)]),
+    ("backlog",
+     "{backlog} × 1 KiB backlog (no consumer, then drained)",
+     [("peak_rss", "peak RSS", "bytes", LOW, 4)]),
+]
+
+# Extra figures shown per scenario in the details section: (key, label, unit).
+THROUGHPUT_DETAILS = [
+    ("published_per_s", "published", "rate"),
+    ("consumed_per_s", "delivered", "rate"),
+    ("confirmed_per_s", "confirmed", "rate"),
+    ("latency_us.p50", "end-to-end latency p50 (at full load, queue may build up)", "us"),
+    ("latency_us.p99", "end-to-end latency p99 (at full load)", "us"),
+    ("drain_s", "drain time after publishing stopped", "s"),
+]
+DETAILS = {
+    "t16_autoack": THROUGHPUT_DETAILS,
+    "t16_ack": THROUGHPUT_DETAILS,
+    "t1k_4x4": THROUGHPUT_DETAILS,
+    "fanout10": THROUGHPUT_DETAILS,
+    "topic10k": THROUGHPUT_DETAILS,
+    "persistent": THROUGHPUT_DETAILS + [("_io_per_msg", "bytes written to storage per message", "bytes")],
+    "latency": [
+        ("achieved_rate", "achieved publish rate", "rate"),
+        ("p50_us", "p50", "us"),
+        ("p90_us", "p90", "us"),
+        ("p99_us", "p99", "us"),
+        ("p999_us", "p99.9", "us"),
+        ("max_us", "max", "us"),
+    ],
+    "connections": [
+        ("opened", "connections opened", "count"),
+        ("open_per_s", "open rate (connection + channel)", "crate"),
+        ("rss_before", "RSS before", "bytes"),
+        ("rss_after", "RSS with all connections open", "bytes"),
+        ("rss_per_connection", "RSS per connection", "bytes"),
+    ],
+    "queues": [
+        ("declare_per_s", "declare + bind rate", "qrate"),
+            ("rss_before", "RSS before", "bytes"),
+        ("rss_after", "RSS with all queues", "bytes"),
+        ("rss_per_queue", "RSS per queue", "bytes"),
+    ],
+    "backlog": [
+        ("publish_per_s", "publish rate (confirmed, window 1000)", "rate"),
+        ("drain_per_s", "drain rate", "rate"),
+        ("rss_before", "RSS before", "bytes"),
+        ("rss_after_publish", "RSS with the backlog", "bytes"),
+        ("peak_rss", "peak RSS", "bytes"),
+        ("rss_after_drain", "RSS after draining", "bytes"),
+    ],
+}
+
+BROKERS = [("rabbitmq", "RabbitMQ"), ("warren", "Warren")]
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+
+
+def get(d, path):
+    """Value at a dotted path in nested dicts, or None."""
+    cur = d
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    if isinstance(cur, bool):
+        return None
+    return cur if isinstance(cur, (int, float)) else None
+
+
+def fmt(v, unit):
+    if v is None:
+        return "—"
+    if unit == "rate":
+        return f"{v:,.0f} msg/s"
+    if unit == "qrate":
+        return f"{v:,.0f} queues/s"
+    if unit == "crate":
+        return f"{v:,.0f} conn/s"
+    if unit == "count":
+        return f"{v:,.0f}"
+    if unit == "s":
+        return f"{v:.2f} s"
+    if unit == "us":
+        if abs(v) >= 10_000:
+            return f"{v / 1000:,.1f} ms"
+        return f"{v:,.0f} µs"
+    if unit == "bytes":
+        a = abs(v)
+        if a >= 1 << 30:
+            return f"{v / (1 << 30):.2f} GiB"
+        if a >= 1 << 20:
+            return f"{v / (1 << 20):.1f} MiB"
+        if a >= 1 << 10:
+            return f"{v / (1 << 10):.1f} KiB"
+        return f"{v:.0f} B"
+    return f"{v}"
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "—"
+    if r >= 10:
+        return f"{r:.1f}×"
+    if r >= 0.1:
+        return f"{r:.2f}×"
+    return f"{r:.3f}×"
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def load_records(path):
+    out = []
+    if not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                out.append(json.loads(line))
+    return out
+
+
+def load_meta(path):
+    meta = {}
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                meta[k] = v
+    return meta
+
+
+def metric_value(rec, key):
+    res = rec.get("result") or {}
+    if key == "_io_per_msg":
+        io, pub = rec.get("io_write_bytes"), get(res, "published")
+        if io is None or not pub:
+            return None
+        return io / pub
+    return get(res, key)
+
+
+def ok(rec):
+    res = rec.get("result")
+    return rec.get("rc") == 0 and isinstance(res, dict) and "error" not in res
+
+
+# ---------------------------------------------------------------------------------------------
+# record
+
+
+def one_line(scenario, res):
+    if not isinstance(res, dict):
+        return "no result"
+    if "error" in res:
+        return "error: " + str(res["error"])[:300]
+    kind = res.get("scenario")
+    checks = []
+    for k in ("lost", "reordered", "duplicates"):
+        if res.get(k) is not None:
+            checks.append(f"{k} {res[k]}")
+    tail = f" ({', '.join(checks)})" if checks else ""
+    if kind in ("throughput", "rawpipe"):
+        s = f"published {fmt(res.get('published_per_s'), 'rate')}, delivered {fmt(res.get('consumed_per_s'), 'rate')}"
+        if res.get("confirmed_per_s") is not None:
+            s += f", confirmed {fmt(res.get('confirmed_per_s'), 'rate')}"
+        return s + tail
+    if kind == "latency":
+        return (f"p50 {fmt(res.get('p50_us'), 'us')}, p99 {fmt(res.get('p99_us'), 'us')}, "
+                f"max {fmt(res.get('max_us'), 'us')} at {fmt(res.get('achieved_rate'), 'rate')}{tail}")
+    if kind == "connections":
+        return (f"{res.get('opened')} opened ({res.get('failed')} failed), "
+                f"{fmt(res.get('rss_per_connection'), 'bytes')} RSS per connection")
+    if kind == "queues":
+        return (f"{fmt(res.get('declare_per_s'), 'qrate')} declared, "
+                f"{fmt(res.get('rss_per_queue'), 'bytes')} RSS per queue")
+    if kind == "backlog":
+        return (f"peak RSS {fmt(res.get('peak_rss'), 'bytes')}, publish {fmt(res.get('publish_per_s'), 'rate')}, "
+                f"drain {fmt(res.get('drain_per_s'), 'rate')}{tail}")
+    return json.dumps(res)[:200]
+
+
+def cmd_record(argv):
+    import argparse
+
+    p = argparse.ArgumentParser(prog="report.py record")
+    p.add_argument("results")
+    p.add_argument("--scenario", required=True)
+    p.add_argument("--broker", required=True)
+    p.add_argument("--round", type=int, required=True)
+    p.add_argument("--rc", type=int, required=True)
+    p.add_argument("--elapsed", type=float, default=None)
+    p.add_argument("--io", default="")
+    p.add_argument("--cmd", default="")
+    p.add_argument("--stderr", default=None)
+    a = p.parse_args(argv)
+    text = sys.stdin.read().strip()
+    result = None
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                result = json.loads(line)
+                break
+            except ValueError:
+                pass
+    err_tail = None
+    if a.rc != 0 or result is None or "error" in (result or {}):
+        if a.stderr and os.path.exists(a.stderr):
+            with open(a.stderr, errors="replace") as f:
+                err_tail = f.read()[-2000:]
+    rec = {
+        "scenario": a.scenario,
+        "broker": a.broker,
+        "round": a.round,
+        "rc": a.rc,
+        "elapsed_s": a.elapsed,
+        "io_write_bytes": int(a.io) if a.io.strip().lstrip("-").isdigit() else None,
+        "cmd": a.cmd,
+        "result": result,
+        "stderr_tail": err_tail,
+    }
+    with open(a.results, "a") as f:
+        f.write(json.dumps(rec, sort_keys=True) + "\n")
+    status = one_line(a.scenario, result) if a.rc == 0 or result else f"exit {a.rc}, no JSON"
+    if a.rc != 0 and result is not None and "error" not in result:
+        status += f" (exit {a.rc})"
+    print(f"  round {a.round}  {a.broker:<8}  {a.scenario:<12} {status}", flush=True)
+    if err_tail and (a.rc != 0 or result is None):
+        print("    stderr: " + err_tail.strip().splitlines()[-1][:300] if err_tail.strip() else "", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# smoke-check
+
+
+def cmd_smoke_check(argv):
+    name = argv[0] if argv else "run"
+    text = sys.stdin.read().strip()
+    res = None
+    for line in reversed(text.splitlines()):
+        if line.strip().startswith("{"):
+            try:
+                res = json.loads(line)
+                break
+            except ValueError:
+                pass
+    problems = []
+    if res is None:
+        problems.append("no JSON result")
+    else:
+        if "error" in res:
+            problems.append(f"error: {res['error']}")
+        for k in ("lost", "reordered"):
+            if res.get(k) is None:
+                problems.append(f"no '{k}' in the result")
+            elif res[k] != 0:
+                problems.append(f"{k} = {res[k]}")
+        if res.get("errors"):
+            problems.append(f"errors: {res['errors']}")
+        if not res.get("published"):
+            problems.append("nothing published")
+        if not res.get("consumed"):
+            problems.append("nothing consumed")
+        if res.get("duplicates"):
+            print(f"smoke {name}: warning: duplicates = {res['duplicates']}")
+    if problems:
+        print(f"smoke {name}: FAIL: " + "; ".join(problems))
+        if res is not None:
+            print(json.dumps(res))
+        sys.exit(1)
+    print(f"smoke {name}: ok: " + one_line(name, res))
+
+
+# ---------------------------------------------------------------------------------------------
+# render
+
+
+def machine_info():
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    osname = None
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    osname = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu or platform.processor() or "unknown",
+        "mem": mem,
+        "kernel": platform.release(),
+        "os": osname or platform.system(),
+        "arch": platform.machine(),
+    }
+
+
+def collect(records):
+    """{scenario: {broker: [records in round order]}}"""
+    by = {}
+    for r in records:
+        by.setdefault(r["scenario"], {}).setdefault(r["broker"], []).append(r)
+    for s in by.values():
+        for lst in s.values():
+            lst.sort(key=lambda r: r["round"])
+    return by
+
+
+def med_of(recs, key):
+    return median([metric_value(r, key) for r in recs if ok(r)])
+
+
+def rounds_of(recs, key, unit):
+    vals = []
+    for r in recs:
+        v = metric_value(r, key) if ok(r) else None
+        vals.append("failed" if not ok(r) else fmt(v, unit))
+    return " / ".join(vals)
+
+
+def durability_flag(by, meta):
+    """(flag text or None, {broker: bytes per message}) for the persistent scenario."""
+    recs = by.get("persistent", {})
+    per = {b: med_of(recs.get(b, []), "_io_per_msg") for b, _ in BROKERS}
+    if not any(ok(r) for r in recs.get("warren", [])):
+        return None, per
+    if meta.get("warren_durable") == "yes":
+        return None, per
+    if meta.get("warren_durable") == "no":
+        return "pending durability issue: Warren does not persist messages yet", per
+    size = None
+    for r in recs.get("warren", []):
+        if ok(r):
+            size = get(r["result"], "size")
+            break
+    w = per.get("warren")
+    if w is None:
+        return ("pending durability issue? (could not read Warren's storage writes from "
+                "/proc/PID/io)"), per
+    if size and w < 0.5 * size:
+        return (f"pending durability issue: Warren wrote {fmt(w, 'bytes')} to storage per "
+                f"{size} B message, so it keeps them in memory only"), per
+    return None, per
+
+
+def render(records, meta, out_path):
+    by = collect(records)
+    m = machine_info()
+    fields = {
+        "bindings": f"{int(meta.get('bindings', '10000')):,}",
+        "latency_rate": f"{int(float(meta.get('latency_rate', '10000'))):,}",
+        "connections": f"{int(meta.get('connections', '10000')):,}",
+        "queues": f"{int(meta.get('queues', '100000')):,}",
+        "backlog": f"{int(meta.get('backlog', '1000000')):,}",
+    }
+    rounds = meta.get("rounds", "?")
+    quick = meta.get("quick") == "1"
+    dur_flag, io_per_msg = durability_flag(by, meta)
+
+    rows = []  # (title, label, rabbit, warren, ratio, target, met)
+    summary = []
+    for sid, title_t, metrics in SCENARIOS:
+        if sid not in by:
+            continue
+        title = title_t.format(**fields)
+        for key, label, unit, better, factor in metrics:
+            rv = med_of(by[sid].get("rabbitmq", []), key)
+            wv = med_of(by[sid].get("warren", []), key)
+            ratio = wv / rv if (rv not in (None, 0) and wv is not None) else None
+            if better == HIGH:
+                target = f"≥ {factor}×"
+                met = None if ratio is None else ratio >= factor
+            else:
+                target = f"≤ 1/{factor} ({1 / factor:.2f}×)"
+                met = None if ratio is None else ratio <= 1 / factor
+            met_s = "—" if met is None else ("yes" if met else "**no**")
+            if sid == "persistent" and dur_flag:
+                met_s += " — *pending durability issue*"
+            rows.append((title, label, fmt(rv, unit), fmt(wv, unit), fmt_ratio(ratio), target, met_s))
+            summary.append((sid, label, fmt(rv, unit), fmt(wv, unit), fmt_ratio(ratio), target,
+                            met_s.replace("*", "")))
+
+    raw = by.get("rawpipe", {}).get("none", [])
+    raw_med = med_of(raw, "consumed_per_s")
+    w16 = med_of(by.get("t16_autoack", {}).get("warren", []), "consumed_per_s")
+    r16 = med_of(by.get("t16_autoack", {}).get("rabbitmq", []), "consumed_per_s")
+
+    L = []
+    L.append("# Benchmarks: Warren vs RabbitMQ")
+    L.append("")
+    L.append(f"Generated by `scripts/bench.sh` on {meta.get('date', '?')}. "
+             "Do not edit by hand: run the script again.")
+    L.append("")
+    if quick:
+        L.append("> **QUICK run** (`QUICK=1`): short durations and reduced counts, for checking the "
+                 "script only. These figures are not representative; run `scripts/bench.sh` "
+                 "without `QUICK` for the real comparison.")
+        L.append("")
+    L.append("## Machine and versions")
+    L.append("")
+    L.append(f"- CPU: {m['cpu']}, {m['cores']} cores ({m['arch']})")
+    L.append(f"- RAM: {fmt(m['mem'], 'bytes') if m['mem'] else '?'}")
+    L.append(f"- Kernel: Linux {m['kernel']}; OS: {m['os']}")
+    L.append(f"- Data directories: {meta.get('data_fs', '?')} (both brokers on the same filesystem)")
+    L.append(f"- RabbitMQ: {meta.get('rabbit_version', '?')} (Debian package `rabbitmq-server` "
+             f"{meta.get('rabbit_pkg', '?')}), Erlang/OTP {meta.get('erlang', '?')}")
+    L.append(f"- Warren: commit {meta.get('warren_commit', '?')}, release build "
+             f"({meta.get('rustc', '?')}); warren-perf from the same commit")
+    L.append(f"- Open-file limit: Warren {meta.get('nofile_warren', '?')}, RabbitMQ (beam.smp) "
+             f"{meta.get('nofile_rabbit', '?')}, warren-perf {meta.get('nofile_perf', '?')}")
+    L.append(f"- Everything on loopback (127.0.0.1); the load generator shares the "
+             f"{m['cores']} cores with the broker under test.")
+    L.append("")
+    L.append("## Results")
+    L.append("")
+    L.append(f"Medians of {rounds} rounds. In every round each scenario runs against both brokers "
+             "back to back (the order alternates between rounds: Warren first in odd rounds, "
+             "RabbitMQ first in even ones). Ratios are Warren/RabbitMQ of the medians; for "
+             "memory and latency lower is better, so the target is a ratio at most 1/N.")
+    L.append("")
+    L.append("| scenario | figure | RabbitMQ | Warren | Warren/RabbitMQ | target | met |")
+    L.append("|---|---|---:|---:|---:|---|---|")
+    for t, label, rv, wv, ratio, target, met in rows:
+        L.append(f"| {t} | {label} | {rv} | {wv} | {ratio} | {target} | {met} |")
+    L.append("")
+    if raw_med:
+        L.append(f"**Ceiling (rawpipe, 16 B):** {fmt(raw_med, 'rate')} — the same publish and "
+                 "deliver frames through a plain loopback relay with no broker (two hops, like a "
+                 "broker). For the 16 B 1 → 1 → 1 autoack scenario, Warren reaches "
+                 f"{(w16 / raw_med * 100) if w16 else 0:.0f}% of it and RabbitMQ "
+                 f"{(r16 / raw_med * 100) if r16 else 0:.0f}%.")
+        L.append("")
+    if dur_flag:
+        L.append(f"**Persistent scenario:** {dur_flag}. Its figure is reported but is not a "
+                 "like-for-like comparison until Warren writes (and fsyncs) persistent messages "
+                 "before confirming them.")
+        L.append("")
+    # Correctness.
+    L.append("### Correctness of every run")
+    L.append("")
+    bad = []
+    fails = []
+    for sid, brokers in by.items():
+        for b, recs in brokers.items():
+            for r in recs:
+                if not ok(r):
+                    why = (r.get("result") or {}).get("error") or (r.get("stderr_tail") or "").strip()[-200:]
+                    fails.append(f"{sid} / {b} / round {r['round']}: exit {r['rc']}: {why}")
+                    continue
+                res = r["result"]
+                issues = [f"{k} {res[k]}" for k in ("lost", "reordered", "duplicates")
+                          if isinstance(res.get(k), int) and res[k] != 0]
+                if res.get("errors"):
+                    issues.append(f"errors {res['errors']}")
+                if res.get("failed"):
+                    issues.append(f"{res['failed']} connections failed")
+                if res.get("drained") is False:
+                    issues.append("not fully drained")
+                if issues:
+                    bad.append(f"{sid} / {b} / round {r['round']}: " + ", ".join(issues))
+    if not bad and not fails:
+        L.append("warren-perf numbers every message with a per-queue sequence. Every run "
+                 "finished with nothing lost, nothing reordered, no duplicates.")
+    else:
+        L.append("warren-perf numbers every message with a per-queue sequence. Runs with "
+                 "problems (these are excluded from the medians only if the run failed):")
+        L.append("")
+        for x in fails + bad:
+            L.append(f"- {x}")
+    L.append("")
+
+    # Details.
+    L.append("## Details per scenario")
+    L.append("")
+    L.append("Each cell: the median, then every round in order.")
+    L.append("")
+    for sid, title_t, _ in SCENARIOS:
+        if sid not in by:
+            continue
+        L.append(f"### {title_t.format(**fields)}")
+        L.append("")
+        L.append("| figure | RabbitMQ | Warren |")
+        L.append("|---|---:|---:|")
+        for key, label, unit in DETAILS.get(sid, []):
+            cells = []
+            for b, _ in BROKERS:
+                recs = by[sid].get(b, [])
+                if not recs:
+                    cells.append("—")
+                    continue
+                mv = med_of(recs, key)
+                if mv is None and all(metric_value(r, key) is None for r in recs):
+                    cells.append("—")
+                    continue
+                cells.append(f"**{fmt(mv, unit)}** ({rounds_of(recs, key, unit)})")
+            if all(c == "—" for c in cells):
+                continue
+            L.append(f"| {label} | {cells[0]} | {cells[1]} |")
+        L.append("")
+    if raw:
+        L.append("### rawpipe ceiling (no broker)")
+        L.append("")
+        L.append(f"- 16 B: **{fmt(raw_med, 'rate')}** ({rounds_of(raw, 'consumed_per_s', 'rate')}), "
+                 f"{fmt(med_of(raw, 'mb_per_s'), 'count')} MB/s on the wire")
+        L.append("")
+
+    # How.
+    L.append("## How each figure was produced")
+    L.append("")
+    L.append("One command: `scripts/bench.sh` (as root, or with sudo available). Knobs: "
+             "`ROUNDS=N` (default 3), `QUICK=1` (2 s runs and small counts), `SCENARIOS=a,b` "
+             "(a subset, by the ids below), `WARREN_PORT`, `RABBIT_PORT`, `RABBIT_DIST_PORT`, "
+             "`RABBIT_NODENAME`, `BENCH_OUT`. It:")
+    L.append("")
+    L.append("1. installs `rabbitmq-server` with apt-get if it is missing;")
+    L.append("2. builds `cargo build --release --bin warren --bin warren-perf`;")
+    L.append(f"3. starts Warren: `{meta.get('warren_cmd', '?')}` (waits for `listening amqp`);")
+    L.append("4. starts a RabbitMQ node of its own, with Debian's package left at its defaults "
+             "apart from where it listens and keeps its files, as the `rabbitmq` user and "
+             "without going through `su` (whose PAM limits would cap open files at 1024), with "
+             f"the open-file limit raised first: `{meta.get('rabbit_cmd', '?')}`, "
+             f"where `rabbitmq.conf` holds `{meta.get('rabbit_conf', '?')}` and "
+             "`enabled_plugins` holds `[].` (no management plugin);")
+    L.append("5. runs the scenarios below in rounds, each against both brokers in turn; both "
+             "brokers are restarted at the start of every round after the first and before each "
+             "memory scenario (connections, queues, backlog), so every memory figure is "
+             "measured on a fresh process;")
+    L.append("6. stops both brokers and writes this file. Raw results (one JSON object per run) "
+             f"are kept in `{meta.get('results_path', '?')}`.")
+    L.append("")
+    L.append("Every figure is a field of the JSON object `warren-perf` prints. "
+             "`$URI` is `amqp://guest:guest@127.0.0.1:"
+             f"{meta.get('warren_port', '5693')}/%2f` for Warren and "
+             f"`amqp://guest:guest@127.0.0.1:{meta.get('rabbit_port', '5692')}/%2f` for RabbitMQ; "
+             "`$PID` is the broker's process id (Warren's `warren` process; RabbitMQ's "
+             "`beam.smp`, from the node's pid file), whose `VmRSS` in `/proc/$PID/status` "
+             "gives the memory figures (RSS after minus RSS before, divided by the count).")
+    L.append("")
+    L.append("| id | scenario | command | figure (JSON field) |")
+    L.append("|---|---|---|---|")
+    for sid, title_t, metrics in SCENARIOS:
+        if sid not in by:
+            continue
+        cmd = next((r["cmd"] for lst in by[sid].values() for r in lst if r.get("cmd")), "?")
+        figs = ", ".join(f"`{k}`" for k, *_ in metrics)
+        L.append(f"| `{sid}` | {title_t.format(**fields)} | `{cmd}` | {figs} |")
+    if raw:
+        L.append(f"| `rawpipe` | ceiling, no broker | `{raw[0].get('cmd', '?')}` | `consumed_per_s` |")
+    L.append("")
+    L.append("Notes:")
+    L.append("")
+    L.append("- Throughput figures are rates over the measured window (`--duration`), counted "
+             "at the consumers (delivered messages; for fanout every copy counts). After the "
+             "window the run waits for the queues to drain and checks every sequence number.")
+    L.append("- The persistent scenario's figure is confirmed messages per second at the "
+             "publisher. Bytes written to storage per message come from `write_bytes` in "
+             "`/proc/$PID/io` of the broker, read before and after the run.")
+    L.append("- The latency scenario publishes at a fixed rate from one connection and measures "
+             "publish-to-delivery time per message (after a 1 s warm-up); p99 is the figure.")
+    L.append("- Memory scenarios run on a broker restarted just before (after a warm-up of 10 "
+             "connections and 10 queues only, so no freed buffers are reused); the queues are "
+             "left in place (`--keep`) and go away with the next restart, because deleting "
+             "100,000 queues one by one takes RabbitMQ minutes. RSS figures are the broker "
+             "process's resident memory: Erlang's allocators and Rust's alike keep some freed "
+             "memory, so the absolute figures include each broker's baseline.")
+    L.append("- RabbitMQ runs with its defaults (classic queues, default memory watermark and "
+             "flow control); Warren with its defaults. Neither is tuned for the benchmark.")
+    L.append("")
+    text = "\n".join(L)
+    with open(out_path, "w") as f:
+        f.write(text)
+
+    # Summary table on stdout.
+    w = [max(len(str(x[i])) for x in summary + [("scenario", "figure", "RabbitMQ", "Warren", "W/R", "target", "met")])
+         for i in range(7)]
+    hdr = ("scenario", "figure", "RabbitMQ", "Warren", "W/R", "target", "met")
+    print("  ".join(str(h).ljust(w[i]) for i, h in enumerate(hdr)))
+    for row in summary:
+        print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(row)))
+    if raw_med:
+        print(f"rawpipe 16 B ceiling: {fmt(raw_med, 'rate')}; Warren 16 B autoack reaches "
+              f"{(w16 / raw_med * 100) if w16 else 0:.0f}%, RabbitMQ "
+              f"{(r16 / raw_med * 100) if r16 else 0:.0f}%")
+    if dur_flag:
+        print(f"persistent: {dur_flag}")
+    if bad or fails:
+        print("runs with problems:")
+        for x in fails + bad:
+            print(f"  {x}")
+
+
+def cmd_render(argv):
+    if len(argv) != 3:
+        sys.exit("usage: report.py render RESULTS META OUT")
+    results, meta, out = argv
+    render(load_records(results), load_meta(meta), out)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cmd, argv = sys.argv[1], sys.argv[2:]
+    if cmd == "record":
+        cmd_record(argv)
+    elif cmd == "render":
+        cmd_render(argv)
+    elif cmd == "smoke-check":
+        cmd_smoke_check(argv)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
