@@ -18,13 +18,11 @@ pub struct Message {
 impl Message {
     /// The headers table, decoded on demand (headers exchanges only).
     pub fn headers(&self) -> Option<FieldTable> {
-        let (start, end) = self.view.headers?;
-        decode_table(&self.properties[start..end]).ok()
+        decode_table(self.view.headers?.of(&self.properties)).ok()
     }
 
     pub fn reply_to(&self) -> Option<&[u8]> {
-        let (start, end) = self.view.reply_to?;
-        Some(&self.properties[start..end])
+        Some(self.view.reply_to?.of(&self.properties))
     }
 
     pub fn is_persistent(&self) -> bool {

@@ -59,10 +59,34 @@ const F_CLUSTER_ID: u16 = 1 << 2;
 pub struct PropertiesView {
     pub delivery_mode: u8,
     pub priority: Option<u8>,
-    pub headers: Option<(usize, usize)>,
-    pub expiration: Option<(usize, usize)>,
-    pub reply_to: Option<(usize, usize)>,
-    pub user_id: Option<(usize, usize)>,
+    pub headers: Option<Span>,
+    pub expiration: Option<Span>,
+    pub reply_to: Option<Span>,
+    pub user_id: Option<Span>,
+}
+
+/// A byte range within the raw properties. u32 keeps `PropertiesView` small: it is stored
+/// with every message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    fn new((start, end): (usize, usize)) -> Self {
+        // Properties live in one content-header frame, far below 4 GiB.
+        Self {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// The bytes this span covers in `raw`.
+    pub fn of<'a>(&self, raw: &'a [u8]) -> &'a [u8] {
+        raw.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
 }
 
 impl PropertiesView {
@@ -102,7 +126,7 @@ impl PropertiesView {
             if end > raw.len() {
                 return Err(Truncated);
             }
-            view.headers = Some((pos, end));
+            view.headers = Some(Span::new((pos, end)));
             pos = end;
         }
         if flags & F_DELIVERY_MODE != 0 {
@@ -117,10 +141,10 @@ impl PropertiesView {
             short_str(&mut pos)?;
         }
         if flags & F_REPLY_TO != 0 {
-            view.reply_to = Some(short_str(&mut pos)?);
+            view.reply_to = Some(Span::new(short_str(&mut pos)?));
         }
         if flags & F_EXPIRATION != 0 {
-            view.expiration = Some(short_str(&mut pos)?);
+            view.expiration = Some(Span::new(short_str(&mut pos)?));
         }
         if flags & F_MESSAGE_ID != 0 {
             short_str(&mut pos)?;
@@ -135,7 +159,7 @@ impl PropertiesView {
             short_str(&mut pos)?;
         }
         if flags & F_USER_ID != 0 {
-            view.user_id = Some(short_str(&mut pos)?);
+            view.user_id = Some(Span::new(short_str(&mut pos)?));
         }
         if flags & F_APP_ID != 0 {
             short_str(&mut pos)?;
@@ -143,9 +167,9 @@ impl PropertiesView {
         if flags & F_CLUSTER_ID != 0 {
             short_str(&mut pos)?;
         }
-        if let Some((start, end)) = view.headers {
+        if let Some(span) = view.headers {
             // A header table must itself be well formed: routing and consumers decode it.
-            decode_table(&raw[start..end])?;
+            decode_table(span.of(raw))?;
         }
         Ok(view)
     }
@@ -235,12 +259,12 @@ mod tests {
         let view = PropertiesView::parse(&raw).unwrap();
         assert!(view.is_persistent());
         assert_eq!(view.priority, Some(5));
-        let (s, e) = view.reply_to.unwrap();
-        assert_eq!(&raw[s..e], b"amq.rabbitmq.reply-to");
-        let (s, e) = view.expiration.unwrap();
-        assert_eq!(&raw[s..e], b"6000");
-        let (s, e) = view.headers.unwrap();
-        assert_eq!(decode_table(&raw[s..e]).unwrap(), headers);
+        assert_eq!(view.reply_to.unwrap().of(&raw), b"amq.rabbitmq.reply-to");
+        assert_eq!(view.expiration.unwrap().of(&raw), b"6000");
+        assert_eq!(
+            decode_table(view.headers.unwrap().of(&raw)).unwrap(),
+            headers
+        );
         assert_eq!(decode_properties(&raw).unwrap(), props);
     }
 

@@ -270,8 +270,8 @@ impl Channel {
         else {
             return Ok(());
         };
-        if let Some((s, e)) = view.user_id {
-            let claimed = &properties[s..e];
+        if let Some(span) = view.user_id {
+            let claimed = span.of(&properties);
             if claimed != ctx.grant.user.as_bytes() {
                 return Err(AmqpError::precondition_failed(format!(
                     "user_id property set to '{}' but authenticated user was '{}'",
@@ -280,20 +280,22 @@ impl Channel {
                 )));
             }
         }
-        if let Some((s, e)) = view.reply_to {
-            if &properties[s..e] == REPLY_TO_QUEUE.as_bytes() {
+        if let Some(span) = view.reply_to {
+            if span.of(&properties) == REPLY_TO_QUEUE.as_bytes() {
                 (properties, view) = self.rewrite_reply_to(&properties)?;
             }
         }
+        let (exchange, routing_key, properties, body) =
+            compact(&publish.exchange, &publish.routing_key, &properties, body);
         let ready = ReadyPublish {
-            exchange: publish.exchange,
+            exchange,
             mandatory: publish.mandatory,
             message: Message {
                 exchange: Bytes::new(),
-                routing_key: publish.routing_key,
+                routing_key,
                 properties,
                 view,
-                body: body.freeze(),
+                body,
             },
         };
         if let Some(tx) = &mut self.tx {
@@ -387,6 +389,37 @@ impl Channel {
             .map_err(|_| AmqpError::internal("re-encoded properties do not parse"))?;
         Ok((encoded, view))
     }
+}
+
+/// Bodies up to this size are copied out of the read buffer with their names and properties.
+const COMPACT_BODY_MAX: usize = 64 * 1024;
+
+/// Give a message storage of its own: names, properties and (small) body copied into one
+/// exact-size allocation. Slices of the read buffer would keep the whole buffer, frame
+/// envelopes and all, alive for as long as the message waits in a queue.
+fn compact(
+    exchange: &Bytes,
+    routing_key: &Bytes,
+    properties: &Bytes,
+    body: Body,
+) -> (Bytes, Bytes, Bytes, Bytes) {
+    let body = body.freeze();
+    let small = body.len() <= COMPACT_BODY_MAX;
+    let len =
+        exchange.len() + routing_key.len() + properties.len() + if small { body.len() } else { 0 };
+    let mut all = BytesMut::with_capacity(len);
+    all.extend_from_slice(exchange);
+    all.extend_from_slice(routing_key);
+    all.extend_from_slice(properties);
+    if small {
+        all.extend_from_slice(&body);
+    }
+    let mut all = all.freeze();
+    let exchange = all.split_to(exchange.len());
+    let routing_key = all.split_to(routing_key.len());
+    let properties = all.split_to(properties.len());
+    let body = if small { all } else { body };
+    (exchange, routing_key, properties, body)
 }
 
 fn write_return_frames(ctx: &mut ConnCtx, channel: u16, message: &Message) {

@@ -43,6 +43,8 @@ impl ReadSizer {
         if rbuf.is_empty() && rbuf.capacity() > 4 * self.hint {
             *rbuf = BytesMut::with_capacity(self.hint);
         } else if rbuf.capacity() - rbuf.len() < self.hint / 2 {
+            // Only when the tail is nearly used up: messages keep the old buffer alive, so
+            // any spare left in it would be memory held and never used.
             rbuf.reserve(self.hint);
         }
     }
