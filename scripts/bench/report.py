@@ -162,6 +162,13 @@ def fmt_ratio(r):
     return f"{r:.3f}×"
 
 
+def pct(part, whole):
+    if not part or not whole:
+        return "—"
+    v = part / whole * 100
+    return f"{v:.1f}%" if v < 10 else f"{v:.0f}%"
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -505,8 +512,7 @@ def render(records, meta, out_path):
         L.append(f"**Ceiling (rawpipe, 16 B):** {fmt(raw_med, 'rate')} — the same publish and "
                  "deliver frames through a plain loopback relay with no broker (two hops, like a "
                  "broker). For the 16 B 1 → 1 → 1 autoack scenario, Warren reaches "
-                 f"{(w16 / raw_med * 100) if w16 else 0:.0f}% of it and RabbitMQ "
-                 f"{(r16 / raw_med * 100) if r16 else 0:.0f}%.")
+                 f"{pct(w16, raw_med)} of it and RabbitMQ {pct(r16, raw_med)}.")
         L.append("")
     if dur_flag:
         L.append(f"**Persistent scenario:** {dur_flag}. Its figure is reported but is not a "
@@ -657,8 +663,7 @@ def render(records, meta, out_path):
         print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(row)))
     if raw_med:
         print(f"rawpipe 16 B ceiling: {fmt(raw_med, 'rate')}; Warren 16 B autoack reaches "
-              f"{(w16 / raw_med * 100) if w16 else 0:.0f}%, RabbitMQ "
-              f"{(r16 / raw_med * 100) if r16 else 0:.0f}%")
+              f"{pct(w16, raw_med)}, RabbitMQ {pct(r16, raw_med)}")
     if dur_flag:
         print(f"persistent: {dur_flag}")
     if bad or fails:

@@ -358,7 +358,7 @@ impl VHost {
         connection_id: u64,
     ) -> AmqpResult<()> {
         if exchange.is_empty() {
-            return Err(default_exchange_bind_refused());
+            return Err(default_exchange_refused());
         }
         // A missing exchange is reported before a missing queue, as RabbitMQ does.
         if !self.exchange_exists(exchange) {
@@ -377,7 +377,7 @@ impl VHost {
         connection_id: u64,
     ) -> AmqpResult<()> {
         if exchange.is_empty() {
-            return Err(default_exchange_bind_refused());
+            return Err(default_exchange_refused());
         }
         if !self.exchange_exists(exchange) {
             return Ok(());
@@ -398,7 +398,7 @@ impl VHost {
         arguments: &FieldTable,
     ) -> AmqpResult<()> {
         if source.is_empty() || destination.is_empty() {
-            return Err(default_exchange_bind_refused());
+            return Err(default_exchange_refused());
         }
         // A missing source is reported before a missing destination, as RabbitMQ does.
         if !self.exchange_exists(source) {
@@ -423,7 +423,7 @@ impl VHost {
         arguments: &FieldTable,
     ) -> AmqpResult<()> {
         if source.is_empty() || destination.is_empty() {
-            return Err(default_exchange_bind_refused());
+            return Err(default_exchange_refused());
         }
         // Unbinding from or to an exchange that does not exist succeeds in RabbitMQ.
         if !self.exchange_exists(source) || !self.exchange_exists(destination) {
@@ -583,9 +583,6 @@ fn default_exchange_refused() -> AmqpError {
     AmqpError::access_refused("operation not permitted on the default exchange")
 }
 
-fn default_exchange_bind_refused() -> AmqpError {
-    AmqpError::access_refused("operation not permitted on the default exchange")
-}
 
 /// Compare the arguments RabbitMQ treats as part of a resource's identity.
 fn compare_args(
