@@ -5,27 +5,110 @@ use warren_codec::content::{decode_table, PropertiesView};
 use warren_codec::types::FieldTable;
 
 /// Immutable once published; queues hold `Arc<Message>` so fan-out never copies a body.
+///
+/// Exchange, routing key, properties and body live in one exact-size allocation: a message
+/// waiting in a queue then costs its bytes plus this small header, and pins no read buffer.
 #[derive(Debug)]
 pub struct Message {
-    pub exchange: Bytes,
-    pub routing_key: Bytes,
-    /// The client's property bytes (flags + values), re-sent unchanged on delivery.
-    pub properties: Bytes,
+    data: Bytes,
+    exchange_len: u8,
+    routing_key_len: u8,
+    properties_len: u32,
     pub view: PropertiesView,
-    pub body: Bytes,
 }
 
 impl Message {
+    /// Copy the parts of a publish into the message's own storage.
+    pub fn new(
+        exchange: &[u8],
+        routing_key: &[u8],
+        properties: &[u8],
+        view: PropertiesView,
+        body: &[u8],
+    ) -> Self {
+        // Names are short strings (≤ 255 bytes) and properties fit in one frame.
+        let exchange = &exchange[..exchange.len().min(255)];
+        let routing_key = &routing_key[..routing_key.len().min(255)];
+        let mut data =
+            Vec::with_capacity(exchange.len() + routing_key.len() + properties.len() + body.len());
+        data.extend_from_slice(exchange);
+        data.extend_from_slice(routing_key);
+        data.extend_from_slice(properties);
+        data.extend_from_slice(body);
+        Self {
+            data: Bytes::from(data),
+            exchange_len: exchange.len() as u8,
+            routing_key_len: routing_key.len() as u8,
+            properties_len: properties.len() as u32,
+            view,
+        }
+    }
+
+    fn routing_key_start(&self) -> usize {
+        usize::from(self.exchange_len)
+    }
+
+    fn properties_start(&self) -> usize {
+        self.routing_key_start() + usize::from(self.routing_key_len)
+    }
+
+    fn body_start(&self) -> usize {
+        self.properties_start() + self.properties_len as usize
+    }
+
+    pub fn exchange(&self) -> &[u8] {
+        &self.data[..self.routing_key_start()]
+    }
+
+    pub fn routing_key(&self) -> &[u8] {
+        &self.data[self.routing_key_start()..self.properties_start()]
+    }
+
+    /// The client's property bytes (flags + values), re-sent unchanged on delivery.
+    pub fn properties(&self) -> &[u8] {
+        &self.data[self.properties_start()..self.body_start()]
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.data[self.body_start()..]
+    }
+
     /// The headers table, decoded on demand (headers exchanges only).
     pub fn headers(&self) -> Option<FieldTable> {
-        decode_table(self.view.headers?.of(&self.properties)).ok()
+        decode_table(self.view.headers?.of(self.properties())).ok()
     }
 
     pub fn reply_to(&self) -> Option<&[u8]> {
-        Some(self.view.reply_to?.of(&self.properties))
+        Some(self.view.reply_to?.of(self.properties()))
     }
 
     pub fn is_persistent(&self) -> bool {
         self.view.is_persistent()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_come_back_as_given() {
+        let m = Message::new(
+            b"amq.direct",
+            b"key",
+            &[0, 0],
+            PropertiesView::default(),
+            b"body",
+        );
+        assert_eq!(m.exchange(), b"amq.direct");
+        assert_eq!(m.routing_key(), b"key");
+        assert_eq!(m.properties(), &[0, 0]);
+        assert_eq!(m.body(), b"body");
+        let empty = Message::new(b"", b"", &[0, 0], PropertiesView::default(), b"");
+        assert!(
+            empty.exchange().is_empty()
+                && empty.routing_key().is_empty()
+                && empty.body().is_empty()
+        );
     }
 }

@@ -497,7 +497,7 @@ impl VHost {
         out.clear();
         let topo = self.topology.read();
         if exchange.is_empty() {
-            let Ok(key) = std::str::from_utf8(&message.routing_key) else {
+            let Ok(key) = std::str::from_utf8(message.routing_key()) else {
                 return Ok(());
             };
             if let Some(q) = topo.queues.get(key) {
@@ -582,7 +582,6 @@ fn delete_auto_exchange(topo: &mut Topology, name: &str) {
 fn default_exchange_refused() -> AmqpError {
     AmqpError::access_refused("operation not permitted on the default exchange")
 }
-
 
 /// Compare the arguments RabbitMQ treats as part of a resource's identity.
 fn compare_args(

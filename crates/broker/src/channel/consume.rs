@@ -187,16 +187,16 @@ impl Channel {
             self.id,
             tag,
             m.redelivered,
-            &msg.exchange,
-            &msg.routing_key,
+            msg.exchange(),
+            msg.routing_key(),
             remaining,
         );
         write_content(
             &mut ctx.out,
             self.id,
             CLASS_BASIC,
-            &msg.properties,
-            &msg.body,
+            msg.properties(),
+            msg.body(),
             ctx.frame_max,
         );
         if !g.no_ack {
@@ -233,15 +233,15 @@ impl Channel {
             &consumer.tag,
             tag,
             message.redelivered,
-            &msg.exchange,
-            &msg.routing_key,
+            msg.exchange(),
+            msg.routing_key(),
         );
         write_content(
             &mut ctx.out,
             self.id,
             CLASS_BASIC,
-            &msg.properties,
-            &msg.body,
+            msg.properties(),
+            msg.body(),
             ctx.frame_max,
         );
         if consumer.sent() {
@@ -274,15 +274,15 @@ impl Channel {
             consumer_tag,
             tag,
             false,
-            &message.exchange,
-            &message.routing_key,
+            message.exchange(),
+            message.routing_key(),
         );
         write_content(
             &mut ctx.out,
             self.id,
             CLASS_BASIC,
-            &message.properties,
-            &message.body,
+            message.properties(),
+            message.body(),
             ctx.frame_max,
         );
     }

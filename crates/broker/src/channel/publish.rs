@@ -92,7 +92,6 @@ impl Body {
 /// A message ready to route: kept whole so transactions can route it at commit.
 #[derive(Debug)]
 pub struct ReadyPublish {
-    pub exchange: Bytes,
     pub mandatory: bool,
     pub message: Message,
 }
@@ -285,18 +284,15 @@ impl Channel {
                 (properties, view) = self.rewrite_reply_to(&properties)?;
             }
         }
-        let (exchange, routing_key, properties, body) =
-            compact(&publish.exchange, &publish.routing_key, &properties, body);
         let ready = ReadyPublish {
-            exchange,
             mandatory: publish.mandatory,
-            message: Message {
-                exchange: Bytes::new(),
-                routing_key,
-                properties,
+            message: Message::new(
+                &publish.exchange,
+                &publish.routing_key,
+                &properties,
                 view,
-                body,
-            },
+                &body.freeze(),
+            ),
         };
         if let Some(tx) = &mut self.tx {
             tx.publishes.push(ready);
@@ -321,14 +317,9 @@ impl Channel {
         ctx: &mut ConnCtx,
         ready: ReadyPublish,
     ) -> AmqpResult<()> {
-        let ReadyPublish {
-            exchange,
-            mandatory,
-            mut message,
-        } = ready;
-        message.exchange = exchange;
-        let exchange = name_str(&message.exchange);
-        if exchange.is_empty() && message.routing_key.starts_with(REPLY_TO_PREFIX) {
+        let ReadyPublish { mandatory, message } = ready;
+        let exchange = name_str(message.exchange());
+        if exchange.is_empty() && message.routing_key().starts_with(REPLY_TO_PREFIX) {
             return self.publish_direct_reply(ctx, message, mandatory);
         }
         let mut out = std::mem::take(&mut self.route_out);
@@ -361,7 +352,7 @@ impl Channel {
         message: Message,
         mandatory: bool,
     ) -> AmqpResult<()> {
-        match ctx.broker.reply_target(&message.routing_key) {
+        match ctx.broker.reply_target(message.routing_key()) {
             Some(target) => target.connection.push(OutboxEvent::DirectReply {
                 channel: target.channel,
                 consumer_tag: target.consumer_tag,
@@ -391,52 +382,21 @@ impl Channel {
     }
 }
 
-/// Bodies up to this size are copied out of the read buffer with their names and properties.
-const COMPACT_BODY_MAX: usize = 64 * 1024;
-
-/// Give a message storage of its own: names, properties and (small) body copied into one
-/// exact-size allocation. Slices of the read buffer would keep the whole buffer, frame
-/// envelopes and all, alive for as long as the message waits in a queue.
-fn compact(
-    exchange: &Bytes,
-    routing_key: &Bytes,
-    properties: &Bytes,
-    body: Body,
-) -> (Bytes, Bytes, Bytes, Bytes) {
-    let body = body.freeze();
-    let small = body.len() <= COMPACT_BODY_MAX;
-    let len =
-        exchange.len() + routing_key.len() + properties.len() + if small { body.len() } else { 0 };
-    let mut all = BytesMut::with_capacity(len);
-    all.extend_from_slice(exchange);
-    all.extend_from_slice(routing_key);
-    all.extend_from_slice(properties);
-    if small {
-        all.extend_from_slice(&body);
-    }
-    let mut all = all.freeze();
-    let exchange = all.split_to(exchange.len());
-    let routing_key = all.split_to(routing_key.len());
-    let properties = all.split_to(properties.len());
-    let body = if small { all } else { body };
-    (exchange, routing_key, properties, body)
-}
-
 fn write_return_frames(ctx: &mut ConnCtx, channel: u16, message: &Message) {
     write_return(
         &mut ctx.out,
         channel,
         NO_ROUTE,
         b"NO_ROUTE",
-        &message.exchange,
-        &message.routing_key,
+        message.exchange(),
+        message.routing_key(),
     );
     warren_codec::content::write_content(
         &mut ctx.out,
         channel,
         CLASS_BASIC,
-        &message.properties,
-        &message.body,
+        message.properties(),
+        message.body(),
         ctx.frame_max,
     );
 }

@@ -246,12 +246,12 @@ impl Exchange {
     pub fn route(&self, message: &Message, out: &mut Vec<Destination>) {
         match &self.routes {
             Routes::Direct(map) => {
-                if let Some(list) = map.get(&message.routing_key[..]) {
+                if let Some(list) = map.get(message.routing_key()) {
                     out.extend(list.iter().cloned());
                 }
             }
             Routes::Fanout(list) => out.extend(list.iter().cloned()),
-            Routes::Topic(trie) => trie.route(&message.routing_key, out),
+            Routes::Topic(trie) => trie.route(message.routing_key(), out),
             Routes::Headers(h) => h.route(message.headers().as_ref(), out),
         }
     }

@@ -50,13 +50,13 @@ impl Backlog {
     pub fn push_back(&mut self, mut m: QueuedMessage) {
         m.seq = self.next_seq;
         self.next_seq += 1;
-        self.bytes += m.message.body.len();
+        self.bytes += m.message.body().len();
         self.ready.push_back(m);
     }
 
     pub fn pop_front(&mut self) -> Option<QueuedMessage> {
         let m = self.ready.pop_front()?;
-        self.bytes -= m.message.body.len();
+        self.bytes -= m.message.body().len();
         Some(m)
     }
 
@@ -64,7 +64,7 @@ impl Backlog {
     /// original position, ahead of anything published after them.
     pub fn requeue(&mut self, messages: impl Iterator<Item = QueuedMessage>) {
         for m in messages {
-            self.bytes += m.message.body.len();
+            self.bytes += m.message.body().len();
             // Requeues usually land at the front: check there before searching.
             let at = if self.ready.front().is_none_or(|f| f.seq > m.seq) {
                 0
