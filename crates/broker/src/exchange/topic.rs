@@ -51,10 +51,6 @@ impl TopicRoutes {
         remove(&mut self.root, &parts, destination);
     }
 
-    pub fn remove_destination(&mut self, destination: &Destination) {
-        remove_everywhere(&mut self.root, destination);
-    }
-
     pub fn route(&self, routing_key: &[u8], out: &mut Vec<Destination>) {
         // A small stack buffer would do for most keys; keys are short, so a Vec here is cheap.
         let parts: Vec<&[u8]> = words(routing_key).collect();
@@ -111,27 +107,6 @@ fn remove(node: &mut Node, words: &[&[u8]], destination: &Destination) -> bool {
                 }
             }
         },
-    }
-    node.is_empty()
-}
-
-fn remove_everywhere(node: &mut Node, destination: &Destination) -> bool {
-    node.destinations.retain(|d| d != destination);
-    node.words
-        .retain(|_, child| !remove_everywhere(child, destination));
-    if node
-        .star
-        .as_mut()
-        .is_some_and(|s| remove_everywhere(s, destination))
-    {
-        node.star = None;
-    }
-    if node
-        .hash
-        .as_mut()
-        .is_some_and(|h| remove_everywhere(h, destination))
-    {
-        node.hash = None;
     }
     node.is_empty()
 }
@@ -200,7 +175,7 @@ mod tests {
         let mut t = routes(&["a.*", "a.#"]);
         t.unbind(b"a.*", &Destination::Exchange(Arc::from("a.*")));
         assert_eq!(matched(&t, "a.b"), ["a.#"]);
-        t.remove_destination(&Destination::Exchange(Arc::from("a.#")));
+        t.unbind(b"a.#", &Destination::Exchange(Arc::from("a.#")));
         assert!(matched(&t, "a.b").is_empty());
         assert!(t.root.is_empty());
     }
