@@ -2,6 +2,14 @@
 
 use std::io::Read;
 
+/// `prefix` followed by N random bytes in url-safe base64 without padding: the shape of
+/// RabbitMQ's generated names (amq.gen-…, amq.ctag-…, direct reply-to addresses).
+pub fn random_name<const N: usize>(prefix: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<N>());
+    format!("{prefix}{encoded}")
+}
+
 /// N bytes from the OS's random source. Falls back to a time-and-address-seeded mix if
 /// /dev/urandom cannot be read (it always can on Linux; the fallback keeps this infallible).
 pub fn random_bytes<const N: usize>() -> [u8; N] {

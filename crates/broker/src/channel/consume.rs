@@ -118,12 +118,7 @@ impl Channel {
         if self.reply_consumer.is_some() {
             return Err(AmqpError::precondition_failed("reply consumer already set"));
         }
-        use base64::Engine;
-        let id = crate::util::random_bytes::<18>();
-        let token = Bytes::from(format!(
-            "amq.rabbitmq.reply-to.{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
-        ));
+        let token = Bytes::from(crate::util::random_name::<18>("amq.rabbitmq.reply-to."));
         ctx.broker.register_reply_target(
             token.clone(),
             ReplyTarget {

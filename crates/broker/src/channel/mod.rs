@@ -53,15 +53,18 @@ impl ConnCtx {
     }
 
     pub fn throttle(&mut self, q: &Arc<Queue>) {
-        if !self.throttled.iter().any(|k| Arc::ptr_eq(k, q)) {
-            self.throttled.push(Arc::clone(q));
-        }
+        push_once(&mut self.throttled, q);
     }
 
     pub fn kick(&mut self, q: &Arc<Queue>) {
-        if !self.kicks.iter().any(|k| Arc::ptr_eq(k, q)) {
-            self.kicks.push(Arc::clone(q));
-        }
+        push_once(&mut self.kicks, q);
+    }
+}
+
+/// Add a queue to a short per-batch list unless it is already there.
+fn push_once(list: &mut Vec<Arc<Queue>>, q: &Arc<Queue>) {
+    if !list.iter().any(|k| Arc::ptr_eq(k, q)) {
+        list.push(Arc::clone(q));
     }
 }
 

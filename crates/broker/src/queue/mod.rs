@@ -271,16 +271,10 @@ fn pick_consumer(consumers: &[Arc<Consumer>], next: usize) -> Option<usize> {
 
 /// Generate a server-named queue name, as RabbitMQ does: "amq.gen-" and 22 url-safe base64 chars.
 pub fn generate_name() -> Arc<str> {
-    use base64::Engine;
-    let bytes = crate::util::random_bytes::<16>();
-    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    Arc::from(format!("amq.gen-{encoded}"))
+    Arc::from(crate::util::random_name::<16>("amq.gen-"))
 }
 
 /// Tag bytes for a server-generated consumer tag: "amq.ctag-" and 22 url-safe base64 chars.
 pub fn generate_consumer_tag() -> Bytes {
-    use base64::Engine;
-    let bytes = crate::util::random_bytes::<16>();
-    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    Bytes::from(format!("amq.ctag-{encoded}"))
+    Bytes::from(crate::util::random_name::<16>("amq.ctag-"))
 }
