@@ -7,12 +7,24 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
-use crate::auth::{password, Permission, User, Users};
+use crate::auth::{password, Pattern, Permission, User, Users};
 use crate::config::Config;
 use crate::connection::shared::{ConnectionShared, OutboxEvent};
 use crate::definitions::{Definitions, DefinitionsError};
 use crate::error::AmqpError;
-use crate::vhost::VHost;
+use crate::queue::QueuedMessage;
+use crate::store::meta::{table_from_text, MetaModel, MetaRecord};
+use crate::store::{Recovered, Store, StoreConfig, StoreError};
+use crate::vhost::{ExchangeDeclare, VHost};
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Definitions(#[from] DefinitionsError),
+    #[error("message store: {0}")]
+    Store(#[from] StoreError),
+}
 
 /// Where replies to one channel's direct reply-to consumer go.
 #[derive(Debug, Clone)]
@@ -30,11 +42,18 @@ pub struct Broker {
     connections: Mutex<HashMap<u64, Arc<ConnectionShared>>>,
     reply_targets: Mutex<HashMap<Bytes, ReplyTarget>>,
     next_connection_id: AtomicU64,
+    pub store: Arc<Store>,
 }
 
 impl Broker {
-    /// A broker with the default vhost and user, plus any definitions the config names.
-    pub fn new(config: Config) -> Result<Arc<Self>, DefinitionsError> {
+    /// Open the data directory, restore what it holds (or create the default vhost and user
+    /// on first boot), then apply any definitions the config names.
+    pub fn new(config: Config) -> Result<Arc<Self>, StartError> {
+        let (store, recovered) = Store::open(StoreConfig {
+            dir: config.data_dir.clone(),
+            segment_size: config.segment_size,
+            memory_budget: config.memory_budget,
+        })?;
         let broker = Self {
             vhosts: RwLock::new(HashMap::new()),
             users: RwLock::new(Users::default()),
@@ -42,34 +61,191 @@ impl Broker {
             reply_targets: Mutex::new(HashMap::new()),
             next_connection_id: AtomicU64::new(1),
             config,
+            store,
         };
-        broker.add_vhost(&broker.config.default_vhost.clone());
-        let user = User {
-            name: broker.config.default_user.clone(),
-            password_hash: password::hash_password(broker.config.default_pass.as_bytes()),
-            tags: vec!["administrator".into()],
-        };
-        {
-            let mut users = broker.users.write();
-            users.put_user(user);
-            users.set_permission(
-                &broker.config.default_user,
-                &broker.config.default_vhost,
-                Permission::all(),
-            );
+        if recovered.first_boot {
+            broker.create_defaults();
         }
+        broker.restore(recovered);
         if let Some(path) = broker.config.definitions.clone() {
             Definitions::load(&path)?.apply(&broker)?;
         }
+        broker.store.commit_journal()?;
         Ok(Arc::new(broker))
     }
 
+    /// RabbitMQ creates the default vhost and user only when its database is new.
+    fn create_defaults(&self) {
+        self.add_vhost(&self.config.default_vhost.clone());
+        self.put_user(User {
+            name: self.config.default_user.clone(),
+            password_hash: password::hash_password(self.config.default_pass.as_bytes()),
+            tags: vec!["administrator".into()],
+        });
+        self.set_permission(
+            &self.config.default_user.clone(),
+            &self.config.default_vhost.clone(),
+            Permission::all(),
+        );
+    }
+
+    /// Re-declare durable metadata and hand recovered messages to their queues. Going through
+    /// the normal paths journals everything again: the new journal is a compact restatement.
+    fn restore(&self, recovered: Recovered) {
+        let Recovered { meta, messages, .. } = recovered;
+        let MetaModel {
+            vhosts,
+            users,
+            permissions,
+            exchanges,
+            queues,
+            bindings,
+            ..
+        } = meta;
+        for v in &vhosts {
+            self.add_vhost(v);
+        }
+        for r in users.into_values() {
+            if let MetaRecord::User {
+                name,
+                password_hash,
+                tags,
+            } = r
+            {
+                self.put_user(User {
+                    name,
+                    password_hash,
+                    tags,
+                });
+            }
+        }
+        for r in permissions.into_values() {
+            if let MetaRecord::Permission {
+                user,
+                vhost,
+                configure,
+                write,
+                read,
+            } = r
+            {
+                let pattern = |p: &str| Pattern::new(p).or_else(|_| Pattern::new(""));
+                if let (Ok(configure), Ok(write), Ok(read)) =
+                    (pattern(&configure), pattern(&write), pattern(&read))
+                {
+                    self.set_permission(
+                        &user,
+                        &vhost,
+                        Permission {
+                            configure,
+                            write,
+                            read,
+                        },
+                    );
+                }
+            }
+        }
+        for r in exchanges.into_values() {
+            if let MetaRecord::Exchange {
+                vhost,
+                name,
+                kind,
+                auto_delete,
+                internal,
+                arguments,
+            } = r
+            {
+                let Some(v) = self.vhost(&vhost) else {
+                    continue;
+                };
+                let arguments = table_from_text(&arguments);
+                let declared = v.declare_exchange(&ExchangeDeclare {
+                    name: &name,
+                    kind: &kind,
+                    passive: false,
+                    durable: true,
+                    auto_delete,
+                    internal,
+                    arguments: &arguments,
+                });
+                if let Err(e) = declared {
+                    tracing::warn!(vhost, name, error = %e, "cannot restore exchange");
+                }
+            }
+        }
+        let mut by_id = HashMap::new();
+        for r in queues.into_values() {
+            if let MetaRecord::Queue {
+                vhost,
+                name,
+                id,
+                arguments,
+            } = r
+            {
+                let Some(v) = self.vhost(&vhost) else {
+                    continue;
+                };
+                by_id.insert(id, v.restore_queue(&name, table_from_text(&arguments), id));
+            }
+        }
+        for b in bindings {
+            let Some(v) = self.vhost(&b.vhost) else {
+                continue;
+            };
+            let arguments = table_from_text(&b.arguments);
+            let key = b.routing_key.as_bytes();
+            let bound = if b.destination_type == "queue" {
+                v.bind_queue(&b.destination, &b.source, key, &arguments, 0)
+            } else {
+                v.bind_exchange(&b.destination, &b.source, key, &arguments)
+            };
+            if let Err(e) = bound {
+                tracing::warn!(vhost = b.vhost, source = b.source, destination = b.destination, error = %e, "cannot restore binding");
+            }
+        }
+        for (id, list) in messages {
+            let Some(q) = by_id.get(&id) else { continue };
+            q.restore(list.into_iter().map(|(loc, redelivered)| {
+                let mut m = QueuedMessage::stored(None, self.store.make_ref(loc, Some(id)));
+                m.redelivered = redelivered;
+                m
+            }));
+        }
+    }
+
     pub fn add_vhost(&self, name: &str) -> Arc<VHost> {
-        self.vhosts
-            .write()
-            .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(VHost::new(name)))
-            .clone()
+        let mut vhosts = self.vhosts.write();
+        if let Some(v) = vhosts.get(name) {
+            return Arc::clone(v);
+        }
+        let v = Arc::new(VHost::new(name, Arc::clone(&self.store)));
+        vhosts.insert(name.to_owned(), Arc::clone(&v));
+        self.store.journal(&MetaRecord::Vhost { name: name.into() });
+        v
+    }
+
+    pub fn put_user(&self, user: User) {
+        self.store.journal(&MetaRecord::User {
+            name: user.name.clone(),
+            password_hash: user.password_hash.clone(),
+            tags: user.tags.clone(),
+        });
+        self.users.write().put_user(user);
+    }
+
+    pub fn set_permission(&self, user: &str, vhost: &str, permission: Permission) {
+        self.store.journal(&MetaRecord::Permission {
+            user: user.into(),
+            vhost: vhost.into(),
+            configure: permission.configure.source.clone(),
+            write: permission.write.source.clone(),
+            read: permission.read.source.clone(),
+        });
+        self.users.write().set_permission(user, vhost, permission);
+    }
+
+    /// Stop: write out and sync the store. Called once connections are closed.
+    pub fn shutdown(&self) {
+        self.store.close();
     }
 
     pub fn vhost(&self, name: &str) -> Option<Arc<VHost>> {

@@ -22,6 +22,12 @@ pub struct Config {
     pub frame_max: u32,
     pub heartbeat_s: u16,
     pub handshake_timeout: Duration,
+    /// Size at which the message store starts a new segment file.
+    pub segment_size: u64,
+    /// Message bytes kept in memory; beyond it new messages live on disk only.
+    pub memory_budget: usize,
+    /// Publishers are blocked while the data directory's disk has less free space than this.
+    pub disk_free_limit: u64,
 }
 
 impl Default for Config {
@@ -40,6 +46,21 @@ impl Default for Config {
             frame_max: 131_072,
             heartbeat_s: 60,
             handshake_timeout: Duration::from_secs(10),
+            segment_size: 64 << 20,
+            memory_budget: default_memory_budget(),
+            disk_free_limit: 50_000_000,
         }
     }
+}
+
+/// 40% of physical memory (RabbitMQ's default memory high watermark), or 1 GiB if unknown.
+pub fn default_memory_budget() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024 / 10 * 4)
+        })
+        .unwrap_or(1 << 30)
 }

@@ -110,14 +110,13 @@ impl Definitions {
         for v in &self.vhosts {
             broker.add_vhost(&v.name);
         }
-        let mut users = broker.users.write();
         for u in &self.users {
             let password_hash = match (&u.password_hash, &u.password) {
                 (Some(h), _) => h.clone(),
                 (None, Some(p)) => password::hash_password(p.as_bytes()),
                 (None, None) => return Err(DefinitionsError::NoPassword(u.name.clone())),
             };
-            users.put_user(User {
+            broker.put_user(User {
                 name: u.name.clone(),
                 password_hash,
                 tags: u.tags.to_vec(),
@@ -129,7 +128,7 @@ impl Definitions {
                 write: pattern(&p.write)?,
                 read: pattern(&p.read)?,
             };
-            users.set_permission(&p.user, &p.vhost, permission);
+            broker.set_permission(&p.user, &p.vhost, permission);
         }
         Ok(())
     }

@@ -9,6 +9,8 @@
 //! - [`exchange`]: per-type routing tables (direct, fanout, topic trie, headers).
 //! - [`queue`]: ready messages, consumers, round-robin dispatch; `queue::backlog` is the storage seam.
 //! - [`message`]: a published message (raw properties + body).
+//! - [`store`]: segment files for persistent and paged messages, the metadata journal,
+//!   group commit, recovery.
 //! - [`auth`]: users, password hashing, permissions.
 //! - [`definitions`]: RabbitMQ definitions JSON (users, vhosts, permissions).
 //! - [`config`], [`error`], [`util`].
@@ -28,6 +30,7 @@ pub mod exchange;
 pub mod message;
 pub mod queue;
 pub mod server;
+pub mod store;
 pub mod util;
 pub mod vhost;
 

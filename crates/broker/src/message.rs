@@ -1,8 +1,18 @@
 //! A published message: routing facts, raw properties and body, shared by every queue it lands in.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::Bytes;
 use warren_codec::content::{decode_table, PropertiesView};
 use warren_codec::types::FieldTable;
+
+/// Bytes held by every message alive in memory: what the memory budget is measured against.
+static MEMORY_IN_USE: AtomicUsize = AtomicUsize::new(0);
+
+/// Message bytes currently held in memory.
+pub fn memory_in_use() -> usize {
+    MEMORY_IN_USE.load(Ordering::Relaxed)
+}
 
 /// Immutable once published; queues hold `Arc<Message>` so fan-out never copies a body.
 ///
@@ -35,13 +45,55 @@ impl Message {
         data.extend_from_slice(routing_key);
         data.extend_from_slice(properties);
         data.extend_from_slice(body);
+        Self::counted(
+            Bytes::from(data),
+            exchange.len() as u8,
+            routing_key.len() as u8,
+            properties.len() as u32,
+            view,
+        )
+    }
+
+    /// A message read back from the store: `data` is exchange ‖ routing key ‖ properties ‖
+    /// body. None if the properties do not parse.
+    pub fn from_stored(
+        data: Bytes,
+        exchange_len: u8,
+        routing_key_len: u8,
+        properties_len: u32,
+    ) -> Option<Self> {
+        let start = usize::from(exchange_len) + usize::from(routing_key_len);
+        let properties = data.get(start..start + properties_len as usize)?;
+        let view = PropertiesView::parse(properties).ok()?;
+        Some(Self::counted(
+            data,
+            exchange_len,
+            routing_key_len,
+            properties_len,
+            view,
+        ))
+    }
+
+    fn counted(
+        data: Bytes,
+        exchange_len: u8,
+        routing_key_len: u8,
+        properties_len: u32,
+        view: PropertiesView,
+    ) -> Self {
+        MEMORY_IN_USE.fetch_add(data.len(), Ordering::Relaxed);
         Self {
-            data: Bytes::from(data),
-            exchange_len: exchange.len() as u8,
-            routing_key_len: routing_key.len() as u8,
-            properties_len: properties.len() as u32,
+            data,
+            exchange_len,
+            routing_key_len,
+            properties_len,
             view,
         }
+    }
+
+    /// Bytes this message holds in memory.
+    pub fn size(&self) -> usize {
+        self.data.len()
     }
 
     fn routing_key_start(&self) -> usize {
@@ -84,6 +136,12 @@ impl Message {
 
     pub fn is_persistent(&self) -> bool {
         self.view.is_persistent()
+    }
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        MEMORY_IN_USE.fetch_sub(self.data.len(), Ordering::Relaxed);
     }
 }
 

@@ -34,4 +34,5 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
     while broker.connection_count() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    broker.shutdown();
 }

@@ -13,6 +13,8 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{headers, Binding, Destination, Exchange, ExchangeKind};
 use crate::message::Message;
 use crate::queue::{Queue, QueueSpec};
+use crate::store::meta::{table_to_text, BindingRecord, MetaRecord};
+use crate::store::Store;
 
 /// Predeclared in every vhost, as in RabbitMQ.
 const STANDARD_EXCHANGES: [(&str, ExchangeKind); 6] = [
@@ -51,6 +53,8 @@ struct Topology {
 pub struct VHost {
     pub name: Arc<str>,
     topology: RwLock<Topology>,
+    /// Durable changes are journaled here.
+    store: Arc<Store>,
 }
 
 /// Reusable buffers for routing, owned by a channel so publishing does not allocate.
@@ -73,7 +77,7 @@ pub struct ExchangeDeclare<'a> {
 }
 
 impl VHost {
-    pub fn new(name: &str) -> Self {
+    pub fn new(name: &str, store: Arc<Store>) -> Self {
         let mut topology = Topology::default();
         for (xname, kind) in STANDARD_EXCHANGES {
             let name: Arc<str> = Arc::from(xname);
@@ -91,7 +95,53 @@ impl VHost {
         Self {
             name: Arc::from(name),
             topology: RwLock::new(topology),
+            store,
         }
+    }
+
+    fn journal_exchange_deletes(&self, removed: &[Arc<str>]) {
+        for name in removed {
+            self.store.journal(&MetaRecord::DeleteExchange {
+                vhost: self.name.to_string(),
+                name: name.to_string(),
+            });
+        }
+    }
+
+    /// A binding survives restarts when both its ends do (RabbitMQ's rule).
+    fn journal_binding(
+        &self,
+        topo: &Topology,
+        source: &Exchange,
+        destination: &Destination,
+        key: &[u8],
+        arguments: &FieldTable,
+        bind: bool,
+    ) {
+        let (destination_type, destination, durable) = match destination {
+            Destination::Queue(q) => ("queue", q.name().to_owned(), q.store_id.is_some()),
+            Destination::Exchange(name) => (
+                "exchange",
+                name.to_string(),
+                topo.exchanges.get(name).is_some_and(|x| x.durable),
+            ),
+        };
+        if !(source.durable && durable) {
+            return;
+        }
+        let record = BindingRecord {
+            vhost: self.name.to_string(),
+            source: source.name.to_string(),
+            destination_type: destination_type.into(),
+            destination,
+            routing_key: String::from_utf8_lossy(key).into_owned(),
+            arguments: table_to_text(arguments),
+        };
+        self.store.journal(&if bind {
+            MetaRecord::Bind(record)
+        } else {
+            MetaRecord::Unbind(record)
+        });
     }
 
     fn no_queue(&self, name: &str) -> AmqpError {
@@ -159,6 +209,16 @@ impl VHost {
             d.arguments.clone(),
         );
         topo.exchanges.insert(name, x);
+        if d.durable {
+            self.store.journal(&MetaRecord::Exchange {
+                vhost: self.name.to_string(),
+                name: d.name.to_owned(),
+                kind: kind.as_str().to_owned(),
+                auto_delete: d.auto_delete,
+                internal: d.internal,
+                arguments: table_to_text(d.arguments),
+            });
+        }
         Ok(())
     }
 
@@ -217,9 +277,16 @@ impl VHost {
                 self.name
             )));
         }
-        topo.exchanges.remove(name);
+        let mut removed = Vec::new();
+        if let Some(x) = topo.exchanges.remove(name) {
+            if x.durable {
+                removed.push(x.name);
+            }
+        }
         let dest = Destination::Exchange(Arc::from(name));
-        remove_destination_everywhere(&mut topo, &dest);
+        remove_destination_everywhere(&mut topo, &dest, &mut removed);
+        drop(topo);
+        self.journal_exchange_deletes(&removed);
         Ok(())
     }
 
@@ -262,9 +329,45 @@ impl VHost {
             )));
         }
         let owner = spec.exclusive.then_some(connection_id);
-        let q = Arc::new(Queue::new(spec, self.name.clone(), owner));
-        topo.queues.insert(q.spec.name.clone(), Arc::clone(&q));
+        let q = self.insert_queue(&mut topo, spec, owner, None);
         Ok((q, 0, 0))
+    }
+
+    /// Add a queue; a durable one gets a store id (`restored_id` when it comes back from the
+    /// store at start-up) and is journaled.
+    fn insert_queue(
+        &self,
+        topo: &mut Topology,
+        spec: QueueSpec,
+        owner: Option<u64>,
+        restored_id: Option<u32>,
+    ) -> Arc<Queue> {
+        let persisted = spec.durable && !spec.exclusive && !spec.auto_delete;
+        let store_id = persisted.then(|| restored_id.unwrap_or_else(|| self.store.next_queue_id()));
+        if let Some(id) = store_id {
+            self.store.journal(&MetaRecord::Queue {
+                vhost: self.name.to_string(),
+                name: spec.name.to_string(),
+                id,
+                arguments: table_to_text(&spec.arguments),
+            });
+        }
+        let q = Arc::new(Queue::new(spec, self.name.clone(), owner, store_id));
+        topo.queues.insert(q.spec.name.clone(), Arc::clone(&q));
+        q
+    }
+
+    /// Re-create a durable queue recovered from the store, with its store id.
+    pub fn restore_queue(&self, name: &str, arguments: FieldTable, id: u32) -> Arc<Queue> {
+        let spec = QueueSpec {
+            name: Arc::from(name),
+            durable: true,
+            exclusive: false,
+            auto_delete: false,
+            arguments,
+        };
+        let mut topo = self.topology.write();
+        self.insert_queue(&mut topo, spec, None, Some(id))
     }
 
     fn queue_equivalent(&self, q: &Queue, spec: &QueueSpec) -> AmqpResult<()> {
@@ -338,7 +441,18 @@ impl VHost {
             _ => return 0,
         }
         topo.queues.remove(&q.spec.name);
-        remove_destination_everywhere(&mut topo, &Destination::Queue(Arc::clone(q)));
+        let mut removed = Vec::new();
+        remove_destination_everywhere(&mut topo, &Destination::Queue(Arc::clone(q)), &mut removed);
+        drop(topo);
+        if let Some(id) = q.store_id {
+            self.store.journal(&MetaRecord::DeleteQueue {
+                vhost: self.name.to_string(),
+                name: q.name().to_owned(),
+                id,
+            });
+            self.store.forget_queue(id);
+        }
+        self.journal_exchange_deletes(&removed);
         q.delete()
     }
 
@@ -457,10 +571,13 @@ impl VHost {
             }
         }
         x.bind(Binding {
-            destination,
+            destination: destination.clone(),
             routing_key: bytes::Bytes::copy_from_slice(key),
             arguments: arguments.clone(),
         });
+        if let Some(x) = topo.exchanges.get(exchange) {
+            self.journal_binding(&topo, x, &destination, key, arguments, true);
+        }
         Ok(())
     }
 
@@ -476,11 +593,19 @@ impl VHost {
             return Ok(());
         };
         // Unbinding something never bound is not an error in RabbitMQ.
-        x.unbind(&destination, key, arguments);
+        let was_bound = x.unbind(&destination, key, arguments);
         let auto_delete = x.auto_delete && !x.has_bindings();
-        if auto_delete {
-            delete_auto_exchange(&mut topo, exchange);
+        if was_bound {
+            if let Some(x) = topo.exchanges.get(exchange) {
+                self.journal_binding(&topo, x, &destination, key, arguments, false);
+            }
         }
+        let mut removed = Vec::new();
+        if auto_delete {
+            delete_auto_exchange(&mut topo, exchange, &mut removed);
+        }
+        drop(topo);
+        self.journal_exchange_deletes(&removed);
         Ok(())
     }
 
@@ -560,7 +685,13 @@ fn route_through(
     }
 }
 
-fn remove_destination_everywhere(topo: &mut Topology, dest: &Destination) {
+/// Drop every binding to `dest`; auto-delete exchanges left without bindings go too (their
+/// names are added to `removed` when durable, for the journal).
+fn remove_destination_everywhere(
+    topo: &mut Topology,
+    dest: &Destination,
+    removed: &mut Vec<Arc<str>>,
+) {
     let mut emptied = Vec::new();
     for x in topo.exchanges.values_mut() {
         if x.remove_destination(dest) > 0 && x.auto_delete && !x.has_bindings() {
@@ -568,14 +699,17 @@ fn remove_destination_everywhere(topo: &mut Topology, dest: &Destination) {
         }
     }
     for name in emptied {
-        delete_auto_exchange(topo, &name);
+        delete_auto_exchange(topo, &name, removed);
     }
 }
 
 /// An auto-delete exchange goes when its last binding does.
-fn delete_auto_exchange(topo: &mut Topology, name: &str) {
-    if topo.exchanges.remove(name).is_some() {
-        remove_destination_everywhere(topo, &Destination::Exchange(Arc::from(name)));
+fn delete_auto_exchange(topo: &mut Topology, name: &str, removed: &mut Vec<Arc<str>>) {
+    if let Some(x) = topo.exchanges.remove(name) {
+        if x.durable {
+            removed.push(x.name);
+        }
+        remove_destination_everywhere(topo, &Destination::Exchange(Arc::from(name)), removed);
     }
 }
 

@@ -27,7 +27,12 @@ struct Cli {
     #[arg(long, env = "WARREN_MGMT_PORT", default_value_t = 15672)]
     mgmt_port: u16,
     /// Directory for persistent data.
-    #[arg(long, env = "WARREN_DATA_DIR", default_value = "./warren-data")]
+    #[arg(
+        long,
+        env = "WARREN_DATA_DIR",
+        default_value = "./warren-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// User created at start with full access to the default vhost.
     #[arg(long, env = "WARREN_DEFAULT_USER", default_value = "guest")]
@@ -50,6 +55,16 @@ struct Cli {
     /// Most channels per connection.
     #[arg(long, env = "WARREN_CHANNEL_MAX", default_value_t = 2047)]
     channel_max: u16,
+    /// Message bytes kept in memory; beyond it new messages live on disk only (default: 40%
+    /// of physical memory, RabbitMQ's default high watermark).
+    #[arg(long, env = "WARREN_MEMORY_BUDGET")]
+    memory_budget: Option<usize>,
+    /// Block publishers while the data directory's disk has less free space (bytes).
+    #[arg(long, env = "WARREN_DISK_FREE_LIMIT", default_value_t = 50_000_000)]
+    disk_free_limit: u64,
+    /// Size of a message store segment file, in bytes.
+    #[arg(long, env = "WARREN_SEGMENT_SIZE", default_value_t = 64 << 20, hide = true)]
+    segment_size: u64,
     /// Log filter: error, warn, info, debug, trace (or a tracing filter expression).
     #[arg(long, env = "WARREN_LOG_LEVEL", default_value = "info")]
     log_level: String,
@@ -61,6 +76,9 @@ struct Cli {
 enum Command {
     /// Print a RabbitMQ-compatible password hash (for definitions files).
     HashPassword { password: String },
+    /// Check a stopped broker's message store (read-only); prints a JSON summary and exits
+    /// non-zero when something is inconsistent.
+    CheckStore,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +89,18 @@ fn main() -> anyhow::Result<()> {
             warren_broker::auth::password::hash_password(password.as_bytes())
         );
         return Ok(());
+    }
+    if let Some(Command::CheckStore) = &cli.command {
+        match warren_broker::store::check(&cli.data_dir) {
+            Ok(report) => {
+                println!("{}", serde_json::to_string(&report)?);
+                return Ok(());
+            }
+            Err(problem) => {
+                eprintln!("store is inconsistent: {problem}");
+                std::process::exit(1);
+            }
+        }
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -91,6 +121,11 @@ fn main() -> anyhow::Result<()> {
         heartbeat_s: cli.heartbeat,
         frame_max: cli.frame_max.max(4096),
         channel_max: cli.channel_max,
+        memory_budget: cli
+            .memory_budget
+            .unwrap_or_else(warren_broker::config::default_memory_budget),
+        disk_free_limit: cli.disk_free_limit,
+        segment_size: cli.segment_size,
         ..Config::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -134,6 +134,8 @@ impl Channel {
     /// order is kept and each queue is locked once).
     pub(super) fn settle(&mut self, ctx: &mut ConnCtx, settled: Vec<Unacked>, how: Settle) {
         let mut requeues: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
+        // Over the memory budget, requeued messages that are also on disk wait there.
+        let page = how == Settle::Requeue && ctx.broker.store.over_budget();
         for u in settled {
             if let Some(c) = &u.consumer {
                 if c.settled(1) {
@@ -143,6 +145,9 @@ impl Channel {
             if how == Settle::Requeue {
                 let mut m = u.message;
                 m.redelivered = true;
+                if page {
+                    m.page_out();
+                }
                 match requeues.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
                     Some((_, list)) => list.push(m),
                     None => requeues.push((u.queue, vec![m])),

@@ -168,15 +168,23 @@ impl Channel {
         ctx.grant
             .check(Access::Read, ResourceKind::Queue, &queue_name)?;
         let q = ctx.vhost.lookup_queue(&queue_name, ctx.shared.id)?;
-        let Some((m, remaining)) = q.get() else {
-            ctx.send(
-                self.id,
-                AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
-            );
-            return Ok(());
+        let (m, remaining, msg) = loop {
+            let Some((mut m, remaining)) = q.get() else {
+                ctx.send(
+                    self.id,
+                    AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
+                );
+                return Ok(());
+            };
+            // A stored copy that cannot be read is dropped (and logged); try the next.
+            if let Some(msg) = load_or_drop(&mut m, &q) {
+                break (m, remaining, msg);
+            }
         };
+        if let Some(id) = m.durable_id() {
+            ctx.marks.push(id);
+        }
         let tag = self.take_delivery_tag();
-        let msg = &m.message;
         write_get_ok(
             &mut ctx.out,
             self.id,
@@ -212,7 +220,7 @@ impl Channel {
         ctx: &mut ConnCtx,
         consumer: &Arc<Consumer>,
         queue: &Arc<Queue>,
-        message: QueuedMessage,
+        mut message: QueuedMessage,
     ) -> Option<QueuedMessage> {
         // The flag spares a lookup by tag per delivery; it is cleared on cancel and release.
         let live = self.state == super::ChannelState::Open && consumer.is_active();
@@ -220,8 +228,15 @@ impl Channel {
             consumer.undo_dispatch();
             return Some(message);
         }
+        let Some(msg) = load_or_drop(&mut message, queue) else {
+            consumer.undo_dispatch();
+            ctx.kick(queue);
+            return None;
+        };
+        if let Some(id) = message.durable_id() {
+            ctx.marks.push(id);
+        }
         let tag = self.take_delivery_tag();
-        let msg = &message.message;
         write_deliver(
             &mut ctx.out,
             self.id,
@@ -297,6 +312,18 @@ impl Channel {
                     nowait: true,
                 })),
             );
+        }
+    }
+}
+
+/// The message to send, read back from disk if paged out. A stored copy that cannot be read
+/// (damaged on disk) is logged and dropped, never sent.
+fn load_or_drop(m: &mut QueuedMessage, queue: &Queue) -> Option<Arc<Message>> {
+    match m.load() {
+        Ok(msg) => Some(msg),
+        Err(e) => {
+            tracing::error!(queue = queue.name(), vhost = %queue.vhost, error = %e, "dropping a message that cannot be read back");
+            None
         }
     }
 }

@@ -45,6 +45,13 @@ pub struct ConnCtx {
     pub kicks: Vec<Arc<Queue>>,
     /// Queues whose consumers fell behind during this batch: reading pauses for them.
     pub throttled: Vec<Arc<Queue>>,
+    /// Persistent messages delivered in this batch (durable queue id, msg_id): their marks
+    /// are written before the deliveries leave.
+    pub marks: Vec<(u32, u64)>,
+    /// Highest store position a publisher confirm on this connection waits for.
+    pub awaiting_sync: u64,
+    /// Output is held until the store has synced this far (a tx.commit-ok waits for it).
+    pub hold_until: u64,
 }
 
 impl ConnCtx {
@@ -101,6 +108,7 @@ pub struct Channel {
     reply_consumer: Option<(Bytes, Bytes)>,
     scratch: RouteScratch,
     route_out: Vec<Arc<Queue>>,
+    durable_ids: Vec<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +117,9 @@ struct ConfirmState {
     acked_upto: u64,
     /// Highest sequence ready to be confirmed but not yet sent.
     ready_upto: u64,
+    /// Sequences waiting for the store to sync (seq, position; 0 for one that only waits
+    /// for those before it), in order.
+    waiting: std::collections::VecDeque<(u64, u64)>,
     /// Sequences to be nacked instead (rare: routing to a queue that vanished).
     nacks: Vec<u64>,
 }
@@ -130,6 +141,7 @@ impl Channel {
             reply_consumer: None,
             scratch: RouteScratch::default(),
             route_out: Vec::new(),
+            durable_ids: Vec::new(),
         }
     }
 
@@ -297,6 +309,17 @@ impl Channel {
     /// Emit pending publisher confirms, coalesced into one `multiple` ack where possible.
     pub fn flush_confirms(&mut self, ctx: &mut ConnCtx) {
         let Some(c) = &mut self.confirm else { return };
+        if !c.waiting.is_empty() {
+            let synced = ctx.broker.store.synced();
+            while let Some(&(seq, lsn)) = c.waiting.front() {
+                if lsn > synced {
+                    ctx.awaiting_sync = ctx.awaiting_sync.max(lsn);
+                    break;
+                }
+                c.ready_upto = seq;
+                c.waiting.pop_front();
+            }
+        }
         for tag in c.nacks.drain(..) {
             warren_codec::method::write_nack(&mut ctx.out, self.id, tag, false);
         }

@@ -16,7 +16,7 @@ use crate::auth::{Access, ResourceKind};
 use crate::connection::shared::OutboxEvent;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::Message;
-use crate::queue::QueuedMessage;
+use crate::queue::{Queue, QueuedMessage};
 
 pub const REPLY_TO_QUEUE: &str = "amq.rabbitmq.reply-to";
 /// RabbitMQ's default max_message_size (128 MiB).
@@ -303,24 +303,31 @@ impl Channel {
             c.next_seq += 1;
             s
         });
-        self.route_and_enqueue(ctx, ready)?;
+        let stored_at = self.route_and_enqueue(ctx, ready)?;
         if let (Some(c), Some(seq)) = (&mut self.confirm, seq) {
-            c.ready_upto = seq;
+            // Confirm only what is on disk; later confirms queue behind a waiting one.
+            match stored_at {
+                Some(lsn) => c.waiting.push_back((seq, lsn)),
+                None if c.waiting.is_empty() => c.ready_upto = seq,
+                None => c.waiting.push_back((seq, 0)),
+            }
         }
         Ok(())
     }
 
     /// Route one message and hand it to every queue it reaches; basic.return if it reaches
-    /// none and was mandatory.
+    /// none and was mandatory. Returns the store position to sync when it was stored
+    /// persistently (a persistent message reaching a durable queue).
     pub(super) fn route_and_enqueue(
         &mut self,
         ctx: &mut ConnCtx,
         ready: ReadyPublish,
-    ) -> AmqpResult<()> {
+    ) -> AmqpResult<Option<u64>> {
         let ReadyPublish { mandatory, message } = ready;
         let exchange = name_str(message.exchange());
         if exchange.is_empty() && message.routing_key().starts_with(REPLY_TO_PREFIX) {
-            return self.publish_direct_reply(ctx, message, mandatory);
+            self.publish_direct_reply(ctx, message, mandatory)?;
+            return Ok(None);
         }
         let mut out = std::mem::take(&mut self.route_out);
         let routed = ctx
@@ -330,20 +337,16 @@ impl Channel {
             self.route_out = out;
             return Err(e);
         }
+        let mut stored_at = None;
         if out.is_empty() {
             if mandatory {
                 write_return_frames(ctx, self.id, &message);
             }
         } else {
-            let message = Arc::new(message);
-            for q in out.drain(..) {
-                if q.publish(QueuedMessage::new(Arc::clone(&message))) {
-                    ctx.throttle(&q);
-                }
-            }
+            stored_at = enqueue(ctx, Arc::new(message), &mut out, &mut self.durable_ids);
         }
         self.route_out = out;
-        Ok(())
+        Ok(stored_at)
     }
 
     fn publish_direct_reply(
@@ -380,6 +383,56 @@ impl Channel {
             .map_err(|_| AmqpError::internal("re-encoded properties do not parse"))?;
         Ok((encoded, view))
     }
+}
+
+/// Hand a routed message to its queues. A persistent message reaching durable queues is
+/// stored once for all of them; beyond the memory budget every message goes to disk and
+/// queues keep only its location. Returns the position to sync for a persistent store.
+fn enqueue(
+    ctx: &mut ConnCtx,
+    message: Arc<Message>,
+    queues: &mut Vec<Arc<Queue>>,
+    durable_ids: &mut Vec<u32>,
+) -> Option<u64> {
+    durable_ids.clear();
+    if message.is_persistent() {
+        durable_ids.extend(queues.iter().filter_map(|q| q.store_id));
+    }
+    let page = ctx.broker.store.over_budget();
+    if durable_ids.is_empty() && !page {
+        // The hot path: memory only.
+        for q in queues.drain(..) {
+            if q.publish(QueuedMessage::new(Arc::clone(&message))) {
+                ctx.throttle(&q);
+            }
+        }
+        return None;
+    }
+    let store = Arc::clone(&ctx.broker.store);
+    let refs = if page {
+        queues.len()
+    } else {
+        durable_ids.len()
+    };
+    let stored = store.append(&message, durable_ids, refs as u32);
+    let persistent = !durable_ids.is_empty();
+    for q in queues.drain(..) {
+        let durable = q.store_id.filter(|_| persistent);
+        let queued = if page {
+            QueuedMessage::stored(None, store.make_ref(stored.loc, durable))
+        } else if durable.is_some() {
+            QueuedMessage::stored(
+                Some(Arc::clone(&message)),
+                store.make_ref(stored.loc, durable),
+            )
+        } else {
+            QueuedMessage::new(Arc::clone(&message))
+        };
+        if q.publish(queued) {
+            ctx.throttle(&q);
+        }
+    }
+    persistent.then_some(stored.lsn)
 }
 
 fn write_return_frames(ctx: &mut ConnCtx, channel: u16, message: &Message) {

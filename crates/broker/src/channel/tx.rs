@@ -46,9 +46,14 @@ impl Channel {
         self.tx = Some(TxState::default());
         let mut result = Ok(());
         for p in state.publishes {
-            if let Err(e) = self.route_and_enqueue(ctx, p) {
-                result = Err(e);
-                break;
+            match self.route_and_enqueue(ctx, p) {
+                // commit-ok (and anything after it) waits until these are on disk.
+                Ok(Some(lsn)) => ctx.hold_until = ctx.hold_until.max(lsn),
+                Ok(None) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
         for (how, group) in group_settlements(state.pending_acks) {

@@ -202,6 +202,9 @@ impl Driver {
                 consumer_cancel_notify,
                 kicks: Vec::new(),
                 throttled: Vec::new(),
+                marks: Vec::new(),
+                awaiting_sync: 0,
+                hold_until: 0,
             },
             channels: Vec::new(),
             open_channels: 0,
@@ -229,9 +232,11 @@ impl Driver {
         };
         let mut tick = tokio::time::interval(tick_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let store = Arc::clone(&self.ctx.broker.store);
+        let mut synced = store.subscribe_synced();
         // Frames already buffered behind the handshake.
         self.process_frames(rbuf);
-        self.end_batch();
+        self.end_batch().await;
         loop {
             match self.lifecycle {
                 Lifecycle::Done | Lifecycle::Poisoned => return,
@@ -246,6 +251,7 @@ impl Driver {
             // fresh region sized to the traffic rather than the few bytes BytesMut would add.
             sizer.prepare(rbuf);
             let spare = rbuf.capacity() - rbuf.len();
+            let awaiting_sync = self.ctx.awaiting_sync > store.synced();
             tokio::select! {
                 read = rd.read_buf(rbuf) => match read {
                     Ok(0) | Err(_) => return,
@@ -256,6 +262,8 @@ impl Driver {
                     }
                 },
                 _ = shared.wait(), if !congested => self.handle_events(),
+                // Publisher confirms waiting for the store's group commit.
+                _ = synced.changed(), if awaiting_sync => self.ctx.awaiting_sync = 0,
                 _ = writer.drained(), if congested => {}
                 () = closing_deadline(self.lifecycle) => return,
                 _ = tick.tick() => {
@@ -264,7 +272,7 @@ impl Driver {
                     }
                 }
             }
-            self.end_batch();
+            self.end_batch().await;
             self.wait_for_consumers().await;
             // Give other connections a turn after every batch: a publisher whose socket
             // always has data would otherwise hold a worker until tokio's budget runs out,
@@ -289,13 +297,22 @@ impl Driver {
         let _ = tokio::time::timeout(FLOW_WAIT_MAX, all_caught_up).await;
     }
 
-    /// Work done once per batch of input: confirms, queue kicks, and handing bytes to the writer.
-    fn end_batch(&mut self) {
+    /// Work done once per batch of input: confirms, queue kicks, delivery marks, and handing
+    /// bytes to the writer (after the store synced, when a tx.commit-ok is among them).
+    async fn end_batch(&mut self) {
         for ch in self.channels.iter_mut().flatten() {
             ch.flush_confirms(&mut self.ctx);
         }
         for q in self.ctx.kicks.drain(..) {
             q.kick();
+        }
+        if !self.ctx.marks.is_empty() {
+            self.ctx.broker.store.write_marks(&self.ctx.marks);
+            self.ctx.marks.clear();
+        }
+        if self.ctx.hold_until > 0 {
+            let lsn = std::mem::take(&mut self.ctx.hold_until);
+            self.ctx.broker.store.wait_synced(lsn).await;
         }
         self.writer.submit(&mut self.ctx.out);
     }

@@ -35,6 +35,9 @@ pub struct Queue {
     pub vhost: Arc<str>,
     /// The connection that declared an exclusive queue.
     pub owner: Option<u64>,
+    /// Durable queues' id in the message store (records name queues by it); None for
+    /// queues that do not outlive the broker (transient, exclusive, auto-delete).
+    pub store_id: Option<u32>,
     state: Mutex<QueueState>,
     deleted: AtomicBool,
     /// Flow control: set while publishers are held back, cleared (and waiters woken) once
@@ -65,11 +68,17 @@ pub enum AttachError {
 }
 
 impl Queue {
-    pub fn new(spec: QueueSpec, vhost: Arc<str>, owner: Option<u64>) -> Self {
+    pub fn new(
+        spec: QueueSpec,
+        vhost: Arc<str>,
+        owner: Option<u64>,
+        store_id: Option<u32>,
+    ) -> Self {
         Self {
             spec,
             vhost,
             owner,
+            store_id,
             state: Mutex::new(QueueState::default()),
             deleted: AtomicBool::new(false),
             throttled: AtomicBool::new(false),
@@ -113,6 +122,14 @@ impl Queue {
             return true;
         }
         false
+    }
+
+    /// Messages recovered from the store at start-up, in order.
+    pub fn restore(&self, messages: impl IntoIterator<Item = QueuedMessage>) {
+        let mut st = self.state.lock();
+        for m in messages {
+            st.backlog.push_back(m);
+        }
     }
 
     /// Resolves once consumers have brought the backlog under the low-water mark (or at once

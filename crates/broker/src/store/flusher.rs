@@ -1,0 +1,124 @@
+//! The flusher thread: writes appended records out, fdatasyncs them in groups (one sync for
+//! everything that arrived meanwhile, from every connection), publishes the synced position,
+//! writes ack entries and deletes segments nobody references any more.
+
+use std::fs::File;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::record::ACK_ENTRY;
+use super::{ack_path, segment_path, write_at_end, Store};
+
+/// Pending bytes above this wake the flusher even without a sync request (paging).
+pub const WRITE_EARLY: usize = 4 << 20;
+/// Longest the flusher sleeps: ack entries reach the file at least this often.
+const IDLE_WAIT: Duration = Duration::from_millis(10);
+
+pub fn spawn(store: Arc<Store>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("warren-flusher".into())
+        .spawn(move || run(&store))
+}
+
+fn run(store: &Store) {
+    loop {
+        let closing = store.closing.load(Ordering::Acquire);
+        // Taken before the journal is written: every metadata change made before a segment
+        // lost its last reference is synced before that segment is deleted.
+        let doomed = std::mem::take(&mut store.segs.lock().doomed);
+        let (target, files, journal, dir_dirty) = {
+            let mut log = store.log.lock();
+            let idle = log.sync_needed <= store.synced()
+                && log.pending.len() < WRITE_EARLY
+                && doomed.is_empty()
+                && !closing;
+            if idle {
+                store.wake.wait_for(&mut log, IDLE_WAIT);
+            }
+            store.write_out(&mut log);
+            let complete = log.pending.is_empty() && log.journal_pending.is_empty();
+            let target = if complete {
+                log.sync_needed
+            } else {
+                store.synced()
+            };
+            let mut files = std::mem::take(&mut log.unsynced);
+            files.push(Arc::clone(&log.active));
+            let dir_dirty = std::mem::take(&mut log.dir_dirty);
+            (target, files, Arc::clone(&log.journal), dir_dirty)
+        };
+        write_acks(store);
+        if target > store.synced() || !doomed.is_empty() || closing {
+            if let Err(e) = sync_all(store, &journal, &files, dir_dirty) {
+                tracing::error!(error = %e, "store sync failed; retrying");
+                std::thread::sleep(IDLE_WAIT);
+                continue;
+            }
+            if target > store.synced() {
+                store.synced.store(target, Ordering::Release);
+                store.synced_tx.send_replace(target);
+            }
+        }
+        for id in doomed {
+            // The segment first: an ack file without its segment is harmless, a segment
+            // without its acks would bring acked messages back.
+            let _ = std::fs::remove_file(segment_path(&store.msgs_dir, id));
+            let _ = std::fs::remove_file(ack_path(&store.msgs_dir, id));
+        }
+        if closing && store.log.lock().pending.is_empty() {
+            return;
+        }
+    }
+}
+
+fn sync_all(store: &Store, journal: &File, files: &[Arc<File>], dir: bool) -> std::io::Result<()> {
+    journal.sync_data()?;
+    for f in files {
+        f.sync_data()?;
+    }
+    if dir {
+        File::open(&store.msgs_dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Append buffered ack entries to their segments' `.ack` files (a write survives kill -9;
+/// an ack lost with the machine only brings a message back, never loses one).
+fn write_acks(store: &Store) {
+    let mut segs = store.segs.lock();
+    for (id, info) in segs.segs.iter_mut() {
+        if info.acks.is_empty() {
+            continue;
+        }
+        if info.ack_file.is_none() {
+            let path = ack_path(&store.msgs_dir, *id);
+            match File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+            {
+                Ok(f) => {
+                    // Continue after the last whole entry (a torn one is overwritten).
+                    let len = f.metadata().map_or(0, |m| m.len());
+                    info.ack_written = len - len % ACK_ENTRY as u64;
+                    info.ack_file = Some(f);
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "cannot open ack file");
+                    continue;
+                }
+            }
+        }
+        if let Some(f) = &info.ack_file {
+            // Positioned writes: a failed write is retried from the first unwritten byte.
+            let (n, err) = write_at_end(f, &info.acks, info.ack_written);
+            info.ack_written += n as u64;
+            info.acks.drain(..n);
+            if let Some(e) = err {
+                tracing::error!(segment = id, error = %e, "cannot write acks");
+            }
+        }
+    }
+}

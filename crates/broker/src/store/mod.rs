@@ -1,0 +1,503 @@
+//! The message store: append-only segment files holding persistent messages (once, however
+//! many queues they reach) and paged-out copies of messages beyond the memory budget, plus
+//! the metadata journal. docs/storage.md has the on-disk layout and the recovery rules.
+//!
+//! Writers append records into an in-memory buffer under a short lock; one flusher thread
+//! writes the buffer out and fdatasyncs (group commit), then publishes the synced position so
+//! confirms and tx.commit-ok go out only for what is on disk. Every queue's hold on a stored
+//! message is a [`StoreRef`]; when the last one for a segment goes, the segment is deleted.
+
+mod flusher;
+pub mod meta;
+pub mod record;
+pub mod recovery;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex};
+
+use crate::message::Message;
+use meta::MetaRecord;
+use record::{MessageParts, Record, RecordError, FLAG_PERSISTENT, SEGMENT_MAGIC};
+pub use recovery::{check, Recovered};
+
+/// Where to keep data and how much message data may stay in memory.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub dir: PathBuf,
+    pub segment_size: u64,
+    /// Bytes of message data kept in memory; beyond it new messages are paged to disk.
+    pub memory_budget: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("stored message {msg_id:#x} is damaged: {reason}")]
+    Damaged { msg_id: u64, reason: RecordError },
+    #[error("segment {0} is gone")]
+    SegmentGone(u32),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Io { context, source }
+}
+
+/// Where a stored message is: its id (segment << 32 | original offset) and its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLoc {
+    pub msg_id: u64,
+    pub offset: u32,
+    /// Record length; the top bit marks a persistent record.
+    len_flags: u32,
+}
+
+const LOC_PERSISTENT: u32 = 1 << 31;
+
+impl StoreLoc {
+    pub fn new(msg_id: u64, offset: u32, len: u32, persistent: bool) -> Self {
+        Self {
+            msg_id,
+            offset,
+            len_flags: len | if persistent { LOC_PERSISTENT } else { 0 },
+        }
+    }
+
+    pub fn segment(&self) -> u32 {
+        (self.msg_id >> 32) as u32
+    }
+
+    pub fn record_len(&self) -> u32 {
+        self.len_flags & !LOC_PERSISTENT
+    }
+
+    pub fn is_persistent(&self) -> bool {
+        self.len_flags & LOC_PERSISTENT != 0
+    }
+}
+
+/// One queue's hold on a stored message. Dropping it releases the hold; for a durable queue
+/// holding a persistent message that also records an ack, so the message stays gone.
+#[derive(Debug)]
+pub struct StoreRef {
+    store: Arc<Store>,
+    pub loc: StoreLoc,
+    /// The durable queue holding it, or 0 (a paged copy in a transient queue).
+    queue_id: u32,
+}
+
+impl StoreRef {
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The durable queue holding it, or 0.
+    pub fn queue_id(&self) -> u32 {
+        self.queue_id
+    }
+}
+
+impl Drop for StoreRef {
+    fn drop(&mut self) {
+        self.store.release(&self.loc, self.queue_id);
+    }
+}
+
+/// The active segment and everything not yet written out.
+struct LogState {
+    active_id: u32,
+    active: Arc<File>,
+    /// Bytes of the active segment already written to its file.
+    written: u64,
+    /// Bytes appended after `written`, waiting for the flusher.
+    pending: Vec<u8>,
+    /// Total bytes ever appended (segments and journal): positions for group commit.
+    appended: u64,
+    /// Position up to which an fdatasync is owed (persistent records, journal records).
+    sync_needed: u64,
+    /// Segments rolled since the last sync; they are synced before the position advances.
+    unsynced: Vec<Arc<File>>,
+    /// A segment file was created: the directory needs a sync too.
+    dir_dirty: bool,
+    journal: Arc<File>,
+    journal_written: u64,
+    journal_pending: Vec<u8>,
+    /// Per durable queue, the highest msg_id delivered from it (restated in every segment).
+    marks: HashMap<u32, u64>,
+    write_error_logged: bool,
+}
+
+/// Per-segment reference counts and the ack entries waiting to be written.
+#[derive(Default)]
+struct SegState {
+    segs: BTreeMap<u32, SegInfo>,
+    /// Segments nobody references: deleted by the flusher once the journal is synced.
+    doomed: Vec<u32>,
+}
+
+#[derive(Default)]
+struct SegInfo {
+    live: u64,
+    acks: Vec<u8>,
+    ack_file: Option<File>,
+    ack_written: u64,
+    reader: Option<Arc<File>>,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    msgs_dir: PathBuf,
+    segment_size: u64,
+    memory_budget: usize,
+    log: Mutex<LogState>,
+    wake: Condvar,
+    segs: Mutex<SegState>,
+    active_id: AtomicU32,
+    synced: AtomicU64,
+    synced_tx: tokio::sync::watch::Sender<u64>,
+    next_queue_id: AtomicU32,
+    closing: AtomicBool,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish()
+    }
+}
+
+/// The result of an append: where the record is and the position to sync for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    pub loc: StoreLoc,
+    pub lsn: u64,
+}
+
+pub fn segment_path(msgs_dir: &Path, id: u32) -> PathBuf {
+    msgs_dir.join(format!("{id:010}.seg"))
+}
+
+pub fn ack_path(msgs_dir: &Path, id: u32) -> PathBuf {
+    msgs_dir.join(format!("{id:010}.ack"))
+}
+
+impl Store {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True when message data in memory exceeds the budget: new messages go to disk only.
+    pub fn over_budget(&self) -> bool {
+        crate::message::memory_in_use() > self.memory_budget
+    }
+
+    pub fn memory_budget(&self) -> usize {
+        self.memory_budget
+    }
+
+    pub fn next_queue_id(&self) -> u32 {
+        self.next_queue_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Position known to be on disk.
+    pub fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    pub fn subscribe_synced(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.synced_tx.subscribe()
+    }
+
+    /// Wait until everything appended up to `lsn` is on disk.
+    pub async fn wait_synced(&self, lsn: u64) {
+        if self.synced() >= lsn {
+            return;
+        }
+        let mut rx = self.synced_tx.subscribe();
+        let _ = rx.wait_for(|s| *s >= lsn).await;
+    }
+
+    /// Store a message. `queues` lists the durable queues that keep it across restarts (empty
+    /// for a paged copy of a transient message); `refs` is how many [`StoreRef`]s the caller
+    /// will create for it.
+    pub fn append(self: &Arc<Self>, message: &Message, queues: &[u32], refs: u32) -> Appended {
+        let parts = MessageParts {
+            exchange: message.exchange(),
+            routing_key: message.routing_key(),
+            properties: message.properties(),
+            body: message.body(),
+        };
+        let persistent = !queues.is_empty();
+        let len = record::message_record_len(queues.len(), &parts) as u64;
+        let mut log = self.log.lock();
+        let mut at = log.written + log.pending.len() as u64;
+        if at > SEGMENT_MAGIC.len() as u64 && at + len > self.segment_size {
+            self.roll(&mut log);
+            at = log.written + log.pending.len() as u64;
+        }
+        let msg_id = (u64::from(log.active_id) << 32) | at;
+        let flags = if persistent { FLAG_PERSISTENT } else { 0 };
+        record::encode_message(&mut log.pending, msg_id, flags, queues, &parts);
+        log.appended += len;
+        if persistent {
+            log.sync_needed = log.appended;
+        }
+        let lsn = log.appended;
+        {
+            let mut segs = self.segs.lock();
+            if let Some(info) = segs.segs.get_mut(&log.active_id) {
+                info.live += u64::from(refs);
+            }
+        }
+        let big = log.pending.len() > flusher::WRITE_EARLY;
+        drop(log);
+        if persistent || big {
+            self.wake.notify_one();
+        }
+        Appended {
+            loc: StoreLoc::new(msg_id, at as u32, len as u32, persistent),
+            lsn,
+        }
+    }
+
+    /// A hold on a stored message for one queue (one of the `refs` counted at append).
+    pub fn make_ref(self: &Arc<Self>, loc: StoreLoc, durable_queue: Option<u32>) -> StoreRef {
+        StoreRef {
+            store: Arc::clone(self),
+            loc,
+            queue_id: durable_queue.unwrap_or(0),
+        }
+    }
+
+    /// Record a metadata change; synced with the next group commit.
+    pub fn journal(&self, record: &MetaRecord) {
+        let mut log = self.log.lock();
+        let before = log.journal_pending.len();
+        meta::encode(&mut log.journal_pending, record);
+        log.appended += (log.journal_pending.len() - before) as u64;
+        log.sync_needed = log.appended;
+        drop(log);
+        self.wake.notify_one();
+    }
+
+    /// Persist delivery marks before the deliveries leave (a plain write survives kill -9):
+    /// a message delivered but not acked comes back with redelivered set.
+    pub fn write_marks(&self, marks: &[(u32, u64)]) {
+        let mut log = self.log.lock();
+        let mut changed = Vec::with_capacity(marks.len());
+        for &(q, id) in marks {
+            let cur = log.marks.entry(q).or_insert(0);
+            if id > *cur {
+                *cur = id;
+                changed.push((q, id));
+            }
+        }
+        if changed.is_empty() {
+            return;
+        }
+        record::encode_marks(&mut log.pending, &changed);
+        self.write_out(&mut log);
+    }
+
+    /// A durable queue was deleted: forget its mark.
+    pub fn forget_queue(&self, queue_id: u32) {
+        self.log.lock().marks.remove(&queue_id);
+    }
+
+    /// Read a stored message back (paged-out or recovered messages).
+    pub fn read(&self, loc: &StoreLoc) -> Result<Arc<Message>, StoreError> {
+        let seg = loc.segment();
+        let len = loc.record_len() as usize;
+        let mut buf = vec![0u8; len];
+        let file = {
+            let log = self.log.lock();
+            if seg != log.active_id {
+                None
+            } else if u64::from(loc.offset) < log.written {
+                Some(Arc::clone(&log.active))
+            } else {
+                // Not written out yet: copy it from the pending buffer.
+                let from = (u64::from(loc.offset) - log.written) as usize;
+                let src = log
+                    .pending
+                    .get(from..from + len)
+                    .ok_or(StoreError::Damaged {
+                        msg_id: loc.msg_id,
+                        reason: RecordError::Truncated {
+                            have: log.pending.len().saturating_sub(from),
+                            need: len,
+                        },
+                    })?;
+                buf.copy_from_slice(src);
+                drop(log);
+                return decode_stored(Bytes::from(buf), loc.msg_id);
+            }
+        };
+        let file = match file {
+            Some(f) => f,
+            None => self.reader(seg)?,
+        };
+        file.read_exact_at(&mut buf, u64::from(loc.offset))
+            .map_err(io(format!("reading segment {seg}")))?;
+        decode_stored(Bytes::from(buf), loc.msg_id)
+    }
+
+    fn reader(&self, seg: u32) -> Result<Arc<File>, StoreError> {
+        let mut segs = self.segs.lock();
+        let info = segs
+            .segs
+            .get_mut(&seg)
+            .ok_or(StoreError::SegmentGone(seg))?;
+        if let Some(f) = &info.reader {
+            return Ok(Arc::clone(f));
+        }
+        let path = segment_path(&self.msgs_dir, seg);
+        let f = Arc::new(File::open(&path).map_err(io(format!("opening {}", path.display())))?);
+        info.reader = Some(Arc::clone(&f));
+        Ok(f)
+    }
+
+    fn release(&self, loc: &StoreLoc, queue_id: u32) {
+        if self.closing.load(Ordering::Acquire) {
+            // Shutting down: what is still held stays stored.
+            return;
+        }
+        let seg = loc.segment();
+        let mut segs = self.segs.lock();
+        let Some(info) = segs.segs.get_mut(&seg) else {
+            return;
+        };
+        if queue_id != 0 && loc.is_persistent() {
+            record::encode_ack(&mut info.acks, loc.msg_id, queue_id);
+        }
+        info.live = info.live.saturating_sub(1);
+        if info.live == 0 && seg != self.active_id.load(Ordering::Acquire) {
+            segs.segs.remove(&seg);
+            segs.doomed.push(seg);
+        }
+    }
+
+    /// Start a new segment: write out the current one and restate the delivery marks.
+    fn roll(&self, log: &mut LogState) {
+        self.write_out(log);
+        if !log.pending.is_empty() {
+            // The old segment could not be written completely; keep appending to it rather
+            // than lose records (the flusher keeps retrying).
+            return;
+        }
+        let next = log.active_id + 1;
+        let path = segment_path(&self.msgs_dir, next);
+        let file = match File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => Arc::new(f),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot create segment");
+                return;
+            }
+        };
+        let old = std::mem::replace(&mut log.active, file);
+        log.unsynced.push(old);
+        let old_id = log.active_id;
+        log.active_id = next;
+        log.written = 0;
+        log.dir_dirty = true;
+        log.pending.extend_from_slice(SEGMENT_MAGIC);
+        let marks: Vec<(u32, u64)> = log.marks.iter().map(|(q, m)| (*q, *m)).collect();
+        if !marks.is_empty() {
+            record::encode_marks(&mut log.pending, &marks);
+        }
+        self.active_id.store(next, Ordering::Release);
+        let mut segs = self.segs.lock();
+        segs.segs.insert(next, SegInfo::default());
+        if segs.segs.get(&old_id).is_some_and(|i| i.live == 0) {
+            segs.segs.remove(&old_id);
+            segs.doomed.push(old_id);
+        }
+    }
+
+    /// Write pending bytes to the active segment. On error the unwritten rest stays pending
+    /// (the file only ever holds a prefix of what was appended) and is retried later.
+    fn write_out(&self, log: &mut LogState) {
+        let (written, err) = write_at_end(&log.active, &log.pending, log.written);
+        log.written += written as u64;
+        log.pending.drain(..written);
+        let (jw, jerr) = write_at_end(&log.journal, &log.journal_pending, log.journal_written);
+        log.journal_written += jw as u64;
+        log.journal_pending.drain(..jw);
+        match err.or(jerr) {
+            Some(e) if !log.write_error_logged => {
+                tracing::error!(error = %e, "store write failed; retrying");
+                log.write_error_logged = true;
+            }
+            Some(_) => {}
+            None => log.write_error_logged = false,
+        }
+    }
+
+    /// Stop: write and sync everything, then ignore releases (what is held stays stored).
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.wake.notify_all();
+        if let Some(handle) = self.flusher.lock().take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Write `buf` at `offset` of `file`; returns how much was written and the error that
+/// stopped it, if any.
+pub(crate) fn write_at_end(
+    file: &File,
+    buf: &[u8],
+    offset: u64,
+) -> (usize, Option<std::io::Error>) {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.write_at(&buf[done..], offset + done as u64) {
+            Ok(0) => {
+                return (
+                    done,
+                    Some(std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "write returned 0",
+                    )),
+                )
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
+}
+
+/// Decode a message record read back for delivery, checking it is the one we asked for.
+fn decode_stored(buf: Bytes, msg_id: u64) -> Result<Arc<Message>, StoreError> {
+    let damaged = |reason| StoreError::Damaged { msg_id, reason };
+    let (rec, _) = record::decode(&buf).map_err(damaged)?;
+    let Record::Message(m) = rec else {
+        return Err(damaged(RecordError::Malformed));
+    };
+    if m.msg_id != msg_id {
+        return Err(damaged(RecordError::Malformed));
+    }
+    Message::from_stored(m.data, m.exchange_len, m.routing_key_len, m.properties_len)
+        .map(Arc::new)
+        .ok_or(damaged(RecordError::Malformed))
+}

@@ -1,0 +1,403 @@
+//! Start-up: read the journal and the segments back, drop what is torn or damaged (and say
+//! so), rebuild each durable queue's messages, delete segments nobody needs. Also the offline
+//! consistency check behind `warren check-store`.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex};
+
+use super::meta::{self, MetaModel};
+use super::record::{
+    self, Record, RecordError, ACK_ENTRY, FLAG_PERSISTENT, KIND_MESSAGE, RECORD_PREFIX,
+    SEGMENT_MAGIC,
+};
+use super::{
+    ack_path, flusher, io, segment_path, LogState, SegInfo, SegState, Store, StoreConfig,
+    StoreError, StoreLoc,
+};
+
+const JOURNAL: &str = "meta.log";
+const JOURNAL_NEW: &str = "meta.log.new";
+
+/// What start-up found on disk.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    pub meta: MetaModel,
+    /// No journal existed: a fresh data directory (defaults are created).
+    pub first_boot: bool,
+    /// Per durable queue id: its messages in order, each with its redelivered flag.
+    pub messages: HashMap<u32, Vec<(StoreLoc, bool)>>,
+}
+
+/// A stretch of a segment that could not be read.
+#[derive(Debug, Clone)]
+pub struct Dropped {
+    pub offset: usize,
+    pub len: usize,
+    pub reason: RecordError,
+}
+
+/// One segment read front to back.
+struct Scan {
+    dropped: Vec<Dropped>,
+    /// Where the intact data ends when the segment ends in damage (a torn tail).
+    torn_from: Option<usize>,
+}
+
+/// Walk a segment's records, calling `each` with every intact one and its offset and length.
+/// After damage, reading resumes at the next intact message record (found by its id, which
+/// encodes its own position), so one bad record does not take the rest with it.
+fn scan(id: u32, data: &Bytes, mut each: impl FnMut(Record, usize, usize)) -> Scan {
+    let mut out = Scan {
+        dropped: Vec::new(),
+        torn_from: None,
+    };
+    if data.len() < SEGMENT_MAGIC.len() || &data[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
+        if !data.is_empty() {
+            out.dropped.push(Dropped {
+                offset: 0,
+                len: data.len(),
+                reason: RecordError::Malformed,
+            });
+        }
+        out.torn_from = Some(0);
+        return out;
+    }
+    let mut at = SEGMENT_MAGIC.len();
+    while at < data.len() {
+        match record::decode(&data.slice(at..)) {
+            Ok((rec, len)) => {
+                each(rec, at, len);
+                at += len;
+            }
+            Err(reason) => {
+                let next = resync(id, data, at + 1);
+                let end = next.unwrap_or(data.len());
+                out.dropped.push(Dropped {
+                    offset: at,
+                    len: end - at,
+                    reason,
+                });
+                match next {
+                    Some(n) => at = n,
+                    None => {
+                        out.torn_from = Some(at);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The next offset from `from` where an intact message record written at that very offset
+/// starts (its msg_id is segment << 32 | offset, a cheap filter before the checksum).
+fn resync(id: u32, data: &[u8], from: usize) -> Option<usize> {
+    let id_at = RECORD_PREFIX + 1;
+    (from..data.len().saturating_sub(id_at + 8)).find(|&p| {
+        data[p + RECORD_PREFIX] == KIND_MESSAGE
+            && data[p + id_at..p + id_at + 8] == ((u64::from(id) << 32) | p as u64).to_le_bytes()
+            && record::checked_len(&data[p..]).is_ok()
+    })
+}
+
+/// Segment ids present in a messages directory, ascending.
+fn segment_ids(msgs_dir: &Path, ext: &str) -> Vec<u32> {
+    let mut ids: Vec<u32> = std::fs::read_dir(msgs_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(ext)?.parse().ok()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Valid ack entries of a segment: (msg_id, queue_id).
+fn read_acks(path: &Path) -> HashSet<(u64, u32)> {
+    let Ok(data) = std::fs::read(path) else {
+        return HashSet::new();
+    };
+    data.chunks_exact(ACK_ENTRY)
+        .filter_map(record::decode_ack)
+        .collect()
+}
+
+fn read_file(path: &Path) -> Result<Bytes, StoreError> {
+    std::fs::read(path)
+        .map(Bytes::from)
+        .map_err(io(format!("reading {}", path.display())))
+}
+
+impl Store {
+    /// Open (or create) the store in `cfg.dir` and recover what it holds. The caller
+    /// re-declares `Recovered::meta` through the normal paths, which journals it afresh, then
+    /// calls [`Store::commit_journal`].
+    pub fn open(cfg: StoreConfig) -> Result<(Arc<Store>, Recovered), StoreError> {
+        let started = Instant::now();
+        let msgs_dir = cfg.dir.join("msgs");
+        std::fs::create_dir_all(&msgs_dir)
+            .map_err(io(format!("creating {}", msgs_dir.display())))?;
+        let journal_path = cfg.dir.join(JOURNAL);
+        let mut recovered = Recovered::default();
+        match std::fs::read(&journal_path) {
+            Ok(data) => {
+                let (records, dropped) = meta::decode_all(&data);
+                if dropped > 0 {
+                    tracing::warn!(
+                        bytes = dropped,
+                        "metadata journal: dropped a torn or damaged tail"
+                    );
+                }
+                recovered.meta = MetaModel::replay(records);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => recovered.first_boot = true,
+            Err(e) => return Err(io(format!("reading {}", journal_path.display()))(e)),
+        }
+        let live_queues: HashSet<u32> = recovered.meta.queue_ids().collect();
+
+        // Ack files whose segment is gone (deleted just before a crash) mean nothing.
+        let seg_ids = segment_ids(&msgs_dir, ".seg");
+        for id in segment_ids(&msgs_dir, ".ack") {
+            if seg_ids.binary_search(&id).is_err() {
+                let _ = std::fs::remove_file(ack_path(&msgs_dir, id));
+            }
+        }
+
+        let mut segs = SegState::default();
+        let mut marks: HashMap<u32, u64> = HashMap::new();
+        let mut total = 0u64;
+        for &id in &seg_ids {
+            let path = segment_path(&msgs_dir, id);
+            let data = read_file(&path)?;
+            let acked = read_acks(&ack_path(&msgs_dir, id));
+            let mut live = 0u64;
+            let result = scan(id, &data, |rec, at, len| match rec {
+                Record::Message(m) if m.flags & FLAG_PERSISTENT != 0 => {
+                    let loc = StoreLoc::new(m.msg_id, at as u32, len as u32, true);
+                    for q in m.queues {
+                        if live_queues.contains(&q) && !acked.contains(&(m.msg_id, q)) {
+                            recovered.messages.entry(q).or_default().push((loc, false));
+                            live += 1;
+                        }
+                    }
+                }
+                Record::Message(_) => {}
+                Record::Marks(list) => {
+                    for (q, m) in list {
+                        let cur = marks.entry(q).or_insert(0);
+                        *cur = (*cur).max(m);
+                    }
+                }
+            });
+            for d in &result.dropped {
+                tracing::warn!(
+                    segment = %path.display(),
+                    offset = d.offset,
+                    bytes = d.len,
+                    reason = %d.reason,
+                    "store: dropped damaged or torn data"
+                );
+            }
+            if let Some(end) = result.torn_from {
+                // Nothing intact follows: cut the tail so it is not reported again.
+                if let Ok(f) = File::options().write(true).open(&path) {
+                    let _ = f.set_len(end as u64);
+                }
+            }
+            total += live;
+            if live == 0 {
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(ack_path(&msgs_dir, id));
+            } else {
+                segs.segs.insert(
+                    id,
+                    SegInfo {
+                        live,
+                        ..SegInfo::default()
+                    },
+                );
+            }
+        }
+        marks.retain(|q, _| live_queues.contains(q));
+        for (q, list) in recovered.messages.iter_mut() {
+            let mark = marks.get(q).copied().unwrap_or(0);
+            for (loc, redelivered) in list.iter_mut() {
+                *redelivered = loc.msg_id <= mark;
+            }
+        }
+
+        let active_id = seg_ids.last().copied().unwrap_or(0) + 1;
+        let active_path = segment_path(&msgs_dir, active_id);
+        let active = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&active_path)
+            .map_err(io(format!("creating {}", active_path.display())))?;
+        segs.segs.insert(active_id, SegInfo::default());
+        let mut pending = SEGMENT_MAGIC.to_vec();
+        let mark_list: Vec<(u32, u64)> = marks.iter().map(|(q, m)| (*q, *m)).collect();
+        if !mark_list.is_empty() {
+            record::encode_marks(&mut pending, &mark_list);
+        }
+        let journal_new = cfg.dir.join(JOURNAL_NEW);
+        let journal = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&journal_new)
+            .map_err(io(format!("creating {}", journal_new.display())))?;
+
+        let (synced_tx, _) = tokio::sync::watch::channel(0);
+        let store = Arc::new(Store {
+            dir: cfg.dir.clone(),
+            msgs_dir,
+            segment_size: cfg.segment_size.max(64 << 10),
+            memory_budget: cfg.memory_budget,
+            log: Mutex::new(LogState {
+                active_id,
+                active: Arc::new(active),
+                written: 0,
+                pending,
+                appended: 0,
+                sync_needed: 0,
+                unsynced: Vec::new(),
+                dir_dirty: true,
+                journal: Arc::new(journal),
+                journal_written: 0,
+                journal_pending: Vec::new(),
+                marks,
+                write_error_logged: false,
+            }),
+            wake: Condvar::new(),
+            segs: Mutex::new(segs),
+            active_id: AtomicU32::new(active_id),
+            synced: AtomicU64::new(0),
+            synced_tx,
+            next_queue_id: AtomicU32::new(recovered.meta.max_queue_id + 1),
+            closing: AtomicBool::new(false),
+            flusher: Mutex::new(None),
+        });
+        let handle = flusher::spawn(Arc::clone(&store))
+            .map_err(io("starting the store's flusher thread"))?;
+        *store.flusher.lock() = Some(handle);
+        tracing::info!(
+            "recovered {total} messages in {} queues from {} segments in {} ms",
+            recovered.messages.len(),
+            seg_ids.len(),
+            started.elapsed().as_millis()
+        );
+        Ok((store, recovered))
+    }
+
+    /// Make the journal written since [`Store::open`] (a compact restatement of everything
+    /// recovered, plus changes since) the current one.
+    pub fn commit_journal(&self) -> Result<(), StoreError> {
+        let journal = {
+            let mut log = self.log.lock();
+            self.write_out(&mut log);
+            Arc::clone(&log.journal)
+        };
+        journal.sync_data().map_err(io("syncing the journal"))?;
+        std::fs::rename(self.dir.join(JOURNAL_NEW), self.dir.join(JOURNAL))
+            .map_err(io("replacing the journal"))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("syncing the data directory"))
+    }
+}
+
+/// What `warren check-store` reports for a consistent store.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CheckReport {
+    pub segments: usize,
+    pub records: u64,
+    pub messages: u64,
+    pub persistent_messages: u64,
+    pub acks: u64,
+    pub journal_records: usize,
+    pub journal_torn_bytes: usize,
+    pub torn_tail_bytes: usize,
+}
+
+/// Check a (stopped) broker's data directory: every record intact except a torn tail in the
+/// newest segment, every ack entry naming a message of its segment. Read-only.
+pub fn check(dir: &Path) -> Result<CheckReport, String> {
+    let mut report = CheckReport::default();
+    match std::fs::read(dir.join(JOURNAL)) {
+        Ok(data) => {
+            let (records, torn) = meta::decode_all(&data);
+            report.journal_records = records.len();
+            report.journal_torn_bytes = torn;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read the journal: {e}")),
+    }
+    let msgs_dir = dir.join("msgs");
+    let ids = segment_ids(&msgs_dir, ".seg");
+    report.segments = ids.len();
+    for (i, &id) in ids.iter().enumerate() {
+        let newest = i + 1 == ids.len();
+        let path = segment_path(&msgs_dir, id);
+        let data = read_file(&path).map_err(|e| e.to_string())?;
+        let mut messages: HashMap<u64, Vec<u32>> = HashMap::new();
+        let result = scan(id, &data, |rec, _, _| {
+            report.records += 1;
+            if let Record::Message(m) = rec {
+                report.messages += 1;
+                if m.flags & FLAG_PERSISTENT != 0 {
+                    report.persistent_messages += 1;
+                }
+                messages.insert(m.msg_id, m.queues);
+            }
+        });
+        let intact_end = result.torn_from.unwrap_or(data.len());
+        for d in &result.dropped {
+            let is_tail = Some(d.offset) == result.torn_from;
+            if !(newest && is_tail) {
+                return Err(format!(
+                    "segment {}: {} damaged bytes at offset {} ({})",
+                    path.display(),
+                    d.len,
+                    d.offset,
+                    d.reason
+                ));
+            }
+            report.torn_tail_bytes += d.len;
+        }
+        let acks = std::fs::read(ack_path(&msgs_dir, id)).unwrap_or_default();
+        let whole = acks.len() - acks.len() % ACK_ENTRY;
+        for (n, entry) in acks[..whole].chunks_exact(ACK_ENTRY).enumerate() {
+            let last = (n + 1) * ACK_ENTRY == whole;
+            let Some((msg_id, queue)) = record::decode_ack(entry) else {
+                if last {
+                    continue;
+                }
+                return Err(format!("segment {id}: damaged ack entry {n}"));
+            };
+            report.acks += 1;
+            let named = messages.get(&msg_id).is_some_and(|q| q.contains(&queue));
+            // An ack may reach the file before its message when both were written in the
+            // last moments before a kill: only possible past the newest segment's end.
+            let unwritten = newest && (msg_id & 0xffff_ffff) as usize >= intact_end;
+            if (msg_id >> 32) as u32 != id || !(named || unwritten) {
+                return Err(format!(
+                    "segment {id}: ack entry {n} names message {msg_id:#x} of queue {queue}, which it does not hold"
+                ));
+            }
+        }
+    }
+    Ok(report)
+}
