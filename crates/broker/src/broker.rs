@@ -43,6 +43,8 @@ pub struct Broker {
     reply_targets: Mutex<HashMap<Bytes, ReplyTarget>>,
     next_connection_id: AtomicU64,
     pub store: Arc<Store>,
+    /// Resource alarm (low disk): publishing connections are blocked while it is set.
+    alarm: tokio::sync::watch::Sender<bool>,
 }
 
 impl Broker {
@@ -62,6 +64,7 @@ impl Broker {
             next_connection_id: AtomicU64::new(1),
             config,
             store,
+            alarm: tokio::sync::watch::channel(false).0,
         };
         if recovered.first_boot {
             broker.create_defaults();
@@ -241,6 +244,37 @@ impl Broker {
             read: permission.read.source.clone(),
         });
         self.users.write().set_permission(user, vhost, permission);
+    }
+
+    /// Whether a resource alarm is set (publishers get blocked).
+    pub fn alarm(&self) -> bool {
+        *self.alarm.borrow()
+    }
+
+    pub fn subscribe_alarm(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.alarm.subscribe()
+    }
+
+    /// Set or clear the disk alarm from a free-space reading; logs changes.
+    pub fn update_disk_alarm(&self, free: u64) {
+        let limit = self.config.disk_free_limit;
+        let low = free < limit;
+        if low != self.alarm() {
+            if low {
+                tracing::warn!(
+                    free,
+                    limit,
+                    "disk free space below limit: blocking publishers"
+                );
+            } else {
+                tracing::info!(
+                    free,
+                    limit,
+                    "disk free space back above limit: unblocking publishers"
+                );
+            }
+            self.alarm.send_replace(low);
+        }
     }
 
     /// Stop: write out and sync the store. Called once connections are closed.

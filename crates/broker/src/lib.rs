@@ -13,6 +13,7 @@
 //!   group commit, recovery.
 //! - [`auth`]: users, password hashing, permissions.
 //! - [`definitions`]: RabbitMQ definitions JSON (users, vhosts, permissions).
+//! - [`disk`]: free-space monitor behind the disk alarm (connection.blocked).
 //! - [`config`], [`error`], [`util`].
 //!
 //! Hot path: `connection` reads a frame → `channel::publish` assembles the message →
@@ -25,6 +26,7 @@ pub mod channel;
 pub mod config;
 pub mod connection;
 pub mod definitions;
+pub mod disk;
 pub mod error;
 pub mod exchange;
 pub mod message;

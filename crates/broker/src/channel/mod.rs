@@ -52,6 +52,8 @@ pub struct ConnCtx {
     pub awaiting_sync: u64,
     /// Output is held until the store has synced this far (a tx.commit-ok waits for it).
     pub hold_until: u64,
+    /// A basic.publish arrived in this batch (a resource alarm then blocks the connection).
+    pub published: bool,
 }
 
 impl ConnCtx {

@@ -147,6 +147,7 @@ impl Channel {
     }
 
     pub(super) fn start_publish(&mut self, ctx: &mut ConnCtx, p: Publish) -> AmqpResult<()> {
+        ctx.published = true;
         self.publish = match check_publish(ctx, &p, self.tx.is_some()) {
             Ok(()) => PublishState::AwaitHeader(p),
             Err(e) => PublishState::Rejected(e.with_ids(60, 40)),

@@ -288,11 +288,15 @@ fn parse_amqplain(response: &[u8]) -> Option<(String, String)> {
 }
 
 fn wants_auth_failure_close(client_properties: &FieldTable) -> bool {
+    client_capability(client_properties, "authentication_failure_close")
+}
+
+/// Whether the client announced a RabbitMQ extension in its `capabilities` table.
+pub fn client_capability(client_properties: &FieldTable, name: &str) -> bool {
     match client_properties.inner().get("capabilities") {
-        Some(AMQPValue::FieldTable(caps)) => matches!(
-            caps.inner().get("authentication_failure_close"),
-            Some(AMQPValue::Boolean(true))
-        ),
+        Some(AMQPValue::FieldTable(caps)) => {
+            matches!(caps.inner().get(name), Some(AMQPValue::Boolean(true)))
+        }
         _ => false,
     }
 }

@@ -18,7 +18,6 @@ use tokio::net::TcpStream;
 use warren_codec::frame::write_heartbeat;
 use warren_codec::method::write_method;
 use warren_codec::protocol::{connection, AMQPClass};
-use warren_codec::types::AMQPValue;
 
 use crate::broker::Broker;
 use crate::channel::{Channel, ConnCtx};
@@ -174,6 +173,10 @@ struct Driver {
     returned: Vec<(Arc<Queue>, Vec<QueuedMessage>)>,
     last_recv: Instant,
     last_written: u64,
+    /// Stopped reading because a resource alarm is set and this connection publishes.
+    blocked: bool,
+    /// The client understands connection.blocked / connection.unblocked.
+    blocked_notify: bool,
 }
 
 impl Driver {
@@ -183,13 +186,10 @@ impl Driver {
         writer: Arc<Writer>,
         n: Negotiated,
     ) -> Self {
-        let consumer_cancel_notify = match n.client_properties.inner().get("capabilities") {
-            Some(AMQPValue::FieldTable(caps)) => matches!(
-                caps.inner().get("consumer_cancel_notify"),
-                Some(AMQPValue::Boolean(true))
-            ),
-            _ => false,
-        };
+        let consumer_cancel_notify =
+            handshake::client_capability(&n.client_properties, "consumer_cancel_notify");
+        let blocked_notify =
+            handshake::client_capability(&n.client_properties, "connection.blocked");
         Self {
             ctx: ConnCtx {
                 broker,
@@ -205,7 +205,10 @@ impl Driver {
                 marks: Vec::new(),
                 awaiting_sync: 0,
                 hold_until: 0,
+                published: false,
             },
+            blocked: false,
+            blocked_notify,
             channels: Vec::new(),
             open_channels: 0,
             channel_max: n.channel_max,
@@ -234,6 +237,7 @@ impl Driver {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let store = Arc::clone(&self.ctx.broker.store);
         let mut synced = store.subscribe_synced();
+        let mut alarm = self.ctx.broker.subscribe_alarm();
         // Frames already buffered behind the handshake.
         self.process_frames(rbuf);
         self.end_batch().await;
@@ -251,9 +255,10 @@ impl Driver {
             // fresh region sized to the traffic rather than the few bytes BytesMut would add.
             sizer.prepare(rbuf);
             let spare = rbuf.capacity() - rbuf.len();
-            let awaiting_sync = self.ctx.awaiting_sync > store.synced();
+            // Any sync since we last looked wakes this at once, so no sync is missed.
+            let awaiting_sync = self.ctx.awaiting_sync != 0;
             tokio::select! {
-                read = rd.read_buf(rbuf) => match read {
+                read = rd.read_buf(rbuf), if !self.blocked => match read {
                     Ok(0) | Err(_) => return,
                     Ok(n) => {
                         sizer.observe(n, spare);
@@ -264,6 +269,7 @@ impl Driver {
                 _ = shared.wait(), if !congested => self.handle_events(),
                 // Publisher confirms waiting for the store's group commit.
                 _ = synced.changed(), if awaiting_sync => self.ctx.awaiting_sync = 0,
+                _ = alarm.changed(), if self.blocked => self.unblock_if_clear(),
                 _ = writer.drained(), if congested => {}
                 () = closing_deadline(self.lifecycle) => return,
                 _ = tick.tick() => {
@@ -273,6 +279,7 @@ impl Driver {
                 }
             }
             self.end_batch().await;
+            self.block_if_alarm();
             self.wait_for_consumers().await;
             // Give other connections a turn after every batch: a publisher whose socket
             // always has data would otherwise hold a worker until tokio's budget runs out,
@@ -315,6 +322,38 @@ impl Driver {
             self.ctx.broker.store.wait_synced(lsn).await;
         }
         self.writer.submit(&mut self.ctx.out);
+    }
+
+    /// A publishing connection stops being read while a resource alarm is set (RabbitMQ's
+    /// blocking): TCP pushes back on the publisher; consumers and acks on other connections go on.
+    fn block_if_alarm(&mut self) {
+        let published = std::mem::take(&mut self.ctx.published);
+        if self.blocked || !published || !self.ctx.broker.alarm() {
+            return;
+        }
+        self.blocked = true;
+        if self.blocked_notify {
+            self.ctx.send(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::Blocked(connection::Blocked {
+                    reason: "low on disk".into(),
+                })),
+            );
+            self.writer.submit(&mut self.ctx.out);
+        }
+    }
+
+    fn unblock_if_clear(&mut self) {
+        if self.ctx.broker.alarm() {
+            return;
+        }
+        self.blocked = false;
+        if self.blocked_notify {
+            self.ctx.send(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::Unblocked(connection::Unblocked {})),
+            );
+        }
     }
 
     /// A connection exception (or a forced close): send connection.close and release everything.
@@ -417,6 +456,11 @@ impl Driver {
     fn on_tick(&mut self) -> bool {
         if self.heartbeat.is_zero() {
             return true;
+        }
+        if self.blocked {
+            // We are not reading: the peer's heartbeats wait in the socket (RabbitMQ pauses
+            // its heartbeat monitor while blocked too).
+            self.last_recv = Instant::now();
         }
         // RabbitMQ gives a silent peer three intervals.
         if self.last_recv.elapsed() > self.heartbeat * 3 {
