@@ -208,7 +208,7 @@ impl Broker {
         for (id, list) in messages {
             let Some(q) = by_id.get(&id) else { continue };
             q.restore(list.into_iter().map(|(loc, redelivered)| {
-                let mut m = QueuedMessage::stored(None, self.store.make_ref(loc, Some(id)));
+                let mut m = QueuedMessage::stored(None, self.store.make_ref(loc, id, true));
                 m.redelivered = redelivered;
                 m
             }));

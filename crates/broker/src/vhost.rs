@@ -343,8 +343,8 @@ impl VHost {
         restored_id: Option<u32>,
     ) -> Arc<Queue> {
         let persisted = spec.durable && !spec.exclusive && !spec.auto_delete;
-        let store_id = persisted.then(|| restored_id.unwrap_or_else(|| self.store.next_queue_id()));
-        if let Some(id) = store_id {
+        let id = restored_id.unwrap_or_else(|| self.store.next_queue_id());
+        if persisted {
             self.store.journal(&MetaRecord::Queue {
                 vhost: self.name.to_string(),
                 name: spec.name.to_string(),
@@ -352,7 +352,7 @@ impl VHost {
                 arguments: table_to_text(&spec.arguments),
             });
         }
-        let q = Arc::new(Queue::new(spec, self.name.clone(), owner, store_id));
+        let q = Arc::new(Queue::new(spec, self.name.clone(), owner, id, persisted));
         topo.queues.insert(q.spec.name.clone(), Arc::clone(&q));
         q
     }

@@ -181,7 +181,8 @@ impl Channel {
                 break (m, remaining, msg);
             }
         };
-        if let Some(id) = m.durable_id() {
+        // Marks matter only for deliveries that can come back unacked.
+        if let Some(id) = m.durable_id().filter(|_| !g.no_ack) {
             ctx.marks.push(id);
         }
         let tag = self.take_delivery_tag();
@@ -233,7 +234,7 @@ impl Channel {
             ctx.kick(queue);
             return None;
         };
-        if let Some(id) = message.durable_id() {
+        if let Some(id) = message.durable_id().filter(|_| !consumer.no_ack) {
             ctx.marks.push(id);
         }
         let tag = self.take_delivery_tag();

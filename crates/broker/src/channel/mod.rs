@@ -110,7 +110,7 @@ pub struct Channel {
     reply_consumer: Option<(Bytes, Bytes)>,
     scratch: RouteScratch,
     route_out: Vec<Arc<Queue>>,
-    durable_ids: Vec<u32>,
+    holders: Vec<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -143,7 +143,7 @@ impl Channel {
             reply_consumer: None,
             scratch: RouteScratch::default(),
             route_out: Vec::new(),
-            durable_ids: Vec::new(),
+            holders: Vec::new(),
         }
     }
 

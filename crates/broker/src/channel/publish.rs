@@ -344,7 +344,7 @@ impl Channel {
                 write_return_frames(ctx, self.id, &message);
             }
         } else {
-            stored_at = enqueue(ctx, Arc::new(message), &mut out, &mut self.durable_ids);
+            stored_at = enqueue(ctx, Arc::new(message), &mut out, &mut self.holders);
         }
         self.route_out = out;
         Ok(stored_at)
@@ -393,14 +393,11 @@ fn enqueue(
     ctx: &mut ConnCtx,
     message: Arc<Message>,
     queues: &mut Vec<Arc<Queue>>,
-    durable_ids: &mut Vec<u32>,
+    holders: &mut Vec<u32>,
 ) -> Option<u64> {
-    durable_ids.clear();
-    if message.is_persistent() {
-        durable_ids.extend(queues.iter().filter_map(|q| q.store_id));
-    }
+    let persistent = message.is_persistent() && queues.iter().any(|q| q.store_id.is_some());
     let page = ctx.broker.store.over_budget();
-    if durable_ids.is_empty() && !page {
+    if !persistent && !page {
         // The hot path: memory only.
         for q in queues.drain(..) {
             if q.publish(QueuedMessage::new(Arc::clone(&message))) {
@@ -409,23 +406,17 @@ fn enqueue(
         }
         return None;
     }
+    // The queues that hold the stored copy: all of them when paging, else the durable ones.
+    let holds = |q: &Queue| page || q.store_id.is_some();
+    holders.clear();
+    holders.extend(queues.iter().filter(|q| holds(q)).map(|q| q.ref_id));
     let store = Arc::clone(&ctx.broker.store);
-    let refs = if page {
-        queues.len()
-    } else {
-        durable_ids.len()
-    };
-    let stored = store.append(&message, durable_ids, refs as u32);
-    let persistent = !durable_ids.is_empty();
+    let stored = store.append(&message, holders, persistent);
     for q in queues.drain(..) {
-        let durable = q.store_id.filter(|_| persistent);
-        let queued = if page {
-            QueuedMessage::stored(None, store.make_ref(stored.loc, durable))
-        } else if durable.is_some() {
-            QueuedMessage::stored(
-                Some(Arc::clone(&message)),
-                store.make_ref(stored.loc, durable),
-            )
+        let queued = if holds(&q) {
+            let kept = (!page).then(|| Arc::clone(&message));
+            let durable = persistent && q.store_id.is_some();
+            QueuedMessage::stored(kept, store.make_ref(stored.loc, q.ref_id, durable))
         } else {
             QueuedMessage::new(Arc::clone(&message))
         };

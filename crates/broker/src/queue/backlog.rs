@@ -64,7 +64,7 @@ impl QueuedMessage {
     /// For a persistent message in a durable queue: (queue id, msg_id), for delivery marks.
     pub fn durable_id(&self) -> Option<(u32, u64)> {
         let s = self.stored.as_ref()?;
-        (s.queue_id() != 0 && s.loc.is_persistent()).then_some((s.queue_id(), s.loc.msg_id))
+        s.is_durable().then_some((s.queue_id(), s.loc.msg_id))
     }
 }
 

@@ -35,8 +35,11 @@ pub struct Queue {
     pub vhost: Arc<str>,
     /// The connection that declared an exclusive queue.
     pub owner: Option<u64>,
-    /// Durable queues' id in the message store (records name queues by it); None for
-    /// queues that do not outlive the broker (transient, exclusive, auto-delete).
+    /// The queue's id in the message store: records list the queues holding them and ack
+    /// entries name the queue that let go. Unique for the life of the data directory.
+    pub ref_id: u32,
+    /// `Some(ref_id)` for queues that outlive the broker (durable, not exclusive, not
+    /// auto-delete): their persistent messages are recovered at start-up.
     pub store_id: Option<u32>,
     state: Mutex<QueueState>,
     deleted: AtomicBool,
@@ -72,13 +75,15 @@ impl Queue {
         spec: QueueSpec,
         vhost: Arc<str>,
         owner: Option<u64>,
-        store_id: Option<u32>,
+        ref_id: u32,
+        persisted: bool,
     ) -> Self {
         Self {
             spec,
             vhost,
             owner,
-            store_id,
+            ref_id,
+            store_id: persisted.then_some(ref_id),
             state: Mutex::new(QueueState::default()),
             deleted: AtomicBool::new(false),
             throttled: AtomicBool::new(false),

@@ -7,6 +7,7 @@
 //! confirms and tx.commit-ok go out only for what is on disk. Every queue's hold on a stored
 //! message is a [`StoreRef`]; when the last one for a segment goes, the segment is deleted.
 
+mod compact;
 mod flusher;
 pub mod meta;
 pub mod record;
@@ -94,8 +95,10 @@ impl StoreLoc {
 pub struct StoreRef {
     store: Arc<Store>,
     pub loc: StoreLoc,
-    /// The durable queue holding it, or 0 (a paged copy in a transient queue).
+    /// The queue holding it (its `ref_id`).
     queue_id: u32,
+    /// A persistent message in a durable queue: recovered after a restart.
+    durable: bool,
 }
 
 impl StoreRef {
@@ -103,9 +106,14 @@ impl StoreRef {
         &self.store
     }
 
-    /// The durable queue holding it, or 0.
+    /// The queue holding it.
     pub fn queue_id(&self) -> u32 {
         self.queue_id
+    }
+
+    /// Whether it is recovered after a restart (persistent message, durable queue).
+    pub fn is_durable(&self) -> bool {
+        self.durable
     }
 }
 
@@ -149,7 +157,12 @@ struct SegState {
 
 #[derive(Default)]
 struct SegInfo {
+    /// Queue holds not yet released.
     live: u64,
+    /// Holds ever counted (since the last compaction); live/total says how sparse it is.
+    total: u64,
+    /// After compaction: where surviving records moved (msg_id → offset).
+    relocated: HashMap<u64, u32>,
     acks: Vec<u8>,
     ack_file: Option<File>,
     ack_written: u64,
@@ -170,6 +183,13 @@ pub struct Store {
     next_queue_id: AtomicU32,
     closing: AtomicBool,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
+    compactor_stop: Mutex<bool>,
+    compactor_wake: Condvar,
+    /// The first segment written since start-up; older ones hold only recovered data.
+    boot_segment: u32,
+    /// Durable queues that had messages recovered at start-up.
+    recovered_queues: std::collections::HashSet<u32>,
 }
 
 impl std::fmt::Debug for Store {
@@ -229,17 +249,21 @@ impl Store {
         let _ = rx.wait_for(|s| *s >= lsn).await;
     }
 
-    /// Store a message. `queues` lists the durable queues that keep it across restarts (empty
-    /// for a paged copy of a transient message); `refs` is how many [`StoreRef`]s the caller
-    /// will create for it.
-    pub fn append(self: &Arc<Self>, message: &Message, queues: &[u32], refs: u32) -> Appended {
+    /// Store a message for the queues in `queues` (their `ref_id`s); the caller creates one
+    /// [`StoreRef`] for each. `persistent` records are recovered at start-up (for the durable
+    /// queues among them) and synced before they are confirmed.
+    pub fn append(
+        self: &Arc<Self>,
+        message: &Message,
+        queues: &[u32],
+        persistent: bool,
+    ) -> Appended {
         let parts = MessageParts {
             exchange: message.exchange(),
             routing_key: message.routing_key(),
             properties: message.properties(),
             body: message.body(),
         };
-        let persistent = !queues.is_empty();
         let len = record::message_record_len(queues.len(), &parts) as u64;
         let mut log = self.log.lock();
         let mut at = log.written + log.pending.len() as u64;
@@ -258,7 +282,8 @@ impl Store {
         {
             let mut segs = self.segs.lock();
             if let Some(info) = segs.segs.get_mut(&log.active_id) {
-                info.live += u64::from(refs);
+                info.live += queues.len() as u64;
+                info.total += queues.len() as u64;
             }
         }
         let big = log.pending.len() > flusher::WRITE_EARLY;
@@ -272,12 +297,13 @@ impl Store {
         }
     }
 
-    /// A hold on a stored message for one queue (one of the `refs` counted at append).
-    pub fn make_ref(self: &Arc<Self>, loc: StoreLoc, durable_queue: Option<u32>) -> StoreRef {
+    /// One queue's hold on a stored message (one of the `queues` given to append).
+    pub fn make_ref(self: &Arc<Self>, loc: StoreLoc, queue_id: u32, durable: bool) -> StoreRef {
         StoreRef {
             store: Arc::clone(self),
             loc,
-            queue_id: durable_queue.unwrap_or(0),
+            queue_id,
+            durable,
         }
     }
 
@@ -326,7 +352,7 @@ impl Store {
             if seg != log.active_id {
                 None
             } else if u64::from(loc.offset) < log.written {
-                Some(Arc::clone(&log.active))
+                Some((Arc::clone(&log.active), loc.offset))
             } else {
                 // Not written out yet: copy it from the pending buffer.
                 let from = (u64::from(loc.offset) - log.written) as usize;
@@ -345,28 +371,34 @@ impl Store {
                 return decode_stored(Bytes::from(buf), loc.msg_id);
             }
         };
-        let file = match file {
+        let (file, offset) = match file {
             Some(f) => f,
-            None => self.reader(seg)?,
+            None => self.reader(seg, loc.msg_id)?,
         };
-        file.read_exact_at(&mut buf, u64::from(loc.offset))
+        file.read_exact_at(&mut buf, u64::from(offset))
             .map_err(io(format!("reading segment {seg}")))?;
         decode_stored(Bytes::from(buf), loc.msg_id)
     }
 
-    fn reader(&self, seg: u32) -> Result<Arc<File>, StoreError> {
+    /// A sealed segment's file and where a record is in it (records move when compacted).
+    fn reader(&self, seg: u32, msg_id: u64) -> Result<(Arc<File>, u32), StoreError> {
         let mut segs = self.segs.lock();
         let info = segs
             .segs
             .get_mut(&seg)
             .ok_or(StoreError::SegmentGone(seg))?;
+        let offset = info
+            .relocated
+            .get(&msg_id)
+            .copied()
+            .unwrap_or(msg_id as u32);
         if let Some(f) = &info.reader {
-            return Ok(Arc::clone(f));
+            return Ok((Arc::clone(f), offset));
         }
         let path = segment_path(&self.msgs_dir, seg);
         let f = Arc::new(File::open(&path).map_err(io(format!("opening {}", path.display())))?);
         info.reader = Some(Arc::clone(&f));
-        Ok(f)
+        Ok((f, offset))
     }
 
     fn release(&self, loc: &StoreLoc, queue_id: u32) {
@@ -379,9 +411,9 @@ impl Store {
         let Some(info) = segs.segs.get_mut(&seg) else {
             return;
         };
-        if queue_id != 0 && loc.is_persistent() {
-            record::encode_ack(&mut info.acks, loc.msg_id, queue_id);
-        }
+        // Every release is recorded: recovery needs it for durable queues, compaction to
+        // know which records are still live.
+        record::encode_ack(&mut info.acks, loc.msg_id, queue_id);
         info.live = info.live.saturating_sub(1);
         if info.live == 0 && seg != self.active_id.load(Ordering::Acquire) {
             segs.segs.remove(&seg);
@@ -452,6 +484,11 @@ impl Store {
 
     /// Stop: write and sync everything, then ignore releases (what is held stays stored).
     pub fn close(&self) {
+        *self.compactor_stop.lock() = true;
+        self.compactor_wake.notify_all();
+        if let Some(handle) = self.compactor.lock().take() {
+            let _ = handle.join();
+        }
         self.closing.store(true, Ordering::Release);
         self.wake.notify_all();
         if let Some(handle) = self.flusher.lock().take() {

@@ -18,7 +18,7 @@ use super::record::{
     SEGMENT_MAGIC,
 };
 use super::{
-    ack_path, flusher, io, segment_path, LogState, SegInfo, SegState, Store, StoreConfig,
+    ack_path, compact, flusher, io, segment_path, LogState, SegInfo, SegState, Store, StoreConfig,
     StoreError, StoreLoc,
 };
 
@@ -44,7 +44,7 @@ pub struct Dropped {
 }
 
 /// One segment read front to back.
-struct Scan {
+pub(super) struct Scan {
     dropped: Vec<Dropped>,
     /// Where the intact data ends when the segment ends in damage (a torn tail).
     torn_from: Option<usize>,
@@ -53,7 +53,7 @@ struct Scan {
 /// Walk a segment's records, calling `each` with every intact one and its offset and length.
 /// After damage, reading resumes at the next intact message record (found by its id, which
 /// encodes its own position), so one bad record does not take the rest with it.
-fn scan(id: u32, data: &Bytes, mut each: impl FnMut(Record, usize, usize)) -> Scan {
+pub(super) fn scan(id: u32, data: &Bytes, mut each: impl FnMut(Record, usize, usize)) -> Scan {
     let mut out = Scan {
         dropped: Vec::new(),
         torn_from: None,
@@ -124,7 +124,7 @@ fn segment_ids(msgs_dir: &Path, ext: &str) -> Vec<u32> {
 }
 
 /// Valid ack entries of a segment: (msg_id, queue_id).
-fn read_acks(path: &Path) -> HashSet<(u64, u32)> {
+pub(super) fn read_acks(path: &Path) -> HashSet<(u64, u32)> {
     let Ok(data) = std::fs::read(path) else {
         return HashSet::new();
     };
@@ -133,7 +133,7 @@ fn read_acks(path: &Path) -> HashSet<(u64, u32)> {
         .collect()
 }
 
-fn read_file(path: &Path) -> Result<Bytes, StoreError> {
+pub(super) fn read_file(path: &Path) -> Result<Bytes, StoreError> {
     std::fs::read(path)
         .map(Bytes::from)
         .map_err(io(format!("reading {}", path.display())))
@@ -224,6 +224,7 @@ impl Store {
                     id,
                     SegInfo {
                         live,
+                        total: live,
                         ..SegInfo::default()
                     },
                 );
@@ -289,10 +290,18 @@ impl Store {
             next_queue_id: AtomicU32::new(recovered.meta.max_queue_id + 1),
             closing: AtomicBool::new(false),
             flusher: Mutex::new(None),
+            compactor: Mutex::new(None),
+            compactor_stop: Mutex::new(false),
+            compactor_wake: Condvar::new(),
+            boot_segment: active_id,
+            recovered_queues: recovered.messages.keys().copied().collect(),
         });
         let handle = flusher::spawn(Arc::clone(&store))
             .map_err(io("starting the store's flusher thread"))?;
         *store.flusher.lock() = Some(handle);
+        let handle = compact::spawn(Arc::clone(&store))
+            .map_err(io("starting the store's compactor thread"))?;
+        *store.compactor.lock() = Some(handle);
         tracing::info!(
             "recovered {total} messages in {} queues from {} segments in {} ms",
             recovered.messages.len(),

@@ -1,0 +1,124 @@
+//! Compaction: a sealed segment whose holds are mostly released is rewritten with only the
+//! records still held, in the same order and under the same name, so a slow queue pinning a
+//! few old messages does not pin whole segments. Readers find moved records through the
+//! segment's relocation table (records keep their msg_id, which names their first offset).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::record::{Record, FLAG_PERSISTENT, SEGMENT_MAGIC};
+use super::recovery::{read_acks, read_file, scan};
+use super::{ack_path, segment_path, Store};
+
+/// How often sealed segments are looked at.
+const EVERY: Duration = Duration::from_secs(1);
+/// A segment is rewritten once at most this fraction of its holds is left.
+const LIVE_FRACTION_MAX: f64 = 0.25;
+/// Segments smaller than this are left alone (deleted whole once empty).
+const SIZE_MIN: u64 = 1 << 20;
+
+pub fn spawn(store: Arc<Store>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("warren-compactor".into())
+        .spawn(move || loop {
+            {
+                let mut stop = store.compactor_stop.lock();
+                if !*stop {
+                    store.compactor_wake.wait_for(&mut stop, EVERY);
+                }
+                if *stop {
+                    return;
+                }
+            }
+            for id in candidates(&store) {
+                if let Err(e) = compact(&store, id) {
+                    tracing::warn!(segment = id, error = %e, "segment compaction failed");
+                }
+            }
+        })
+}
+
+/// Sealed segments sparse enough to rewrite.
+fn candidates(store: &Store) -> Vec<u32> {
+    let active = store.active_id.load(Ordering::Acquire);
+    let segs = store.segs.lock();
+    segs.segs
+        .iter()
+        .filter(|(id, info)| {
+            **id != active
+                && info.total > 0
+                && (info.live as f64) <= info.total as f64 * LIVE_FRACTION_MAX
+        })
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// Rewrite one segment with the records some queue still holds.
+pub fn compact(store: &Store, id: u32) -> std::io::Result<()> {
+    let path = segment_path(&store.msgs_dir, id);
+    if std::fs::metadata(&path)?.len() < SIZE_MIN {
+        mark_compacted(store, id);
+        return Ok(());
+    }
+    let data = read_file(&path).map_err(std::io::Error::other)?;
+    let released = read_acks(&ack_path(&store.msgs_dir, id));
+    let from_earlier_boot = id < store.boot_segment;
+    let held = |msg_id: u64, persistent: bool, queue: u32| {
+        if released.contains(&(msg_id, queue)) {
+            return false;
+        }
+        // Holds from before the last restart exist only for recovered durable queues.
+        !from_earlier_boot || (persistent && store.recovered_queues.contains(&queue))
+    };
+    let mut kept = SEGMENT_MAGIC.to_vec();
+    let mut relocated = HashMap::new();
+    scan(id, &data, |rec, at, len| {
+        if let Record::Message(m) = rec {
+            let persistent = m.flags & FLAG_PERSISTENT != 0;
+            if m.queues.iter().any(|q| held(m.msg_id, persistent, *q)) {
+                relocated.insert(m.msg_id, kept.len() as u32);
+                kept.extend_from_slice(&data[at..at + len]);
+            }
+        }
+    });
+    if kept.len() as f64 > data.len() as f64 * 0.75 {
+        // Not worth it yet: most bytes belong to records still held.
+        mark_compacted(store, id);
+        return Ok(());
+    }
+    let tmp = path.with_extension("compact");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&kept)?;
+        f.sync_data()?;
+    }
+    let mut segs = store.segs.lock();
+    let Some(info) = segs.segs.get_mut(&id) else {
+        // Deleted meanwhile (every hold released).
+        drop(segs);
+        return std::fs::remove_file(&tmp);
+    };
+    std::fs::rename(&tmp, &path)?;
+    info.reader = Some(Arc::new(File::open(&path)?));
+    info.relocated = relocated;
+    info.total = info.live;
+    drop(segs);
+    File::open(&store.msgs_dir)?.sync_all()?;
+    tracing::debug!(
+        segment = id,
+        before = data.len(),
+        after = kept.len(),
+        "compacted segment"
+    );
+    Ok(())
+}
+
+fn mark_compacted(store: &Store, id: u32) {
+    if let Some(info) = store.segs.lock().segs.get_mut(&id) {
+        info.total = info.live;
+    }
+}
