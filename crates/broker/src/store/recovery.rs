@@ -166,6 +166,12 @@ impl Store {
         }
         let live_queues: HashSet<u32> = recovered.meta.queue_ids().collect();
 
+        // A compaction cut short by a crash leaves its unfinished copy behind.
+        for entry in std::fs::read_dir(&msgs_dir).into_iter().flatten().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "compact") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         // Ack files whose segment is gone (deleted just before a crash) mean nothing.
         let seg_ids = segment_ids(&msgs_dir, ".seg");
         for id in segment_ids(&msgs_dir, ".ack") {
