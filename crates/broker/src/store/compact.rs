@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::record::{Record, FLAG_PERSISTENT, SEGMENT_MAGIC};
+use super::record::{Record, FLAG_PERSISTENT, SEGMENT_MAGIC_COMPACTED};
 use super::recovery::{read_acks, read_file, scan};
 use super::{ack_path, segment_path, Store};
 
@@ -74,7 +74,7 @@ pub fn compact(store: &Store, id: u32) -> std::io::Result<()> {
         // Holds from before the last restart exist only for recovered durable queues.
         !from_earlier_boot || (persistent && store.recovered_queues.contains(&queue))
     };
-    let mut kept = SEGMENT_MAGIC.to_vec();
+    let mut kept = SEGMENT_MAGIC_COMPACTED.to_vec();
     let mut relocated = HashMap::new();
     scan(id, &data, |rec, at, len| {
         if let Record::Message(m) = rec {

@@ -6,6 +6,9 @@ use bytes::Bytes;
 
 /// First bytes of every segment file: format name and version.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"WRNSEG\x00\x01";
+/// The same format, rewritten by compaction: records dropped from it may still have ack
+/// entries, and records are no longer at the offset their msg_id names.
+pub const SEGMENT_MAGIC_COMPACTED: &[u8; 8] = b"WRNSEG\x01\x01";
 /// Length and checksum in front of every record.
 pub const RECORD_PREFIX: usize = 8;
 /// Records above this are refused as corrupt (a message is at most 128 MiB plus names).

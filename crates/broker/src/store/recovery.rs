@@ -15,7 +15,7 @@ use parking_lot::{Condvar, Mutex};
 use super::meta::{self, MetaModel};
 use super::record::{
     self, Record, RecordError, ACK_ENTRY, FLAG_PERSISTENT, KIND_MESSAGE, RECORD_PREFIX,
-    SEGMENT_MAGIC,
+    SEGMENT_MAGIC, SEGMENT_MAGIC_COMPACTED,
 };
 use super::{
     ack_path, compact, flusher, io, segment_path, LogState, SegInfo, SegState, Store, StoreConfig,
@@ -45,6 +45,8 @@ pub struct Dropped {
 
 /// One segment read front to back.
 pub(super) struct Scan {
+    /// Rewritten by compaction.
+    compacted: bool,
     dropped: Vec<Dropped>,
     /// Where the intact data ends when the segment ends in damage (a torn tail).
     torn_from: Option<usize>,
@@ -54,11 +56,13 @@ pub(super) struct Scan {
 /// After damage, reading resumes at the next intact message record (found by its id, which
 /// encodes its own position), so one bad record does not take the rest with it.
 pub(super) fn scan(id: u32, data: &Bytes, mut each: impl FnMut(Record, usize, usize)) -> Scan {
+    let magic = data.get(..SEGMENT_MAGIC.len());
     let mut out = Scan {
+        compacted: magic == Some(&SEGMENT_MAGIC_COMPACTED[..]),
         dropped: Vec::new(),
         torn_from: None,
     };
-    if data.len() < SEGMENT_MAGIC.len() || &data[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
+    if magic != Some(&SEGMENT_MAGIC[..]) && !out.compacted {
         if !data.is_empty() {
             out.dropped.push(Dropped {
                 offset: 0,
@@ -403,7 +407,11 @@ pub fn check(dir: &Path) -> Result<CheckReport, String> {
                 return Err(format!("segment {id}: damaged ack entry {n}"));
             };
             report.acks += 1;
-            let named = messages.get(&msg_id).is_some_and(|q| q.contains(&queue));
+            let named = match messages.get(&msg_id) {
+                Some(holders) => holders.contains(&queue),
+                // Compaction drops released records and leaves their ack entries.
+                None => result.compacted,
+            };
             // An ack may reach the file before its message when both were written in the
             // last moments before a kill: only possible past the newest segment's end.
             let unwritten = newest && (msg_id & 0xffff_ffff) as usize >= intact_end;
