@@ -9,6 +9,9 @@ Which broker the tests talk to:
 * ``AMQP_PORT=5672`` (and no WARREN_BIN): an already running broker on
   127.0.0.1:$AMQP_PORT (e.g. RabbitMQ, to validate the tests themselves).
 
+Tests that restart the broker (``restartable_broker``: a process and data dir of the
+test's own) need WARREN_BIN and are skipped otherwise.
+
 Credentials are guest/guest on vhost "/".
 """
 
@@ -82,6 +85,11 @@ class WarrenProcess:
         self._eof = False
 
     def start(self):
+        """Start the binary (again, after stop() or kill(): same data dir, new port)."""
+        with self._cond:
+            # A new run: look for its own "listening" line only.
+            self.lines.clear()
+            self._eof = False
         cmd = [
             self.binary,
             "--bind", "127.0.0.1",
@@ -105,7 +113,8 @@ class WarrenProcess:
         return self._wait_listening()
 
     def _read(self):
-        with open(self.log_path, "w", encoding="utf-8", errors="replace") as log:
+        # Appended to, so that the log keeps every run of a restarted broker.
+        with open(self.log_path, "a", encoding="utf-8", errors="replace") as log:
             for raw in iter(self.proc.stdout.readline, b""):
                 line = ANSI_RE.sub("", raw.decode("utf-8", errors="replace")).rstrip("\r\n")
                 log.write(line + "\n")
@@ -168,6 +177,19 @@ class WarrenProcess:
             self._reader.join(timeout=5)
         return self.proc.returncode
 
+    def kill(self):
+        """SIGKILL (a crash: nothing gets flushed) and wait. Returns the exit code."""
+        if self in _running_brokers:
+            _running_brokers.remove(self)
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        return self.proc.returncode
+
 
 def _external_port():
     port = os.environ.get("AMQP_PORT")
@@ -217,6 +239,45 @@ def private_broker(tmp_path_factory, request):
     b = _start_broker(tmp_path_factory, label)
     yield b
     _stop_broker(b)
+
+
+class RestartableBroker(Broker):
+    """A private Warren process whose data dir outlives it: restart() (SIGTERM, start again)
+    and kill() + start() (a crash) keep durable queues and persistent messages. The port
+    changes on every start, so connect after (re)starting."""
+
+    def start(self):
+        self.host, self.port = self.process.start()
+        self.description = f"warren {self.host}:{self.port} (log {self.process.log_path})"
+
+    def stop(self):
+        _stop_broker(self)
+
+    def kill(self):
+        self.process.kill()
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def restartable_broker(tmp_path_factory, request):
+    """A broker of the test's own that it may stop, kill and start again on the same data dir.
+
+    Needs WARREN_BIN: an external broker (AMQP_PORT) cannot be restarted from here."""
+    binary = os.environ.get("WARREN_BIN")
+    if not binary:
+        pytest.skip("needs WARREN_BIN: restarting the broker is not possible with an external broker (AMQP_PORT)")
+    label = re.sub(r"\W+", "-", request.node.name)[:40]
+    base = tmp_path_factory.mktemp(f"warren-{label}")
+    data_dir = base / "data"
+    data_dir.mkdir()
+    b = RestartableBroker("127.0.0.1", 0, process=WarrenProcess(binary, data_dir, base / "warren.log"))
+    b.start()
+    yield b
+    if b.process.proc is not None and b.process.proc.poll() is None:
+        b.stop()
 
 
 class Connections:
