@@ -103,8 +103,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     };
     let shared = broker.register_connection();
     tracing::debug!(%peer, id = shared.id, user = %negotiated.grant.user, vhost = %negotiated.grant.vhost, "connection opened");
-    let writer = Writer::new();
-    let writer_task = tokio::spawn(Arc::clone(&writer).run(wr));
+    let writer = Writer::new(wr);
+    let writer_task = tokio::spawn(Arc::clone(&writer).run());
     let mut driver = Driver::new(Arc::clone(&broker), shared, Arc::clone(&writer), negotiated);
     driver.run(&mut rd, &mut rbuf).await;
     driver.shutdown();

@@ -1,13 +1,14 @@
-//! The write half of a connection: a task that turns batches of encoded frames into as few
-//! socket writes as possible. The connection's driver appends to a shared buffer and never
-//! waits on the socket, so a client that is slow to read cannot stall the driver's reading
-//! (which would deadlock single-threaded clients that publish while deliveries pile up).
+//! The write half of a connection. The driver hands over each batch of encoded frames; when
+//! nothing is queued it is written at once with a non-blocking write (no task hop on the
+//! delivery path), and whatever the socket does not take is queued for the writer task. The
+//! driver never waits on the socket, so a client that is slow to read cannot stall the
+//! driver's reading (which would deadlock single-threaded clients that publish while
+//! deliveries pile up).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
-use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
@@ -16,7 +17,8 @@ pub const PENDING_HIGH_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Default)]
 pub struct Writer {
-    buf: Mutex<Vec<u8>>,
+    socket: OnceLock<OwnedWriteHalf>,
+    buf: Mutex<Queued>,
     wake: Notify,
     drained: Notify,
     pending: AtomicUsize,
@@ -25,9 +27,18 @@ pub struct Writer {
     failed: AtomicBool,
 }
 
+/// Bytes waiting for the writer task, and whether it is writing a batch right now.
+#[derive(Debug, Default)]
+struct Queued {
+    bytes: Vec<u8>,
+    writing: bool,
+}
+
 impl Writer {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    pub fn new(socket: OwnedWriteHalf) -> Arc<Self> {
+        let w = Self::default();
+        let _ = w.socket.set(socket);
+        Arc::new(w)
     }
 
     /// Hand over everything in `out` for writing; `out` is left empty (its capacity may move).
@@ -35,18 +46,48 @@ impl Writer {
         if out.is_empty() {
             return;
         }
-        let n = out.len();
-        {
-            let mut buf = self.buf.lock();
-            if buf.is_empty() {
-                std::mem::swap(&mut *buf, out);
-            } else {
-                buf.extend_from_slice(out);
+        let mut queued = self.buf.lock();
+        if queued.bytes.is_empty() && !queued.writing && !self.failed() {
+            // Nothing ahead of us: write now, under the lock so order is kept.
+            let n = self.try_write_now(out);
+            if n == out.len() {
                 out.clear();
+                return;
             }
+            out.drain(..n);
         }
+        let n = out.len();
+        if queued.bytes.is_empty() {
+            std::mem::swap(&mut queued.bytes, out);
+        } else {
+            queued.bytes.extend_from_slice(out);
+            out.clear();
+        }
+        drop(queued);
         self.pending.fetch_add(n, Ordering::AcqRel);
         self.wake.notify_one();
+    }
+
+    /// A non-blocking write of as much of `data` as the socket takes.
+    fn try_write_now(&self, data: &[u8]) -> usize {
+        let Some(socket) = self.socket.get() else {
+            return 0;
+        };
+        let mut done = 0;
+        while done < data.len() {
+            match socket.try_write(&data[done..]) {
+                Ok(n) if n > 0 => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // A closed or failed socket (a 0-byte write means the same).
+                _ => {
+                    self.failed.store(true, Ordering::Release);
+                    break;
+                }
+            }
+        }
+        self.written_total.fetch_add(done as u64, Ordering::AcqRel);
+        done
     }
 
     pub fn pending_bytes(&self) -> usize {
@@ -77,29 +118,40 @@ impl Writer {
         self.wake.notify_one();
     }
 
-    /// The writer task: runs until closed (after flushing) or the socket fails.
-    pub async fn run(self: Arc<Self>, mut socket: OwnedWriteHalf) {
+    /// The writer task: writes what the socket did not take at once; runs until closed
+    /// (after flushing) or the socket fails.
+    pub async fn run(self: Arc<Self>) {
+        let Some(socket) = self.socket.get() else {
+            return;
+        };
         let mut batch = Vec::new();
         loop {
             {
-                let mut buf = self.buf.lock();
-                std::mem::swap(&mut *buf, &mut batch);
+                let mut queued = self.buf.lock();
+                std::mem::swap(&mut queued.bytes, &mut batch);
+                queued.writing = !batch.is_empty();
             }
             if batch.is_empty() {
-                if self.closing.load(Ordering::Acquire) {
+                if self.closing.load(Ordering::Acquire) || self.failed() {
                     break;
                 }
                 self.wake.notified().await;
                 continue;
             }
-            if socket.write_all(&batch).await.is_err() {
-                self.failed.store(true, Ordering::Release);
+            let mut done = 0;
+            while done < batch.len() && !self.failed() {
+                if socket.writable().await.is_err() {
+                    self.failed.store(true, Ordering::Release);
+                    break;
+                }
+                done += self.try_write_now(&batch[done..]);
+            }
+            self.buf.lock().writing = false;
+            if self.failed() {
                 self.drained.notify_one();
                 break;
             }
             self.pending.fetch_sub(batch.len(), Ordering::AcqRel);
-            self.written_total
-                .fetch_add(batch.len() as u64, Ordering::AcqRel);
             // Keep a buffer sized for steady traffic, not for one burst or one large message.
             if batch.capacity() > 1 << 20 {
                 batch = Vec::new();
@@ -108,6 +160,5 @@ impl Writer {
             }
             self.drained.notify_one();
         }
-        let _ = socket.shutdown().await;
     }
 }
