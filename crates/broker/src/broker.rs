@@ -206,7 +206,14 @@ impl Broker {
             }
         }
         for (id, list) in messages {
-            let Some(q) = by_id.get(&id) else { continue };
+            let Some(q) = by_id.get(&id) else {
+                // No queue to hold them (cannot happen with a consistent journal): release
+                // them so their segments can go.
+                for (loc, _) in list {
+                    drop(self.store.make_ref(loc, id, true));
+                }
+                continue;
+            };
             q.restore(list.into_iter().map(|(loc, redelivered)| {
                 let mut m = QueuedMessage::stored(None, self.store.make_ref(loc, id, true));
                 m.redelivered = redelivered;

@@ -21,7 +21,11 @@ pub fn spawn(store: Arc<Store>) -> std::io::Result<std::thread::JoinHandle<()>> 
         .spawn(move || run(&store))
 }
 
+/// Rounds a closing flusher keeps retrying writes that fail before giving up (about 1 s).
+const CLOSING_ROUNDS_MAX: u32 = 100;
+
 fn run(store: &Store) {
+    let mut closing_rounds = 0;
     loop {
         let closing = store.closing.load(Ordering::Acquire);
         // Taken before the journal is written: every metadata change made before a segment
@@ -66,8 +70,20 @@ fn run(store: &Store) {
             let _ = std::fs::remove_file(segment_path(&store.msgs_dir, id));
             let _ = std::fs::remove_file(ack_path(&store.msgs_dir, id));
         }
-        if closing && store.log.lock().pending.is_empty() {
-            return;
+        if closing {
+            closing_rounds += 1;
+            let log = store.log.lock();
+            let done = log.pending.is_empty() && log.journal_pending.is_empty();
+            if done || closing_rounds > CLOSING_ROUNDS_MAX {
+                if !done {
+                    tracing::error!(
+                        "store: giving up writing at shutdown; unwritten records are lost"
+                    );
+                }
+                return;
+            }
+            drop(log);
+            std::thread::sleep(IDLE_WAIT);
         }
     }
 }
