@@ -16,13 +16,23 @@
 #   ROUNDS=3            rounds per scenario (medians are taken over them)
 #   QUICK=1             short durations and small counts (not representative)
 #   SCENARIOS=a,b,...   subset: rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k
-#                       persistent latency connections queues backlog
+#                       persistent latency connections queues backlog restart paging
+#                       (restart and paging are Warren only, each on a Warren of its own;
+#                       RabbitMQ is not started when only Warren-only scenarios are selected)
 #   DURATION=10         seconds per throughput/latency run (QUICK: 2)
 #   WARREN_PORT=5693  RABBIT_PORT=5692  RABBIT_DIST_PORT=25692
+#   WARREN_DUR_PORT=5694  port of the restart/paging scenarios' own Warren
 #   RABBIT_NODENAME=warrenbench@localhost
 #   BENCH_OUT=BENCHMARKS.md   where the report goes (relative to the repo root)
 #   KEEP_TMP=1          keep the brokers' temporary data dirs
 #   SMOKE_PROFILE=debug build profile for --smoke (debug|release)
+#
+# Durability scenarios (Warren only; fresh data dir and Warren process each round):
+#   restart   1,000,000 x 1 KiB persistent messages over 100 durable queues (QUICK: 100,000),
+#             kill -9, restart (time to 'listening amqp'), clean stop, restart again, drain and
+#             check every message is there.
+#   paging    10 GiB of 16 KiB transient messages with --memory-budget 1 GiB (QUICK: 2 GiB,
+#             256 MiB): peak RSS against the budget; skipped if free disk < 2x the backlog.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,7 +43,7 @@ MODE=full
 case "${1:-}" in
   --smoke) MODE=smoke ;;
   "") ;;
-  -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
 esac
 
@@ -66,6 +76,8 @@ io_written() { as_root awk '/^write_bytes:/ {print $2}' "/proc/$1/io" 2>/dev/nul
 TMP=""
 WARREN_PID=""
 WARREN_N=0
+DW_PID=""
+DW_N=0
 RMQ_BG_PID=""
 RMQ_PID=""
 RMQ_UP=""
@@ -75,6 +87,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_warren || true
+  dw_stop TERM || true
   if [ -n "$RMQ_UP" ]; then stop_rabbit || true; fi
   if [ "$EPMD_WAS_RUNNING" = no ] && command -v epmd >/dev/null 2>&1; then
     # Only if this script's node started it; epmd refuses while other nodes are registered.
@@ -141,6 +154,72 @@ stop_warren() {
   WARREN_PID=""
 }
 
+# The durability scenarios' own Warren (port WARREN_DUR_PORT, a data dir kept across its
+# restarts). dw_start DATA [ARGS...] starts it and waits for 'listening amqp' (up to 10 min:
+# recovery of a large store is what is measured); it records the exec time in DW_T0 and the
+# time the line was seen in DW_T1. Returns 1 if Warren exits or never listens.
+DW_LOG=""
+DW_T0=""
+DW_T1=""
+dw_start() {
+  local data=$1; shift
+  DW_N=$((DW_N + 1))
+  DW_LOG=$LOGDIR/warren-dur-$DW_N.log
+  DW_CMD="$WARREN_BIN --bind 127.0.0.1 --amqp-port $DUR_PORT --mgmt-port 0 --data-dir $data $*"
+  # As shown in the report: repo-relative binary, $DATA for the temporary data dir.
+  DW_SHOWN="${WARREN_BIN#"$ROOT"/} --bind 127.0.0.1 --amqp-port $DUR_PORT --mgmt-port 0 --data-dir \$DATA${*:+ $*}"
+  DW_T0=$(date +%s.%N)
+  # shellcheck disable=SC2086
+  $DW_CMD >"$DW_LOG" 2>&1 &
+  DW_PID=$!
+  local i
+  for i in $(seq 1 60000); do
+    if grep -q 'listening amqp' "$DW_LOG" 2>/dev/null; then
+      DW_T1=$(date +%s.%N)
+      DW_URI="amqp://guest:guest@127.0.0.1:$DUR_PORT/%2f"
+      return 0
+    fi
+    if ! dw_alive "$DW_PID"; then
+      echo "  warren (durability instance) exited during start; log $DW_LOG:" >&2
+      tail -n 20 "$DW_LOG" >&2
+      wait "$DW_PID" 2>/dev/null || true
+      DW_PID=""
+      return 1
+    fi
+    sleep 0.01
+  done
+  echo "  warren (durability instance) did not report 'listening amqp' in 10 min" >&2
+  dw_stop KILL
+  return 1
+}
+
+# dw_stop TERM|KILL: stop it (TERM: up to 2 min for a clean shutdown, then KILL). Sets
+# DW_STOP_S to the seconds it took to exit. (Not in a subshell: only this shell can reap it.)
+DW_STOP_S=""
+dw_alive() {
+  local st
+  st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+dw_stop() {
+  DW_STOP_S=""
+  [ -n "$DW_PID" ] || return 0
+  local t0 t1 i
+  t0=$(date +%s.%N)
+  kill "-$1" "$DW_PID" 2>/dev/null || true
+  for i in $(seq 1 12000); do
+    dw_alive "$DW_PID" || break
+    sleep 0.01
+  done
+  kill -KILL "$DW_PID" 2>/dev/null || true
+  wait "$DW_PID" 2>/dev/null || true
+  t1=$(date +%s.%N)
+  DW_PID=""
+  DW_STOP_S=$(awk "BEGIN {printf \"%.3f\", $t1 - $t0}")
+}
+
+rss_of() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status" 2>/dev/null || true; }
+
 # --------------------------------------------------------------------------------------------
 # smoke mode: Warren only, a few seconds, correctness checks
 
@@ -197,20 +276,33 @@ RABBIT_DIST_PORT=${RABBIT_DIST_PORT:-25692}
 RABBIT_NODENAME=${RABBIT_NODENAME:-warrenbench@localhost}
 BENCH_OUT=${BENCH_OUT:-BENCHMARKS.md}
 LAT_RATE=10000
+DUR_PORT=${WARREN_DUR_PORT:-5694}
+RESTART_QUEUES=100
+RESTART_SIZE=1024
+PAGING_SIZE=16384
 if [ "$QUICK" = 1 ]; then
   DURATION=${DURATION:-2}
   BINDINGS=1000; CONNS=1000; QUEUES=5000; BACKLOG=50000; PHASE=60
+  RESTART_MSGS=100000
+  PAGING_MSGS=131072; PAGING_BUDGET=268435456    # 2 GiB of 16 KiB messages, 256 MiB budget
 else
   DURATION=${DURATION:-10}
   BINDINGS=10000; CONNS=10000; QUEUES=100000; BACKLOG=1000000; PHASE=300
+  RESTART_MSGS=1000000
+  PAGING_MSGS=655360; PAGING_BUDGET=1073741824   # 10 GiB of 16 KiB messages, 1 GiB budget
 fi
-ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency connections queues backlog"
+DUR_PHASE=900
+ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency connections queues backlog restart paging"
 SELECTED=${SCENARIOS:-$ALL_SCENARIOS}
 SELECTED=" ${SELECTED//,/ } "
 for s in $SELECTED; do
   case " $ALL_SCENARIOS " in *" $s "*) ;; *) die "unknown scenario '$s' (known: $ALL_SCENARIOS)" ;; esac
 done
 case "$ROUNDS" in ''|*[!0-9]*|0) die "ROUNDS must be a positive integer" ;; esac
+# Scenarios that run against no broker or against a Warren of their own.
+is_warren_only() { case "$1" in rawpipe|restart|paging) return 0 ;; *) return 1 ;; esac; }
+NEED_RABBIT=""
+for s in $SELECTED; do is_warren_only "$s" || NEED_RABBIT=1; done
 
 # The warren-perf arguments of each scenario (@PID@ = the broker's pid).
 scenario_args() {
@@ -227,6 +319,10 @@ scenario_args() {
     connections) echo "connections --count $CONNS --pid @PID@" ;;
     queues) echo "queues --count $QUEUES --pid @PID@ --keep" ;;
     backlog) echo "backlog --messages $BACKLOG --size 1024 --pid @PID@ --phase-timeout $PHASE" ;;
+    # The durability scenarios' steps (run_restart, run_paging).
+    restart_keep) echo "backlog --messages $RESTART_MSGS --size $RESTART_SIZE --queues $RESTART_QUEUES --persistent --keep --name bench-restart --pid @PID@ --phase-timeout $DUR_PHASE" ;;
+    restart_drain) echo "backlog --drain-only --messages $RESTART_MSGS --queues $RESTART_QUEUES --persistent --name bench-restart --pid @PID@ --phase-timeout $DUR_PHASE" ;;
+    paging) echo "backlog --messages $PAGING_MSGS --size $PAGING_SIZE --pid @PID@ --phase-timeout $DUR_PHASE" ;;
   esac
 }
 is_memory() { case "$1" in connections|queues|backlog) return 0 ;; *) return 1 ;; esac; }
@@ -388,6 +484,102 @@ run_one() {
     --io "$io" --cmd "$cmd" --stderr "$err"
 }
 
+# --------------------------------------------------------------------------------------------
+# durability scenarios (Warren only, on a Warren of their own: DW_*)
+
+# perf_step SPEC_ID OUT: run warren-perf against the durability instance with the arguments of
+# scenario_args SPEC_ID; stdout to OUT, stderr to OUT.err. Sets STEP_CMD (as shown in the
+# report); returns warren-perf's exit code.
+perf_step() {
+  local spec args=() shown=() w rc=0
+  spec=$(scenario_args "$1")
+  for w in $spec; do
+    if [ "$w" = @PID@ ]; then args+=("$DW_PID"); shown+=('$PID'); else args+=("$w"); shown+=("$w"); fi
+  done
+  STEP_CMD="warren-perf --uri \$URI ${shown[*]}"
+  timeout -k 10 1800 "$PERF" --uri "$DW_URI" "${args[@]}" >"$2" 2>"$2.err" || rc=$?
+  tail -n 3 "$2.err" | sed 's/^/    /'
+  return "$rc"
+}
+
+# startup_json NAME: what the last dw_start took, as JSON in $LOGDIR/NAME.json (exec to
+# 'listening amqp' from the log's own timestamp, the 'recovered ...' line, RSS 1 s later).
+startup_json() {
+  local f=$1 rss
+  sleep 1
+  rss=$(rss_of "$DW_PID")
+  python3 "$HELPER" startup "$DW_LOG" "$DW_T0" "$DW_T1" --rss "${rss:-}" >"$f" || true
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("    start %.3f s (recovery %s ms, %s messages), RSS %s MiB" % (d.get("startup_s") or -1, d.get("recover_ms"), d.get("recovered"), (d.get("rss") or 0) >> 20))' "$f" || true
+}
+
+# restart ROUND: publish a persistent backlog and keep it; kill -9; restart (timed); stop
+# cleanly; restart (timed); drain and check every message.
+run_restart() {
+  local rd=$1 data=$TMP/warren-restart pfx=$LOGDIR/restart-$1 rc=0 cmds=() stop_s=""
+  rm -rf "$data"; mkdir -p "$data"
+  echo "  restart: fresh Warren on $data, port $DUR_PORT"
+  if dw_start "$data"; then
+    cmds+=("$DW_SHOWN   # fresh \$DATA")
+    perf_step restart_keep "$pfx-publish.json" || rc=$?
+    cmds+=("$STEP_CMD")
+    cmds+=('kill -KILL $PID')
+    dw_stop KILL 2>/dev/null # (no "Killed" job notice)
+    cmds+=("$DW_SHOWN   # timed: exec to 'listening amqp'")
+    if dw_start "$data"; then
+      startup_json "$pfx-kill9.json"
+      dw_stop TERM
+      stop_s=$DW_STOP_S
+      echo "    clean stop (SIGTERM) took $stop_s s"
+      cmds+=('kill -TERM $PID   # clean stop, then the same start command again, timed')
+      if dw_start "$data"; then
+        startup_json "$pfx-clean.json"
+        perf_step restart_drain "$pfx-drain.json" || rc=$?
+        cmds+=("$STEP_CMD")
+        dw_stop TERM
+      else rc=1; fi
+    else rc=1; fi
+  else rc=1; fi
+  [ "${KEEP_TMP:-}" = 1 ] || rm -rf "$data"
+  local cmd
+  cmd=$(printf '%s\n' "${cmds[@]}")
+  python3 "$HELPER" compose restart --part "publish=$pfx-publish.json" \
+      --part "kill9=$pfx-kill9.json" --part "clean=$pfx-clean.json" \
+      --part "drain=$pfx-drain.json" --lift drain --set "clean_stop_s=$stop_s" \
+      --set "messages=$RESTART_MSGS" --set "queues=$RESTART_QUEUES" --set "size=$RESTART_SIZE" |
+    python3 "$HELPER" record "$RESULTS" --scenario restart --broker warren --round "$rd" \
+      --rc "$rc" --cmd "$cmd" --stderr "$pfx-drain.json.err"
+}
+
+# paging ROUND: a transient backlog many times the memory budget; peak RSS against the budget.
+run_paging() {
+  local rd=$1 data=$TMP/warren-paging pfx=$LOGDIR/paging-$1 rc=0 need free
+  need=$((PAGING_MSGS * PAGING_SIZE))
+  free=$(df -PB1 "$TMP" | awk 'NR==2 {print $4}')
+  if [ -z "$free" ] || [ "$free" -lt $((2 * need)) ]; then
+    echo "  paging: skipped: free disk ${free:-?} B on $TMP < 2 x the $need B backlog"
+    python3 "$HELPER" compose paging --set "skipped=free disk $(numfmt --to=iec "${free:-0}" 2>/dev/null || echo "${free:-?}")B on the data dir's filesystem is less than twice the $(numfmt --to=iec "$need" 2>/dev/null || echo "$need")B backlog" \
+        --set "memory_budget=$PAGING_BUDGET" --set "backlog_bytes=$need" |
+      python3 "$HELPER" record "$RESULTS" --scenario paging --broker warren --round "$rd" --rc 0
+    return 0
+  fi
+  rm -rf "$data"; mkdir -p "$data"
+  echo "  paging: fresh Warren on $data, port $DUR_PORT, --memory-budget $PAGING_BUDGET"
+  local cmd=""
+  if dw_start "$data" --memory-budget "$PAGING_BUDGET"; then
+    cmd="$DW_SHOWN   # fresh \$DATA"
+    perf_step paging "$pfx.json" || rc=$?
+    cmd=$(printf '%s\n%s' "$cmd" "$STEP_CMD")
+    dw_stop TERM
+  else
+    rc=1
+  fi
+  [ "${KEEP_TMP:-}" = 1 ] || rm -rf "$data"
+  python3 "$HELPER" compose paging --base "$pfx.json" --set "memory_budget=$PAGING_BUDGET" \
+      --set "backlog_bytes=$need" |
+    python3 "$HELPER" record "$RESULTS" --scenario paging --broker warren --round "$rd" \
+      --rc "$rc" --cmd "$cmd" --stderr "$pfx.json.err"
+}
+
 # A short run after each (re)start, so code loading and first allocations are not measured.
 warm_up() {
   "$PERF" --uri "$1" throughput --duration 1 --size 16 --autoack >/dev/null 2>&1 || true
@@ -414,33 +606,42 @@ restart_broker() {
 # main
 
 step "bench: $( [ "$QUICK" = 1 ] && echo QUICK || echo full ) run, $ROUNDS rounds, scenarios:$SELECTED"
-for p in "$WARREN_PORT" "$RABBIT_PORT" "$RABBIT_DIST_PORT"; do
-  port_free "$p" || die "port $p is in use (set WARREN_PORT / RABBIT_PORT / RABBIT_DIST_PORT)"
+PORTS="$WARREN_PORT $DUR_PORT"
+[ -n "$NEED_RABBIT" ] && PORTS="$PORTS $RABBIT_PORT $RABBIT_DIST_PORT"
+for p in $PORTS; do
+  port_free "$p" || die "port $p is in use (set WARREN_PORT / WARREN_DUR_PORT / RABBIT_PORT / RABBIT_DIST_PORT)"
 done
-command -v setpriv >/dev/null || die "setpriv (util-linux) is needed to start RabbitMQ as the rabbitmq user"
-
-ensure_rabbitmq
+if [ -n "$NEED_RABBIT" ]; then
+  command -v setpriv >/dev/null || die "setpriv (util-linux) is needed to start RabbitMQ as the rabbitmq user"
+  ensure_rabbitmq
+fi
 
 step "cargo build --release --bin warren --bin warren-perf"
 cargo build --release --bin warren --bin warren-perf
 
 make_tmp
-setup_rabbit_dir
-pgrep -x epmd >/dev/null 2>&1 || EPMD_WAS_RUNNING=no
-
-step "starting Warren (port $WARREN_PORT) and RabbitMQ ($RABBIT_NODENAME, port $RABBIT_PORT)"
+if [ -n "$NEED_RABBIT" ]; then
+  setup_rabbit_dir
+  pgrep -x epmd >/dev/null 2>&1 || EPMD_WAS_RUNNING=no
+  step "starting Warren (port $WARREN_PORT) and RabbitMQ ($RABBIT_NODENAME, port $RABBIT_PORT)"
+else
+  step "starting Warren (port $WARREN_PORT); no RabbitMQ: only Warren-only scenarios selected"
+fi
 start_warren
 warm_up "$WARREN_URI"
-start_rabbit
-warm_up "$RABBIT_URI"
 echo "warren pid $WARREN_PID, open files $(nofile_of "$WARREN_PID"); log $WARREN_LOG"
-echo "rabbitmq beam.smp pid $RMQ_PID, open files $(nofile_of "$RMQ_PID"); log $LOGDIR/rabbitmq-1.log"
-RABBIT_VERSION=$(rmq_run timeout 60 "$RMQ_SBIN/rabbitmqctl" -n "$RABBIT_NODENAME" version 2>/dev/null | tail -n1 || true)
-RABBIT_PKG=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo '?')
-ERLANG_VERSION=$(sed -n 's/^ *Erlang: *\([^ ]*\).*/\1/p' "$LOGDIR/rabbitmq-1.log" | head -n1)
 NOFILE_WARREN=$(nofile_of "$WARREN_PID")
-NOFILE_RABBIT=$(nofile_of "$RMQ_PID")
 NOFILE_PERF=$(ulimit -n)
+RABBIT_VERSION=""; RABBIT_PKG='?'; ERLANG_VERSION=""; NOFILE_RABBIT='?'; RABBIT_CONF=""
+if [ -n "$NEED_RABBIT" ]; then
+  start_rabbit
+  warm_up "$RABBIT_URI"
+  echo "rabbitmq beam.smp pid $RMQ_PID, open files $(nofile_of "$RMQ_PID"); log $LOGDIR/rabbitmq-1.log"
+  RABBIT_VERSION=$(rmq_run timeout 60 "$RMQ_SBIN/rabbitmqctl" -n "$RABBIT_NODENAME" version 2>/dev/null | tail -n1 || true)
+  RABBIT_PKG=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo '?')
+  ERLANG_VERSION=$(sed -n 's/^ *Erlang: *\([^ ]*\).*/\1/p' "$LOGDIR/rabbitmq-1.log" | head -n1)
+  NOFILE_RABBIT=$(nofile_of "$RMQ_PID")
+fi
 if [ "$QUICK" != 1 ] && [ "${NOFILE_RABBIT:-0}" != '?' ] && [ "${NOFILE_RABBIT:-0}" -lt $((CONNS + 100)) ]; then
   echo "bench: warning: RabbitMQ may open only $NOFILE_RABBIT files; $CONNS connections will not all fit"
 fi
@@ -449,15 +650,16 @@ for rd in $(seq 1 "$ROUNDS"); do
   step "round $rd of $ROUNDS"
   if [ "$rd" -gt 1 ]; then
     restart_broker warren
-    restart_broker rabbitmq
+    [ -z "$NEED_RABBIT" ] || restart_broker rabbitmq
   fi
   if [ $((rd % 2)) = 1 ]; then ORDER="warren rabbitmq"; else ORDER="rabbitmq warren"; fi
   for sc in $ALL_SCENARIOS; do
     case "$SELECTED" in *" $sc "*) ;; *) continue ;; esac
-    if [ "$sc" = rawpipe ]; then
-      run_one rawpipe none "$rd"
-      continue
-    fi
+    case "$sc" in
+      rawpipe) run_one rawpipe none "$rd"; continue ;;
+      restart) run_restart "$rd"; continue ;;
+      paging) run_paging "$rd"; continue ;;
+    esac
     for br in $ORDER; do
       if is_memory "$sc"; then restart_broker "$br" light; fi
       run_one "$sc" "$br" "$rd"
@@ -483,8 +685,14 @@ fi
   echo "connections=$CONNS"
   echo "queues=$QUEUES"
   echo "backlog=$BACKLOG"
+  echo "restart_messages=$RESTART_MSGS"
+  echo "restart_queues=$RESTART_QUEUES"
+  echo "paging_messages=$PAGING_MSGS"
+  echo "paging_size=$PAGING_SIZE"
+  echo "paging_budget=$PAGING_BUDGET"
+  echo "dur_port=$DUR_PORT"
   echo "data_fs=$(df -PT "$TMP" 2>/dev/null | awk 'NR==2 {print $2 " (" $7 ")"}')"
-  echo "rabbit_version=RabbitMQ ${RABBIT_VERSION:-?}"
+  echo "rabbit_version=${RABBIT_VERSION:+RabbitMQ }${RABBIT_VERSION:-?}"
   echo "rabbit_pkg=$RABBIT_PKG"
   echo "erlang=${ERLANG_VERSION:-?}"
   echo "warren_commit=$COMMIT"
@@ -498,7 +706,6 @@ fi
   echo "results_path=${RESULTS#"$ROOT"/}"
   echo "warren_port=$WARREN_PORT"
   echo "rabbit_port=$RABBIT_PORT"
-  [ -n "${WARREN_DURABLE:-}" ] && echo "warren_durable=$WARREN_DURABLE"
 } >"$META"
 
 step "results (medians of $ROUNDS rounds)"

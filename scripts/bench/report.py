@@ -11,6 +11,15 @@ Subcommands:
   smoke-check NAME
       Read one warren-perf JSON object on stdin; exit 1 unless it ran cleanly with lost = 0
       and reordered = 0.
+  startup LOG T0 T1 [--rss BYTES]
+      Print, as JSON, how long a Warren start took: from T0 (epoch seconds, just before exec)
+      to the timestamp of its 'listening amqp' log line (T1, when the script saw the line, is
+      the fallback), and what its 'recovered N messages in Q queues from S segments in X ms'
+      line says; plus any WARN/ERROR lines of the log.
+  compose NAME [--base FILE] [--part KEY=FILE]... [--set KEY=VALUE]... [--lift KEY]
+      Build one result object for a multi-step scenario (restart, paging) from warren-perf
+      outputs: --base merges a JSON object at the top level, --part nests one under KEY,
+      --lift copies the loss/order checks of part KEY to the top. Print it as one JSON line.
 """
 
 import json
@@ -56,6 +65,51 @@ SCENARIOS = [
      "{backlog} × 1 KiB backlog (no consumer, then drained)",
      [("peak_rss", "peak RSS", "bytes", LOW, 4)]),
 ]
+
+# Warren-only durability scenarios, each on a Warren process and data dir of its own:
+# id -> (title template, [(key, label, unit)] headline figures, [(key, label, unit)] details).
+RESTART_TARGET_S = 5.0  # "a few seconds"
+PAGING_TARGET_FACTOR = 1.5  # "within budget + bounded overhead": peak RSS <= 1.5 x budget
+DURABILITY = [
+    ("restart",
+     "restart with {restart_messages} × 1 KiB persistent messages in {restart_queues} durable "
+     "queues",
+     [("kill9.startup_s", "restart after kill -9 (exec → `listening amqp`)", "s"),
+      ("clean.startup_s", "restart after a clean stop (SIGTERM)", "s")],
+     [("publish.publish_per_s", "publish rate (persistent, confirms, window 1000)", "rate"),
+      ("kill9.startup_s", "restart after kill -9: exec → `listening amqp`", "s"),
+      ("kill9.recover_ms", "  of which recovery (log: `recovered … in X ms`)", "ms"),
+      ("kill9.recovered", "  messages recovered", "count"),
+      ("kill9.recovered_segments", "  segments read", "count"),
+      ("kill9.rss", "  RSS 1 s after `listening amqp`", "bytes"),
+      ("clean_stop_s", "clean stop: SIGTERM → exit", "s"),
+      ("clean.startup_s", "restart after the clean stop: exec → `listening amqp`", "s"),
+      ("clean.recover_ms", "  of which recovery", "ms"),
+      ("clean.recovered", "  messages recovered", "count"),
+      ("clean.rss", "  RSS 1 s after `listening amqp`", "bytes"),
+      ("drain.queued_at_start", "messages in the queues after the restarts (passive declare)", "count"),
+      ("drain_per_s", "drain rate after the restarts (1 consumer, 100 queues, manual ack)", "rate"),
+      ("drain.peak_rss", "peak RSS while draining", "bytes"),
+      ("lost", "lost", "count"),
+      ("duplicates", "duplicates", "count"),
+      ("reordered", "reordered", "count"),
+      ("redelivered", "redelivered", "count")]),
+    ("paging",
+     "{paging_total} backlog ({paging_messages} × {paging_size} transient) with "
+     "`--memory-budget` {paging_budget}",
+     [("peak_rss", "peak RSS", "bytes")],
+     [("memory_budget", "memory budget", "bytes"),
+      ("publish_per_s", "publish rate (confirms, window 1000)", "rate"),
+      ("rss_after_publish", "RSS with the whole backlog queued", "bytes"),
+      ("peak_rss", "peak RSS", "bytes"),
+      ("_paging_overhead", "peak RSS − budget", "bytes"),
+      ("drain_per_s", "drain rate (1 consumer, manual ack)", "rate"),
+      ("rss_after_drain", "RSS after draining", "bytes"),
+      ("lost", "lost", "count"),
+      ("reordered", "reordered", "count"),
+      ("duplicates", "duplicates", "count")]),
+]
+DURABILITY_IDS = [d[0] for d in DURABILITY]
 
 # Extra figures shown per scenario in the details section: (key, label, unit).
 THROUGHPUT_DETAILS = [
@@ -136,6 +190,8 @@ def fmt(v, unit):
         return f"{v:,.0f}"
     if unit == "s":
         return f"{v:.2f} s"
+    if unit == "ms":
+        return f"{v:,.0f} ms"
     if unit == "us":
         if abs(v) >= 10_000:
             return f"{v / 1000:,.1f} ms"
@@ -199,6 +255,9 @@ def load_meta(path):
 
 def metric_value(rec, key):
     res = rec.get("result") or {}
+    if key == "_paging_overhead":
+        peak, budget = get(res, "peak_rss"), get(res, "memory_budget")
+        return None if peak is None or budget is None else peak - budget
     if key == "_io_per_msg":
         io, pub = rec.get("io_write_bytes"), get(res, "published")
         if io is None or not pub:
@@ -209,7 +268,13 @@ def metric_value(rec, key):
 
 def ok(rec):
     res = rec.get("result")
-    return rec.get("rc") == 0 and isinstance(res, dict) and "error" not in res
+    return (rec.get("rc") == 0 and isinstance(res, dict) and "error" not in res
+            and "skipped" not in res)
+
+
+def skipped(rec):
+    res = rec.get("result")
+    return isinstance(res, dict) and "skipped" in res
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +286,8 @@ def one_line(scenario, res):
         return "no result"
     if "error" in res:
         return "error: " + str(res["error"])[:300]
+    if "skipped" in res:
+        return "skipped: " + str(res["skipped"])
     kind = res.get("scenario")
     checks = []
     for k in ("lost", "reordered", "duplicates"):
@@ -241,6 +308,17 @@ def one_line(scenario, res):
     if kind == "queues":
         return (f"{fmt(res.get('declare_per_s'), 'qrate')} declared, "
                 f"{fmt(res.get('rss_per_queue'), 'bytes')} RSS per queue")
+    if kind == "restart":
+        k9, cl = res.get("kill9") or {}, res.get("clean") or {}
+        return (f"restart after kill -9 {fmt(get(k9, 'startup_s'), 's')} "
+                f"({k9.get('recovered')} recovered in {fmt(get(k9, 'recover_ms'), 'ms')}), "
+                f"after clean stop {fmt(get(cl, 'startup_s'), 's')}, "
+                f"drain {fmt(res.get('drain_per_s'), 'rate')}{tail}")
+    if kind == "paging":
+        return (f"peak RSS {fmt(res.get('peak_rss'), 'bytes')} with a "
+                f"{fmt(res.get('memory_budget'), 'bytes')} budget, publish "
+                f"{fmt(res.get('publish_per_s'), 'rate')}, drain "
+                f"{fmt(res.get('drain_per_s'), 'rate')}{tail}")
     if kind == "backlog":
         return (f"peak RSS {fmt(res.get('peak_rss'), 'bytes')}, publish {fmt(res.get('publish_per_s'), 'rate')}, "
                 f"drain {fmt(res.get('drain_per_s'), 'rate')}{tail}")
@@ -403,29 +481,101 @@ def rounds_of(recs, key, unit):
     return " / ".join(vals)
 
 
-def durability_flag(by, meta):
-    """(flag text or None, {broker: bytes per message}) for the persistent scenario."""
-    recs = by.get("persistent", {})
-    per = {b: med_of(recs.get(b, []), "_io_per_msg") for b, _ in BROKERS}
-    if not any(ok(r) for r in recs.get("warren", [])):
-        return None, per
-    if meta.get("warren_durable") == "yes":
-        return None, per
-    if meta.get("warren_durable") == "no":
-        return "pending durability issue: Warren does not persist messages yet", per
-    size = None
-    for r in recs.get("warren", []):
-        if ok(r):
-            size = get(r["result"], "size")
-            break
-    w = per.get("warren")
-    if w is None:
-        return ("pending durability issue? (could not read Warren's storage writes from "
-                "/proc/PID/io)"), per
-    if size and w < 0.5 * size:
-        return (f"pending durability issue: Warren wrote {fmt(w, 'bytes')} to storage per "
-                f"{size} B message, so it keeps them in memory only"), per
-    return None, per
+def durability_target(sid, key, value, rec_list):
+    """(target text, met text) for a durability headline figure."""
+    if sid == "restart":
+        target = f"a few seconds (≤ {RESTART_TARGET_S:g} s)"
+        met = None if value is None else value <= RESTART_TARGET_S
+    else:
+        budget = med_of(rec_list, "memory_budget")
+        target = (f"within budget + bounded overhead (≤ {PAGING_TARGET_FACTOR:g} × budget"
+                  + (f" = {fmt(budget * PAGING_TARGET_FACTOR, 'bytes')})" if budget else ")"))
+        met = None if value is None or not budget else value <= PAGING_TARGET_FACTOR * budget
+    return target, "—" if met is None else ("yes" if met else "**no**")
+
+
+def durability_section(L, by, meta, fields):
+    present = [d for d in DURABILITY if d[0] in by]
+    if not present:
+        return
+    port = meta.get("dur_port", "5694")
+    L.append("## Durability")
+    L.append("")
+    L.append("Warren only. Each scenario starts a Warren of its own (port "
+             f"{port}, a fresh data directory per round, nothing else running on it) because it "
+             "kills, restarts or configures the broker. Medians over the rounds, then every round "
+             "in order. The persistent-message throughput, side by side with RabbitMQ, is the "
+             "`persistent` row of the table above: Warren confirms a persistent message only "
+             "after the store segment holding it is `fdatasync`ed (group commit: one sync covers "
+             "every message written while the previous one ran), as RabbitMQ confirms only "
+             "persisted messages.")
+    L.append("")
+    L.append("| scenario | figure | Warren | target | met |")
+    L.append("|---|---|---:|---|---|")
+    for sid, title_t, heads, _ in present:
+        recs = by[sid].get("warren", [])
+        if recs and all(skipped(r) for r in recs):
+            L.append(f"| {title_t.format(**fields)} | — | skipped: {recs[0]['result']['skipped']} "
+                     "| — | — |")
+            continue
+        for key, label, unit in heads:
+            v = med_of(recs, key)
+            target, met = durability_target(sid, key, v, recs)
+            L.append(f"| {title_t.format(**fields)} | {label} | {fmt(v, unit)} | {target} | {met} |")
+    L.append("")
+    for sid, title_t, _, details in present:
+        recs = by[sid].get("warren", [])
+        L.append(f"### {title_t.format(**fields)}")
+        L.append("")
+        if recs and all(skipped(r) for r in recs):
+            L.append(f"Skipped: {recs[0]['result']['skipped']}.")
+            L.append("")
+            continue
+        L.append("| figure | Warren |")
+        L.append("|---|---:|")
+        for key, label, unit in details:
+            if all(metric_value(r, key) is None for r in recs):
+                continue
+            label = label.replace("  ", "&nbsp;&nbsp;&nbsp;", 1) if label.startswith("  ") else label
+            L.append(f"| {label} | **{fmt(med_of(recs, key), unit)}** ({rounds_of(recs, key, unit)}) |")
+        L.append("")
+        cmd = next((r.get("cmd") for r in recs if r.get("cmd")), None)
+        L.append("How: " + DURABILITY_HOW[sid].format(**fields, port=port))
+        L.append("")
+        if cmd:
+            L.append("```sh")
+            L.extend(cmd.strip().splitlines())
+            L.append("```")
+            L.append("")
+
+
+# How each durability scenario runs (formatted with the render fields and the port).
+DURABILITY_HOW = {
+    "restart": (
+        "a Warren on a fresh data directory; warren-perf publishes {restart_messages} persistent "
+        "1 KiB messages round-robin over {restart_queues} durable queues (each message carries "
+        "its queue's sequence number) and waits for every confirm (`--keep`: no consumer, "
+        "nothing deleted); Warren is killed with SIGKILL as soon as the last confirm arrives. "
+        "It is started again on the same directory: the restart time is from just before `exec` "
+        "to the timestamp of its `listening amqp` log line, the recovery time and count come "
+        "from its `recovered N messages in Q queues from S segments in X ms` line, and the RSS "
+        "is read from `/proc/$PID/status` 1 s later. Then SIGTERM (clean stop, timed until the "
+        "process is gone), the same start again, timed the same way, and `--drain-only`: passive "
+        "declares of the same queues, one consumer on all of them (manual ack, prefetch 1000), "
+        "every sequence number checked (lost, duplicates, reordered, redelivered), what is left "
+        "counted, the queues deleted. `$DATA` is the scenario's temporary data directory, "
+        "`$PID` Warren's pid, `$URI` `amqp://guest:guest@127.0.0.1:{port}/%2f`. The commands, "
+        "in order:"),
+    "paging": (
+        "a Warren on a fresh data directory with the memory budget below; warren-perf publishes "
+        "the backlog with confirms into one queue with no consumer, then drains it with one "
+        "consumer, sampling Warren's `VmRSS` every 100 ms throughout (`--pid`); peak RSS is the "
+        "largest sample. Beyond the budget Warren keeps new messages on disk only (about 60 "
+        "bytes each in memory), so peak RSS should stay near the budget plus a bounded "
+        "overhead. Skipped (and said so here) when the data directory's filesystem has less "
+        "free space than twice the backlog. `$DATA` is the scenario's temporary data directory, "
+        "`$PID` Warren's pid, `$URI` `amqp://guest:guest@127.0.0.1:{port}/%2f`. The commands:"),
+}
 
 
 def render(records, meta, out_path):
@@ -437,10 +587,16 @@ def render(records, meta, out_path):
         "connections": f"{int(meta.get('connections', '10000')):,}",
         "queues": f"{int(meta.get('queues', '100000')):,}",
         "backlog": f"{int(meta.get('backlog', '1000000')):,}",
+        "restart_messages": f"{int(meta.get('restart_messages', '1000000')):,}",
+        "restart_queues": f"{int(meta.get('restart_queues', '100')):,}",
+        "paging_messages": f"{int(meta.get('paging_messages', '655360')):,}",
+        "paging_size": fmt(int(meta.get('paging_size', '16384')), "bytes"),
+        "paging_budget": fmt(int(meta.get('paging_budget', '1073741824')), "bytes"),
+        "paging_total": fmt(int(meta.get('paging_messages', '655360'))
+                            * int(meta.get('paging_size', '16384')), "bytes"),
     }
     rounds = meta.get("rounds", "?")
     quick = meta.get("quick") == "1"
-    dur_flag, io_per_msg = durability_flag(by, meta)
 
     rows = []  # (title, label, rabbit, warren, ratio, target, met)
     summary = []
@@ -459,8 +615,6 @@ def render(records, meta, out_path):
                 target = f"≤ 1/{factor} ({1 / factor:.2f}×)"
                 met = None if ratio is None else ratio <= 1 / factor
             met_s = "—" if met is None else ("yes" if met else "**no**")
-            if sid == "persistent" and dur_flag:
-                met_s += " — *pending durability issue*"
             rows.append((title, label, fmt(rv, unit), fmt(wv, unit), fmt_ratio(ratio), target, met_s))
             summary.append((sid, label, fmt(rv, unit), fmt(wv, unit), fmt_ratio(ratio), target,
                             met_s.replace("*", "")))
@@ -503,10 +657,13 @@ def render(records, meta, out_path):
              "RabbitMQ first in even ones). Ratios are Warren/RabbitMQ of the medians; for "
              "memory and latency lower is better, so the target is a ratio at most 1/N.")
     L.append("")
-    L.append("| scenario | figure | RabbitMQ | Warren | Warren/RabbitMQ | target | met |")
-    L.append("|---|---|---:|---:|---:|---|---|")
-    for t, label, rv, wv, ratio, target, met in rows:
-        L.append(f"| {t} | {label} | {rv} | {wv} | {ratio} | {target} | {met} |")
+    if rows:
+        L.append("| scenario | figure | RabbitMQ | Warren | Warren/RabbitMQ | target | met |")
+        L.append("|---|---|---:|---:|---:|---|---|")
+        for t, label, rv, wv, ratio, target, met in rows:
+            L.append(f"| {t} | {label} | {rv} | {wv} | {ratio} | {target} | {met} |")
+    else:
+        L.append("(No side-by-side scenario in this run.)")
     L.append("")
     if raw_med:
         L.append(f"**Ceiling (rawpipe, 16 B):** {fmt(raw_med, 'rate')} — the same publish and "
@@ -514,19 +671,18 @@ def render(records, meta, out_path):
                  "broker). For the 16 B 1 → 1 → 1 autoack scenario, Warren reaches "
                  f"{pct(w16, raw_med)} of it and RabbitMQ {pct(r16, raw_med)}.")
         L.append("")
-    if dur_flag:
-        L.append(f"**Persistent scenario:** {dur_flag}. Its figure is reported but is not a "
-                 "like-for-like comparison until Warren writes (and fsyncs) persistent messages "
-                 "before confirming them.")
-        L.append("")
     # Correctness.
     L.append("### Correctness of every run")
     L.append("")
     bad = []
     fails = []
+    skips = []
     for sid, brokers in by.items():
         for b, recs in brokers.items():
             for r in recs:
+                if skipped(r):
+                    skips.append(f"{sid} / {b} / round {r['round']}: skipped: {r['result']['skipped']}")
+                    continue
                 if not ok(r):
                     why = (r.get("result") or {}).get("error") or (r.get("stderr_tail") or "").strip()[-200:]
                     fails.append(f"{sid} / {b} / round {r['round']}: exit {r['rc']}: {why}")
@@ -540,6 +696,14 @@ def render(records, meta, out_path):
                     issues.append(f"{res['failed']} connections failed")
                 if res.get("drained") is False:
                     issues.append("not fully drained")
+                if sid == "restart":
+                    want = res.get("messages")
+                    for part in ("kill9", "clean"):
+                        got = (res.get(part) or {}).get("recovered")
+                        if got != want:
+                            issues.append(f"{part}: recovered {got} of {want}")
+                    if isinstance(res.get("remaining"), int) and res["remaining"]:
+                        issues.append(f"{res['remaining']} messages left after the drain")
                 if issues:
                     bad.append(f"{sid} / {b} / round {r['round']}: " + ", ".join(issues))
     if not bad and not fails:
@@ -552,6 +716,12 @@ def render(records, meta, out_path):
         for x in fails + bad:
             L.append(f"- {x}")
     L.append("")
+    for x in skips:
+        L.append(f"- {x}")
+    if skips:
+        L.append("")
+
+    durability_section(L, by, meta, fields)
 
     # Details.
     L.append("## Details per scenario")
@@ -594,7 +764,7 @@ def render(records, meta, out_path):
     L.append("One command: `scripts/bench.sh` (as root, or with sudo available). Knobs: "
              "`ROUNDS=N` (default 3), `QUICK=1` (2 s runs and small counts), `SCENARIOS=a,b` "
              "(a subset, by the ids below), `WARREN_PORT`, `RABBIT_PORT`, `RABBIT_DIST_PORT`, "
-             "`RABBIT_NODENAME`, `BENCH_OUT`. It:")
+             "`RABBIT_NODENAME`, `WARREN_DUR_PORT`, `BENCH_OUT`. It:")
     L.append("")
     L.append("1. installs `rabbitmq-server` with apt-get if it is missing;")
     L.append("2. builds `cargo build --release --bin warren --bin warren-perf`;")
@@ -605,7 +775,10 @@ def render(records, meta, out_path):
              f"the open-file limit raised first: `{meta.get('rabbit_cmd', '?')}`, "
              f"where `rabbitmq.conf` holds `{meta.get('rabbit_conf', '?')}` and "
              "`enabled_plugins` holds `[].` (no management plugin);")
-    L.append("5. runs the scenarios below in rounds, each against both brokers in turn; both "
+    dur_note = (" (the durability scenarios, Warren only, on a Warren of their own: see "
+                "Durability above)" if any(d in by for d in DURABILITY_IDS) else "")
+    L.append("5. runs the scenarios below in rounds, each against both brokers in turn"
+             f"{dur_note}; both "
              "brokers are restarted at the start of every round after the first and before each "
              "memory scenario (connections, queues, backlog), so every memory figure is "
              "measured on a fresh process;")
@@ -637,7 +810,9 @@ def render(records, meta, out_path):
              "at the consumers (delivered messages; for fanout every copy counts). After the "
              "window the run waits for the queues to drain and checks every sequence number.")
     L.append("- The persistent scenario's figure is confirmed messages per second at the "
-             "publisher. Bytes written to storage per message come from `write_bytes` in "
+             "publisher. Both brokers confirm a persistent message in a durable queue only once "
+             "it is on disk; Warren `fdatasync`s its store before sending the confirm, with one "
+             "sync covering every message written meanwhile (group commit). Bytes written to storage per message come from `write_bytes` in "
              "`/proc/$PID/io` of the broker, read before and after the run.")
     L.append("- The latency scenario publishes at a fixed rate from one connection and measures "
              "publish-to-delivery time per message (after a 1 s warm-up); p99 is the figure.")
@@ -658,18 +833,151 @@ def render(records, meta, out_path):
     w = [max(len(str(x[i])) for x in summary + [("scenario", "figure", "RabbitMQ", "Warren", "W/R", "target", "met")])
          for i in range(7)]
     hdr = ("scenario", "figure", "RabbitMQ", "Warren", "W/R", "target", "met")
-    print("  ".join(str(h).ljust(w[i]) for i, h in enumerate(hdr)))
+    if summary:
+        print("  ".join(str(h).ljust(w[i]) for i, h in enumerate(hdr)))
     for row in summary:
         print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(row)))
     if raw_med:
         print(f"rawpipe 16 B ceiling: {fmt(raw_med, 'rate')}; Warren 16 B autoack reaches "
               f"{pct(w16, raw_med)}, RabbitMQ {pct(r16, raw_med)}")
-    if dur_flag:
-        print(f"persistent: {dur_flag}")
+    for sid, title_t, heads, _ in DURABILITY:
+        for r in by.get(sid, {}).get("warren", []):
+            print(f"{sid} round {r['round']}: {one_line(sid, r.get('result'))}")
     if bad or fails:
         print("runs with problems:")
         for x in fails + bad:
             print(f"  {x}")
+
+
+# ---------------------------------------------------------------------------------------------
+# startup, compose (durability scenarios)
+
+
+def parse_ts(line):
+    """Epoch seconds of a tracing log line's leading RFC 3339 timestamp, or None."""
+    import datetime
+
+    word = line.split(" ", 1)[0].strip()
+    if not word[:4].isdigit():
+        return None
+    if word.endswith("Z"):
+        word = word[:-1] + "+00:00"
+    # Python < 3.11 accepts at most 6 fractional digits.
+    if "." in word:
+        head, rest = word.split(".", 1)
+        cut = next((i for i, c in enumerate(rest) if not c.isdigit()), len(rest))
+        word = f"{head}.{(rest[:cut] + '000000')[:6]}{rest[cut:]}"
+    try:
+        return datetime.datetime.fromisoformat(word).timestamp()
+    except ValueError:
+        return None
+
+
+def cmd_startup(argv):
+    import argparse
+    import re
+
+    p = argparse.ArgumentParser(prog="report.py startup")
+    p.add_argument("log")
+    p.add_argument("t0", type=float)
+    p.add_argument("t1", type=float)
+    p.add_argument("--rss", default="")
+    a = p.parse_args(argv)
+    out = {"startup_poll_s": round(a.t1 - a.t0, 4), "startup_s": None,
+           "startup_from": "poll", "recovered": None, "rss": None, "log_warnings": []}
+    if a.rss.strip().isdigit():
+        out["rss"] = int(a.rss)
+    try:
+        with open(a.log, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    rec = re.compile(r"recovered (\d+) messages in (\d+) queues from (\d+) segments in (\d+) ms")
+    for line in lines:
+        m = rec.search(line)
+        if m and out["recovered"] is None:
+            out["recovered"], out["recovered_queues"] = int(m.group(1)), int(m.group(2))
+            out["recovered_segments"], out["recover_ms"] = int(m.group(3)), int(m.group(4))
+        if "listening amqp" in line and out["startup_s"] is None:
+            ts = parse_ts(line)
+            if ts is not None and a.t0 - 1 <= ts <= a.t1 + 1:
+                out["startup_s"] = round(max(ts - a.t0, 0.0), 4)
+                out["startup_from"] = "log timestamp"
+        if (" WARN " in line or " ERROR " in line) and len(out["log_warnings"]) < 20:
+            out["log_warnings"].append(line[:400])
+    if out["startup_s"] is None:
+        out["startup_s"] = out["startup_poll_s"]
+    print(json.dumps(out, sort_keys=True))
+
+
+def last_json(path):
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                v = json.loads(line)
+                return v if isinstance(v, dict) else None
+            except ValueError:
+                pass
+    return None
+
+
+def cmd_compose(argv):
+    import argparse
+
+    p = argparse.ArgumentParser(prog="report.py compose")
+    p.add_argument("name")
+    p.add_argument("--base")
+    p.add_argument("--part", action="append", default=[])
+    p.add_argument("--set", action="append", default=[])
+    p.add_argument("--lift", action="append", default=[])
+    a = p.parse_args(argv)
+    out = {}
+    problems, errors = [], []
+    if a.base:
+        base = last_json(a.base)
+        if base is None:
+            problems.append("no result from warren-perf")
+        else:
+            out.update(base)
+            if "error" in base:
+                problems.append(str(base["error"]))
+            errors.extend(base.get("errors") or [])
+    for spec in a.part:
+        key, _, path = spec.partition("=")
+        v = last_json(path)
+        out[key] = v
+        if v is None:
+            problems.append(f"{key}: no result")
+        elif "error" in v:
+            problems.append(f"{key}: {v['error']}")
+        else:
+            errors.extend(f"{key}: {e}" for e in (v.get("errors") or []))
+    for key in a.lift:
+        part = out.get(key) or {}
+        for k in ("lost", "reordered", "duplicates", "redelivered", "foreign", "drained",
+                  "consumed", "drain_per_s", "drain_s", "remaining", "peak_rss"):
+            if k in part:
+                out[k] = part[k]
+    for spec in a.set:
+        key, _, val = spec.partition("=")
+        try:
+            out[key] = int(val)
+        except ValueError:
+            try:
+                out[key] = float(val)
+            except ValueError:
+                out[key] = val if val != "" else None
+    out["scenario"] = a.name
+    out["errors"] = errors
+    if problems and "skipped" not in out:
+        out["error"] = "; ".join(problems)
+    print(json.dumps(out, sort_keys=True))
 
 
 def cmd_render(argv):
@@ -689,6 +997,10 @@ def main():
         cmd_render(argv)
     elif cmd == "smoke-check":
         cmd_smoke_check(argv)
+    elif cmd == "startup":
+        cmd_startup(argv)
+    elif cmd == "compose":
+        cmd_compose(argv)
     else:
         sys.exit(__doc__)
 

@@ -341,21 +341,7 @@ impl Conn {
     }
 
     pub async fn consume(&mut self, ch: u16, queue: &str, tag: &str, no_ack: bool) -> Result<()> {
-        match self
-            .rpc(
-                ch,
-                AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
-                    queue: short(queue),
-                    consumer_tag: short(tag),
-                    no_local: false,
-                    no_ack,
-                    exclusive: false,
-                    nowait: false,
-                    arguments: FieldTable::default(),
-                })),
-            )
-            .await?
-        {
+        match self.rpc(ch, basic_consume(queue, tag, no_ack)).await? {
             AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_)) => Ok(()),
             other => bail!("expected basic.consume_ok, got {other:?}"),
         }
@@ -444,6 +430,33 @@ pub fn queue_declare(name: &str, durable: bool) -> AMQPClass {
         durable,
         exclusive: false,
         auto_delete: false,
+        nowait: false,
+        arguments: FieldTable::default(),
+    }))
+}
+
+/// queue.declare passive=true: the reply (declare-ok) carries the queue's message count; a
+/// missing queue closes the channel with 404.
+pub fn queue_declare_passive(name: &str) -> AMQPClass {
+    AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
+        queue: short(name),
+        passive: true,
+        durable: false,
+        exclusive: false,
+        auto_delete: false,
+        nowait: false,
+        arguments: FieldTable::default(),
+    }))
+}
+
+/// basic.consume (the reply, consume-ok, comes before the consumer's first delivery).
+pub fn basic_consume(queue: &str, tag: &str, no_ack: bool) -> AMQPClass {
+    AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
+        queue: short(queue),
+        consumer_tag: short(tag),
+        no_local: false,
+        no_ack,
+        exclusive: false,
         nowait: false,
         arguments: FieldTable::default(),
     }))

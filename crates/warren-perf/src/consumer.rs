@@ -350,8 +350,12 @@ pub async fn run_async(
     if !close {
         return Ok(());
     }
-    // Close: connection.close, then keep reading (deliveries still count) until close-ok or a
-    // short timeout.
+    // Close: acknowledge what was consumed (so the broker does not requeue it), then
+    // connection.close, then keep reading (deliveries still count) until close-ok or a short
+    // timeout.
+    if core.cfg.manual_ack {
+        core.ack_all();
+    }
     write_method(&mut core.out, 0, &connection_close());
     stream.write_all(&core.out).await?;
     core.out.clear();
@@ -404,6 +408,9 @@ pub fn run_blocking(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
+    }
+    if core.cfg.manual_ack {
+        core.ack_all();
     }
     write_method(&mut core.out, 0, &connection_close());
     stream.write_all(&core.out)?;

@@ -72,7 +72,8 @@ enum Command {
     Connections(connections::ConnectionsArgs),
     /// N queues with one binding each: declare rate and broker RSS per queue.
     Queues(queues::QueuesArgs),
-    /// Publish M messages with no consumer (peak broker RSS), then drain them (drain rate).
+    /// Publish M messages with no consumer (peak broker RSS), then drain them (drain rate);
+    /// or either half alone, around a broker restart (--keep, then --drain-only).
     Backlog(backlog::BacklogArgs),
     /// The same frames through an in-process relay with no broker: this machine's ceiling.
     Rawpipe(rawpipe::RawpipeArgs),

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::client::{Conn, ConnectOptions};
+use crate::client::{basic_consume, Conn, ConnectOptions};
 use crate::consumer::{self, ConsumerConfig, ConsumerCore};
 use crate::producer::{self, ProducerPlan, ProducerResult, ProducerShared, Target};
 use crate::stats::{Histogram, LatencyUs, Track};
@@ -90,9 +90,20 @@ pub async fn start_consumer(
     if manual_ack {
         c.qos(1, prefetch).await?;
     }
-    for &q in queues {
-        c.consume(1, &topo.queues[q], &q.to_string(), !manual_ack)
+    if let [q] = queues {
+        c.consume(1, &topo.queues[*q], &q.to_string(), !manual_ack)
             .await?;
+    } else {
+        // Several queues: send every basic.consume at once. Waiting for each consume-ok would
+        // fail as soon as a queue that already holds messages starts delivering; the data
+        // plane skips the consume-oks (and turns a refused consume into a channel error).
+        for &q in queues {
+            c.send(
+                1,
+                basic_consume(&topo.queues[q], &q.to_string(), !manual_ack),
+            );
+        }
+        c.flush().await?;
     }
     let parts = c.into_parts();
     let mut core = ConsumerCore::new(ConsumerConfig {
@@ -217,6 +228,8 @@ pub fn verdict(queues: usize, producers: &[ProducerResult], cores: &[ConsumerCor
 }
 
 /// Wait until `consumed()` reaches `expected`, stalls for `idle`, or `limit` passes.
+/// Returns whether `expected` was reached and the time until then (or, if it was not, until
+/// the last message arrived).
 pub async fn drain(
     expected: u64,
     consumed: impl Fn() -> u64,
@@ -238,7 +251,7 @@ pub async fn drain(
             last_progress = now;
         }
         if now - last_progress > idle || now - start > limit || !alive() {
-            return (false, now - start);
+            return (false, last_progress - start);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use clap::ValueEnum;
 use warren_codec::content::encode_properties;
 use warren_codec::protocol::basic::AMQPProperties;
-use warren_codec::protocol::AMQPClass;
+use warren_codec::protocol::{queue, AMQPClass};
 use warren_codec::types::{AMQPValue, FieldTable, LongString};
 
 use crate::client::{self, Conn, ConnectOptions};
@@ -61,14 +61,31 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(kind: ExchangeKind, queues: usize, durable: bool, bindings: usize) -> Self {
-        let run = run_id();
+        Self::named(
+            kind,
+            queues,
+            durable,
+            bindings,
+            &format!("perf-{}", run_id()),
+        )
+    }
+
+    /// Like [`Topology::new`] with fixed names: exchange `PREFIX-KIND`, queues `PREFIX-q0`,
+    /// `PREFIX-q1`, … (so a later run can find what an earlier one left behind).
+    pub fn named(
+        kind: ExchangeKind,
+        queues: usize,
+        durable: bool,
+        bindings: usize,
+        prefix: &str,
+    ) -> Self {
         Self {
             kind,
             exchange: match kind {
                 ExchangeKind::Default => String::new(),
-                k => format!("perf-{run}-{}", k.name()),
+                k => format!("{prefix}-{}", k.name()),
             },
-            queues: (0..queues).map(|i| format!("perf-{run}-q{i}")).collect(),
+            queues: (0..queues).map(|i| format!("{prefix}-q{i}")).collect(),
             durable,
             bindings,
             bound: 0,
@@ -215,6 +232,28 @@ impl Topology {
         self.bound = binds.len();
         pipeline(conn, ch, binds, 128).await?;
         Ok(())
+    }
+
+    /// Messages ready in each queue, by passive queue.declare (pipelined). A missing queue is
+    /// an error (the broker closes the channel with 404).
+    pub async fn message_counts(&self, conn: &mut Conn, ch: u16) -> Result<Vec<u64>> {
+        const WINDOW: usize = 128;
+        let mut counts = Vec::with_capacity(self.queues.len());
+        for chunk in self.queues.chunks(WINDOW) {
+            for q in chunk {
+                conn.send(ch, client::queue_declare_passive(q));
+            }
+            conn.flush().await?;
+            for q in chunk {
+                match conn.reply(ch).await? {
+                    AMQPClass::Queue(queue::AMQPMethod::DeclareOk(ok)) => {
+                        counts.push(u64::from(ok.message_count))
+                    }
+                    other => bail!("expected queue.declare-ok for {q}, got {other:?}"),
+                }
+            }
+        }
+        Ok(counts)
     }
 
     /// Delete the queues and the exchange.

@@ -183,4 +183,34 @@ fn every_scenario_runs_against_warren() {
     let q = perf(&["queues", "--uri", uri, "--count", "200", "--settle", "0"]);
     assert_eq!(q["count"], 200, "{q}");
     assert!(q["delete_per_s"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
+
+    // A backlog kept over several queues, then drained by a separate run.
+    let common = [
+        "--uri",
+        uri,
+        "--messages",
+        "3001",
+        "--queues",
+        "3",
+        "--persistent",
+        "--name",
+        "smoke-kept",
+    ];
+    let kept = perf(&[&["backlog", "--keep", "--size", "100"][..], &common[..]].concat());
+    assert_eq!(kept["confirmed"], 3001, "{kept}");
+    assert_eq!(kept["kept"], true, "{kept}");
+    assert!(kept.get("lost").is_none(), "{kept}");
+    let drained = perf(&[&["backlog", "--drain-only"][..], &common[..]].concat());
+    assert_clean(&drained);
+    assert_eq!(drained["queued_at_start"], 3001, "{drained}");
+    assert_eq!(drained["consumed"], 3001, "{drained}");
+    assert_eq!(drained["remaining"], 0, "{drained}");
+    assert_eq!(drained["redelivered"], 0, "{drained}");
+    // The drain deleted the queues: a second one finds nothing.
+    let out = Command::new(env!("CARGO_BIN_EXE_warren-perf"))
+        .args([&["backlog", "--drain-only"][..], &common[..]].concat())
+        .output()
+        .expect("run warren-perf");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("404"));
 }
