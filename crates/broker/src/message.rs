@@ -9,9 +9,20 @@ use warren_codec::types::FieldTable;
 /// Bytes held by every message alive in memory: what the memory budget is measured against.
 static MEMORY_IN_USE: AtomicUsize = AtomicUsize::new(0);
 
-/// Message bytes currently held in memory.
+/// Message bytes currently held in memory (as allocated, see [`allocated_size`]).
 pub fn memory_in_use() -> usize {
     MEMORY_IN_USE.load(Ordering::Relaxed)
+}
+
+/// What an allocation of `len` bytes really takes: allocators round sizes up to classes
+/// spaced a quarter of a power of two apart (mimalloc's bins), so a 16 KiB body with its
+/// names lands in a 20 KiB block. The memory budget is meant for RSS, so count that.
+pub fn allocated_size(len: usize) -> usize {
+    if len <= 64 {
+        return len.next_multiple_of(8);
+    }
+    let step = 1usize << (usize::BITS - 1 - len.leading_zeros() - 2);
+    len.next_multiple_of(step)
 }
 
 /// Immutable once published; queues hold `Arc<Message>` so fan-out never copies a body.
@@ -81,7 +92,7 @@ impl Message {
         properties_len: u32,
         view: PropertiesView,
     ) -> Self {
-        MEMORY_IN_USE.fetch_add(data.len(), Ordering::Relaxed);
+        MEMORY_IN_USE.fetch_add(allocated_size(data.len()), Ordering::Relaxed);
         Self {
             data,
             exchange_len,
@@ -141,13 +152,22 @@ impl Message {
 
 impl Drop for Message {
     fn drop(&mut self) {
-        MEMORY_IN_USE.fetch_sub(self.data.len(), Ordering::Relaxed);
+        MEMORY_IN_USE.fetch_sub(allocated_size(self.data.len()), Ordering::Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allocation_sizes_round_up_to_quarter_steps() {
+        assert_eq!(allocated_size(16), 16);
+        assert_eq!(allocated_size(1024), 1024);
+        assert_eq!(allocated_size(1064), 1280);
+        assert_eq!(allocated_size(16_384 + 40), 20_480);
+        assert!((1..100_000).all(|n| allocated_size(n) >= n));
+    }
 
     #[test]
     fn parts_come_back_as_given() {
