@@ -74,8 +74,9 @@ class Broker:
 class WarrenProcess:
     """A Warren binary running as a child process, its output collected."""
 
-    def __init__(self, binary, data_dir, log_path):
+    def __init__(self, binary, data_dir, log_path, extra_args=()):
         self.binary = binary
+        self.extra_args = list(extra_args)
         self.data_dir = str(data_dir)
         self.log_path = str(log_path)
         self.lines = collections.deque(maxlen=5000)
@@ -96,6 +97,7 @@ class WarrenProcess:
             "--amqp-port", "0",
             "--mgmt-port", "0",
             "--data-dir", self.data_dir,
+            *self.extra_args,
         ]
         env = dict(os.environ)
         env.setdefault("NO_COLOR", "1")
