@@ -21,7 +21,9 @@ use tokio::time::Instant;
 use crate::client::{Conn, ConnectOptions};
 use crate::producer::{self, ProducerPlan, ProducerResult, ProducerShared};
 use crate::stats::rss_bytes;
-use crate::throughput::{connect_producer, drain, start_consumer, verdict, DEFAULT_PREFETCH};
+use crate::throughput::{
+    connect_producer, drain, start_consumer, verdict, Verdict, DEFAULT_PREFETCH,
+};
 use crate::topology::{cleanup, ExchangeKind, Topology};
 use crate::uri::AmqpUri;
 use crate::wire::BODY_HEADER;
@@ -348,8 +350,8 @@ async fn run_declared(
         publish_time.as_secs_f64()
     );
 
-    let d = drain_queues(a, uri, topo, result.published, phase).await?;
-    errors.extend(d.errors);
+    let mut d = drain_queues(a, uri, topo, result.published, phase).await?;
+    errors.extend(std::mem::take(&mut d.errors));
     let peak_rss = sampler.stop().await;
     let rss_drained = a.pid.map(rss_bytes).transpose()?;
     let v = verdict(
@@ -364,23 +366,15 @@ async fn run_declared(
         v.lost,
         v.reordered
     );
-    let extra = json!({
-        "ack": if a.autoack { "auto" } else { "manual" },
-        "drain_s": d.time.as_secs_f64(),
-        "drain_per_s": drain_rate,
-        "drained": d.drained,
-        "consumed": v.consumed,
-        "received": v.received,
-        "lost": v.lost,
-        "reordered": v.reordered,
-        "duplicates": v.duplicates,
-        "redelivered": v.redelivered,
-        "foreign": v.foreign,
-        "rss_after_drain": rss_drained,
-        "peak_rss": peak_rss,
-        "errors": errors,
-    });
-    merge(&mut out, extra);
+    merge(&mut out, drain_figures(a, &d, &v, drain_rate));
+    merge(
+        &mut out,
+        json!({
+            "rss_after_drain": rss_drained,
+            "peak_rss": peak_rss,
+            "errors": errors,
+        }),
+    );
     Ok(out)
 }
 
@@ -407,10 +401,10 @@ async fn run_drain_only(
     let sampler = RssSampler::start(a.pid, a.sample_ms);
     let phase = Duration::from_secs_f64(a.phase_timeout.max(1.0));
     // Take everything the broker holds, so duplicates show up too.
-    let d = drain_queues(a, uri, topo, queued.max(a.messages), phase).await?;
+    let mut d = drain_queues(a, uri, topo, queued.max(a.messages), phase).await?;
     let peak_rss = sampler.stop().await;
     let rss_drained = a.pid.map(rss_bytes).transpose()?;
-    let mut errors = d.errors;
+    let mut errors = std::mem::take(&mut d.errors);
     // Acks were sent before the consumer's connection closed: what is left was not consumed.
     let remaining: Option<u64> = match topo.message_counts(admin, 1).await {
         Ok(c) => Some(c.iter().sum()),
@@ -438,16 +432,33 @@ async fn run_drain_only(
         v.redelivered,
         remaining.map_or("?".into(), |r| r.to_string()),
     );
-    Ok(json!({
+    let mut out = drain_figures(a, &d, &v, drain_rate);
+    merge(
+        &mut out,
+        json!({
         "scenario": "backlog",
         "mode": a.mode(),
         "messages": a.messages,
         "queues": topo.queues.len(),
         "persistent": a.persistent,
-        "ack": if a.autoack { "auto" } else { "manual" },
         "queued_at_start": queued,
         "empty_queues_at_start": empty_queues,
         "expected": v.expected,
+        "remaining": remaining,
+        "pid": a.pid,
+        "rss_before": rss_before,
+        "rss_after_drain": rss_drained,
+        "peak_rss": peak_rss,
+        "errors": errors,
+        }),
+    );
+    Ok(out)
+}
+
+/// What a drain found, in the JSON both modes report.
+fn drain_figures(a: &BacklogArgs, d: &Drained, v: &Verdict, drain_rate: f64) -> Value {
+    json!({
+        "ack": if a.autoack { "auto" } else { "manual" },
         "drain_s": d.time.as_secs_f64(),
         "drain_per_s": drain_rate,
         "drained": d.drained,
@@ -458,13 +469,7 @@ async fn run_drain_only(
         "duplicates": v.duplicates,
         "redelivered": v.redelivered,
         "foreign": v.foreign,
-        "remaining": remaining,
-        "pid": a.pid,
-        "rss_before": rss_before,
-        "rss_after_drain": rss_drained,
-        "peak_rss": peak_rss,
-        "errors": errors,
-    }))
+    })
 }
 
 fn merge(into: &mut Value, from: Value) {
