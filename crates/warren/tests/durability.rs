@@ -17,7 +17,7 @@ use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicPublishOptions, BasicQosOptions, ExchangeBindOptions,
     ExchangeDeclareOptions, QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions,
 };
-use lapin::types::{AMQPValue, FieldArray, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use warren_testkit::TestBroker;
 
@@ -361,39 +361,7 @@ async fn durable_topology_survives_kill9() {
 
 /// Every basic property set, headers of every field type, and `i` woven in.
 fn rich_properties(i: usize) -> BasicProperties {
-    let mut nested = FieldTable::default();
-    nested.insert("inner".into(), AMQPValue::LongString("yes".into()));
-    nested.insert("n".into(), AMQPValue::LongLongInt(i as i64));
-    let mut array = FieldArray::default();
-    array.push(AMQPValue::LongInt(i as i32));
-    array.push(AMQPValue::LongString("two".into()));
-    array.push(AMQPValue::FieldTable(nested.clone()));
-    let headers = table(&[
-        ("index", AMQPValue::LongLongInt(i as i64)),
-        ("str", AMQPValue::LongString(format!("text é {i}").into())),
-        ("bool", AMQPValue::Boolean(i & 1 == 0)),
-        ("i8", AMQPValue::ShortShortInt(-5)),
-        ("u8", AMQPValue::ShortShortUInt(200)),
-        ("i16", AMQPValue::ShortInt(-300)),
-        ("u16", AMQPValue::ShortUInt(60000)),
-        ("i32", AMQPValue::LongInt(-70000)),
-        ("u32", AMQPValue::LongUInt(4_000_000_000)),
-        ("i64", AMQPValue::LongLongInt(-9_000_000_000)),
-        ("f32", AMQPValue::Float(1.5)),
-        ("f64", AMQPValue::Double(-2.25)),
-        (
-            "decimal",
-            AMQPValue::DecimalValue(lapin::types::DecimalValue {
-                scale: 2,
-                value: 12345,
-            }),
-        ),
-        ("timestamp", AMQPValue::Timestamp(1_700_000_000 + i as u64)),
-        ("void", AMQPValue::Void),
-        ("bytes", AMQPValue::ByteArray(vec![0u8, 1, 2, 255].into())),
-        ("array", AMQPValue::FieldArray(array)),
-        ("table", AMQPValue::FieldTable(nested)),
-    ]);
+    let headers = every_field_type(i);
     BasicProperties::default()
         .with_content_type("application/octet-stream".into())
         .with_content_encoding("identity".into())

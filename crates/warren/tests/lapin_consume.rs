@@ -8,7 +8,6 @@ use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     BasicRecoverOptions, BasicRejectOptions, QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldArray, FieldTable};
 use lapin::{BasicProperties, Channel};
 
 async fn fill(ch: &Channel, q: &str, n: usize) {
@@ -541,38 +540,7 @@ async fn mandatory_unroutable_is_returned_with_312() {
 }
 
 fn all_properties() -> BasicProperties {
-    let mut nested = FieldTable::default();
-    nested.insert("inner".into(), AMQPValue::LongString("yes".into()));
-    let mut array = FieldArray::default();
-    array.push(AMQPValue::LongInt(1));
-    array.push(AMQPValue::LongString("two".into()));
-    // Every field type RabbitMQ accepts. (lapin writes `ShortString` values with tag '_',
-    // which RabbitMQ cannot parse, so that type is left out.)
-    let headers = table(&[
-        ("str", AMQPValue::LongString("text é".into())),
-        ("bool", AMQPValue::Boolean(true)),
-        ("i8", AMQPValue::ShortShortInt(-5)),
-        ("u8", AMQPValue::ShortShortUInt(200)),
-        ("i16", AMQPValue::ShortInt(-300)),
-        ("u16", AMQPValue::ShortUInt(60000)),
-        ("i32", AMQPValue::LongInt(-70000)),
-        ("u32", AMQPValue::LongUInt(4_000_000_000)),
-        ("i64", AMQPValue::LongLongInt(-9_000_000_000)),
-        ("f32", AMQPValue::Float(1.5)),
-        ("f64", AMQPValue::Double(-2.25)),
-        (
-            "decimal",
-            AMQPValue::DecimalValue(lapin::types::DecimalValue {
-                scale: 2,
-                value: 12345,
-            }),
-        ),
-        ("timestamp", AMQPValue::Timestamp(1_700_000_000)),
-        ("void", AMQPValue::Void),
-        ("bytes", AMQPValue::ByteArray(vec![0u8, 1, 2, 255].into())),
-        ("array", AMQPValue::FieldArray(array)),
-        ("table", AMQPValue::FieldTable(nested)),
-    ]);
+    let headers = every_field_type(1);
     BasicProperties::default()
         .with_content_type("application/json".into())
         .with_content_encoding("gzip".into())

@@ -21,7 +21,7 @@ use lapin::options::{
     ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldArray, FieldTable, ShortString};
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ErrorKind, ExchangeKind,
     Queue,
@@ -503,4 +503,43 @@ pub async fn assert_connection_usable(conn: &Connection) {
 pub fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
+}
+
+/// Headers with every field type RabbitMQ accepts, nested table and array included, with `i`
+/// woven into some values. (lapin writes `ShortString` values with tag '_', which RabbitMQ
+/// cannot parse, so that type is left out.)
+pub fn every_field_type(i: usize) -> FieldTable {
+    let mut nested = FieldTable::default();
+    nested.insert("inner".into(), AMQPValue::LongString("yes".into()));
+    nested.insert("n".into(), AMQPValue::LongLongInt(i as i64));
+    let mut array = FieldArray::default();
+    array.push(AMQPValue::LongInt(i as i32));
+    array.push(AMQPValue::LongString("two".into()));
+    array.push(AMQPValue::FieldTable(nested.clone()));
+    table(&[
+        ("index", AMQPValue::LongLongInt(i as i64)),
+        ("str", AMQPValue::LongString(format!("text é {i}").into())),
+        ("bool", AMQPValue::Boolean(i & 1 == 0)),
+        ("i8", AMQPValue::ShortShortInt(-5)),
+        ("u8", AMQPValue::ShortShortUInt(200)),
+        ("i16", AMQPValue::ShortInt(-300)),
+        ("u16", AMQPValue::ShortUInt(60000)),
+        ("i32", AMQPValue::LongInt(-70000)),
+        ("u32", AMQPValue::LongUInt(4_000_000_000)),
+        ("i64", AMQPValue::LongLongInt(-9_000_000_000)),
+        ("f32", AMQPValue::Float(1.5)),
+        ("f64", AMQPValue::Double(-2.25)),
+        (
+            "decimal",
+            AMQPValue::DecimalValue(lapin::types::DecimalValue {
+                scale: 2,
+                value: 12345,
+            }),
+        ),
+        ("timestamp", AMQPValue::Timestamp(1_700_000_000 + i as u64)),
+        ("void", AMQPValue::Void),
+        ("bytes", AMQPValue::ByteArray(vec![0u8, 1, 2, 255].into())),
+        ("array", AMQPValue::FieldArray(array)),
+        ("table", AMQPValue::FieldTable(nested)),
+    ])
 }
