@@ -201,6 +201,19 @@ impl Channel {
     }
 
     fn handle_other(&mut self, ctx: &mut ConnCtx, class: AMQPClass) -> AmqpResult<()> {
+        let topology = matches!(class, AMQPClass::Exchange(_) | AMQPClass::Queue(_));
+        let result = self.handle_other_inner(ctx, class);
+        if topology {
+            // A durable change is journaled: its reply waits until that is on disk.
+            let journaled = ctx.broker.store.journaled();
+            if journaled > ctx.broker.store.synced() {
+                ctx.hold_until = ctx.hold_until.max(journaled);
+            }
+        }
+        result
+    }
+
+    fn handle_other_inner(&mut self, ctx: &mut ConnCtx, class: AMQPClass) -> AmqpResult<()> {
         let ch = self.id;
         match class {
             AMQPClass::Channel(m) => match m {

@@ -19,7 +19,7 @@ const EVERY: Duration = Duration::from_secs(1);
 /// A segment is rewritten once at most this fraction of its holds is left.
 const LIVE_FRACTION_MAX: f64 = 0.25;
 /// Segments smaller than this are left alone (deleted whole once empty).
-const SIZE_MIN: u64 = 1 << 20;
+const SIZE_MIN: u64 = 64 << 10;
 
 pub fn spawn(store: Arc<Store>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -97,6 +97,11 @@ pub fn compact(store: &Store, id: u32) -> std::io::Result<()> {
         f.sync_data()?;
     }
     let mut segs = store.segs.lock();
+    if id == store.active_id.load(Ordering::Acquire) {
+        // It became the active segment after all (a roll raced the candidate list).
+        drop(segs);
+        return std::fs::remove_file(&tmp);
+    }
     let Some(info) = segs.segs.get_mut(&id) else {
         // Deleted meanwhile (every hold released).
         drop(segs);

@@ -31,7 +31,8 @@ fn run(store: &Store) {
         // Taken before the journal is written: every metadata change made before a segment
         // lost its last reference is synced before that segment is deleted.
         let doomed = std::mem::take(&mut store.segs.lock().doomed);
-        let (target, files, journal, dir_dirty) = {
+        let complete;
+        let (target, mut files, journal, dir_dirty) = {
             let mut log = store.log.lock();
             let idle = log.sync_needed <= store.synced()
                 && log.pending.len() < WRITE_EARLY
@@ -41,21 +42,41 @@ fn run(store: &Store) {
                 store.wake.wait_for(&mut log, IDLE_WAIT);
             }
             store.write_out(&mut log);
-            let complete = log.pending.is_empty() && log.journal_pending.is_empty();
+            complete = log.pending.is_empty() && log.journal_pending.is_empty();
             let target = if complete {
                 log.sync_needed
             } else {
                 store.synced()
             };
-            let mut files = std::mem::take(&mut log.unsynced);
+            let will_sync = target > store.synced() || !doomed.is_empty() || closing;
+            // Rolled segments stay listed until a sync that covers them succeeds.
+            let mut files = if will_sync {
+                std::mem::take(&mut log.unsynced)
+            } else {
+                Vec::new()
+            };
             files.push(Arc::clone(&log.active));
-            let dir_dirty = std::mem::take(&mut log.dir_dirty);
+            let dir_dirty = will_sync && std::mem::take(&mut log.dir_dirty);
             (target, files, Arc::clone(&log.journal), dir_dirty)
         };
         write_acks(store);
+        if !complete {
+            // A write failed (disk full?): retry shortly rather than spin.
+            std::thread::sleep(IDLE_WAIT);
+        }
         if target > store.synced() || !doomed.is_empty() || closing {
             if let Err(e) = sync_all(store, &journal, &files, dir_dirty) {
-                tracing::error!(error = %e, "store sync failed; retrying");
+                // Nothing counts as synced until every file syncs: put the work back.
+                tracing::error!(error = %e, "store sync failed; confirms wait, retrying");
+                {
+                    let mut log = store.log.lock();
+                    files.truncate(files.len().saturating_sub(1));
+                    let mut files = files;
+                    files.append(&mut log.unsynced);
+                    log.unsynced = files;
+                    log.dir_dirty |= dir_dirty;
+                }
+                store.segs.lock().doomed.extend(doomed);
                 std::thread::sleep(IDLE_WAIT);
                 continue;
             }

@@ -179,6 +179,7 @@ pub struct Store {
     segs: Mutex<SegState>,
     active_id: AtomicU32,
     synced: AtomicU64,
+    journaled: AtomicU64,
     synced_tx: tokio::sync::watch::Sender<u64>,
     next_queue_id: AtomicU32,
     closing: AtomicBool,
@@ -307,15 +308,24 @@ impl Store {
         }
     }
 
-    /// Record a metadata change; synced with the next group commit.
+    /// Record a metadata change; synced with the next group commit. Replies to the method
+    /// that made it wait for that sync (see [`Store::journaled`]).
     pub fn journal(&self, record: &MetaRecord) {
         let mut log = self.log.lock();
         let before = log.journal_pending.len();
         meta::encode(&mut log.journal_pending, record);
         log.appended += (log.journal_pending.len() - before) as u64;
         log.sync_needed = log.appended;
+        self.journaled.store(log.appended, Ordering::Release);
         drop(log);
         self.wake.notify_one();
+    }
+
+    /// Position of the latest journal record: a declare-ok, bind-ok or delete-ok goes out
+    /// once the store has synced this far, so a durable object confirmed to a client
+    /// survives a kill -9 (as in RabbitMQ).
+    pub fn journaled(&self) -> u64 {
+        self.journaled.load(Ordering::Acquire)
     }
 
     /// Persist delivery marks before the deliveries leave (a plain write survives kill -9):
@@ -373,7 +383,7 @@ impl Store {
         };
         let (file, offset) = match file {
             Some(f) => f,
-            None => self.reader(seg, loc.msg_id)?,
+            None => self.reader(seg, loc)?,
         };
         file.read_exact_at(&mut buf, u64::from(offset))
             .map_err(io(format!("reading segment {seg}")))?;
@@ -381,7 +391,7 @@ impl Store {
     }
 
     /// A sealed segment's file and where a record is in it (records move when compacted).
-    fn reader(&self, seg: u32, msg_id: u64) -> Result<(Arc<File>, u32), StoreError> {
+    fn reader(&self, seg: u32, loc: &StoreLoc) -> Result<(Arc<File>, u32), StoreError> {
         let mut segs = self.segs.lock();
         let info = segs
             .segs
@@ -389,9 +399,9 @@ impl Store {
             .ok_or(StoreError::SegmentGone(seg))?;
         let offset = info
             .relocated
-            .get(&msg_id)
+            .get(&loc.msg_id)
             .copied()
-            .unwrap_or(msg_id as u32);
+            .unwrap_or(loc.offset);
         if let Some(f) = &info.reader {
             return Ok((Arc::clone(f), offset));
         }

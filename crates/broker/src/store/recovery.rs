@@ -186,6 +186,9 @@ impl Store {
 
         let mut segs = SegState::default();
         let mut marks: HashMap<u32, u64> = HashMap::new();
+        // Ids ever used by records, so no new queue takes the id of one they name.
+        let mut max_queue_id = recovered.meta.max_queue_id;
+        let mut unneeded = Vec::new();
         let mut total = 0u64;
         for &id in &seg_ids {
             let path = segment_path(&msgs_dir, id);
@@ -194,6 +197,7 @@ impl Store {
             let mut live = 0u64;
             let result = scan(id, &data, |rec, at, len| match rec {
                 Record::Message(m) if m.flags & FLAG_PERSISTENT != 0 => {
+                    max_queue_id = max_queue_id.max(m.queues.iter().copied().max().unwrap_or(0));
                     let loc = StoreLoc::new(m.msg_id, at as u32, len as u32, true);
                     for q in m.queues {
                         if live_queues.contains(&q) && !acked.contains(&(m.msg_id, q)) {
@@ -202,7 +206,9 @@ impl Store {
                         }
                     }
                 }
-                Record::Message(_) => {}
+                Record::Message(m) => {
+                    max_queue_id = max_queue_id.max(m.queues.iter().copied().max().unwrap_or(0));
+                }
                 Record::Marks(list) => {
                     for (q, m) in list {
                         let cur = marks.entry(q).or_insert(0);
@@ -219,16 +225,16 @@ impl Store {
                     "store: dropped damaged or torn data"
                 );
             }
-            if let Some(end) = result.torn_from {
-                // Nothing intact follows: cut the tail so it is not reported again.
+            if let (Some(end), true) = (result.torn_from, Some(&id) == seg_ids.last()) {
+                // A torn write at the newest segment's end: cut it so it is not reported
+                // again. Damage anywhere else is left for a person to look at.
                 if let Ok(f) = File::options().write(true).open(&path) {
                     let _ = f.set_len(end as u64);
                 }
             }
             total += live;
             if live == 0 {
-                let _ = std::fs::remove_file(&path);
-                let _ = std::fs::remove_file(ack_path(&msgs_dir, id));
+                unneeded.push(id);
             } else {
                 segs.segs.insert(
                     id,
@@ -262,6 +268,17 @@ impl Store {
         if !mark_list.is_empty() {
             record::encode_marks(&mut pending, &mark_list);
         }
+        // The marks are restated in the new segment before the old ones holding them go.
+        let (written, err) = super::write_at_end(&active, &pending, 0);
+        if let Some(e) = err {
+            return Err(io(format!("writing {}", active_path.display()))(e));
+        }
+        pending.drain(..written);
+        active.sync_data().map_err(io("syncing the new segment"))?;
+        for id in unneeded {
+            let _ = std::fs::remove_file(segment_path(&msgs_dir, id));
+            let _ = std::fs::remove_file(ack_path(&msgs_dir, id));
+        }
         let journal_new = cfg.dir.join(JOURNAL_NEW);
         let journal = File::options()
             .read(true)
@@ -280,7 +297,7 @@ impl Store {
             log: Mutex::new(LogState {
                 active_id,
                 active: Arc::new(active),
-                written: 0,
+                written: written as u64,
                 pending,
                 appended: 0,
                 sync_needed: 0,
@@ -296,8 +313,9 @@ impl Store {
             segs: Mutex::new(segs),
             active_id: AtomicU32::new(active_id),
             synced: AtomicU64::new(0),
+            journaled: AtomicU64::new(0),
             synced_tx,
-            next_queue_id: AtomicU32::new(recovered.meta.max_queue_id + 1),
+            next_queue_id: AtomicU32::new(max_queue_id + 1),
             closing: AtomicBool::new(false),
             flusher: Mutex::new(None),
             compactor: Mutex::new(None),
@@ -327,6 +345,13 @@ impl Store {
         let journal = {
             let mut log = self.log.lock();
             self.write_out(&mut log);
+            if !log.journal_pending.is_empty() {
+                // Renaming an incomplete restatement over the old journal would lose metadata.
+                return Err(StoreError::Io {
+                    context: "writing the journal".into(),
+                    source: std::io::Error::other("incomplete write"),
+                });
+            }
             Arc::clone(&log.journal)
         };
         journal.sync_data().map_err(io("syncing the journal"))?;
