@@ -331,29 +331,31 @@ impl Driver {
         if self.blocked || !published || !self.ctx.broker.alarm() {
             return;
         }
-        self.blocked = true;
-        if self.blocked_notify {
-            self.ctx.send(
-                0,
-                AMQPClass::Connection(connection::AMQPMethod::Blocked(connection::Blocked {
-                    reason: "low on disk".into(),
-                })),
-            );
-            self.writer.submit(&mut self.ctx.out);
-        }
+        self.set_blocked(true);
+        self.writer.submit(&mut self.ctx.out);
     }
 
     fn unblock_if_clear(&mut self) {
-        if self.ctx.broker.alarm() {
+        if !self.ctx.broker.alarm() {
+            self.set_blocked(false);
+        }
+    }
+
+    /// Enter or leave the blocked state, telling clients that asked for
+    /// connection.blocked / connection.unblocked.
+    fn set_blocked(&mut self, blocked: bool) {
+        self.blocked = blocked;
+        if !self.blocked_notify {
             return;
         }
-        self.blocked = false;
-        if self.blocked_notify {
-            self.ctx.send(
-                0,
-                AMQPClass::Connection(connection::AMQPMethod::Unblocked(connection::Unblocked {})),
-            );
-        }
+        let method = if blocked {
+            connection::AMQPMethod::Blocked(connection::Blocked {
+                reason: "low on disk".into(),
+            })
+        } else {
+            connection::AMQPMethod::Unblocked(connection::Unblocked {})
+        };
+        self.ctx.send(0, AMQPClass::Connection(method));
     }
 
     /// A connection exception (or a forced close): send connection.close and release everything.
@@ -434,15 +436,6 @@ impl Driver {
                     }
                 }
                 OutboxEvent::Close(e) => self.start_close(e),
-                OutboxEvent::Blocked(reason) => {
-                    let class = match reason {
-                        Some(reason) => connection::AMQPMethod::Blocked(connection::Blocked {
-                            reason: crate::util::short_string(reason),
-                        }),
-                        None => connection::AMQPMethod::Unblocked(connection::Unblocked {}),
-                    };
-                    self.ctx.send(0, AMQPClass::Connection(class));
-                }
             }
         }
         self.events = events;

@@ -32,8 +32,6 @@ pub enum OutboxEvent {
     ConsumerCancelled { channel: u16, consumer_tag: Bytes },
     /// Close the connection with this error (shutdown, vhost deleted, ...).
     Close(AmqpError),
-    /// connection.blocked / connection.unblocked.
-    Blocked(Option<String>),
 }
 
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 //! deliveries pile up).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -15,9 +15,9 @@ use tokio::sync::Notify;
 /// Above this many unwritten bytes the driver stops encoding deliveries.
 pub const PENDING_HIGH_BYTES: usize = 4 << 20;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Writer {
-    socket: OnceLock<OwnedWriteHalf>,
+    socket: OwnedWriteHalf,
     buf: Mutex<Queued>,
     wake: Notify,
     drained: Notify,
@@ -36,9 +36,16 @@ struct Queued {
 
 impl Writer {
     pub fn new(socket: OwnedWriteHalf) -> Arc<Self> {
-        let w = Self::default();
-        let _ = w.socket.set(socket);
-        Arc::new(w)
+        Arc::new(Self {
+            socket,
+            buf: Mutex::default(),
+            wake: Notify::new(),
+            drained: Notify::new(),
+            pending: AtomicUsize::new(0),
+            written_total: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+        })
     }
 
     /// Hand over everything in `out` for writing; `out` is left empty (its capacity may move).
@@ -70,12 +77,9 @@ impl Writer {
 
     /// A non-blocking write of as much of `data` as the socket takes.
     fn try_write_now(&self, data: &[u8]) -> usize {
-        let Some(socket) = self.socket.get() else {
-            return 0;
-        };
         let mut done = 0;
         while done < data.len() {
-            match socket.try_write(&data[done..]) {
+            match self.socket.try_write(&data[done..]) {
                 Ok(n) if n > 0 => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -121,9 +125,6 @@ impl Writer {
     /// The writer task: writes what the socket did not take at once; runs until closed
     /// (after flushing) or the socket fails.
     pub async fn run(self: Arc<Self>) {
-        let Some(socket) = self.socket.get() else {
-            return;
-        };
         let mut batch = Vec::new();
         loop {
             {
@@ -140,7 +141,7 @@ impl Writer {
             }
             let mut done = 0;
             while done < batch.len() && !self.failed() {
-                if socket.writable().await.is_err() {
+                if self.socket.writable().await.is_err() {
                     self.failed.store(true, Ordering::Release);
                     break;
                 }

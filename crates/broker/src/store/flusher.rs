@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::record::ACK_ENTRY;
-use super::{ack_path, segment_path, write_at_end, Store};
+use super::{ack_path, delete_segment, write_at_end, Store};
 
 /// Pending bytes above this wake the flusher even without a sync request (paging).
 pub const WRITE_EARLY: usize = 4 << 20;
@@ -86,10 +86,7 @@ fn run(store: &Store) {
             }
         }
         for id in doomed {
-            // The segment first: an ack file without its segment is harmless, a segment
-            // without its acks would bring acked messages back.
-            let _ = std::fs::remove_file(segment_path(&store.msgs_dir, id));
-            let _ = std::fs::remove_file(ack_path(&store.msgs_dir, id));
+            delete_segment(&store.msgs_dir, id);
         }
         if closing {
             closing_rounds += 1;

@@ -214,6 +214,13 @@ pub fn ack_path(msgs_dir: &Path, id: u32) -> PathBuf {
     msgs_dir.join(format!("{id:010}.ack"))
 }
 
+/// Delete a segment nobody needs. The segment goes first: an ack file without its segment
+/// is harmless (removed at start), a segment without its acks would bring acked messages back.
+pub fn delete_segment(msgs_dir: &Path, id: u32) {
+    let _ = std::fs::remove_file(segment_path(msgs_dir, id));
+    let _ = std::fs::remove_file(ack_path(msgs_dir, id));
+}
+
 impl Store {
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -195,24 +195,27 @@ impl Store {
             let data = read_file(&path)?;
             let acked = read_acks(&ack_path(&msgs_dir, id));
             let mut live = 0u64;
-            let result = scan(id, &data, |rec, at, len| match rec {
-                Record::Message(m) if m.flags & FLAG_PERSISTENT != 0 => {
-                    max_queue_id = max_queue_id.max(m.queues.iter().copied().max().unwrap_or(0));
-                    let loc = StoreLoc::new(m.msg_id, at as u32, len as u32, true);
-                    for q in m.queues {
-                        if live_queues.contains(&q) && !acked.contains(&(m.msg_id, q)) {
-                            recovered.messages.entry(q).or_default().push((loc, false));
-                            live += 1;
+            let result = scan(id, &data, |rec, at, len| {
+                if let Record::Message(m) = &rec {
+                    let highest = m.queues.iter().copied().max().unwrap_or(0);
+                    max_queue_id = max_queue_id.max(highest);
+                }
+                match rec {
+                    Record::Message(m) if m.flags & FLAG_PERSISTENT != 0 => {
+                        let loc = StoreLoc::new(m.msg_id, at as u32, len as u32, true);
+                        for q in m.queues {
+                            if live_queues.contains(&q) && !acked.contains(&(m.msg_id, q)) {
+                                recovered.messages.entry(q).or_default().push((loc, false));
+                                live += 1;
+                            }
                         }
                     }
-                }
-                Record::Message(m) => {
-                    max_queue_id = max_queue_id.max(m.queues.iter().copied().max().unwrap_or(0));
-                }
-                Record::Marks(list) => {
-                    for (q, m) in list {
-                        let cur = marks.entry(q).or_insert(0);
-                        *cur = (*cur).max(m);
+                    Record::Message(_) => {}
+                    Record::Marks(list) => {
+                        for (q, m) in list {
+                            let cur = marks.entry(q).or_insert(0);
+                            *cur = (*cur).max(m);
+                        }
                     }
                 }
             });
@@ -276,8 +279,7 @@ impl Store {
         pending.drain(..written);
         active.sync_data().map_err(io("syncing the new segment"))?;
         for id in unneeded {
-            let _ = std::fs::remove_file(segment_path(&msgs_dir, id));
-            let _ = std::fs::remove_file(ack_path(&msgs_dir, id));
+            super::delete_segment(&msgs_dir, id);
         }
         let journal_new = cfg.dir.join(JOURNAL_NEW);
         let journal = File::options()
