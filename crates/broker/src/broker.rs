@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
+use crate::alarm::Alarms;
 use crate::auth::{password, Pattern, Permission, User, Users};
 use crate::config::Config;
 use crate::connection::shared::{ConnectionShared, OutboxEvent};
@@ -43,8 +44,8 @@ pub struct Broker {
     reply_targets: Mutex<HashMap<Bytes, ReplyTarget>>,
     next_connection_id: AtomicU64,
     pub store: Arc<Store>,
-    /// Resource alarm (low disk): publishing connections are blocked while it is set.
-    alarm: tokio::sync::watch::Sender<bool>,
+    /// Resource alarms (memory, disk): publishing connections are blocked while one is set.
+    alarm: tokio::sync::watch::Sender<Alarms>,
 }
 
 impl Broker {
@@ -64,7 +65,7 @@ impl Broker {
             next_connection_id: AtomicU64::new(1),
             config,
             store,
-            alarm: tokio::sync::watch::channel(false).0,
+            alarm: tokio::sync::watch::channel(Alarms::default()).0,
         };
         if recovered.first_boot {
             broker.create_defaults();
@@ -253,12 +254,12 @@ impl Broker {
         self.users.write().set_permission(user, vhost, permission);
     }
 
-    /// Whether a resource alarm is set (publishers get blocked).
-    pub fn alarm(&self) -> bool {
+    /// The resource alarms now set (publishers get blocked while any is).
+    pub fn alarm(&self) -> Alarms {
         *self.alarm.borrow()
     }
 
-    pub fn subscribe_alarm(&self) -> tokio::sync::watch::Receiver<bool> {
+    pub fn subscribe_alarm(&self) -> tokio::sync::watch::Receiver<Alarms> {
         self.alarm.subscribe()
     }
 
@@ -266,22 +267,38 @@ impl Broker {
     pub fn update_disk_alarm(&self, free: u64) {
         let limit = self.config.disk_free_limit;
         let low = free < limit;
-        if low != self.alarm() {
-            if low {
-                tracing::warn!(
-                    free,
-                    limit,
-                    "disk free space below limit: blocking publishers"
-                );
-            } else {
-                tracing::info!(
-                    free,
-                    limit,
-                    "disk free space back above limit: unblocking publishers"
-                );
-            }
-            self.alarm.send_replace(low);
+        if low == self.alarm().disk {
+            return;
         }
+        if low {
+            tracing::warn!(
+                free,
+                limit,
+                "disk free space below limit: blocking publishers"
+            );
+        } else {
+            tracing::info!(free, limit, "disk free space back above limit");
+        }
+        self.alarm.send_modify(|a| a.disk = low);
+    }
+
+    /// Set or clear the memory alarm from a reading of the broker's memory use; logs changes.
+    pub fn update_memory_alarm(&self, used: u64) {
+        let limit = self.config.memory_high_watermark_bytes;
+        let high = used > limit;
+        if high == self.alarm().memory {
+            return;
+        }
+        if high {
+            tracing::warn!(
+                used,
+                limit,
+                "memory use above the high watermark: blocking publishers"
+            );
+        } else {
+            tracing::info!(used, limit, "memory use back below the high watermark");
+        }
+        self.alarm.send_modify(|a| a.memory = high);
     }
 
     /// Stop: write out and sync the store. Called once connections are closed.

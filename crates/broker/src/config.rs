@@ -21,7 +21,14 @@ pub struct Config {
     pub channel_max: u16,
     pub frame_max: u32,
     pub heartbeat_s: u16,
+    /// A client must complete the opening handshake within this (RabbitMQ's
+    /// `handshake_timeout`).
     pub handshake_timeout: Duration,
+    /// Largest message body accepted (RabbitMQ's `max_message_size`).
+    pub max_message_size_bytes: u64,
+    /// Above this resident memory publishers are blocked (RabbitMQ's
+    /// `vm_memory_high_watermark`, resolved to bytes).
+    pub memory_high_watermark_bytes: u64,
     /// Size at which the message store starts a new segment file.
     pub segment_size: u64,
     /// Message bytes kept in memory; beyond it new messages live on disk only.
@@ -46,21 +53,65 @@ impl Default for Config {
             frame_max: 131_072,
             heartbeat_s: 60,
             handshake_timeout: Duration::from_secs(10),
+            max_message_size_bytes: MAX_MESSAGE_SIZE_DEFAULT_BYTES,
+            memory_high_watermark_bytes: memory_high_watermark(MEMORY_HIGH_WATERMARK_DEFAULT),
             segment_size: 64 << 20,
-            memory_budget: default_memory_budget(),
+            memory_budget: default_memory_budget(memory_high_watermark(
+                MEMORY_HIGH_WATERMARK_DEFAULT,
+            )),
             disk_free_limit: 50_000_000,
         }
     }
 }
 
-/// 40% of physical memory (RabbitMQ's default memory high watermark), or 1 GiB if unknown.
-pub fn default_memory_budget() -> usize {
+/// RabbitMQ's default `max_message_size`: 128 MiB.
+pub const MAX_MESSAGE_SIZE_DEFAULT_BYTES: u64 = 128 << 20;
+/// RabbitMQ refuses a `max_message_size` above 512 MiB.
+pub const MAX_MESSAGE_SIZE_LIMIT_BYTES: u64 = 512 << 20;
+/// RabbitMQ's default `vm_memory_high_watermark.relative`.
+pub const MEMORY_HIGH_WATERMARK_DEFAULT: Watermark = Watermark::Relative(0.4);
+
+/// `vm_memory_high_watermark`: a fraction of physical memory, or an absolute size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Watermark {
+    Relative(f64),
+    Absolute(u64),
+}
+
+impl Watermark {
+    /// "0.4" is relative; "2GB", "512MiB" or "1073741824" absolute (RabbitMQ's units).
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.contains('.') {
+            let fraction: f64 = text.trim().parse().ok()?;
+            return (fraction > 0.0 && fraction.is_finite()).then_some(Self::Relative(fraction));
+        }
+        crate::alarm::parse_bytes(text).map(Self::Absolute)
+    }
+}
+
+/// The watermark in bytes of this machine's memory.
+pub fn memory_high_watermark(watermark: Watermark) -> u64 {
+    match watermark {
+        Watermark::Absolute(bytes) => bytes,
+        Watermark::Relative(fraction) => (total_memory_bytes() as f64 * fraction) as u64,
+    }
+}
+
+/// Physical memory, or 1 GiB if unknown.
+pub fn total_memory_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| {
             let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-            let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib * 1024 / 10 * 4)
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
         })
         .unwrap_or(1 << 30)
+}
+
+/// Message bytes kept in memory before new messages are paged to disk: half the high
+/// watermark (RabbitMQ's `vm_memory_high_watermark_paging_ratio`), so paging starts well
+/// before publishers are blocked.
+pub fn default_memory_budget(memory_high_watermark_bytes: u64) -> usize {
+    usize::try_from(memory_high_watermark_bytes / 2).unwrap_or(usize::MAX)
 }

@@ -13,20 +13,20 @@
 //!   group commit, recovery.
 //! - [`auth`]: users, password hashing, permissions.
 //! - [`definitions`]: RabbitMQ definitions JSON (users, vhosts, permissions).
-//! - [`disk`]: free-space monitor behind the disk alarm (connection.blocked).
+//! - [`alarm`]: memory and disk-space monitor behind the resource alarms (connection.blocked).
 //! - [`config`], [`error`], [`util`].
 //!
 //! Hot path: `connection` reads a frame → `channel::publish` assembles the message →
 //! `vhost::route` resolves queues → `queue::publish` enqueues and dispatches to a consumer's
 //! `connection::shared` outbox → that connection's driver encodes `basic.deliver` → `writer`.
 
+pub mod alarm;
 pub mod auth;
 pub mod broker;
 pub mod channel;
 pub mod config;
 pub mod connection;
 pub mod definitions;
-pub mod disk;
 pub mod error;
 pub mod exchange;
 pub mod message;

@@ -13,8 +13,7 @@ use crate::connection;
 /// Run the AMQP server on an already-bound listener until `shutdown` resolves.
 pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
-    crate::disk::check(&broker);
-    let monitor = tokio::spawn(crate::disk::monitor(Arc::clone(&broker)));
+    let monitor = crate::alarm::Monitor::start(Arc::clone(&broker));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -31,7 +30,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
         }
     }
     drop(listener);
-    monitor.abort();
+    drop(monitor);
     broker.close_all("broker forced connection closure with reason 'shutdown'");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while broker.connection_count() > 0 && tokio::time::Instant::now() < deadline {

@@ -3,7 +3,7 @@
 //! The topology sits behind one RwLock: declarations take it for writing (rare), publishes
 //! for reading while they resolve destinations, and release it before touching any queue.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -61,7 +61,8 @@ pub struct VHost {
 #[derive(Debug, Default)]
 pub struct RouteScratch {
     destinations: Vec<Destination>,
-    visited: Vec<Arc<str>>,
+    /// Exchanges routed through for the current message, by address.
+    seen: HashSet<usize>,
 }
 
 /// An exchange.declare request.
@@ -639,7 +640,6 @@ impl VHost {
                 self.name
             )));
         }
-        scratch.visited.clear();
         route_through(&topo, x, message, scratch, out);
         if out.len() > 1 {
             out.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
@@ -649,57 +649,91 @@ impl VHost {
     }
 }
 
-/// Route through one exchange, following exchange-to-exchange bindings and alternate
-/// exchanges, visiting each exchange at most once so cycles terminate.
-fn route_through(
-    topo: &Topology,
-    x: &Exchange,
+/// Route from one exchange as RabbitMQ does: every exchange reached (through
+/// exchange-to-exchange bindings, or its alternate exchange when its own bindings give no
+/// destination at all) routes once, cycles included, from a work list rather than by
+/// recursion, so a chain of thousands of exchanges costs no native stack.
+fn route_through<'t>(
+    topo: &'t Topology,
+    first: &'t Exchange,
     message: &Message,
     scratch: &mut RouteScratch,
     out: &mut Vec<Arc<Queue>>,
 ) {
-    if scratch.visited.iter().any(|v| **v == *x.name) {
-        return;
+    let RouteScratch { destinations, seen } = scratch;
+    if seen.capacity() > 1024 {
+        *seen = HashSet::new(); // one long chain should not make every later publish clear it
+    } else {
+        seen.clear();
     }
-    scratch.visited.push(Arc::clone(&x.name));
-    let start = scratch.destinations.len();
-    x.route(message, &mut scratch.destinations);
-    let reached_before = out.len();
-    let mut i = start;
-    while i < scratch.destinations.len() {
-        match scratch.destinations[i].clone() {
-            Destination::Queue(q) => out.push(q),
-            Destination::Exchange(name) => {
-                if let Some(next) = topo.exchanges.get(&name) {
-                    route_through(topo, next, message, scratch, out);
+    // Allocates only once an exchange leads to another exchange.
+    let mut pending: Vec<&'t Exchange> = Vec::new();
+    let mut x = first;
+    loop {
+        destinations.clear();
+        x.route(message, destinations);
+        if destinations.is_empty() {
+            if let Some(ae) = x.alternate.as_ref().and_then(|n| topo.exchanges.get(n)) {
+                visit(seen, first, ae, &mut pending);
+            }
+        }
+        for destination in destinations.drain(..) {
+            match destination {
+                Destination::Queue(q) => out.push(q),
+                Destination::Exchange(name) => {
+                    if let Some(next) = topo.exchanges.get(&name) {
+                        visit(seen, first, next, &mut pending);
+                    }
                 }
             }
         }
-        i += 1;
-    }
-    scratch.destinations.truncate(start);
-    if out.len() == reached_before {
-        if let Some(ae) = x.alternate.as_ref().and_then(|n| topo.exchanges.get(n)) {
-            route_through(topo, ae, message, scratch, out);
+        match pending.pop() {
+            Some(next) => x = next,
+            None => return,
         }
     }
 }
 
-/// Drop every binding to `dest`; auto-delete exchanges left without bindings go too (their
-/// names are added to `removed` when durable, for the journal).
+/// Queue `next` for routing unless it was routed through already.
+fn visit<'t>(
+    seen: &mut HashSet<usize>,
+    first: &Exchange,
+    next: &'t Exchange,
+    pending: &mut Vec<&'t Exchange>,
+) {
+    let id = |x: &Exchange| x as *const Exchange as usize;
+    if seen.is_empty() {
+        seen.insert(id(first));
+    }
+    if seen.insert(id(next)) {
+        pending.push(next);
+    }
+}
+
+/// Drop every binding to `dest`; auto-delete exchanges left without bindings go too, and so
+/// on down the line (their names are added to `removed` when durable, for the journal).
+/// A work list, not recursion: a chain of auto-delete exchanges may be thousands long.
 fn remove_destination_everywhere(
     topo: &mut Topology,
     dest: &Destination,
     removed: &mut Vec<Arc<str>>,
 ) {
-    let mut emptied = Vec::new();
-    for x in topo.exchanges.values_mut() {
-        if x.remove_destination(dest) > 0 && x.auto_delete && !x.has_bindings() {
-            emptied.push(x.name.clone());
+    let mut gone = vec![dest.clone()];
+    while let Some(dest) = gone.pop() {
+        let mut emptied = Vec::new();
+        for x in topo.exchanges.values_mut() {
+            if x.remove_destination(&dest) > 0 && x.auto_delete && !x.has_bindings() {
+                emptied.push(x.name.clone());
+            }
         }
-    }
-    for name in emptied {
-        delete_auto_exchange(topo, &name, removed);
+        for name in emptied {
+            if let Some(x) = topo.exchanges.remove(&name) {
+                if x.durable {
+                    removed.push(x.name);
+                }
+                gone.push(Destination::Exchange(name));
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use amq_protocol::types::FieldTable;
 use bytes::Bytes;
 
 use crate::frame::{begin_frame, end_frame, FRAME_BODY, FRAME_HEADER, FRAME_OVERHEAD_SIZE};
+use crate::table::check_table;
 use crate::wire::{put_u16, put_u64, Truncated, WireReader};
 
 /// A decoded content header: class, announced body size, raw property bytes (flags + values).
@@ -168,8 +169,12 @@ impl PropertiesView {
             short_str(&mut pos)?;
         }
         if let Some(span) = view.headers {
-            // A header table must itself be well formed: routing and consumers decode it.
-            decode_table(span.of(raw))?;
+            // A header table must itself be well formed (and not nested too deep): routing
+            // and consumers decode it.
+            let table = span.of(raw);
+            if check_table(table) != Ok(table.len()) {
+                return Err(Truncated);
+            }
         }
         Ok(view)
     }
@@ -182,6 +187,8 @@ impl PropertiesView {
 
 /// Decode a length-prefixed field table (as found in properties or method arguments).
 pub fn decode_table(bytes: &[u8]) -> Result<FieldTable, Truncated> {
+    // amq-protocol recurses per nesting level: check depth and structure iteratively first.
+    check_table(bytes).map_err(|_| Truncated)?;
     match amq_protocol::types::parsing::parse_field_table(bytes) {
         Ok((&[], table)) => Ok(table),
         _ => Err(Truncated),

@@ -6,6 +6,7 @@ use amq_protocol::protocol::{gen_class, parse_class, AMQPClass};
 use bytes::Bytes;
 
 use crate::frame::{begin_frame, end_frame, FRAME_METHOD};
+use crate::table::{check_table, TableError, NESTING_DEPTH_MAX};
 use crate::wire::{put_short_str, put_u16, put_u32, put_u64, WireReader};
 
 pub const CLASS_CONNECTION: u16 = 10;
@@ -83,6 +84,9 @@ pub enum MethodError {
     /// A known method whose arguments are truncated or malformed.
     #[error("malformed {}", method_name(*class_id, *method_id))]
     Malformed { class_id: u16, method_id: u16 },
+    /// A field table among the arguments nests deeper than [`NESTING_DEPTH_MAX`].
+    #[error("{} has field tables nested deeper than {NESTING_DEPTH_MAX} levels", method_name(*class_id, *method_id))]
+    TooDeep { class_id: u16, method_id: u16 },
     /// The payload is too short to even hold class and method ids.
     #[error("method frame too short")]
     TooShort,
@@ -139,10 +143,61 @@ pub fn decode_method(payload: Bytes) -> Result<Method, MethodError> {
             Err(_) => return Err(malformed),
         }
     }
+    // amq-protocol decodes field tables by recursion: check them iteratively first.
+    match check_method_tables(class_id, method_id, &payload[4..]) {
+        Ok(()) => {}
+        Err(TableError::TooDeep) => {
+            return Err(MethodError::TooDeep {
+                class_id,
+                method_id,
+            })
+        }
+        Err(TableError::Malformed) => return Err(malformed),
+    }
     match parse_class(&payload[..]) {
         Ok((&[], class)) => Ok(Method::Other(class)),
         _ => Err(malformed),
     }
+}
+
+/// The argument kinds that come before or between field tables in a method.
+#[derive(Clone, Copy)]
+enum Arg {
+    Octet,
+    Short,
+    ShortStr,
+    Table,
+}
+
+/// The arguments of every method that carries a field table, up to its last table.
+fn table_layout(class_id: u16, method_id: u16) -> &'static [Arg] {
+    use Arg::*;
+    match (class_id, method_id) {
+        (CLASS_CONNECTION, 10) => &[Octet, Octet, Table],
+        (CLASS_CONNECTION, 11) => &[Table],
+        (CLASS_EXCHANGE, 10) => &[Short, ShortStr, ShortStr, Octet, Table],
+        (CLASS_EXCHANGE, 30 | 40) => &[Short, ShortStr, ShortStr, ShortStr, Octet, Table],
+        (CLASS_QUEUE, 10) => &[Short, ShortStr, Octet, Table],
+        (CLASS_QUEUE, 20) => &[Short, ShortStr, ShortStr, ShortStr, Octet, Table],
+        (CLASS_QUEUE, 50) => &[Short, ShortStr, ShortStr, ShortStr, Table],
+        (CLASS_BASIC, 20) => &[Short, ShortStr, ShortStr, Octet, Table],
+        _ => &[],
+    }
+}
+
+/// Walk a method's arguments up to its field tables and check each one.
+fn check_method_tables(class_id: u16, method_id: u16, args: &[u8]) -> Result<(), TableError> {
+    let mut pos = 0usize;
+    for arg in table_layout(class_id, method_id) {
+        let rest = args.get(pos..).ok_or(TableError::Malformed)?;
+        pos += match arg {
+            Arg::Octet => 1,
+            Arg::Short => 2,
+            Arg::ShortStr => 1 + usize::from(*rest.first().ok_or(TableError::Malformed)?),
+            Arg::Table => check_table(rest)?,
+        };
+    }
+    Ok(())
 }
 
 fn decode_publish(r: &mut WireReader) -> Result<Method, crate::wire::Truncated> {

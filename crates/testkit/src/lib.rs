@@ -80,6 +80,18 @@ impl TestBroker {
     }
 
     /// Path of the binary this broker runs.
+    /// The broker process's resident set size, in bytes (from /proc).
+    pub fn rss_bytes(&self) -> u64 {
+        let statm = std::fs::read_to_string(format!("/proc/{}/statm", self.pid()))
+            .expect("read the broker's /proc/PID/statm");
+        let pages: u64 = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("resident pages in statm");
+        pages * 4096
+    }
+
     pub fn binary(&self) -> &str {
         &self.binary
     }

@@ -2,10 +2,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
+use warren_broker::config::{memory_high_watermark, Watermark};
 use warren_broker::{Broker, Config};
 
 /// Messages are allocated on the publisher's thread and freed on the consumer's; mimalloc
@@ -55,10 +57,21 @@ struct Cli {
     /// Most channels per connection.
     #[arg(long, env = "WARREN_CHANNEL_MAX", default_value_t = 2047)]
     channel_max: u16,
-    /// Message bytes kept in memory; beyond it new messages live on disk only (default: 40%
-    /// of physical memory, RabbitMQ's default high watermark).
+    /// Message bytes kept in memory; beyond it new messages live on disk only (default: half
+    /// the memory high watermark, RabbitMQ's paging ratio).
     #[arg(long, env = "WARREN_MEMORY_BUDGET")]
     memory_budget: Option<usize>,
+    /// Memory high watermark: above it publishers are blocked. A fraction of physical memory
+    /// ("0.4", the default) or an absolute size ("2GB", "512MiB", bytes).
+    #[arg(long, env = "WARREN_VM_MEMORY_HIGH_WATERMARK", default_value = "0.4", value_parser = parse_watermark)]
+    vm_memory_high_watermark: Watermark,
+    /// Largest message body accepted, in bytes (at most 512 MiB).
+    #[arg(long, env = "WARREN_MAX_MESSAGE_SIZE", default_value_t = warren_broker::config::MAX_MESSAGE_SIZE_DEFAULT_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..=warren_broker::config::MAX_MESSAGE_SIZE_LIMIT_BYTES))]
+    max_message_size: u64,
+    /// A client must complete the opening handshake within this many milliseconds.
+    #[arg(long, env = "WARREN_HANDSHAKE_TIMEOUT", default_value_t = 10_000)]
+    handshake_timeout: u64,
     /// Block publishers while the data directory's disk has less free space (bytes).
     #[arg(long, env = "WARREN_DISK_FREE_LIMIT", default_value_t = 50_000_000)]
     disk_free_limit: u64,
@@ -109,6 +122,7 @@ fn main() -> anyhow::Result<()> {
         )
         .with_ansi(false)
         .init();
+    let watermark_bytes = memory_high_watermark(cli.vm_memory_high_watermark);
     let config = Config {
         bind: cli.bind,
         amqp_port: cli.amqp_port,
@@ -123,7 +137,10 @@ fn main() -> anyhow::Result<()> {
         channel_max: cli.channel_max,
         memory_budget: cli
             .memory_budget
-            .unwrap_or_else(warren_broker::config::default_memory_budget),
+            .unwrap_or_else(|| warren_broker::config::default_memory_budget(watermark_bytes)),
+        memory_high_watermark_bytes: watermark_bytes,
+        max_message_size_bytes: cli.max_message_size,
+        handshake_timeout: Duration::from_millis(cli.handshake_timeout),
         disk_free_limit: cli.disk_free_limit,
         segment_size: cli.segment_size,
         ..Config::default()
@@ -148,6 +165,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     warren_broker::server::run(listener, broker, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn parse_watermark(text: &str) -> Result<Watermark, String> {
+    Watermark::parse(text).ok_or_else(|| {
+        format!("{text:?}: expected a fraction of memory (0.4) or a size (2GB, 512MiB, bytes)")
+    })
 }
 
 async fn shutdown_signal() {

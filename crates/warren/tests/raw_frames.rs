@@ -329,24 +329,35 @@ async fn channel_max_limits_the_number_of_open_channels() {
         ..Login::guest()
     };
     let mut c = t.open_with(&login).await;
-    // The limit is a count, not an id: 65535 opens with channel_max 2.
     c.open_channel(1).await;
-    c.open_channel(65535).await;
-    // Closing a channel frees a slot.
+    c.open_channel(2).await;
+    // Closing a channel frees its number.
     c.send(&channel_close(1)).await;
     match c.expect_class(1).await {
         AMQPClass::Channel(channel::AMQPMethod::CloseOk(_)) => {}
         other => panic!("expected channel.close-ok, got {other:?}"),
     }
-    c.open_channel(3).await;
-    c.send(&channel_open(4)).await;
-    c.expect_connection_close(
-        530,
-        "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)",
-        0,
-        0,
-    )
-    .await;
+    c.open_channel(1).await;
+    c.send(&channel_open(3)).await;
+    if t.is_external() {
+        // RabbitMQ 3.10 counts channels and accepts any number (deviation: Warren allows
+        // only the spec's 1..channel_max, see hostile.rs).
+        c.expect_connection_close(
+            530,
+            "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)",
+            0,
+            0,
+        )
+        .await;
+    } else {
+        c.expect_connection_close(
+            530,
+            "NOT_ALLOWED - channel number 3 is above the negotiated channel_max (2)",
+            20,
+            10,
+        )
+        .await;
+    }
     t.assert_healthy().await;
 }
 
@@ -686,23 +697,21 @@ async fn body_longer_than_announced() {
 }
 
 #[tokio::test]
-async fn message_over_128_mib_is_refused_after_its_body() {
+async fn message_over_128_mib_is_refused() {
     const SIZE: u64 = 134_217_729; // max_message_size + 1
-    const CHUNK: usize = 131_072; // = frame_max: the largest accepted body frame
-    let started = std::time::Instant::now();
     let mut t = Target::start();
     let mut c = t.open().await;
     c.send(&basic_publish(1, "", &name("nowhere"))).await;
     c.send(&content_header(1, 60, SIZE)).await;
-    let chunk = body(1, &vec![b'x'; CHUNK]);
-    let mut sent = 0u64;
-    while SIZE - sent > CHUNK as u64 {
-        c.send(&chunk).await;
-        sent += CHUNK as u64;
+    if t.is_external() {
+        // RabbitMQ answers only once the whole body has arrived (see hostile.rs for Warren,
+        // which refuses from the header: a deliberate difference).
+        skip(
+            "message_over_128_mib_is_refused",
+            "RabbitMQ waits for the body",
+        );
+        return;
     }
-    // Everything but the last byte(s): no answer yet.
-    c.expect_nothing(QUIET).await;
-    c.send(&body(1, &vec![b'y'; (SIZE - sent) as usize])).await;
     c.expect_channel_close(
         1,
         406,
@@ -716,7 +725,6 @@ async fn message_over_128_mib_is_refused_after_its_body() {
     c.open_channel(1).await;
     c.sync(1).await;
     t.assert_healthy().await;
-    eprintln!("128 MiB + 1 publish took {:?}", started.elapsed());
 }
 
 // ---- channel methods that are connection errors ------------------------------------------

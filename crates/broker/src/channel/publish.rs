@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use warren_codec::content::{decode_content_header, encode_properties, PropertiesView};
 use warren_codec::method::{write_return, Publish, CLASS_BASIC};
 use warren_codec::reply::NO_ROUTE;
@@ -19,8 +19,6 @@ use crate::message::Message;
 use crate::queue::{Queue, QueuedMessage};
 
 pub const REPLY_TO_QUEUE: &str = "amq.rabbitmq.reply-to";
-/// RabbitMQ's default max_message_size (128 MiB).
-pub const MESSAGE_SIZE_MAX: u64 = 128 << 20;
 const REPLY_TO_PREFIX: &[u8] = b"amq.rabbitmq.reply-to.";
 
 #[derive(Debug, Default)]
@@ -38,8 +36,8 @@ pub enum PublishState {
         body_size: u64,
         body: Body,
     },
-    /// An oversized message: its body frames are counted and dropped, then `error` is raised
-    /// (RabbitMQ reports the size only once the whole message has arrived).
+    /// The content of a rejected publish: its body frames are counted and dropped, then
+    /// `error` is raised (RabbitMQ reports it only once the whole message has arrived).
     Discard {
         remaining: u64,
         error: AmqpError,
@@ -52,7 +50,7 @@ pub enum Body {
     #[default]
     Empty,
     One(Bytes),
-    Many(BytesMut),
+    Many(Vec<u8>),
 }
 
 impl Body {
@@ -68,12 +66,22 @@ impl Body {
         *self = match std::mem::take(self) {
             Body::Empty => Body::One(chunk),
             Body::One(first) => {
-                let mut all = BytesMut::with_capacity(body_size);
+                // Sized by what arrived, never by what the header claims: memory grows only
+                // as fast as the client actually sends.
+                let have = first.len() + chunk.len();
+                let mut all = Vec::with_capacity(have.saturating_mul(2).min(body_size));
                 all.extend_from_slice(&first);
                 all.extend_from_slice(&chunk);
                 Body::Many(all)
             }
             Body::Many(mut all) => {
+                let need = all.len() + chunk.len();
+                if need > all.capacity() {
+                    // Double, but never past the announced size (already checked against
+                    // the maximum): no slack beyond what the message needs.
+                    let target = need.max(all.len() * 2).min(body_size.max(need));
+                    all.reserve_exact(target - all.len());
+                }
                 all.extend_from_slice(&chunk);
                 Body::Many(all)
             }
@@ -84,7 +92,7 @@ impl Body {
         match self {
             Body::Empty => Bytes::new(),
             Body::One(b) => b,
-            Body::Many(b) => b.freeze(),
+            Body::Many(b) => Bytes::from(b),
         }
     }
 }
@@ -183,6 +191,18 @@ impl Channel {
             // The weight field must be zero.
             return Err(expected_header());
         }
+        let size_max = ctx.broker.config.max_message_size_bytes;
+        if header.body_size > size_max {
+            // Refused from the header: nothing is allocated for a size a client merely
+            // claims (RabbitMQ 3.10 refuses only once the whole body has arrived, and says
+            // nothing at all to a 1 GiB or 2^62-byte announcement). The channel closes; the
+            // body frames that follow are ignored with everything else until close-ok.
+            return Err(AmqpError::precondition_failed(format!(
+                "message size {} is larger than configured max size {size_max}",
+                header.body_size
+            ))
+            .with_ids(60, 40));
+        }
         if let Some(error) = rejected {
             if header.body_size == 0 {
                 return Err(error);
@@ -196,17 +216,6 @@ impl Channel {
         let Some(publish) = publish else {
             return Ok(());
         };
-        if header.body_size > MESSAGE_SIZE_MAX {
-            // Never buffered: the body is counted off as it arrives, then refused.
-            self.publish = PublishState::Discard {
-                remaining: header.body_size,
-                error: AmqpError::precondition_failed(format!(
-                    "message size {} is larger than configured max size {MESSAGE_SIZE_MAX}",
-                    header.body_size
-                )),
-            };
-            return Ok(());
-        }
         let view = PropertiesView::parse(&header.properties).map_err(|_| {
             AmqpError::frame_error("cannot decode content header properties").with_ids(60, 40)
         })?;

@@ -10,16 +10,25 @@ use warren_codec::method::{decode_method, Method, MethodError};
 use warren_codec::protocol::{channel as chp, connection, AMQPClass};
 use warren_codec::reply::{describe_frame, erlang_bytes};
 
+use super::writer::OUTPUT_HIGH_BYTES;
 use super::{Driver, Lifecycle};
 use crate::channel::{Channel, ChannelState};
 use crate::error::AmqpError;
 
 impl Driver {
+    /// Handle every complete frame in `rbuf`, or stop early (leaving the rest buffered and
+    /// `input_paused` set) once the output waiting for this client passes its limit.
     pub(super) fn process_frames(&mut self, rbuf: &mut BytesMut) {
+        // The writer's backlog only shrinks while we run: read it once, count our own output.
+        let out_budget = OUTPUT_HIGH_BYTES.saturating_sub(self.writer.pending_bytes());
         while matches!(
             self.lifecycle,
             Lifecycle::Running | Lifecycle::Closing { .. }
         ) {
+            if self.ctx.out.len() > out_budget {
+                self.input_paused = true;
+                return;
+            }
             match split_frame(rbuf, self.ctx.frame_max) {
                 Ok(Some(frame)) => {
                     if let Err(e) = self.handle_frame(frame) {
@@ -127,6 +136,16 @@ impl Driver {
 
     fn channel_method(&mut self, id: u16, method: Method) -> Result<(), AmqpError> {
         let (class_id, method_id) = method.ids();
+        // The spec allows channel numbers 1..=channel_max; per-connection state is indexed by
+        // the number, so a larger one is refused before anything is sized by it (RabbitMQ
+        // 3.10 accepts it: a deliberate difference).
+        if id > self.channel_max {
+            return Err(AmqpError::not_allowed(format!(
+                "channel number {id} is above the negotiated channel_max ({})",
+                self.channel_max
+            ))
+            .on_method(class_id, method_id));
+        }
         let is_open = matches!(
             method,
             Method::Other(AMQPClass::Channel(chp::AMQPMethod::Open(_)))
@@ -324,6 +343,10 @@ fn method_error(e: MethodError, payload: &[u8]) -> AmqpError {
             erlang_bytes(payload.get(4..).unwrap_or_default())
         ))
         .on_method(class_id, method_id),
+        MethodError::TooDeep {
+            class_id,
+            method_id,
+        } => AmqpError::frame_error(e).on_method(class_id, method_id),
         MethodError::TooShort => AmqpError::frame_error("method frame too short"),
     }
 }

@@ -66,6 +66,9 @@ const SHUTDOWN_CLOSE_OK_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long we wait for connection.close-ok after sending connection.close.
 const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// After the close handshake, how long we read (and discard) until the peer closes.
+const CLOSED_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Serve one accepted socket until it closes.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let _ = stream.set_nodelay(true);
@@ -106,13 +109,33 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let writer = Writer::new(wr);
     let writer_task = tokio::spawn(Arc::clone(&writer).run());
     let mut driver = Driver::new(Arc::clone(&broker), shared, Arc::clone(&writer), negotiated);
-    driver.run(&mut rd, &mut rbuf).await;
+    let ended = driver.run(&mut rd, &mut rbuf).await;
     driver.shutdown();
     broker.unregister_connection(driver.ctx.shared.id);
     writer.submit(&mut driver.ctx.out);
     writer.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
+    // The last reference to the write half goes here: the peer sees our FIN right after the
+    // final close / close-ok (a client waiting for the socket to close is released at once).
+    drop(driver);
+    drop(writer);
+    if ended == Ended::Closed {
+        // Read and discard until the peer closes too: closing with its unread bytes still
+        // in our receive buffer would send a TCP reset, and the client could lose our
+        // close-ok to it (RabbitMQ also reads until the client closes, bounded in time).
+        drain_then_close(&mut rd, CLOSED_DRAIN_TIMEOUT).await;
+    }
     tracing::debug!(%peer, "connection closed");
+}
+
+/// How a connection's driver ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The close handshake finished, or a close was sent and the stream was given up on:
+    /// the peer may still send bytes.
+    Closed,
+    /// The peer closed the socket, or it failed: nothing more to read.
+    PeerGone,
 }
 
 /// Read and discard until the peer closes or `wait` passes, then return (dropping the socket).
@@ -175,6 +198,9 @@ struct Driver {
     last_written: u64,
     /// Stopped reading because a resource alarm is set and this connection publishes.
     blocked: bool,
+    /// Stopped reading because too much output waits for a client that does not read;
+    /// the frames already read wait in the read buffer until the output drains.
+    input_paused: bool,
     /// The client understands connection.blocked / connection.unblocked.
     blocked_notify: bool,
 }
@@ -208,6 +234,7 @@ impl Driver {
                 published: false,
             },
             blocked: false,
+            input_paused: false,
             blocked_notify,
             channels: Vec::new(),
             open_channels: 0,
@@ -222,7 +249,7 @@ impl Driver {
         }
     }
 
-    async fn run(&mut self, rd: &mut OwnedReadHalf, rbuf: &mut BytesMut) {
+    async fn run(&mut self, rd: &mut OwnedReadHalf, rbuf: &mut BytesMut) -> Ended {
         let shared = Arc::clone(&self.ctx.shared);
         let writer = Arc::clone(&self.writer);
         let tick_every = if self.heartbeat.is_zero() {
@@ -243,23 +270,35 @@ impl Driver {
         self.end_batch().await;
         loop {
             match self.lifecycle {
-                Lifecycle::Done | Lifecycle::Poisoned => return,
-                Lifecycle::Closing { deadline } if Instant::now() >= deadline => return,
+                Lifecycle::Done | Lifecycle::Poisoned => return Ended::Closed,
+                Lifecycle::Closing { deadline } if Instant::now() >= deadline => {
+                    return Ended::Closed
+                }
                 _ => {}
             }
             if writer.failed() {
-                return;
+                return Ended::PeerGone;
             }
             let congested = writer.congested();
+            let output_full = self.output_full();
+            // Frames left in the buffer when output filled up go first once it drains.
+            let resume = self.input_paused && !output_full;
+            let read_allowed = !self.blocked && !self.input_paused;
             // Frames we handed out keep their part of the buffer alive, so each read gets a
             // fresh region sized to the traffic rather than the few bytes BytesMut would add.
-            sizer.prepare(rbuf);
+            if read_allowed {
+                sizer.prepare(rbuf);
+            }
             let spare = rbuf.capacity() - rbuf.len();
             // Any sync since we last looked wakes this at once, so no sync is missed.
             let awaiting_sync = self.ctx.awaiting_sync != 0;
             tokio::select! {
-                read = rd.read_buf(rbuf), if !self.blocked => match read {
-                    Ok(0) | Err(_) => return,
+                () = std::future::ready(()), if resume => {
+                    self.input_paused = false;
+                    self.process_frames(rbuf);
+                }
+                read = rd.read_buf(rbuf), if read_allowed => match read {
+                    Ok(0) | Err(_) => return Ended::PeerGone,
                     Ok(n) => {
                         sizer.observe(n, spare);
                         self.last_recv = Instant::now();
@@ -270,11 +309,11 @@ impl Driver {
                 // Publisher confirms waiting for the store's group commit.
                 _ = synced.changed(), if awaiting_sync => self.ctx.awaiting_sync = 0,
                 _ = alarm.changed(), if self.blocked => self.unblock_if_clear(),
-                _ = writer.drained(), if congested => {}
-                () = closing_deadline(self.lifecycle) => return,
+                _ = writer.drained(), if congested || output_full => {}
+                () = closing_deadline(self.lifecycle) => return Ended::Closed,
                 _ = tick.tick() => {
                     if !self.on_tick() {
-                        return;
+                        return Ended::Closed;
                     }
                 }
             }
@@ -286,6 +325,12 @@ impl Driver {
             // starving the consumers that drain its queues.
             tokio::task::yield_now().await;
         }
+    }
+
+    /// Whether this connection's unwritten output (encoded, or waiting for the socket) is
+    /// past the limit at which we stop reading its requests.
+    fn output_full(&self) -> bool {
+        self.ctx.out.len() + self.writer.pending_bytes() > writer::OUTPUT_HIGH_BYTES
     }
 
     /// Flow control: when this connection published into queues whose consumers fell behind,
@@ -328,32 +373,35 @@ impl Driver {
     /// blocking): TCP pushes back on the publisher; consumers and acks on other connections go on.
     fn block_if_alarm(&mut self) {
         let published = std::mem::take(&mut self.ctx.published);
-        if self.blocked || !published || !self.ctx.broker.alarm() {
+        if self.blocked || !published {
             return;
         }
-        self.set_blocked(true);
+        let alarms = self.ctx.broker.alarm();
+        if !alarms.any() {
+            return;
+        }
+        self.set_blocked(Some(alarms.reason()));
         self.writer.submit(&mut self.ctx.out);
     }
 
     fn unblock_if_clear(&mut self) {
-        if !self.ctx.broker.alarm() {
-            self.set_blocked(false);
+        if !self.ctx.broker.alarm().any() {
+            self.set_blocked(None);
         }
     }
 
-    /// Enter or leave the blocked state, telling clients that asked for
-    /// connection.blocked / connection.unblocked.
-    fn set_blocked(&mut self, blocked: bool) {
-        self.blocked = blocked;
+    /// Enter (with the alarm's reason) or leave the blocked state, telling clients that asked
+    /// for connection.blocked / connection.unblocked.
+    fn set_blocked(&mut self, reason: Option<&'static str>) {
+        self.blocked = reason.is_some();
         if !self.blocked_notify {
             return;
         }
-        let method = if blocked {
-            connection::AMQPMethod::Blocked(connection::Blocked {
-                reason: "low on disk".into(),
-            })
-        } else {
-            connection::AMQPMethod::Unblocked(connection::Unblocked {})
+        let method = match reason {
+            Some(reason) => connection::AMQPMethod::Blocked(connection::Blocked {
+                reason: reason.into(),
+            }),
+            None => connection::AMQPMethod::Unblocked(connection::Unblocked {}),
         };
         self.ctx.send(0, AMQPClass::Connection(method));
     }
@@ -450,7 +498,7 @@ impl Driver {
         if self.heartbeat.is_zero() {
             return true;
         }
-        if self.blocked {
+        if self.blocked || self.input_paused {
             // We are not reading: the peer's heartbeats wait in the socket (RabbitMQ pauses
             // its heartbeat monitor while blocked too).
             self.last_recv = Instant::now();

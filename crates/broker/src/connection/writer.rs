@@ -15,6 +15,11 @@ use tokio::sync::Notify;
 /// Above this many unwritten bytes the driver stops encoding deliveries.
 pub const PENDING_HIGH_BYTES: usize = 4 << 20;
 
+/// Above this many unwritten bytes (replies included) the driver stops reading the client:
+/// a peer that sends requests but never reads the answers is pushed back by TCP instead of
+/// growing our buffers. Above the delivery limit, so consumers that ack keep being read.
+pub const OUTPUT_HIGH_BYTES: usize = 8 << 20;
+
 #[derive(Debug)]
 pub struct Writer {
     socket: OwnedWriteHalf,
@@ -49,20 +54,29 @@ impl Writer {
     }
 
     /// Hand over everything in `out` for writing; `out` is left empty (its capacity may move).
+    ///
+    /// Only the connection's driver submits. When nothing is queued it claims the socket
+    /// (the `writing` flag) and writes at once with a non-blocking write, outside the lock.
     pub fn submit(&self, out: &mut Vec<u8>) {
         if out.is_empty() {
             return;
         }
+        let inline = {
+            let mut queued = self.buf.lock();
+            let free = queued.bytes.is_empty() && !queued.writing && !self.failed();
+            queued.writing |= free;
+            free
+        };
+        let written = if inline { self.try_write_now(out) } else { 0 };
         let mut queued = self.buf.lock();
-        if queued.bytes.is_empty() && !queued.writing && !self.failed() {
-            // Nothing ahead of us: write now, under the lock so order is kept.
-            let n = self.try_write_now(out);
-            if n == out.len() {
-                out.clear();
-                return;
-            }
-            out.drain(..n);
+        if inline {
+            queued.writing = false;
         }
+        if written == out.len() {
+            out.clear();
+            return;
+        }
+        out.drain(..written);
         let n = out.len();
         if queued.bytes.is_empty() {
             std::mem::swap(&mut queued.bytes, out);
@@ -129,8 +143,12 @@ impl Writer {
         loop {
             {
                 let mut queued = self.buf.lock();
-                std::mem::swap(&mut queued.bytes, &mut batch);
-                queued.writing = !batch.is_empty();
+                if !queued.writing {
+                    // Claim the socket for this batch; while the driver writes inline the
+                    // queue is empty, and it is left to the driver.
+                    std::mem::swap(&mut queued.bytes, &mut batch);
+                    queued.writing = !batch.is_empty();
+                }
             }
             if batch.is_empty() {
                 if self.closing.load(Ordering::Acquire) || self.failed() {

@@ -1,7 +1,7 @@
 //! Topic routing: a trie over dot-separated words with `*` (one word) and `#` (zero or more)
 //! nodes, so a message is matched by walking its words, not by testing every binding.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::Destination;
 
@@ -33,10 +33,39 @@ pub fn words(key: &[u8]) -> impl Iterator<Item = &[u8]> {
     key.split(|&b| b == b'.').filter(move |_| !empty)
 }
 
+/// The words a binding key is stored under: consecutive `#` collapse into one (`#.#`
+/// matches exactly what `#` does), so a key of many `#` cannot multiply the matching work.
+fn pattern_words(key: &[u8]) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = Vec::new();
+    for word in words(key) {
+        if word == b"#" && out.last() == Some(&&b"#"[..]) {
+            continue;
+        }
+        out.push(word);
+    }
+    out
+}
+
+/// A matching state: a trie node and how many words of the routing key are consumed.
+/// `in_hash` marks the loop of a `#` node, which may swallow one more word or stop.
+#[derive(Clone, Copy)]
+struct State<'a> {
+    node: &'a Node,
+    pos: usize,
+    in_hash: bool,
+}
+
+impl State<'_> {
+    /// Identity for the seen-set: the node's address (nodes do not move while borrowed).
+    fn key(&self) -> (*const Node, usize, bool) {
+        (self.node, self.pos, self.in_hash)
+    }
+}
+
 impl TopicRoutes {
     pub fn bind(&mut self, key: &[u8], destination: Destination) {
         let mut node = &mut self.root;
-        for word in words(key) {
+        for word in pattern_words(key) {
             node = match word {
                 b"*" => node.star.get_or_insert_with(Box::default),
                 b"#" => node.hash.get_or_insert_with(Box::default),
@@ -47,68 +76,114 @@ impl TopicRoutes {
     }
 
     pub fn unbind(&mut self, key: &[u8], destination: &Destination) {
-        let parts: Vec<&[u8]> = words(key).collect();
-        remove(&mut self.root, &parts, destination);
+        let parts = pattern_words(key);
+        // Remove the destination at the end of the path, then prune emptied nodes bottom up.
+        // Iterative: the path is walked again for each level pruned (keys are at most 128 words).
+        let Some(node) = self.node_mut(&parts) else {
+            return;
+        };
+        if let Some(i) = node.destinations.iter().position(|d| d == destination) {
+            node.destinations.remove(i);
+        }
+        for depth in (0..parts.len()).rev() {
+            let Some(parent) = self.node_mut(&parts[..depth]) else {
+                return;
+            };
+            let word = parts[depth];
+            let child_empty = match word {
+                b"*" => parent.star.as_ref().is_some_and(|n| n.is_empty()),
+                b"#" => parent.hash.as_ref().is_some_and(|n| n.is_empty()),
+                w => parent.words.get(w).is_some_and(Node::is_empty),
+            };
+            if !child_empty {
+                return;
+            }
+            match word {
+                b"*" => parent.star = None,
+                b"#" => parent.hash = None,
+                w => {
+                    parent.words.remove(w);
+                }
+            }
+        }
     }
 
+    fn node_mut(&mut self, parts: &[&[u8]]) -> Option<&mut Node> {
+        let mut node = &mut self.root;
+        for word in parts {
+            node = match *word {
+                b"*" => node.star.as_deref_mut()?,
+                b"#" => node.hash.as_deref_mut()?,
+                w => node.words.get_mut(w)?,
+            };
+        }
+        Some(node)
+    }
+
+    /// Every destination whose pattern matches `routing_key`. Runs as a search over
+    /// (node, words consumed) states with an explicit stack; states at `#` nodes are visited
+    /// once each, which bounds the work by trie nodes × key words instead of growing
+    /// exponentially with the number of `#` in a pattern.
     pub fn route(&self, routing_key: &[u8], out: &mut Vec<Destination>) {
-        // A small stack buffer would do for most keys; keys are short, so a Vec here is cheap.
         let parts: Vec<&[u8]> = words(routing_key).collect();
-        match_node(&self.root, &parts, out);
+        let mut stack = vec![State {
+            node: &self.root,
+            pos: 0,
+            in_hash: false,
+        }];
+        // Only states at `#` nodes can be reached twice (see `push_once`): no allocation
+        // for tries without `#`.
+        let mut seen = HashSet::new();
+        while let Some(state) = stack.pop() {
+            let node = state.node;
+            let pos = state.pos;
+            if state.in_hash {
+                // `#` stops here, or swallows one more word.
+                push_once(&mut stack, &mut seen, node, pos, false);
+                if pos < parts.len() {
+                    push_once(&mut stack, &mut seen, node, pos + 1, true);
+                }
+                continue;
+            }
+            if let Some(hash) = &node.hash {
+                push_once(&mut stack, &mut seen, hash, pos, true);
+            }
+            let Some(word) = parts.get(pos) else {
+                out.extend(node.destinations.iter().cloned());
+                continue;
+            };
+            if let Some(child) = node.words.get(*word) {
+                stack.push(State {
+                    node: child,
+                    pos: pos + 1,
+                    in_hash: false,
+                });
+            }
+            if let Some(star) = &node.star {
+                stack.push(State {
+                    node: star,
+                    pos: pos + 1,
+                    in_hash: false,
+                });
+            }
+        }
     }
 }
 
-fn match_node(node: &Node, words: &[&[u8]], out: &mut Vec<Destination>) {
-    if let Some(hash) = &node.hash {
-        // `#` swallows zero or more words.
-        for skip in 0..=words.len() {
-            match_node(hash, &words[skip..], out);
-        }
+/// Push a state at a `#` node unless it was reached before. Other states need no check: a
+/// word or `*` node is entered only from its parent one word earlier, so it is reached twice
+/// only if its parent was, and every path that can repeat runs through a `#` node.
+fn push_once<'a>(
+    stack: &mut Vec<State<'a>>,
+    seen: &mut HashSet<(*const Node, usize, bool)>,
+    node: &'a Node,
+    pos: usize,
+    in_hash: bool,
+) {
+    let state = State { node, pos, in_hash };
+    if seen.insert(state.key()) {
+        stack.push(state);
     }
-    let Some((first, rest)) = words.split_first() else {
-        out.extend(node.destinations.iter().cloned());
-        return;
-    };
-    if let Some(child) = node.words.get(*first) {
-        match_node(child, rest, out);
-    }
-    if let Some(star) = &node.star {
-        match_node(star, rest, out);
-    }
-}
-
-fn remove(node: &mut Node, words: &[&[u8]], destination: &Destination) -> bool {
-    match words.split_first() {
-        None => {
-            if let Some(i) = node.destinations.iter().position(|d| d == destination) {
-                node.destinations.remove(i);
-            }
-        }
-        Some((first, rest)) => match *first {
-            b"*" => {
-                if let Some(star) = &mut node.star {
-                    if remove(star, rest, destination) {
-                        node.star = None;
-                    }
-                }
-            }
-            b"#" => {
-                if let Some(hash) = &mut node.hash {
-                    if remove(hash, rest, destination) {
-                        node.hash = None;
-                    }
-                }
-            }
-            w => {
-                if let Some(child) = node.words.get_mut(w) {
-                    if remove(child, rest, destination) {
-                        node.words.remove(w);
-                    }
-                }
-            }
-        },
-    }
-    node.is_empty()
 }
 
 #[cfg(test)]
@@ -168,6 +243,58 @@ mod tests {
         assert_eq!(matched(&t, "a.x.y.b"), ["#", "a.#.b"]);
         assert_eq!(matched(&t, "a..b"), ["#", "a.#.b", "a..b"]);
         assert_eq!(matched(&t, "z"), ["#", "#.z"]);
+    }
+
+    /// The textbook matcher, for comparison: dynamic programming over (pattern word, key word).
+    fn reference_match(pattern: &str, key: &str) -> bool {
+        let p: Vec<&[u8]> = words(pattern.as_bytes()).collect();
+        let k: Vec<&[u8]> = words(key.as_bytes()).collect();
+        // m[i][j]: the first i pattern words match the first j key words.
+        let mut m = vec![vec![false; k.len() + 1]; p.len() + 1];
+        m[0][0] = true;
+        for i in 1..=p.len() {
+            for j in 0..=k.len() {
+                m[i][j] = match p[i - 1] {
+                    b"#" => m[i - 1][j] || (j > 0 && m[i][j - 1]),
+                    b"*" => j > 0 && m[i - 1][j - 1],
+                    w => j > 0 && m[i - 1][j - 1] && k[j - 1] == w,
+                };
+            }
+        }
+        m[p.len()][k.len()]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_like_the_textbook_matcher(
+            patterns in proptest::collection::vec("(a|b|\\*|#)(\\.(a|b|\\*|#)){0,6}", 1..6),
+            key in "((a|b|c)(\\.(a|b|c)){0,8})?",
+        ) {
+            let t = routes(&patterns.iter().map(String::as_str).collect::<Vec<_>>());
+            let mut expected: Vec<String> = patterns
+                .iter()
+                .filter(|p| reference_match(p, &key))
+                .cloned()
+                .collect();
+            expected.sort();
+            expected.dedup();
+            proptest::prop_assert_eq!(matched(&t, &key), expected);
+        }
+    }
+
+    #[test]
+    fn many_hash_words_route_in_linear_time() {
+        // 30 `#` (RabbitMQ loses a channel to this; the old recursive matcher never finished),
+        // and `#` between literal words, against a 200-word key.
+        let all_hash = vec!["#"; 30].join(".");
+        let interleaved = vec!["#.a"; 40].join(".");
+        let t = routes(&[&all_hash, &interleaved, "#.b.#.c.#.d.#.e.#.f"]);
+        let key = vec!["a"; 200].join(".");
+        let started = std::time::Instant::now();
+        assert_eq!(matched(&t, &key), [all_hash.clone(), interleaved]);
+        let no_match = vec!["a"; 199].join(".") + ".z";
+        assert_eq!(matched(&t, &no_match), [all_hash]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

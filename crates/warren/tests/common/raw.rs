@@ -225,6 +225,12 @@ impl RawConn {
         c
     }
 
+    /// The socket and whatever was read but not consumed yet, for tests that write from one
+    /// task while they read in another.
+    pub fn into_parts(self) -> (TcpStream, BytesMut) {
+        (self.stream, self.rbuf)
+    }
+
     // ---- handshake steps -------------------------------------------------------------
 
     pub async fn expect_start(&mut self) -> connection::Start {
@@ -506,6 +512,31 @@ impl RawConn {
                 Event::Frame(f) => panic!("expected nothing, got {}", describe(&f)),
                 Event::Closed { .. } => panic!("expected nothing, but the socket was closed"),
                 Event::Timeout => return,
+            }
+        }
+    }
+
+    /// The server closes the socket with a FIN within `within`, after nothing but heartbeats,
+    /// and not with a reset (which would make a client lose what it had not read yet).
+    pub async fn expect_clean_close(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            match split_frame(&mut self.rbuf, 0) {
+                Ok(Some(f)) if f.kind == FRAME_HEARTBEAT => continue,
+                Ok(Some(f)) => panic!("expected the socket to close, got {}", describe(&f)),
+                Ok(None) => {}
+                Err(e) => panic!("the server sent a malformed frame: {e}"),
+            }
+            self.rbuf.reserve(64 * 1024);
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.rbuf)).await {
+                Err(_) => panic!("the server did not close the socket within {within:?}"),
+                Ok(Ok(0)) => {
+                    self.closed = true;
+                    assert!(self.rbuf.is_empty(), "partial frame before the close");
+                    return;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("the socket failed instead of closing cleanly: {e}"),
             }
         }
     }

@@ -1,0 +1,155 @@
+//! Resource alarms, as RabbitMQ's: a monitor thread measures the broker's memory (resident
+//! set size) and the data directory's free disk space every second. While either is past its
+//! limit, publishing connections are blocked (connection.blocked); consumers go on.
+
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::broker::Broker;
+
+/// How often memory and free space are measured.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Which alarms are set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Alarms {
+    pub memory: bool,
+    pub disk: bool,
+}
+
+impl Alarms {
+    pub fn any(self) -> bool {
+        self.memory || self.disk
+    }
+
+    /// The reason connection.blocked carries, worded as RabbitMQ words it.
+    pub fn reason(self) -> &'static str {
+        if self.memory {
+            "low on memory"
+        } else {
+            "low on disk"
+        }
+    }
+}
+
+/// Bytes available to an unprivileged user on the file system holding `path`.
+pub fn free_space(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs only writes into the zeroed struct we pass; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// This process's resident set size in bytes (what RabbitMQ's default `rss` strategy reads).
+pub fn resident_bytes() -> std::io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("unexpected /proc/self/statm format"))?;
+    // SAFETY: sysconf has no preconditions.
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Ok(pages.saturating_mul(u64::try_from(page_size).unwrap_or(4096)))
+}
+
+/// Measure once and update the broker's alarms.
+pub fn check(broker: &Broker) {
+    match free_space(&broker.config.data_dir) {
+        Ok(free) => broker.update_disk_alarm(free),
+        Err(e) => tracing::warn!(error = %e, "cannot read free disk space"),
+    }
+    match resident_bytes() {
+        Ok(used) => broker.update_memory_alarm(used),
+        Err(e) => tracing::warn!(error = %e, "cannot read memory use"),
+    }
+}
+
+/// The monitor thread; it stops when this is dropped. A thread of its own, so the statvfs
+/// and /proc reads never block the async runtime.
+pub struct Monitor {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Monitor {
+    /// Check once now, then every second until dropped.
+    pub fn start(broker: Arc<Broker>) -> Self {
+        check(&broker);
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("warren-alarms".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECK_EVERY) {
+                    check(&broker);
+                }
+            })
+            .map_err(|e| tracing::error!(error = %e, "cannot start the resource monitor"))
+            .ok();
+        Self {
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// RabbitMQ's information units: `k`/`KiB` 1024, `kB`/`KB` 1000, and so on to `G`/`GiB`,
+/// `GB`; a bare number is bytes.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let scale: u64 = match unit.trim() {
+        "" => 1,
+        "k" | "KiB" | "kiB" => 1 << 10,
+        "kB" | "KB" => 1_000,
+        "M" | "MiB" => 1 << 20,
+        "MB" => 1_000_000,
+        "G" | "GiB" => 1 << 30,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn information_units_parse_like_rabbitmq() {
+        assert_eq!(parse_bytes("1048576"), Some(1 << 20));
+        assert_eq!(parse_bytes("512MiB"), Some(512 << 20));
+        assert_eq!(parse_bytes("2GB"), Some(2_000_000_000));
+        assert_eq!(parse_bytes("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_bytes("10kB"), Some(10_000));
+        assert_eq!(parse_bytes("lots"), None);
+        assert_eq!(parse_bytes("5TB"), None);
+    }
+
+    #[test]
+    fn resident_size_is_readable_and_plausible() {
+        let rss = resident_bytes().unwrap();
+        assert!(rss > 1 << 20 && rss < 1 << 40, "rss {rss}");
+    }
+}
