@@ -29,6 +29,9 @@ pub struct Config {
     /// Above this resident memory publishers are blocked (RabbitMQ's
     /// `vm_memory_high_watermark`, resolved to bytes).
     pub memory_high_watermark_bytes: u64,
+    /// Asks the allocator to hand freed memory back to the system; the resource monitor calls
+    /// it while memory use is past half the high watermark (the binary owns the allocator).
+    pub reclaim_memory: Option<fn()>,
     /// Size at which the message store starts a new segment file.
     pub segment_size: u64,
     /// Message bytes kept in memory; beyond it new messages live on disk only.
@@ -40,7 +43,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            bind: IpAddr::from([0, 0, 0, 0]),
+            bind: IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
             amqp_port: 5672,
             mgmt_port: 15672,
             data_dir: PathBuf::from("./warren-data"),
@@ -55,6 +58,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             max_message_size_bytes: MAX_MESSAGE_SIZE_DEFAULT_BYTES,
             memory_high_watermark_bytes: memory_high_watermark(MEMORY_HIGH_WATERMARK_DEFAULT),
+            reclaim_memory: None,
             segment_size: 64 << 20,
             memory_budget: default_memory_budget(memory_high_watermark(
                 MEMORY_HIGH_WATERMARK_DEFAULT,

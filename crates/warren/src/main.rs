@@ -19,8 +19,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "warren", version, about)]
 struct Cli {
-    /// Address to listen on.
-    #[arg(long, env = "WARREN_BIND", default_value = "0.0.0.0")]
+    /// Address to listen on. The default `::` takes IPv6 and IPv4 clients (0.0.0.0 where
+    /// the host has no IPv6), as RabbitMQ listens by default.
+    #[arg(long, env = "WARREN_BIND", default_value = "::")]
     bind: IpAddr,
     /// AMQP port (0 picks a free port; the bound port is logged).
     #[arg(long, env = "WARREN_AMQP_PORT", default_value_t = 5672)]
@@ -139,6 +140,7 @@ fn main() -> anyhow::Result<()> {
             .memory_budget
             .unwrap_or_else(|| warren_broker::config::default_memory_budget(watermark_bytes)),
         memory_high_watermark_bytes: watermark_bytes,
+        reclaim_memory: Some(reclaim::request),
         max_message_size_bytes: cli.max_message_size,
         handshake_timeout: Duration::from_millis(cli.handshake_timeout),
         disk_free_limit: cli.disk_free_limit,
@@ -147,6 +149,7 @@ fn main() -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(reclaim::on_park)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(run(config))
@@ -155,16 +158,60 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let addr = SocketAddr::new(config.bind, config.amqp_port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = listen(config.bind, config.amqp_port).await?;
     let bound = listener.local_addr()?;
     let broker = Broker::new(config)?;
     tracing::info!("listening amqp {bound}");
     warren_broker::server::run(listener, broker, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Freed memory back to the system. Messages are allocated on a publisher's worker thread and
+/// freed on a consumer's; mimalloc returns such blocks to their page only when the owning
+/// thread next collects, so a drained queue would keep its pages resident (and the memory
+/// alarm set) until that thread happened to allocate the same size again. While the broker
+/// asks for it, each worker collects its heap the next time it goes idle.
+mod reclaim {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static REQUESTED: AtomicU64 = AtomicU64::new(0);
+
+    thread_local! {
+        static DONE: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Ask every worker to collect once (called by the broker's resource monitor).
+    pub fn request() {
+        REQUESTED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn on_park() {
+        let requested = REQUESTED.load(Ordering::Relaxed);
+        if DONE.get() != requested {
+            DONE.set(requested);
+            // SAFETY: mi_collect has no preconditions; it only touches this thread's heap.
+            unsafe { libmimalloc_sys::mi_collect(true) };
+        }
+    }
+}
+
+/// Bind the AMQP listener; the unspecified IPv6 address falls back to 0.0.0.0 on a host
+/// without IPv6.
+async fn listen(bind: IpAddr, port: u16) -> anyhow::Result<TcpListener> {
+    let addr = SocketAddr::new(bind, port);
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Ok(listener),
+        Err(e) if bind == IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED) => {
+            tracing::info!(error = %e, "no IPv6: listening on IPv4 only");
+            let v4 = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port);
+            TcpListener::bind(v4)
+                .await
+                .with_context(|| format!("cannot listen on {v4}"))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {addr}")),
+    }
 }
 
 fn parse_watermark(text: &str) -> Result<Watermark, String> {

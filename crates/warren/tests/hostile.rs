@@ -536,16 +536,20 @@ async fn a_handshake_that_stalls_is_closed_after_the_handshake_timeout() {
 async fn close_ok_reaches_a_client_that_keeps_sending_after_close() {
     let mut t = Target::start();
     let mut c = t.open().await;
-    // connection.close followed by more frames the broker will not process: they must not
-    // turn into a reset that destroys the close-ok on its way to the client.
+    // connection.close twice (two threads of one client closing at once), then more frames
+    // the broker will not process: each close gets its close-ok, and nothing turns into a
+    // reset that destroys them on their way to the client.
     let mut burst = connection_close(200, "bye");
+    burst.extend(connection_close(200, "bye too"));
     for _ in 0..4096 {
         burst.extend(publish_message(1, "", "nowhere", &[0u8; 64]));
     }
     c.send(&burst).await;
-    match c.expect_class(0).await {
-        AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)) => {}
-        other => panic!("expected connection.close-ok, got {other:?}"),
+    for _ in 0..2 {
+        match c.expect_class(0).await {
+            AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)) => {}
+            other => panic!("expected connection.close-ok, got {other:?}"),
+        }
     }
     // A client still flushing what it had queued: its writes must keep succeeding (a broker
     // that closed outright would answer them with a reset, and the client's write fails).
@@ -582,5 +586,74 @@ async fn after_a_server_close_the_socket_closes_promptly_on_close_ok() {
         "closed after {:?}",
         started.elapsed()
     );
+    t.assert_healthy().await;
+}
+
+// ---- memory alarm -------------------------------------------------------------------------
+
+/// The next connection.blocked / unblocked on `f`, skipping everything else; None for
+/// unblocked.
+async fn next_blocking_change(f: &mut Flooded) -> Option<String> {
+    loop {
+        let frame = f.frame().await;
+        if frame.kind != FRAME_METHOD || frame.channel != 0 {
+            continue;
+        }
+        match decode_method(frame.payload) {
+            Ok(Method::Other(AMQPClass::Connection(connection::AMQPMethod::Blocked(b)))) => {
+                return Some(b.reason.as_str().to_owned())
+            }
+            Ok(Method::Other(AMQPClass::Connection(connection::AMQPMethod::Unblocked(_)))) => {
+                return None
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn publishers_are_blocked_above_the_memory_high_watermark_and_consumers_drain() {
+    const SIZE: usize = 4096;
+    // Paging would keep messages out of memory: give it room, and set the watermark low.
+    let mut t = Target::start_with(&[
+        "--vm-memory-high-watermark",
+        "100MiB",
+        "--memory-budget",
+        "1073741824",
+    ]);
+    let login = Login::guest().capability("connection.blocked", true);
+    let mut setup = t.open().await;
+    let q = declare_queue(&mut setup, "alarm.mem").await;
+    let mut publisher = t.open_with(&login).await;
+    publisher.open_channel(1).await;
+    // Far more than the watermark: the publisher must be stopped well before the end.
+    let message = publish_message(1, "", &q, &[b'm'; SIZE]);
+    let mut f = Flooded::start(publisher, message.repeat(300 << 20 >> 12));
+    let reason = tokio::time::timeout(Duration::from_secs(30), next_blocking_change(&mut f))
+        .await
+        .expect("connection.blocked within 30 s");
+    assert_eq!(reason.as_deref(), Some("low on memory"));
+    f.sender.abort();
+    let queued = message_count(&mut setup, &q).await as usize;
+    assert!(
+        queued * SIZE < 200 << 20,
+        "{queued} messages got in: the publisher was not held back"
+    );
+    // A consumer drains the queue while the publisher is blocked; memory falls and the
+    // publisher is unblocked.
+    let mut consumer = t.open().await;
+    for _ in 0..queued {
+        consumer.send(&basic_get(&q)).await;
+        match consumer.expect_method(1).await {
+            Method::Other(AMQPClass::Basic(basic::AMQPMethod::GetOk(_))) => {}
+            other => panic!("expected get-ok, got {other:?}"),
+        }
+        consumer.expect_frame().await;
+        consumer.expect_frame().await;
+    }
+    let change = tokio::time::timeout(Duration::from_secs(30), next_blocking_change(&mut f))
+        .await
+        .expect("connection.unblocked within 30 s of draining");
+    assert_eq!(change, None, "expected connection.unblocked");
     t.assert_healthy().await;
 }

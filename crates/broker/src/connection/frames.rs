@@ -14,6 +14,7 @@ use super::writer::OUTPUT_HIGH_BYTES;
 use super::{Driver, Lifecycle};
 use crate::channel::{Channel, ChannelState};
 use crate::error::AmqpError;
+use std::time::Instant;
 
 impl Driver {
     /// Handle every complete frame in `rbuf`, or stop early (leaving the rest buffered and
@@ -23,7 +24,7 @@ impl Driver {
         let out_budget = OUTPUT_HIGH_BYTES.saturating_sub(self.writer.pending_bytes());
         while matches!(
             self.lifecycle,
-            Lifecycle::Running | Lifecycle::Closing { .. }
+            Lifecycle::Running | Lifecycle::Closing { .. } | Lifecycle::Closed { .. }
         ) {
             if self.ctx.out.len() > out_budget {
                 self.input_paused = true;
@@ -48,9 +49,16 @@ impl Driver {
     }
 
     fn handle_frame(&mut self, frame: Frame) -> Result<(), AmqpError> {
-        if let Lifecycle::Closing { .. } = self.lifecycle {
-            self.while_closing(frame);
-            return Ok(());
+        match self.lifecycle {
+            Lifecycle::Closing { .. } => {
+                self.while_closing(frame);
+                return Ok(());
+            }
+            Lifecycle::Closed { .. } => {
+                self.while_closed(frame);
+                return Ok(());
+            }
+            _ => {}
         }
         if !is_known_kind(frame.kind) {
             return Err(unknown_frame(&frame));
@@ -87,13 +95,36 @@ impl Driver {
                 self.lifecycle = Lifecycle::Done;
             }
             Ok(Method::Other(AMQPClass::Connection(connection::AMQPMethod::Close(_)))) => {
-                self.ctx.send(
-                    0,
-                    AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
-                );
-                self.lifecycle = Lifecycle::Done;
+                self.answer_close();
             }
             _ => {}
+        }
+    }
+
+    /// After we answered the client's connection.close: every further close gets its own
+    /// close-ok (several threads of one client may close at once), everything else is
+    /// dropped, until the client closes the socket (RabbitMQ does the same).
+    fn while_closed(&mut self, frame: Frame) {
+        if frame.kind != FRAME_METHOD || frame.channel != 0 {
+            return;
+        }
+        if let Ok(Method::Other(AMQPClass::Connection(connection::AMQPMethod::Close(_)))) =
+            decode_method(frame.payload)
+        {
+            self.answer_close();
+        }
+    }
+
+    /// Send close-ok for a client's connection.close and wait for the client to hang up.
+    fn answer_close(&mut self) {
+        self.ctx.send(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
+        );
+        if !matches!(self.lifecycle, Lifecycle::Closed { .. }) {
+            self.lifecycle = Lifecycle::Closed {
+                deadline: Instant::now() + self.closed_linger(),
+            };
         }
     }
 
@@ -106,11 +137,7 @@ impl Driver {
             connection::AMQPMethod::Close(c) => {
                 tracing::debug!(code = c.reply_code, text = %c.reply_text, "client closed connection");
                 self.release_channels();
-                self.ctx.send(
-                    0,
-                    AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
-                );
-                self.lifecycle = Lifecycle::Done;
+                self.answer_close();
                 Ok(())
             }
             connection::AMQPMethod::UpdateSecret(_) => {

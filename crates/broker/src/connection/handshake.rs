@@ -256,7 +256,8 @@ fn expected(what: &'static str) -> HandshakeError {
 
 /// RabbitMQ's `loopback_users`: those users may only log in over a loopback address.
 fn login_allowed_from(loopback_users: &[String], user: &str, peer: SocketAddr) -> bool {
-    peer.ip().is_loopback() || !loopback_users.iter().any(|u| u == user)
+    // An IPv4 client of a dual-stack listener shows as ::ffff:127.0.0.1: loopback too.
+    peer.ip().to_canonical().is_loopback() || !loopback_users.iter().any(|u| u == user)
 }
 
 /// PLAIN: "authzid\0user\0password" (authzid ignored).
@@ -340,6 +341,8 @@ mod tests {
         let loopback_users = vec!["guest".to_string()];
         let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let local6: SocketAddr = "[::1]:5000".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:5000".parse().unwrap();
+        assert!(login_allowed_from(&loopback_users, "guest", mapped));
         let remote: SocketAddr = "192.0.2.7:5000".parse().unwrap();
         assert!(login_allowed_from(&loopback_users, "guest", local));
         assert!(login_allowed_from(&loopback_users, "guest", local6));

@@ -152,7 +152,7 @@ async fn drain_then_close(rd: &mut OwnedReadHalf, wait: Duration) {
 /// Resolves at the close-ok deadline while closing; never otherwise.
 async fn closing_deadline(lifecycle: Lifecycle) {
     match lifecycle {
-        Lifecycle::Closing { deadline } => {
+        Lifecycle::Closing { deadline } | Lifecycle::Closed { deadline } => {
             tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
         }
         _ => std::future::pending().await,
@@ -177,6 +177,11 @@ enum Lifecycle {
     Running,
     /// We sent connection.close; waiting for close-ok until the deadline.
     Closing {
+        deadline: Instant,
+    },
+    /// We answered the client's connection.close; reading (and answering further closes)
+    /// until the client closes the socket or the deadline passes.
+    Closed {
         deadline: Instant,
     },
     /// The stream can no longer be parsed (framing error): flush and hang up.
@@ -271,7 +276,9 @@ impl Driver {
         loop {
             match self.lifecycle {
                 Lifecycle::Done | Lifecycle::Poisoned => return Ended::Closed,
-                Lifecycle::Closing { deadline } if Instant::now() >= deadline => {
+                Lifecycle::Closing { deadline } | Lifecycle::Closed { deadline }
+                    if Instant::now() >= deadline =>
+                {
                     return Ended::Closed
                 }
                 _ => {}
@@ -324,6 +331,17 @@ impl Driver {
             // always has data would otherwise hold a worker until tokio's budget runs out,
             // starving the consumers that drain its queues.
             tokio::task::yield_now().await;
+        }
+    }
+
+    /// How long a connection the client closed stays open for the client to hang up:
+    /// RabbitMQ's rule, the heartbeat interval, at most 30 s.
+    fn closed_linger(&self) -> Duration {
+        const LINGER_MAX: Duration = Duration::from_secs(30);
+        if self.heartbeat.is_zero() {
+            LINGER_MAX
+        } else {
+            self.heartbeat.min(LINGER_MAX)
         }
     }
 
@@ -408,6 +426,10 @@ impl Driver {
 
     /// A connection exception (or a forced close): send connection.close and release everything.
     fn start_close(&mut self, e: AmqpError) {
+        if let Lifecycle::Closed { .. } = self.lifecycle {
+            // Already closed by the client; a shutdown need not wait for it to hang up.
+            self.lifecycle = Lifecycle::Done;
+        }
         if !matches!(self.lifecycle, Lifecycle::Running) {
             return;
         }

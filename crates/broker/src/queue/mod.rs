@@ -100,17 +100,17 @@ impl Queue {
     }
 
     pub fn message_count(&self) -> u32 {
-        self.state.lock().backlog.len() as u32
+        count(self.state.lock().backlog.len())
     }
 
     pub fn consumer_count(&self) -> u32 {
-        self.state.lock().consumers.len() as u32
+        count(self.state.lock().consumers.len())
     }
 
     /// (messages ready, consumers), read under one lock.
     pub fn counts(&self) -> (u32, u32) {
         let st = self.state.lock();
-        (st.backlog.len() as u32, st.consumers.len() as u32)
+        (count(st.backlog.len()), count(st.consumers.len()))
     }
 
     /// Enqueue one message and hand it to a consumer if one has credit. Returns true when
@@ -178,11 +178,11 @@ impl Queue {
     pub fn get(&self) -> Option<(QueuedMessage, u32)> {
         let mut st = self.state.lock();
         let m = st.backlog.pop_front()?;
-        Some((m, st.backlog.len() as u32))
+        Some((m, count(st.backlog.len())))
     }
 
     pub fn purge(&self) -> u32 {
-        self.state.lock().backlog.purge() as u32
+        count(self.state.lock().backlog.purge())
     }
 
     pub fn attach(self: &Arc<Self>, consumer: Arc<Consumer>) -> Result<(), AttachError> {
@@ -227,7 +227,7 @@ impl Queue {
         let mut st = self.state.lock();
         self.deleted.store(true, Ordering::Release);
         self.caught_up.notify_waiters();
-        let n = st.backlog.purge() as u32;
+        let n = count(st.backlog.purge());
         for c in st.consumers.drain(..) {
             c.connection.push(OutboxEvent::ConsumerCancelled {
                 channel: c.channel,
@@ -299,4 +299,9 @@ pub fn generate_name() -> Arc<str> {
 /// Tag bytes for a server-generated consumer tag: "amq.ctag-" and 22 url-safe base64 chars.
 pub fn generate_consumer_tag() -> Bytes {
     Bytes::from(crate::util::random_name::<16>("amq.ctag-"))
+}
+
+/// A count as AMQP carries it (u32), saturating rather than wrapping.
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
