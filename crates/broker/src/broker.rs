@@ -266,39 +266,38 @@ impl Broker {
     /// Set or clear the disk alarm from a free-space reading; logs changes.
     pub fn update_disk_alarm(&self, free: u64) {
         let limit = self.config.disk_free_limit;
-        let low = free < limit;
-        if low == self.alarm().disk {
-            return;
-        }
-        if low {
-            tracing::warn!(
-                free,
-                limit,
-                "disk free space below limit: blocking publishers"
-            );
-        } else {
-            tracing::info!(free, limit, "disk free space back above limit");
-        }
-        self.alarm.send_modify(|a| a.disk = low);
+        self.set_alarm(
+            free < limit,
+            |a| &mut a.disk,
+            "disk free space",
+            free,
+            limit,
+        );
     }
 
     /// Set or clear the memory alarm from a reading of the broker's memory use; logs changes.
     pub fn update_memory_alarm(&self, used: u64) {
         let limit = self.config.memory_high_watermark_bytes;
-        let high = used > limit;
-        if high == self.alarm().memory {
+        self.set_alarm(used > limit, |a| &mut a.memory, "memory use", used, limit);
+    }
+
+    fn set_alarm(
+        &self,
+        on: bool,
+        flag: fn(&mut Alarms) -> &mut bool,
+        what: &str,
+        reading: u64,
+        limit: u64,
+    ) {
+        if on == *flag(&mut self.alarm()) {
             return;
         }
-        if high {
-            tracing::warn!(
-                used,
-                limit,
-                "memory use above the high watermark: blocking publishers"
-            );
+        if on {
+            tracing::warn!(reading, limit, "{what} past its limit: blocking publishers");
         } else {
-            tracing::info!(used, limit, "memory use back below the high watermark");
+            tracing::info!(reading, limit, "{what} back within its limit");
         }
-        self.alarm.send_modify(|a| a.memory = high);
+        self.alarm.send_modify(|a| *flag(a) = on);
     }
 
     /// Stop: write out and sync the store. Called once connections are closed.

@@ -32,6 +32,9 @@ pub struct Config {
     /// Asks the allocator to hand freed memory back to the system; the resource monitor calls
     /// it while memory use is past half the high watermark (the binary owns the allocator).
     pub reclaim_memory: Option<fn()>,
+    /// The `product` server property sent in connection.start. Some client test suites run
+    /// their RabbitMQ-specific tests only when it says "RabbitMQ".
+    pub server_product: String,
     /// Size at which the message store starts a new segment file.
     pub segment_size: u64,
     /// Message bytes kept in memory; beyond it new messages live on disk only.
@@ -59,6 +62,7 @@ impl Default for Config {
             max_message_size_bytes: MAX_MESSAGE_SIZE_DEFAULT_BYTES,
             memory_high_watermark_bytes: memory_high_watermark(MEMORY_HIGH_WATERMARK_DEFAULT),
             reclaim_memory: None,
+            server_product: "Warren".into(),
             segment_size: 64 << 20,
             memory_budget: default_memory_budget(memory_high_watermark(
                 MEMORY_HIGH_WATERMARK_DEFAULT,

@@ -79,6 +79,10 @@ struct Cli {
     /// Size of a message store segment file, in bytes.
     #[arg(long, env = "WARREN_SEGMENT_SIZE", default_value_t = 64 << 20, hide = true)]
     segment_size: u64,
+    /// The `product` server property clients see in connection.start (RabbitMQ's
+    /// `server_properties`); some client test suites gate tests on "RabbitMQ".
+    #[arg(long, env = "WARREN_SERVER_PRODUCT", default_value = "Warren")]
+    server_product: String,
     /// Log filter: error, warn, info, debug, trace (or a tracing filter expression).
     #[arg(long, env = "WARREN_LOG_LEVEL", default_value = "info")]
     log_level: String,
@@ -141,6 +145,7 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| warren_broker::config::default_memory_budget(watermark_bytes)),
         memory_high_watermark_bytes: watermark_bytes,
         reclaim_memory: Some(reclaim::request),
+        server_product: cli.server_product,
         max_message_size_bytes: cli.max_message_size,
         handshake_timeout: Duration::from_millis(cli.handshake_timeout),
         disk_free_limit: cli.disk_free_limit,

@@ -161,24 +161,23 @@ async fn declare_queue(c: &mut RawConn, name: &str) -> String {
     }
 }
 
-fn queue_bind(queue: &str, exchange: &str, key: &str) -> Vec<u8> {
-    let mut args = vec![0, 0];
-    put_short_str(&mut args, queue);
-    put_short_str(&mut args, exchange);
-    put_short_str(&mut args, key);
-    args.push(0);
-    args.extend_from_slice(&[0, 0, 0, 0]);
-    raw_method(1, 50, 20, &args)
-}
-
-fn exchange_bind(destination: &str, source: &str, key: &str) -> Vec<u8> {
+/// queue.bind or exchange.bind (same argument layout) on channel 1, no arguments.
+fn bind(class_id: u16, destination: &str, source: &str, key: &str) -> Vec<u8> {
     let mut args = vec![0, 0];
     put_short_str(&mut args, destination);
     put_short_str(&mut args, source);
     put_short_str(&mut args, key);
     args.push(0);
     args.extend_from_slice(&[0, 0, 0, 0]);
-    raw_method(1, 40, 30, &args)
+    raw_method(1, class_id, if class_id == 50 { 20 } else { 30 }, &args)
+}
+
+fn queue_bind(queue: &str, exchange: &str, key: &str) -> Vec<u8> {
+    bind(50, queue, exchange, key)
+}
+
+fn exchange_bind(destination: &str, source: &str, key: &str) -> Vec<u8> {
+    bind(40, destination, source, key)
 }
 
 /// basic.get with no-ack on channel 1.
@@ -655,5 +654,31 @@ async fn publishers_are_blocked_above_the_memory_high_watermark_and_consumers_dr
         .await
         .expect("connection.unblocked within 30 s of draining");
     assert_eq!(change, None, "expected connection.unblocked");
+    t.assert_healthy().await;
+}
+
+// ---- definitions ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn deeply_nested_definitions_do_not_crash_the_broker() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("definitions.json");
+    // Nested far beyond any native stack, in a section Warren does not import (yet): it is
+    // skipped without recursion, the rest of the file applies, and the broker serves.
+    let depth = 200_000;
+    let json = format!(
+        r#"{{"users": [{{"name": "deep", "password": "pw", "tags": ""}}],
+            "vhosts": [{{"name": "/"}}],
+            "permissions": [{{"user": "deep", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}}],
+            "policies": {}{}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    std::fs::write(&path, json).expect("write definitions");
+    let definitions = path.to_str().expect("utf-8 path");
+    let mut t = Target::start_with(&["--definitions", definitions]);
+    let mut c = t.open_with(&Login::plain("deep", "pw")).await;
+    c.open_channel(1).await;
+    c.sync(1).await;
     t.assert_healthy().await;
 }

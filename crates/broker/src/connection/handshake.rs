@@ -65,7 +65,7 @@ impl Handshake<'_> {
             connection::Start {
                 version_major: 0,
                 version_minor: 9,
-                server_properties: server_properties(),
+                server_properties: server_properties(&cfg.server_product),
                 mechanisms: "AMQPLAIN PLAIN".into(),
                 locales: "en_US".into(),
             },
@@ -302,7 +302,7 @@ pub fn client_capability(client_properties: &FieldTable, name: &str) -> bool {
     }
 }
 
-fn server_properties() -> FieldTable {
+fn server_properties(product: &str) -> FieldTable {
     let mut caps = FieldTable::default();
     for cap in [
         "publisher_confirms",
@@ -320,7 +320,7 @@ fn server_properties() -> FieldTable {
     let text = |s: &str| AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()));
     let mut props = FieldTable::default();
     props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
-    props.insert("product".into(), text("Warren"));
+    props.insert("product".into(), text(product));
     props.insert("version".into(), text(env!("CARGO_PKG_VERSION")));
     props.insert("platform".into(), text("Rust"));
     props.insert("cluster_name".into(), text("warren"));
