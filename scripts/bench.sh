@@ -16,7 +16,8 @@
 #   ROUNDS=3            rounds per scenario (medians are taken over them)
 #   QUICK=1             short durations and small counts (not representative)
 #   SCENARIOS=a,b,...   subset: rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k
-#                       persistent latency connections queues backlog restart paging
+#                       persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k
+#                       connections queues backlog restart paging
 #                       (restart and paging are Warren only, each on a Warren of its own;
 #                       RabbitMQ is not started when only Warren-only scenarios are selected)
 #   DURATION=10         seconds per throughput/latency run (QUICK: 2)
@@ -292,7 +293,7 @@ else
   PAGING_MSGS=655360; PAGING_BUDGET=1073741824   # 10 GiB of 16 KiB messages, 1 GiB budget
 fi
 DUR_PHASE=900
-ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency connections queues backlog restart paging"
+ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k connections queues backlog restart paging"
 SELECTED=${SCENARIOS:-$ALL_SCENARIOS}
 SELECTED=" ${SELECTED//,/ } "
 for s in $SELECTED; do
@@ -316,6 +317,11 @@ scenario_args() {
     topic10k) echo "throughput --producers 1 --consumers 1 --queues 1 --size 16 --duration $d --exchange topic --bindings $BINDINGS --autoack" ;;
     persistent) echo "throughput --producers 1 --consumers 1 --queues 1 --size 1024 --duration $d --persistent --confirm 256 --prefetch 1000" ;;
     latency) echo "latency --rate $LAT_RATE --duration $d --size 16" ;;
+    # Tail latency with a consumer that acks in batches: prefetch 1000, multiple=true every 250.
+    lat16_2k) echo "latency --rate 2000 --duration $d --size 16 --prefetch 1000 --ack-every 250" ;;
+    lat16_10k) echo "latency --rate 10000 --duration $d --size 16 --prefetch 1000 --ack-every 250" ;;
+    lat1k_2k) echo "latency --rate 2000 --duration $d --size 1024 --prefetch 1000 --ack-every 250" ;;
+    lat1k_10k) echo "latency --rate 10000 --duration $d --size 1024 --prefetch 1000 --ack-every 250" ;;
     connections) echo "connections --count $CONNS --pid @PID@" ;;
     queues) echo "queues --count $QUEUES --pid @PID@ --keep" ;;
     backlog) echo "backlog --messages $BACKLOG --size 1024 --pid @PID@ --phase-timeout $PHASE" ;;

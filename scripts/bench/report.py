@@ -54,6 +54,18 @@ SCENARIOS = [
     ("latency",
      "latency at {latency_rate} msg/s (16 B, 1 → 1 → 1)",
      [("p99_us", "p99", "us", LOW, 3)]),
+    ("lat16_2k",
+     "latency at 2,000 msg/s, 16 B, prefetch 1000, ack (multiple) every 250",
+     [("p99_us", "p99", "us", LOW, 3), ("p999_us", "p99.9", "us", LOW, 3)]),
+    ("lat16_10k",
+     "latency at 10,000 msg/s, 16 B, prefetch 1000, ack (multiple) every 250",
+     [("p99_us", "p99", "us", LOW, 3), ("p999_us", "p99.9", "us", LOW, 3)]),
+    ("lat1k_2k",
+     "latency at 2,000 msg/s, 1 KiB, prefetch 1000, ack (multiple) every 250",
+     [("p99_us", "p99", "us", LOW, 3), ("p999_us", "p99.9", "us", LOW, 3)]),
+    ("lat1k_10k",
+     "latency at 10,000 msg/s, 1 KiB, prefetch 1000, ack (multiple) every 250",
+     [("p99_us", "p99", "us", LOW, 3), ("p999_us", "p99.9", "us", LOW, 3)]),
     ("connections",
      "{connections} idle connections (one channel each)",
      [("rss_per_connection", "RSS per connection", "bytes", LOW, 5)]),
@@ -120,6 +132,14 @@ THROUGHPUT_DETAILS = [
     ("latency_us.p99", "end-to-end latency p99 (at full load)", "us"),
     ("drain_s", "drain time after publishing stopped", "s"),
 ]
+LATENCY_DETAILS = [
+    ("achieved_rate", "achieved publish rate", "rate"),
+    ("p50_us", "p50", "us"),
+    ("p90_us", "p90", "us"),
+    ("p99_us", "p99", "us"),
+    ("p999_us", "p99.9", "us"),
+    ("max_us", "max", "us"),
+]
 DETAILS = {
     "t16_autoack": THROUGHPUT_DETAILS,
     "t16_ack": THROUGHPUT_DETAILS,
@@ -127,14 +147,11 @@ DETAILS = {
     "fanout10": THROUGHPUT_DETAILS,
     "topic10k": THROUGHPUT_DETAILS,
     "persistent": THROUGHPUT_DETAILS + [("_io_per_msg", "bytes written to storage per message", "bytes")],
-    "latency": [
-        ("achieved_rate", "achieved publish rate", "rate"),
-        ("p50_us", "p50", "us"),
-        ("p90_us", "p90", "us"),
-        ("p99_us", "p99", "us"),
-        ("p999_us", "p99.9", "us"),
-        ("max_us", "max", "us"),
-    ],
+    "latency": LATENCY_DETAILS,
+    "lat16_2k": LATENCY_DETAILS,
+    "lat16_10k": LATENCY_DETAILS,
+    "lat1k_2k": LATENCY_DETAILS,
+    "lat1k_10k": LATENCY_DETAILS,
     "connections": [
         ("opened", "connections opened", "count"),
         ("open_per_s", "open rate (connection + channel)", "crate"),
@@ -301,7 +318,7 @@ def one_line(scenario, res):
         return s + tail
     if kind == "latency":
         return (f"p50 {fmt(res.get('p50_us'), 'us')}, p99 {fmt(res.get('p99_us'), 'us')}, "
-                f"max {fmt(res.get('max_us'), 'us')} at {fmt(res.get('achieved_rate'), 'rate')}{tail}")
+                f"p99.9 {fmt(res.get('p999_us'), 'us')}, max {fmt(res.get('max_us'), 'us')} at {fmt(res.get('achieved_rate'), 'rate')}{tail}")
     if kind == "connections":
         return (f"{res.get('opened')} opened ({res.get('failed')} failed), "
                 f"{fmt(res.get('rss_per_connection'), 'bytes')} RSS per connection")

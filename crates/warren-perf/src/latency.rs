@@ -35,6 +35,9 @@ pub struct LatencyArgs {
     pub autoack: bool,
     #[arg(long)]
     pub prefetch: Option<u16>,
+    /// Acknowledge (multiple=true) every this many deliveries (default: half the prefetch).
+    #[arg(long, conflicts_with = "autoack")]
+    pub ack_every: Option<u64>,
     #[arg(long)]
     pub persistent: bool,
     #[arg(long, value_enum, default_value_t = ExchangeKind::Direct)]
@@ -91,11 +94,15 @@ async fn run_declared(
     let cparts = c.into_parts();
     let cstream = cparts.stream.into_std()?;
     cstream.set_nonblocking(false)?;
+    let ack_every = a
+        .ack_every
+        .unwrap_or(u64::from(prefetch) / 2)
+        .clamp(1, u64::from(prefetch).max(1));
     let mut core = ConsumerCore::new(ConsumerConfig {
         producers: 1,
         queues: 1,
         manual_ack,
-        ack_every: (u64::from(prefetch) / 2).max(1),
+        ack_every,
         channel: 1,
         exact_latency: true,
     });
@@ -155,14 +162,21 @@ async fn run_declared(
                 i += 1;
                 published.store(i, Ordering::Release);
             }
-            // Close politely: connection.close, then wait for the server to hang up.
+            // Close politely: connection.close, then wait for close-ok (or the server hanging
+            // up); the socket closes when this thread returns.
+            const CLOSE_OK: [u8; 12] = [1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 51, 0xCE];
             let mut close = Vec::new();
             warren_codec::method::write_method(&mut close, 0, &connection_close());
             pstream.write_all(&close)?;
             pstream.set_read_timeout(Some(Duration::from_secs(3)))?;
+            let mut seen = Vec::new();
             let mut scratch = [0u8; 512];
             while let Ok(n) = pstream.read(&mut scratch) {
                 if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&scratch[..n]);
+                if seen.windows(CLOSE_OK.len()).any(|w| w == CLOSE_OK) {
                     break;
                 }
             }
@@ -207,6 +221,8 @@ async fn run_declared(
         "warmup_s": a.warmup,
         "size": size,
         "ack": if manual_ack { "manual" } else { "auto" },
+        "prefetch": manual_ack.then_some(prefetch),
+        "ack_every": manual_ack.then_some(ack_every),
         "exchange": a.exchange.name(),
         "published": sent,
         "consumed": v.consumed,
