@@ -4,12 +4,11 @@
 //! segment's relocation table (records keep their msg_id, which names their first offset).
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::io::{write_all_at, OpenMode};
 use super::record::{Record, FLAG_PERSISTENT, SEGMENT_MAGIC_COMPACTED};
 use super::recovery::{read_acks, read_file, scan};
 use super::{ack_path, segment_path, Store};
@@ -60,12 +59,12 @@ fn candidates(store: &Store) -> Vec<u32> {
 /// Rewrite one segment with the records some queue still holds.
 pub fn compact(store: &Store, id: u32) -> std::io::Result<()> {
     let path = segment_path(&store.msgs_dir, id);
-    if std::fs::metadata(&path)?.len() < SIZE_MIN {
+    if store.fs.open(&path, OpenMode::Read)?.size()? < SIZE_MIN {
         mark_compacted(store, id);
         return Ok(());
     }
-    let data = read_file(&path).map_err(std::io::Error::other)?;
-    let released = read_acks(&ack_path(&store.msgs_dir, id));
+    let data = read_file(&*store.fs, &path).map_err(std::io::Error::other)?;
+    let released = read_acks(&*store.fs, &ack_path(&store.msgs_dir, id));
     let from_earlier_boot = id < store.boot_segment;
     let held = |msg_id: u64, persistent: bool, queue: u32| {
         if released.contains(&(msg_id, queue)) {
@@ -92,27 +91,29 @@ pub fn compact(store: &Store, id: u32) -> std::io::Result<()> {
     }
     let tmp = path.with_extension("compact");
     {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&kept)?;
+        let f = store.fs.open(&tmp, OpenMode::Truncate)?;
+        if let (_, Some(e)) = write_all_at(&*f, &kept, 0) {
+            return Err(e);
+        }
         f.sync_data()?;
     }
     let mut segs = store.segs.lock();
     if id == store.active_id.load(Ordering::Acquire) {
         // It became the active segment after all (a roll raced the candidate list).
         drop(segs);
-        return std::fs::remove_file(&tmp);
+        return store.fs.remove(&tmp);
     }
     let Some(info) = segs.segs.get_mut(&id) else {
         // Deleted meanwhile (every hold released).
         drop(segs);
-        return std::fs::remove_file(&tmp);
+        return store.fs.remove(&tmp);
     };
-    std::fs::rename(&tmp, &path)?;
-    info.reader = Some(Arc::new(File::open(&path)?));
+    store.fs.rename(&tmp, &path)?;
+    info.reader = Some(store.fs.open(&path, OpenMode::Read)?);
     info.relocated = relocated;
     info.total = info.live;
     drop(segs);
-    File::open(&store.msgs_dir)?.sync_all()?;
+    store.fs.sync_dir(&store.msgs_dir)?;
     tracing::debug!(
         segment = id,
         before = data.len(),

@@ -2,13 +2,13 @@
 //! everything that arrived meanwhile, from every connection), publishes the synced position,
 //! writes ack entries and deletes segments nobody references any more.
 
-use std::fs::File;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::io::{write_all_at, OpenMode, StoreFile};
 use super::record::ACK_ENTRY;
-use super::{ack_path, delete_segment, write_at_end, Store};
+use super::{ack_path, delete_segment, Store};
 
 /// Pending bytes above this wake the flusher even without a sync request (paging).
 pub const WRITE_EARLY: usize = 4 << 20;
@@ -65,7 +65,7 @@ fn run(store: &Store) {
             std::thread::sleep(IDLE_WAIT);
         }
         if target > store.synced() || !doomed.is_empty() || closing {
-            if let Err(e) = sync_all(store, &journal, &files, dir_dirty) {
+            if let Err(e) = sync_all(store, &*journal, &files, dir_dirty) {
                 // Nothing counts as synced until every file syncs: put the work back.
                 tracing::error!(error = %e, "store sync failed; confirms wait, retrying");
                 {
@@ -86,7 +86,7 @@ fn run(store: &Store) {
             }
         }
         for id in doomed {
-            delete_segment(&store.msgs_dir, id);
+            delete_segment(&*store.fs, &store.msgs_dir, id);
         }
         if closing {
             closing_rounds += 1;
@@ -106,13 +106,18 @@ fn run(store: &Store) {
     }
 }
 
-fn sync_all(store: &Store, journal: &File, files: &[Arc<File>], dir: bool) -> std::io::Result<()> {
+fn sync_all(
+    store: &Store,
+    journal: &dyn StoreFile,
+    files: &[Arc<dyn StoreFile>],
+    dir: bool,
+) -> std::io::Result<()> {
     journal.sync_data()?;
     for f in files {
         f.sync_data()?;
     }
     if dir {
-        File::open(&store.msgs_dir)?.sync_all()?;
+        store.fs.sync_dir(&store.msgs_dir)?;
     }
     Ok(())
 }
@@ -127,15 +132,10 @@ fn write_acks(store: &Store) {
         }
         if info.ack_file.is_none() {
             let path = ack_path(&store.msgs_dir, *id);
-            match File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-            {
+            match store.fs.open(&path, OpenMode::Create) {
                 Ok(f) => {
                     // Continue after the last whole entry (a torn one is overwritten).
-                    let len = f.metadata().map_or(0, |m| m.len());
+                    let len = f.size().unwrap_or(0);
                     info.ack_written = len - len % ACK_ENTRY as u64;
                     info.ack_file = Some(f);
                 }
@@ -147,7 +147,7 @@ fn write_acks(store: &Store) {
         }
         if let Some(f) = &info.ack_file {
             // Positioned writes: a failed write is retried from the first unwritten byte.
-            let (n, err) = write_at_end(f, &info.acks, info.ack_written);
+            let (n, err) = write_all_at(&**f, &info.acks, info.ack_written);
             info.ack_written += n as u64;
             info.acks.drain(..n);
             if let Some(e) = err {

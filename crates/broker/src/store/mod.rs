@@ -9,13 +9,12 @@
 
 mod compact;
 mod flusher;
+pub mod io;
 pub mod meta;
 pub mod record;
 pub mod recovery;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,13 +24,16 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
 use crate::message::Message;
+use io::{write_all_at, OpenMode, StoreFile, StoreFs};
 use meta::MetaRecord;
 use record::{MessageParts, Record, RecordError, FLAG_PERSISTENT, SEGMENT_MAGIC};
-pub use recovery::{check, Recovered};
+pub use recovery::{check, check_in, Recovered};
 
 /// Where to keep data and how much message data may stay in memory.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
+    /// Every file access goes through it: [`io::OsFs`], or a simulated disk in tests.
+    pub fs: Arc<dyn StoreFs>,
     pub dir: PathBuf,
     pub segment_size: u64,
     /// Bytes of message data kept in memory; beyond it new messages are paged to disk.
@@ -51,7 +53,7 @@ pub enum StoreError {
     SegmentGone(u32),
 }
 
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
     let context = context.into();
     move |source| StoreError::Io { context, source }
 }
@@ -126,7 +128,7 @@ impl Drop for StoreRef {
 /// The active segment and everything not yet written out.
 struct LogState {
     active_id: u32,
-    active: Arc<File>,
+    active: Arc<dyn StoreFile>,
     /// Bytes of the active segment already written to its file.
     written: u64,
     /// Bytes appended after `written`, waiting for the flusher.
@@ -136,10 +138,10 @@ struct LogState {
     /// Position up to which an fdatasync is owed (persistent records, journal records).
     sync_needed: u64,
     /// Segments rolled since the last sync; they are synced before the position advances.
-    unsynced: Vec<Arc<File>>,
+    unsynced: Vec<Arc<dyn StoreFile>>,
     /// A segment file was created: the directory needs a sync too.
     dir_dirty: bool,
-    journal: Arc<File>,
+    journal: Arc<dyn StoreFile>,
     journal_written: u64,
     journal_pending: Vec<u8>,
     /// Per durable queue, the highest msg_id delivered from it (restated in every segment).
@@ -164,12 +166,13 @@ struct SegInfo {
     /// After compaction: where surviving records moved (msg_id → offset).
     relocated: HashMap<u64, u32>,
     acks: Vec<u8>,
-    ack_file: Option<File>,
+    ack_file: Option<Arc<dyn StoreFile>>,
     ack_written: u64,
-    reader: Option<Arc<File>>,
+    reader: Option<Arc<dyn StoreFile>>,
 }
 
 pub struct Store {
+    fs: Arc<dyn StoreFs>,
     dir: PathBuf,
     msgs_dir: PathBuf,
     segment_size: u64,
@@ -216,9 +219,9 @@ pub fn ack_path(msgs_dir: &Path, id: u32) -> PathBuf {
 
 /// Delete a segment nobody needs. The segment goes first: an ack file without its segment
 /// is harmless (removed at start), a segment without its acks would bring acked messages back.
-pub fn delete_segment(msgs_dir: &Path, id: u32) {
-    let _ = std::fs::remove_file(segment_path(msgs_dir, id));
-    let _ = std::fs::remove_file(ack_path(msgs_dir, id));
+pub fn delete_segment(fs: &dyn StoreFs, msgs_dir: &Path, id: u32) {
+    let _ = fs.remove(&segment_path(msgs_dir, id));
+    let _ = fs.remove(&ack_path(msgs_dir, id));
 }
 
 impl Store {
@@ -393,12 +396,12 @@ impl Store {
             None => self.reader(seg, loc)?,
         };
         file.read_exact_at(&mut buf, u64::from(offset))
-            .map_err(io(format!("reading segment {seg}")))?;
+            .map_err(io_error(format!("reading segment {seg}")))?;
         decode_stored(Bytes::from(buf), loc.msg_id)
     }
 
     /// A sealed segment's file and where a record is in it (records move when compacted).
-    fn reader(&self, seg: u32, loc: &StoreLoc) -> Result<(Arc<File>, u32), StoreError> {
+    fn reader(&self, seg: u32, loc: &StoreLoc) -> Result<(Arc<dyn StoreFile>, u32), StoreError> {
         let mut segs = self.segs.lock();
         let info = segs
             .segs
@@ -413,7 +416,10 @@ impl Store {
             return Ok((Arc::clone(f), offset));
         }
         let path = segment_path(&self.msgs_dir, seg);
-        let f = Arc::new(File::open(&path).map_err(io(format!("opening {}", path.display())))?);
+        let f = self
+            .fs
+            .open(&path, OpenMode::Read)
+            .map_err(io_error(format!("opening {}", path.display())))?;
         info.reader = Some(Arc::clone(&f));
         Ok((f, offset))
     }
@@ -448,13 +454,8 @@ impl Store {
         }
         let next = log.active_id + 1;
         let path = segment_path(&self.msgs_dir, next);
-        let file = match File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(f) => Arc::new(f),
+        let file = match self.fs.open(&path, OpenMode::CreateNew) {
+            Ok(f) => f,
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "cannot create segment");
                 return;
@@ -483,10 +484,10 @@ impl Store {
     /// Write pending bytes to the active segment. On error the unwritten rest stays pending
     /// (the file only ever holds a prefix of what was appended) and is retried later.
     fn write_out(&self, log: &mut LogState) {
-        let (written, err) = write_at_end(&log.active, &log.pending, log.written);
+        let (written, err) = write_all_at(&*log.active, &log.pending, log.written);
         log.written += written as u64;
         log.pending.drain(..written);
-        let (jw, jerr) = write_at_end(&log.journal, &log.journal_pending, log.journal_written);
+        let (jw, jerr) = write_all_at(&*log.journal, &log.journal_pending, log.journal_written);
         log.journal_written += jw as u64;
         log.journal_pending.drain(..jw);
         match err.or(jerr) {
@@ -512,33 +513,6 @@ impl Store {
             let _ = handle.join();
         }
     }
-}
-
-/// Write `buf` at `offset` of `file`; returns how much was written and the error that
-/// stopped it, if any.
-pub(crate) fn write_at_end(
-    file: &File,
-    buf: &[u8],
-    offset: u64,
-) -> (usize, Option<std::io::Error>) {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.write_at(&buf[done..], offset + done as u64) {
-            Ok(0) => {
-                return (
-                    done,
-                    Some(std::io::Error::new(
-                        std::io::ErrorKind::WriteZero,
-                        "write returned 0",
-                    )),
-                )
-            }
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return (done, Some(e)),
-        }
-    }
-    (done, None)
 }
 
 /// Decode a message record read back for delivery, checking it is the one we asked for.
