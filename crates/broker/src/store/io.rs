@@ -1,9 +1,12 @@
 //! The store's only door to the file system: a narrow trait over the few operations it uses
 //! (open, positioned read and write, length, sync, and directory listing, rename, removal
-//! and sync). [`OsFs`] is the real one. Passed in through [`super::StoreConfig`], never global.
+//! and sync). [`OsFs`] is the real one; [`sim::SimFs`] keeps synced and unsynced data apart
+//! so a test can cut the power. Passed in through [`super::StoreConfig`], never global.
 //!
 //! Calls are per batch (one positioned write per buffer the flusher writes out, one read per
 //! message read back), so dynamic dispatch costs nothing measurable.
+
+pub mod sim;
 
 use std::fmt::Debug;
 use std::fs::File;
