@@ -398,7 +398,7 @@ impl World {
             .iter()
             .filter_map(|(id, m)| Some((*id, m.live.front()?.hold.loc.msg_id)))
             .collect();
-        store.write_marks(&marks);
+        store.write_marks_blocking(&marks);
     }
 
     fn topology(&mut self, store: &Store) {

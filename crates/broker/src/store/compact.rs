@@ -2,9 +2,11 @@
 //! records still held, in the same order and under the same name, so a slow queue pinning a
 //! few old messages does not pin whole segments. Readers find moved records through the
 //! segment's relocation table (records keep their msg_id, which names their first offset).
+//! The copy is written and synced with no lock held; under the segment lock it becomes the
+//! segment's reader, and the flusher renames it over the original (the flusher also deletes
+//! segments, so a rename never brings back a segment deleted meanwhile).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,14 +43,15 @@ pub fn spawn(store: Arc<Store>) -> std::io::Result<std::thread::JoinHandle<()>> 
         })
 }
 
-/// Sealed segments sparse enough to rewrite.
+/// Sealed segments, completely written, sparse enough to rewrite.
 fn candidates(store: &Store) -> Vec<u32> {
-    let active = store.active_id.load(Ordering::Acquire);
+    let written_below = store.log.lock().written_to.0;
     let segs = store.segs.lock();
     segs.segs
         .iter()
         .filter(|(id, info)| {
-            **id != active
+            **id < written_below
+                && !info.renaming
                 && info.total > 0
                 && (info.live as f64) <= info.total as f64 * LIVE_FRACTION_MAX
         })
@@ -90,30 +93,23 @@ pub fn compact(store: &Store, id: u32) -> std::io::Result<()> {
         return Ok(());
     }
     let tmp = path.with_extension("compact");
-    {
-        let f = store.fs.open(&tmp, OpenMode::Truncate)?;
-        if let (_, Some(e)) = write_all_at(&*f, &kept, 0) {
-            return Err(e);
-        }
-        f.sync_data()?;
+    let copy = store.fs.open(&tmp, OpenMode::Truncate)?;
+    if let (_, Some(e)) = write_all_at(&*copy, &kept, 0) {
+        return Err(e);
     }
+    copy.sync_data()?;
     let mut segs = store.segs.lock();
-    if id == store.active_id.load(Ordering::Acquire) {
-        // It became the active segment after all (a roll raced the candidate list).
-        drop(segs);
-        return store.fs.remove(&tmp);
-    }
     let Some(info) = segs.segs.get_mut(&id) else {
         // Deleted meanwhile (every hold released).
         drop(segs);
         return store.fs.remove(&tmp);
     };
-    store.fs.rename(&tmp, &path)?;
-    info.reader = Some(store.fs.open(&path, OpenMode::Read)?);
+    info.reader = Some(copy);
     info.relocated = relocated;
     info.total = info.live;
+    info.renaming = true;
+    segs.renames.push(id);
     drop(segs);
-    store.fs.sync_dir(&store.msgs_dir)?;
     tracing::debug!(
         segment = id,
         before = data.len(),

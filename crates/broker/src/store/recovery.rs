@@ -19,7 +19,7 @@ use super::record::{
 };
 use super::{
     ack_path, compact, flusher, io_error, segment_path, LogState, SegInfo, SegState, Store,
-    StoreConfig, StoreError, StoreLoc,
+    StoreConfig, StoreError, StoreLoc, Tail, Writer,
 };
 
 const JOURNAL: &str = "meta.log";
@@ -262,16 +262,15 @@ impl Store {
             .map_err(io_error(format!("creating {}", active_path.display())))?;
         segs.segs.insert(active_id, SegInfo::default());
         let mut pending = SEGMENT_MAGIC.to_vec();
+        // The new segment's bytes are written here, before any thread runs.
         let mark_list: Vec<(u32, u64)> = marks.iter().map(|(q, m)| (*q, *m)).collect();
         if !mark_list.is_empty() {
             record::encode_marks(&mut pending, &mark_list);
         }
         // The marks are restated in the new segment before the old ones holding them go.
-        let (written, err) = write_all_at(&*active, &pending, 0);
-        if let Some(e) = err {
+        if let (_, Some(e)) = write_all_at(&*active, &pending, 0) {
             return Err(io_error(format!("writing {}", active_path.display()))(e));
         }
-        pending.drain(..written);
         active
             .sync_data()
             .map_err(io_error("syncing the new segment"))?;
@@ -291,21 +290,23 @@ impl Store {
             segment_size: cfg.segment_size.max(64 << 10),
             memory_budget: cfg.memory_budget,
             log: Mutex::new(LogState {
-                active_id,
-                active,
-                written: written as u64,
-                pending,
+                active: Tail {
+                    id: active_id,
+                    at: pending.len() as u64,
+                    buf: Vec::new(),
+                },
+                sealed: Vec::new(),
+                written_to: (active_id, pending.len() as u64),
+                journal: Vec::new(),
                 appended: 0,
                 sync_needed: 0,
                 unsynced: Vec::new(),
                 dir_dirty: true,
-                journal,
-                journal_written: 0,
-                journal_pending: Vec::new(),
                 marks,
-                write_error_logged: false,
             }),
             wake: Condvar::new(),
+            writer: Mutex::new(Writer::new(active_id, active)),
+            journal,
             segs: Mutex::new(segs),
             active_id: AtomicU32::new(active_id),
             synced: AtomicU64::new(0),
@@ -338,19 +339,18 @@ impl Store {
     /// Make the journal written since [`Store::open`] (a compact restatement of everything
     /// recovered, plus changes since) the current one.
     pub fn commit_journal(&self) -> Result<(), StoreError> {
-        let journal = {
-            let mut log = self.log.lock();
-            self.write_out(&mut log);
-            if !log.journal_pending.is_empty() {
+        {
+            let mut w = self.writer.lock();
+            self.write_round(&mut w);
+            if !w.journal_is_written() {
                 // Renaming an incomplete restatement over the old journal would lose metadata.
                 return Err(StoreError::Io {
                     context: "writing the journal".into(),
                     source: std::io::Error::other("incomplete write"),
                 });
             }
-            Arc::clone(&log.journal)
-        };
-        journal
+        }
+        self.journal
             .sync_data()
             .map_err(io_error("syncing the journal"))?;
         self.fs
