@@ -325,6 +325,10 @@ impl Driver {
             self.ctx.broker.store.wait_synced(lsn).await;
         }
         self.writer.submit(&mut self.ctx.out);
+        if self.ctx.published {
+            // Paging faster than the disk writes: read no more until the store catches up.
+            self.ctx.broker.store.writer_caught_up().await;
+        }
     }
 
     /// A publishing connection stops being read while a resource alarm is set (RabbitMQ's

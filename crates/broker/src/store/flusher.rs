@@ -12,8 +12,12 @@ use super::io::{write_all_at, OpenMode, StoreFile};
 use super::record::ACK_ENTRY;
 use super::{ack_path, delete_segment, segment_path, Store};
 
-/// Unwritten bytes above this wake the flusher even without a sync request (paging).
-pub const WRITE_EARLY: usize = 4 << 20;
+/// Unwritten bytes above this wake the flusher even without a sync request (paging). Small
+/// enough that the few buffers in circulation (being filled, being written, spare) stay
+/// small next to the memory budget; large enough for efficient writes.
+pub const WRITE_EARLY: usize = 1 << 20;
+/// Unwritten bytes above this make publishers pause until the writer takes them.
+pub const BEHIND_BYTES: usize = 2 * WRITE_EARLY;
 /// Longest the flusher sleeps: ack entries reach the file at least this often.
 const IDLE_WAIT: Duration = Duration::from_millis(10);
 

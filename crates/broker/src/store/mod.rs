@@ -163,6 +163,9 @@ struct LogState {
     dir_dirty: bool,
     /// Per durable queue, the highest msg_id delivered from it (restated in every segment).
     marks: HashMap<u32, u64>,
+    /// An emptied buffer the writer gave back: the next one the active segment gets, so
+    /// buffers circulate instead of being grown on one thread and freed on another.
+    spare: Vec<u8>,
 }
 
 impl LogState {
@@ -207,6 +210,10 @@ pub struct Store {
     wake: Condvar,
     /// The right to write to segment files and the journal (see `writer.rs`).
     writer: Mutex<Writer>,
+    /// More than [`flusher::BEHIND_BYTES`] wait for the writer: publishers pause (see
+    /// [`Store::writer_caught_up`]); cleared, and waiters woken, when the writer takes them.
+    behind: AtomicBool,
+    caught_up: tokio::sync::Notify,
     /// `meta.log.new` until [`Store::commit_journal`] renames it.
     journal: Arc<dyn StoreFile>,
     segs: Mutex<SegState>,
@@ -327,7 +334,11 @@ impl Store {
                 info.total += queues.len() as u64;
             }
         }
-        let big = log.unwritten_len() > flusher::WRITE_EARLY;
+        let unwritten = log.unwritten_len();
+        let big = unwritten > flusher::WRITE_EARLY;
+        if unwritten > flusher::BEHIND_BYTES {
+            self.behind.store(true, Ordering::Release);
+        }
         drop(log);
         if persistent || big {
             self.wake.notify_one();
@@ -335,6 +346,20 @@ impl Store {
         Appended {
             loc: StoreLoc::new(msg_id, at as u32, len as u32, persistent),
             lsn,
+        }
+    }
+
+    /// Resolves once the writer has taken what was appended, if more than
+    /// [`flusher::BEHIND_BYTES`] were waiting. A publishing connection awaits it before
+    /// reading more, so paging faster than the disk writes pushes back on the publisher (TCP)
+    /// instead of piling up in memory; publishers used to block on the log lock instead.
+    pub async fn writer_caught_up(&self) {
+        loop {
+            let notified = self.caught_up.notified();
+            if !self.behind.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -527,7 +552,8 @@ impl Store {
     /// writes to it. The new segment restates the delivery marks.
     fn roll(&self, log: &mut LogState) {
         let next = log.active.id + 1;
-        let mut buf = Vec::with_capacity(log.active.buf.capacity());
+        let mut buf = std::mem::take(&mut log.spare);
+        debug_assert!(buf.is_empty(), "spare buffers come back empty");
         buf.extend_from_slice(SEGMENT_MAGIC);
         let marks: Vec<(u32, u64)> = log.marks.iter().map(|(q, m)| (*q, *m)).collect();
         if !marks.is_empty() {
@@ -559,12 +585,14 @@ impl Store {
     pub fn close(&self) {
         *self.compactor_stop.lock() = true;
         self.compactor_wake.notify_all();
-        if let Some(handle) = self.compactor.lock().take() {
+        let compactor = self.compactor.lock().take();
+        if let Some(handle) = compactor {
             let _ = handle.join();
         }
         self.closing.store(true, Ordering::Release);
         self.wake.notify_all();
-        if let Some(handle) = self.flusher.lock().take() {
+        let flusher = self.flusher.lock().take();
+        if let Some(handle) = flusher {
             let _ = handle.join();
         }
     }

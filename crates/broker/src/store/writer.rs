@@ -5,6 +5,7 @@
 //! takes the writer lock.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::io::{write_all_at, OpenMode, StoreFile};
@@ -23,8 +24,6 @@ pub(super) struct Writer {
     files: BTreeMap<u32, Arc<dyn StoreFile>>,
     /// Log position up to which everything is in its file.
     written_lsn: u64,
-    /// An emptied buffer, swapped in for the active segment's so its capacity is reused.
-    spare: Vec<u8>,
     error_logged: bool,
 }
 
@@ -48,7 +47,6 @@ impl Writer {
             journal_at: 0,
             files: BTreeMap::from([(active, file)]),
             written_lsn: 0,
-            spare: Vec::new(),
             error_logged: false,
         }
     }
@@ -78,6 +76,7 @@ impl Store {
     pub(super) fn write_round(&self, w: &mut Writer) -> Round {
         let (need, covered) = self.take_pending(w);
         let mut touched: Vec<(u32, Arc<dyn StoreFile>)> = Vec::new();
+        let mut spare = Vec::new();
         let mut created = false;
         let mut frontier = None;
         let mut error = None;
@@ -109,9 +108,9 @@ impl Store {
             }
             frontier = Some((chunk.id, chunk.end()));
             let mut done = w.chunks.pop_front().expect("a chunk was in front");
-            if done.buf.capacity() > w.spare.capacity() && done.buf.capacity() <= SPARE_MAX {
+            if done.buf.capacity() > spare.capacity() && done.buf.capacity() <= SPARE_MAX {
                 done.buf.clear();
-                w.spare = done.buf;
+                spare = done.buf;
             }
         }
         if !w.journal.is_empty() {
@@ -131,7 +130,7 @@ impl Store {
             // Segments before the frontier are complete: never written again.
             w.files.retain(|f, _| *f >= id);
         }
-        self.record_written(frontier, touched, created);
+        self.record_written(frontier, touched, created, spare);
         match error {
             Some(e) if !w.error_logged => {
                 tracing::error!(error = %e, "store write failed; retrying");
@@ -149,7 +148,8 @@ impl Store {
         let mut log = self.log.lock();
         w.chunks.extend(log.sealed.drain(..));
         if !log.active.buf.is_empty() {
-            let buf = std::mem::replace(&mut log.active.buf, std::mem::take(&mut w.spare));
+            let spare = std::mem::take(&mut log.spare);
+            let buf = std::mem::replace(&mut log.active.buf, spare);
             let chunk = Tail {
                 id: log.active.id,
                 at: log.active.at,
@@ -164,6 +164,9 @@ impl Store {
             // A failed journal write is retried with what came since.
             w.journal.append(&mut log.journal);
         }
+        if self.behind.swap(false, Ordering::AcqRel) {
+            self.caught_up.notify_waiters();
+        }
         (log.sync_needed, log.appended)
     }
 
@@ -173,8 +176,12 @@ impl Store {
         frontier: Option<(u32, u64)>,
         touched: Vec<(u32, Arc<dyn StoreFile>)>,
         created: bool,
+        spare: Vec<u8>,
     ) {
         let mut log = self.log.lock();
+        if spare.capacity() > log.spare.capacity() {
+            log.spare = spare;
+        }
         if let Some(f) = frontier {
             debug_assert!(f >= log.written_to, "the write frontier only moves forward");
             log.written_to = f;
