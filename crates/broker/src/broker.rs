@@ -53,6 +53,7 @@ impl Broker {
     /// on first boot), then apply any definitions the config names.
     pub fn new(config: Config) -> Result<Arc<Self>, StartError> {
         let (store, recovered) = Store::open(StoreConfig {
+            fs: Arc::new(crate::store::io::OsFs),
             dir: config.data_dir.clone(),
             segment_size: config.segment_size,
             memory_budget: config.memory_budget,

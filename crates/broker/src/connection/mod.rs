@@ -312,7 +312,10 @@ impl Driver {
                         self.process_frames(rbuf);
                     }
                 },
-                _ = shared.wait(), if !congested => self.handle_events(),
+                _ = shared.wait(), if !congested => {
+                    self.take_events_loaded().await;
+                    self.handle_events();
+                }
                 // Publisher confirms waiting for the store's group commit.
                 _ = synced.changed(), if awaiting_sync => self.ctx.awaiting_sync = 0,
                 _ = alarm.changed(), if self.blocked => self.unblock_if_clear(),
@@ -377,7 +380,7 @@ impl Driver {
             q.kick();
         }
         if !self.ctx.marks.is_empty() {
-            self.ctx.broker.store.write_marks(&self.ctx.marks);
+            self.ctx.broker.store.write_marks(&self.ctx.marks).await;
             self.ctx.marks.clear();
         }
         if self.ctx.hold_until > 0 {
@@ -385,6 +388,10 @@ impl Driver {
             self.ctx.broker.store.wait_synced(lsn).await;
         }
         self.writer.submit(&mut self.ctx.out);
+        if self.ctx.published {
+            // Paging faster than the disk writes: read no more until the store catches up.
+            self.ctx.broker.store.writer_caught_up().await;
+        }
     }
 
     /// A publishing connection stops being read while a resource alarm is set (RabbitMQ's
@@ -448,8 +455,23 @@ impl Driver {
         };
     }
 
-    fn handle_events(&mut self) {
+    /// Take the outbox, reading paged-out deliveries back on the blocking pool first: this
+    /// task's worker never waits for the disk.
+    async fn take_events_loaded(&mut self) {
         self.ctx.shared.take(&mut self.events);
+        let paged = self.events.iter_mut().filter_map(|e| match e {
+            OutboxEvent::Deliver { message, .. } => Some(message),
+            _ => None,
+        });
+        crate::queue::load_paged(paged).await;
+    }
+
+    fn handle_events(&mut self) {
+        // Events taken (and loaded) by take_events_loaded are handled first; anything queued
+        // since has woken the outbox again.
+        if self.events.is_empty() {
+            self.ctx.shared.take(&mut self.events);
+        }
         let mut events = std::mem::take(&mut self.events);
         for event in events.drain(..) {
             match event {

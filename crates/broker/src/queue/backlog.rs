@@ -1,11 +1,13 @@
 //! Where a queue's ready messages wait, in order. A message is in memory, on disk (paged out
 //! or recovered), or both; its [`StoreRef`] keeps the stored copy alive until it is settled.
+//! Reading a message back from disk is blocking I/O: it never runs on a runtime worker as
+//! such (see [`load_paged`] and [`QueuedMessage::load`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::message::Message;
-use crate::store::{StoreError, StoreRef};
+use crate::store::{Store, StoreError, StoreLoc, StoreRef};
 
 /// A message as one queue holds it.
 #[derive(Debug)]
@@ -41,7 +43,9 @@ impl QueuedMessage {
         }
     }
 
-    /// The message, read back from disk if it is not in memory.
+    /// The message, read back from disk if it is not in memory (deliveries are read ahead
+    /// by [`load_paged`]; what is left, basic.get and unreadable messages, is read here with
+    /// the runtime told first, so it moves this worker's other tasks to another thread).
     pub fn load(&mut self) -> Result<Arc<Message>, StoreError> {
         if let Some(m) = &self.message {
             return Ok(Arc::clone(m));
@@ -49,7 +53,7 @@ impl QueuedMessage {
         let Some(stored) = &self.stored else {
             return Err(StoreError::SegmentGone(0));
         };
-        let m = stored.store().read(&stored.loc)?;
+        let m = blocking(|| stored.store().read(&stored.loc))?;
         self.message = Some(Arc::clone(&m));
         Ok(m)
     }
@@ -65,6 +69,48 @@ impl QueuedMessage {
     pub fn durable_id(&self) -> Option<(u32, u64)> {
         let s = self.stored.as_ref()?;
         s.is_durable().then_some((s.queue_id(), s.loc.msg_id))
+    }
+}
+
+/// Read back, on the blocking pool, the messages among `messages` that are on disk only, so
+/// no runtime worker waits for the disk: one blocking task for the whole batch, none when
+/// every message is in memory. A message that cannot be read stays on disk only, and
+/// [`QueuedMessage::load`] reports why.
+pub async fn load_paged<'a>(messages: impl Iterator<Item = &'a mut QueuedMessage>) {
+    let mut paged: Vec<&mut QueuedMessage> = messages
+        .filter(|m| m.message.is_none() && m.stored.is_some())
+        .collect();
+    if paged.is_empty() {
+        return;
+    }
+    let reads: Vec<(Arc<Store>, StoreLoc)> = paged
+        .iter()
+        .filter_map(|m| m.stored.as_ref())
+        .map(|s| (Arc::clone(s.store()), s.loc))
+        .collect();
+    let read_all = move || {
+        reads
+            .into_iter()
+            .map(|(store, loc)| store.read(&loc).ok())
+            .collect::<Vec<_>>()
+    };
+    let Ok(loaded) = tokio::task::spawn_blocking(read_all).await else {
+        return;
+    };
+    for (m, loaded) in paged.iter_mut().zip(loaded) {
+        if loaded.is_some() {
+            m.message = loaded;
+        }
+    }
+}
+
+/// Run blocking I/O from whatever thread we are on: on a multi-thread runtime's worker,
+/// tokio first hands the worker's other tasks to a fresh thread (`block_in_place`).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

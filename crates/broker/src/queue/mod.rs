@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use warren_codec::types::FieldTable;
 
 use crate::connection::shared::OutboxEvent;
-pub use backlog::{Backlog, QueuedMessage};
+pub use backlog::{load_paged, Backlog, QueuedMessage};
 pub use consumer::{ChannelCredit, Consumer};
 
 /// Declared properties of a queue; fixed for its life.

@@ -2,14 +2,15 @@
 //! records still held, in the same order and under the same name, so a slow queue pinning a
 //! few old messages does not pin whole segments. Readers find moved records through the
 //! segment's relocation table (records keep their msg_id, which names their first offset).
+//! The copy is written and synced with no lock held; under the segment lock it becomes the
+//! segment's reader, and the flusher renames it over the original (the flusher also deletes
+//! segments, so a rename never brings back a segment deleted meanwhile).
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::io::{write_all_at, OpenMode};
 use super::record::{Record, FLAG_PERSISTENT, SEGMENT_MAGIC_COMPACTED};
 use super::recovery::{read_acks, read_file, scan};
 use super::{ack_path, segment_path, Store};
@@ -42,14 +43,15 @@ pub fn spawn(store: Arc<Store>) -> std::io::Result<std::thread::JoinHandle<()>> 
         })
 }
 
-/// Sealed segments sparse enough to rewrite.
+/// Sealed segments, completely written, sparse enough to rewrite.
 fn candidates(store: &Store) -> Vec<u32> {
-    let active = store.active_id.load(Ordering::Acquire);
+    let written_below = store.log.lock().written_to.0;
     let segs = store.segs.lock();
     segs.segs
         .iter()
         .filter(|(id, info)| {
-            **id != active
+            **id < written_below
+                && !info.renaming
                 && info.total > 0
                 && (info.live as f64) <= info.total as f64 * LIVE_FRACTION_MAX
         })
@@ -60,12 +62,12 @@ fn candidates(store: &Store) -> Vec<u32> {
 /// Rewrite one segment with the records some queue still holds.
 pub fn compact(store: &Store, id: u32) -> std::io::Result<()> {
     let path = segment_path(&store.msgs_dir, id);
-    if std::fs::metadata(&path)?.len() < SIZE_MIN {
+    if store.fs.open(&path, OpenMode::Read)?.size()? < SIZE_MIN {
         mark_compacted(store, id);
         return Ok(());
     }
-    let data = read_file(&path).map_err(std::io::Error::other)?;
-    let released = read_acks(&ack_path(&store.msgs_dir, id));
+    let data = read_file(&*store.fs, &path).map_err(std::io::Error::other)?;
+    let released = read_acks(&*store.fs, &ack_path(&store.msgs_dir, id));
     let from_earlier_boot = id < store.boot_segment;
     let held = |msg_id: u64, persistent: bool, queue: u32| {
         if released.contains(&(msg_id, queue)) {
@@ -91,28 +93,23 @@ pub fn compact(store: &Store, id: u32) -> std::io::Result<()> {
         return Ok(());
     }
     let tmp = path.with_extension("compact");
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&kept)?;
-        f.sync_data()?;
+    let copy = store.fs.open(&tmp, OpenMode::Truncate)?;
+    if let (_, Some(e)) = write_all_at(&*copy, &kept, 0) {
+        return Err(e);
     }
+    copy.sync_data()?;
     let mut segs = store.segs.lock();
-    if id == store.active_id.load(Ordering::Acquire) {
-        // It became the active segment after all (a roll raced the candidate list).
-        drop(segs);
-        return std::fs::remove_file(&tmp);
-    }
     let Some(info) = segs.segs.get_mut(&id) else {
         // Deleted meanwhile (every hold released).
         drop(segs);
-        return std::fs::remove_file(&tmp);
+        return store.fs.remove(&tmp);
     };
-    std::fs::rename(&tmp, &path)?;
-    info.reader = Some(Arc::new(File::open(&path)?));
+    info.reader = Some(copy);
     info.relocated = relocated;
     info.total = info.live;
+    info.renaming = true;
+    segs.renames.push(id);
     drop(segs);
-    File::open(&store.msgs_dir)?.sync_all()?;
     tracing::debug!(
         segment = id,
         before = data.len(),

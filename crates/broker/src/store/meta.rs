@@ -124,7 +124,7 @@ pub fn decode_all(buf: &[u8]) -> (Vec<MetaRecord>, usize) {
 }
 
 /// Durable metadata after replaying a journal.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct MetaModel {
     pub vhosts: Vec<String>,
     pub users: BTreeMap<String, MetaRecord>,

@@ -2,20 +2,22 @@
 //! many queues they reach) and paged-out copies of messages beyond the memory budget, plus
 //! the metadata journal. docs/storage.md has the on-disk layout and the recovery rules.
 //!
-//! Writers append records into an in-memory buffer under a short lock; one flusher thread
-//! writes the buffer out and fdatasyncs (group commit), then publishes the synced position so
-//! confirms and tx.commit-ok go out only for what is on disk. Every queue's hold on a stored
-//! message is a [`StoreRef`]; when the last one for a segment goes, the segment is deleted.
+//! Publishers append records into an in-memory buffer under a short lock; the writer swaps
+//! the buffer out and writes it with no lock held that a publisher needs; one flusher thread
+//! fdatasyncs (group commit), then publishes the synced position so confirms and tx.commit-ok
+//! go out only for what is on disk. Every queue's hold on a stored message is a [`StoreRef`];
+//! when the last one for a segment goes, the segment is deleted. No lock a runtime task takes
+//! is held across disk I/O; docs/architecture.md has the lock order.
 
 mod compact;
 mod flusher;
+pub mod io;
 pub mod meta;
 pub mod record;
 pub mod recovery;
+mod writer;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,13 +27,17 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
 use crate::message::Message;
+use io::{OpenMode, StoreFile, StoreFs};
 use meta::MetaRecord;
 use record::{MessageParts, Record, RecordError, FLAG_PERSISTENT, SEGMENT_MAGIC};
-pub use recovery::{check, Recovered};
+pub use recovery::{check, check_in, Recovered};
+use writer::Writer;
 
 /// Where to keep data and how much message data may stay in memory.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
+    /// Every file access goes through it: [`io::OsFs`], or a simulated disk in tests.
+    pub fs: Arc<dyn StoreFs>,
     pub dir: PathBuf,
     pub segment_size: u64,
     /// Bytes of message data kept in memory; beyond it new messages are paged to disk.
@@ -51,7 +57,7 @@ pub enum StoreError {
     SegmentGone(u32),
 }
 
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
     let context = context.into();
     move |source| StoreError::Io { context, source }
 }
@@ -123,28 +129,49 @@ impl Drop for StoreRef {
     }
 }
 
-/// The active segment and everything not yet written out.
+/// Bytes appended to one segment and not yet written, starting at offset `at` of it.
+struct Tail {
+    id: u32,
+    at: u64,
+    buf: Vec<u8>,
+}
+
+impl Tail {
+    fn end(&self) -> u64 {
+        self.at + self.buf.len() as u64
+    }
+}
+
+/// What appenders share: buffers and positions, no file handles. Held only for memory work.
 struct LogState {
-    active_id: u32,
-    active: Arc<File>,
-    /// Bytes of the active segment already written to its file.
-    written: u64,
-    /// Bytes appended after `written`, waiting for the flusher.
-    pending: Vec<u8>,
+    /// The active segment's bytes not yet taken by the writer.
+    active: Tail,
+    /// Segments rolled before the writer took their last bytes, oldest first.
+    sealed: Vec<Tail>,
+    /// Everything before this (segment, offset) is in its file; between it and the tails,
+    /// bytes are with the writer.
+    written_to: (u32, u64),
+    /// Journal bytes not yet taken by the writer.
+    journal: Vec<u8>,
     /// Total bytes ever appended (segments and journal): positions for group commit.
     appended: u64,
     /// Position up to which an fdatasync is owed (persistent records, journal records).
     sync_needed: u64,
-    /// Segments rolled since the last sync; they are synced before the position advances.
-    unsynced: Vec<Arc<File>>,
-    /// A segment file was created: the directory needs a sync too.
+    /// Segment files written since the last sync, by id.
+    unsynced: Vec<(u32, Arc<dyn StoreFile>)>,
+    /// A segment file was created or renamed: the directory needs a sync too.
     dir_dirty: bool,
-    journal: Arc<File>,
-    journal_written: u64,
-    journal_pending: Vec<u8>,
     /// Per durable queue, the highest msg_id delivered from it (restated in every segment).
     marks: HashMap<u32, u64>,
-    write_error_logged: bool,
+    /// An emptied buffer the writer gave back: the next one the active segment gets, so
+    /// buffers circulate instead of being grown on one thread and freed on another.
+    spare: Vec<u8>,
+}
+
+impl LogState {
+    fn unwritten_len(&self) -> usize {
+        self.active.buf.len() + self.sealed.iter().map(|t| t.buf.len()).sum::<usize>()
+    }
 }
 
 /// Per-segment reference counts and the ack entries waiting to be written.
@@ -153,6 +180,8 @@ struct SegState {
     segs: BTreeMap<u32, SegInfo>,
     /// Segments nobody references: deleted by the flusher once the journal is synced.
     doomed: Vec<u32>,
+    /// Compacted segments whose copy the flusher renames over the original.
+    renames: Vec<u32>,
 }
 
 #[derive(Default)]
@@ -164,18 +193,29 @@ struct SegInfo {
     /// After compaction: where surviving records moved (msg_id → offset).
     relocated: HashMap<u64, u32>,
     acks: Vec<u8>,
-    ack_file: Option<File>,
+    ack_file: Option<Arc<dyn StoreFile>>,
     ack_written: u64,
-    reader: Option<Arc<File>>,
+    reader: Option<Arc<dyn StoreFile>>,
+    /// Its compacted copy waits to be renamed over it.
+    renaming: bool,
 }
 
 pub struct Store {
+    fs: Arc<dyn StoreFs>,
     dir: PathBuf,
     msgs_dir: PathBuf,
     segment_size: u64,
     memory_budget: usize,
     log: Mutex<LogState>,
     wake: Condvar,
+    /// The right to write to segment files and the journal (see `writer.rs`).
+    writer: Mutex<Writer>,
+    /// More than [`flusher::BEHIND_BYTES`] wait for the writer: publishers pause (see
+    /// [`Store::writer_caught_up`]); cleared, and waiters woken, when the writer takes them.
+    behind: AtomicBool,
+    caught_up: tokio::sync::Notify,
+    /// `meta.log.new` until [`Store::commit_journal`] renames it.
+    journal: Arc<dyn StoreFile>,
     segs: Mutex<SegState>,
     active_id: AtomicU32,
     synced: AtomicU64,
@@ -216,9 +256,9 @@ pub fn ack_path(msgs_dir: &Path, id: u32) -> PathBuf {
 
 /// Delete a segment nobody needs. The segment goes first: an ack file without its segment
 /// is harmless (removed at start), a segment without its acks would bring acked messages back.
-pub fn delete_segment(msgs_dir: &Path, id: u32) {
-    let _ = std::fs::remove_file(segment_path(msgs_dir, id));
-    let _ = std::fs::remove_file(ack_path(msgs_dir, id));
+pub fn delete_segment(fs: &dyn StoreFs, msgs_dir: &Path, id: u32) {
+    let _ = fs.remove(&segment_path(msgs_dir, id));
+    let _ = fs.remove(&ack_path(msgs_dir, id));
 }
 
 impl Store {
@@ -274,14 +314,14 @@ impl Store {
         };
         let len = record::message_record_len(queues.len(), &parts) as u64;
         let mut log = self.log.lock();
-        let mut at = log.written + log.pending.len() as u64;
+        let mut at = log.active.end();
         if at > SEGMENT_MAGIC.len() as u64 && at + len > self.segment_size {
             self.roll(&mut log);
-            at = log.written + log.pending.len() as u64;
+            at = log.active.end();
         }
-        let msg_id = (u64::from(log.active_id) << 32) | at;
+        let msg_id = (u64::from(log.active.id) << 32) | at;
         let flags = if persistent { FLAG_PERSISTENT } else { 0 };
-        record::encode_message(&mut log.pending, msg_id, flags, queues, &parts);
+        record::encode_message(&mut log.active.buf, msg_id, flags, queues, &parts);
         log.appended += len;
         if persistent {
             log.sync_needed = log.appended;
@@ -289,12 +329,16 @@ impl Store {
         let lsn = log.appended;
         {
             let mut segs = self.segs.lock();
-            if let Some(info) = segs.segs.get_mut(&log.active_id) {
+            if let Some(info) = segs.segs.get_mut(&log.active.id) {
                 info.live += queues.len() as u64;
                 info.total += queues.len() as u64;
             }
         }
-        let big = log.pending.len() > flusher::WRITE_EARLY;
+        let unwritten = log.unwritten_len();
+        let big = unwritten > flusher::WRITE_EARLY;
+        if unwritten > flusher::BEHIND_BYTES {
+            self.behind.store(true, Ordering::Release);
+        }
         drop(log);
         if persistent || big {
             self.wake.notify_one();
@@ -302,6 +346,20 @@ impl Store {
         Appended {
             loc: StoreLoc::new(msg_id, at as u32, len as u32, persistent),
             lsn,
+        }
+    }
+
+    /// Resolves once the writer has taken what was appended, if more than
+    /// [`flusher::BEHIND_BYTES`] were waiting. A publishing connection awaits it before
+    /// reading more, so paging faster than the disk writes pushes back on the publisher (TCP)
+    /// instead of piling up in memory; publishers used to block on the log lock instead.
+    pub async fn writer_caught_up(&self) {
+        loop {
+            let notified = self.caught_up.notified();
+            if !self.behind.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -316,12 +374,14 @@ impl Store {
     }
 
     /// Record a metadata change; synced with the next group commit. Replies to the method
-    /// that made it wait for that sync (see [`Store::journaled`]).
+    /// that made it wait for that sync (see [`Store::journaled`]). Only memory work: callers
+    /// hold the vhost topology lock, so journal order is the order of the changes.
     pub fn journal(&self, record: &MetaRecord) {
+        let mut encoded = Vec::new();
+        meta::encode(&mut encoded, record);
         let mut log = self.log.lock();
-        let before = log.journal_pending.len();
-        meta::encode(&mut log.journal_pending, record);
-        log.appended += (log.journal_pending.len() - before) as u64;
+        log.journal.extend_from_slice(&encoded);
+        log.appended += encoded.len() as u64;
         log.sync_needed = log.appended;
         self.journaled.store(log.appended, Ordering::Release);
         drop(log);
@@ -336,8 +396,19 @@ impl Store {
     }
 
     /// Persist delivery marks before the deliveries leave (a plain write survives kill -9):
-    /// a message delivered but not acked comes back with redelivered set.
-    pub fn write_marks(&self, marks: &[(u32, u64)]) {
+    /// a message delivered but not acked comes back with redelivered set. The write runs on
+    /// the blocking pool, so the runtime worker never waits for the disk.
+    pub async fn write_marks(self: &Arc<Self>, marks: &[(u32, u64)]) {
+        let Some(lsn) = self.note_marks(marks) else {
+            return;
+        };
+        let store = Arc::clone(self);
+        let _ = tokio::task::spawn_blocking(move || store.write_through(lsn)).await;
+    }
+
+    /// Append a marks record for the marks that moved; returns the log position to write
+    /// out before the deliveries leave, None when no mark moved.
+    pub fn note_marks(&self, marks: &[(u32, u64)]) -> Option<u64> {
         let mut log = self.log.lock();
         let mut changed = Vec::with_capacity(marks.len());
         for &(q, id) in marks {
@@ -348,10 +419,19 @@ impl Store {
             }
         }
         if changed.is_empty() {
-            return;
+            return None;
         }
-        record::encode_marks(&mut log.pending, &changed);
-        self.write_out(&mut log);
+        let before = log.active.buf.len();
+        record::encode_marks(&mut log.active.buf, &changed);
+        log.appended += (log.active.buf.len() - before) as u64;
+        Some(log.appended)
+    }
+
+    /// Blocking [`Store::write_marks`], for a thread that may wait for the disk.
+    pub fn write_marks_blocking(&self, marks: &[(u32, u64)]) {
+        if let Some(lsn) = self.note_marks(marks) {
+            self.write_through(lsn);
+        }
     }
 
     /// A durable queue was deleted: forget its mark.
@@ -359,63 +439,92 @@ impl Store {
         self.log.lock().marks.remove(&queue_id);
     }
 
-    /// Read a stored message back (paged-out or recovered messages).
+    /// Read a stored message back (paged-out or recovered messages). Blocking: call it from
+    /// the blocking pool (see `queue::backlog`), never from a runtime worker directly.
     pub fn read(&self, loc: &StoreLoc) -> Result<Arc<Message>, StoreError> {
-        let seg = loc.segment();
-        let len = loc.record_len() as usize;
-        let mut buf = vec![0u8; len];
-        let file = {
-            let log = self.log.lock();
-            if seg != log.active_id {
-                None
-            } else if u64::from(loc.offset) < log.written {
-                Some((Arc::clone(&log.active), loc.offset))
-            } else {
-                // Not written out yet: copy it from the pending buffer.
-                let from = (u64::from(loc.offset) - log.written) as usize;
-                let src = log
-                    .pending
-                    .get(from..from + len)
-                    .ok_or(StoreError::Damaged {
-                        msg_id: loc.msg_id,
-                        reason: RecordError::Truncated {
-                            have: log.pending.len().saturating_sub(from),
-                            need: len,
-                        },
-                    })?;
-                buf.copy_from_slice(src);
-                drop(log);
-                return decode_stored(Bytes::from(buf), loc.msg_id);
+        // At most twice: once the writer lock is ours, the bytes are in the writer's hands
+        // or written.
+        for _ in 0..2 {
+            match self.unwritten_copy(loc)? {
+                Unwritten::Copied(buf) => return decode_stored(Bytes::from(buf), loc.msg_id),
+                Unwritten::InFile => break,
+                Unwritten::BeingWritten => {
+                    // Waits for the write in progress, if any (on the blocking pool).
+                    let copied = self.writer.lock().copy(loc);
+                    if let Some(buf) = copied {
+                        return decode_stored(Bytes::from(buf), loc.msg_id);
+                    }
+                }
             }
-        };
-        let (file, offset) = match file {
-            Some(f) => f,
-            None => self.reader(seg, loc)?,
-        };
+        }
+        let seg = loc.segment();
+        let (file, offset) = self.reader(seg, loc)?;
+        let mut buf = vec![0u8; loc.record_len() as usize];
         file.read_exact_at(&mut buf, u64::from(offset))
-            .map_err(io(format!("reading segment {seg}")))?;
+            .map_err(io_error(format!("reading segment {seg}")))?;
         decode_stored(Bytes::from(buf), loc.msg_id)
     }
 
-    /// A sealed segment's file and where a record is in it (records move when compacted).
-    fn reader(&self, seg: u32, loc: &StoreLoc) -> Result<(Arc<File>, u32), StoreError> {
-        let mut segs = self.segs.lock();
-        let info = segs
-            .segs
-            .get_mut(&seg)
-            .ok_or(StoreError::SegmentGone(seg))?;
-        let offset = info
-            .relocated
-            .get(&loc.msg_id)
-            .copied()
-            .unwrap_or(loc.offset);
-        if let Some(f) = &info.reader {
-            return Ok((Arc::clone(f), offset));
+    /// Where a record's bytes are: still in the log's buffers (copied), in its file, or
+    /// with the writer.
+    fn unwritten_copy(&self, loc: &StoreLoc) -> Result<Unwritten, StoreError> {
+        let (seg, from) = (loc.segment(), u64::from(loc.offset));
+        let to = from + u64::from(loc.record_len());
+        let log = self.log.lock();
+        let tail = log
+            .sealed
+            .iter()
+            .chain(std::iter::once(&log.active))
+            .find(|t| t.id == seg && t.at <= from);
+        if let Some(t) = tail {
+            let src = t.buf.get((from - t.at) as usize..(to - t.at) as usize);
+            return src
+                .map(|b| Unwritten::Copied(b.to_vec()))
+                .ok_or(StoreError::Damaged {
+                    msg_id: loc.msg_id,
+                    reason: RecordError::Truncated {
+                        have: (t.end() - from) as usize,
+                        need: loc.record_len() as usize,
+                    },
+                });
+        }
+        Ok(if (seg, to) <= log.written_to {
+            Unwritten::InFile
+        } else {
+            Unwritten::BeingWritten
+        })
+    }
+
+    /// A segment's file and where a record is in it (records move when compacted). The
+    /// file is opened with no lock held.
+    fn reader(&self, seg: u32, loc: &StoreLoc) -> Result<(Arc<dyn StoreFile>, u32), StoreError> {
+        let find = |segs: &SegState| -> Result<(Option<Arc<dyn StoreFile>>, u32), StoreError> {
+            let info = segs.segs.get(&seg).ok_or(StoreError::SegmentGone(seg))?;
+            let offset = info
+                .relocated
+                .get(&loc.msg_id)
+                .copied()
+                .unwrap_or(loc.offset);
+            Ok((info.reader.clone(), offset))
+        };
+        if let (Some(f), offset) = find(&self.segs.lock())? {
+            return Ok((f, offset));
         }
         let path = segment_path(&self.msgs_dir, seg);
-        let f = Arc::new(File::open(&path).map_err(io(format!("opening {}", path.display())))?);
-        info.reader = Some(Arc::clone(&f));
-        Ok((f, offset))
+        let opened = self
+            .fs
+            .open(&path, OpenMode::Read)
+            .map_err(io_error(format!("opening {}", path.display())))?;
+        let mut segs = self.segs.lock();
+        // Compaction may have installed its copy meanwhile: then its file and offsets count.
+        let (cached, offset) = find(&segs)?;
+        if let Some(f) = cached {
+            return Ok((f, offset));
+        }
+        if let Some(info) = segs.segs.get_mut(&seg) {
+            info.reader = Some(Arc::clone(&opened));
+        }
+        Ok((opened, offset))
     }
 
     fn release(&self, loc: &StoreLoc, queue_id: u32) {
@@ -431,6 +540,7 @@ impl Store {
         // Every release is recorded: recovery needs it for durable queues, compaction to
         // know which records are still live.
         record::encode_ack(&mut info.acks, loc.msg_id, queue_id);
+        debug_assert!(info.live > 0, "segment {seg}: more releases than holds");
         info.live = info.live.saturating_sub(1);
         if info.live == 0 && seg != self.active_id.load(Ordering::Acquire) {
             segs.segs.remove(&seg);
@@ -438,38 +548,29 @@ impl Store {
         }
     }
 
-    /// Start a new segment: write out the current one and restate the delivery marks.
+    /// Start a new segment, in memory only: the writer creates its file when it first
+    /// writes to it. The new segment restates the delivery marks.
     fn roll(&self, log: &mut LogState) {
-        self.write_out(log);
-        if !log.pending.is_empty() {
-            // The old segment could not be written completely; keep appending to it rather
-            // than lose records (the flusher keeps retrying).
-            return;
-        }
-        let next = log.active_id + 1;
-        let path = segment_path(&self.msgs_dir, next);
-        let file = match File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(f) => Arc::new(f),
-            Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "cannot create segment");
-                return;
-            }
-        };
-        let old = std::mem::replace(&mut log.active, file);
-        log.unsynced.push(old);
-        let old_id = log.active_id;
-        log.active_id = next;
-        log.written = 0;
-        log.dir_dirty = true;
-        log.pending.extend_from_slice(SEGMENT_MAGIC);
+        let next = log.active.id + 1;
+        let mut buf = std::mem::take(&mut log.spare);
+        debug_assert!(buf.is_empty(), "spare buffers come back empty");
+        buf.extend_from_slice(SEGMENT_MAGIC);
         let marks: Vec<(u32, u64)> = log.marks.iter().map(|(q, m)| (*q, *m)).collect();
         if !marks.is_empty() {
-            record::encode_marks(&mut log.pending, &marks);
+            record::encode_marks(&mut buf, &marks);
+        }
+        log.appended += buf.len() as u64;
+        let old = std::mem::replace(
+            &mut log.active,
+            Tail {
+                id: next,
+                at: 0,
+                buf,
+            },
+        );
+        let old_id = old.id;
+        if !old.buf.is_empty() {
+            log.sealed.push(old);
         }
         self.active_id.store(next, Ordering::Release);
         let mut segs = self.segs.lock();
@@ -480,65 +581,28 @@ impl Store {
         }
     }
 
-    /// Write pending bytes to the active segment. On error the unwritten rest stays pending
-    /// (the file only ever holds a prefix of what was appended) and is retried later.
-    fn write_out(&self, log: &mut LogState) {
-        let (written, err) = write_at_end(&log.active, &log.pending, log.written);
-        log.written += written as u64;
-        log.pending.drain(..written);
-        let (jw, jerr) = write_at_end(&log.journal, &log.journal_pending, log.journal_written);
-        log.journal_written += jw as u64;
-        log.journal_pending.drain(..jw);
-        match err.or(jerr) {
-            Some(e) if !log.write_error_logged => {
-                tracing::error!(error = %e, "store write failed; retrying");
-                log.write_error_logged = true;
-            }
-            Some(_) => {}
-            None => log.write_error_logged = false,
-        }
-    }
-
     /// Stop: write and sync everything, then ignore releases (what is held stays stored).
     pub fn close(&self) {
         *self.compactor_stop.lock() = true;
         self.compactor_wake.notify_all();
-        if let Some(handle) = self.compactor.lock().take() {
+        let compactor = self.compactor.lock().take();
+        if let Some(handle) = compactor {
             let _ = handle.join();
         }
         self.closing.store(true, Ordering::Release);
         self.wake.notify_all();
-        if let Some(handle) = self.flusher.lock().take() {
+        let flusher = self.flusher.lock().take();
+        if let Some(handle) = flusher {
             let _ = handle.join();
         }
     }
 }
 
-/// Write `buf` at `offset` of `file`; returns how much was written and the error that
-/// stopped it, if any.
-pub(crate) fn write_at_end(
-    file: &File,
-    buf: &[u8],
-    offset: u64,
-) -> (usize, Option<std::io::Error>) {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.write_at(&buf[done..], offset + done as u64) {
-            Ok(0) => {
-                return (
-                    done,
-                    Some(std::io::Error::new(
-                        std::io::ErrorKind::WriteZero,
-                        "write returned 0",
-                    )),
-                )
-            }
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return (done, Some(e)),
-        }
-    }
-    (done, None)
+/// Where [`Store::read`] finds a record's bytes.
+enum Unwritten {
+    Copied(Vec<u8>),
+    InFile,
+    BeingWritten,
 }
 
 /// Decode a message record read back for delivery, checking it is the one we asked for.

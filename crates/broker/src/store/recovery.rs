@@ -3,7 +3,6 @@
 //! consistency check behind `warren check-store`.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::Arc;
@@ -12,14 +11,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
+use super::io::{write_all_at, OpenMode, OsFs, StoreFs};
 use super::meta::{self, MetaModel};
 use super::record::{
     self, Record, RecordError, ACK_ENTRY, FLAG_PERSISTENT, KIND_MESSAGE, RECORD_PREFIX,
     SEGMENT_MAGIC, SEGMENT_MAGIC_COMPACTED,
 };
 use super::{
-    ack_path, compact, flusher, io, segment_path, LogState, SegInfo, SegState, Store, StoreConfig,
-    StoreError, StoreLoc,
+    ack_path, compact, flusher, io_error, segment_path, LogState, SegInfo, SegState, Store,
+    StoreConfig, StoreError, StoreLoc, Tail, Writer,
 };
 
 const JOURNAL: &str = "meta.log";
@@ -113,23 +113,20 @@ fn resync(id: u32, data: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Segment ids present in a messages directory, ascending.
-fn segment_ids(msgs_dir: &Path, ext: &str) -> Vec<u32> {
-    let mut ids: Vec<u32> = std::fs::read_dir(msgs_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            name.strip_suffix(ext)?.parse().ok()
-        })
+fn segment_ids(fs: &dyn StoreFs, msgs_dir: &Path, ext: &str) -> Vec<u32> {
+    let mut ids: Vec<u32> = fs
+        .list(msgs_dir)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|name| name.strip_suffix(ext)?.parse().ok())
         .collect();
     ids.sort_unstable();
     ids
 }
 
 /// Valid ack entries of a segment: (msg_id, queue_id).
-pub(super) fn read_acks(path: &Path) -> HashSet<(u64, u32)> {
-    let Ok(data) = std::fs::read(path) else {
+pub(super) fn read_acks(fs: &dyn StoreFs, path: &Path) -> HashSet<(u64, u32)> {
+    let Ok(data) = fs.read(path) else {
         return HashSet::new();
     };
     data.chunks_exact(ACK_ENTRY)
@@ -137,10 +134,10 @@ pub(super) fn read_acks(path: &Path) -> HashSet<(u64, u32)> {
         .collect()
 }
 
-pub(super) fn read_file(path: &Path) -> Result<Bytes, StoreError> {
-    std::fs::read(path)
+pub(super) fn read_file(fs: &dyn StoreFs, path: &Path) -> Result<Bytes, StoreError> {
+    fs.read(path)
         .map(Bytes::from)
-        .map_err(io(format!("reading {}", path.display())))
+        .map_err(io_error(format!("reading {}", path.display())))
 }
 
 impl Store {
@@ -149,12 +146,13 @@ impl Store {
     /// calls [`Store::commit_journal`].
     pub fn open(cfg: StoreConfig) -> Result<(Arc<Store>, Recovered), StoreError> {
         let started = Instant::now();
+        let fs = &*cfg.fs;
         let msgs_dir = cfg.dir.join("msgs");
-        std::fs::create_dir_all(&msgs_dir)
-            .map_err(io(format!("creating {}", msgs_dir.display())))?;
+        fs.create_dir_all(&msgs_dir)
+            .map_err(io_error(format!("creating {}", msgs_dir.display())))?;
         let journal_path = cfg.dir.join(JOURNAL);
         let mut recovered = Recovered::default();
-        match std::fs::read(&journal_path) {
+        match fs.read(&journal_path) {
             Ok(data) => {
                 let (records, dropped) = meta::decode_all(&data);
                 if dropped > 0 {
@@ -166,21 +164,21 @@ impl Store {
                 recovered.meta = MetaModel::replay(records);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => recovered.first_boot = true,
-            Err(e) => return Err(io(format!("reading {}", journal_path.display()))(e)),
+            Err(e) => return Err(io_error(format!("reading {}", journal_path.display()))(e)),
         }
         let live_queues: HashSet<u32> = recovered.meta.queue_ids().collect();
 
         // A compaction cut short by a crash leaves its unfinished copy behind.
-        for entry in std::fs::read_dir(&msgs_dir).into_iter().flatten().flatten() {
-            if entry.path().extension().is_some_and(|e| e == "compact") {
-                let _ = std::fs::remove_file(entry.path());
+        for name in fs.list(&msgs_dir).unwrap_or_default() {
+            if name.ends_with(".compact") {
+                let _ = fs.remove(&msgs_dir.join(name));
             }
         }
         // Ack files whose segment is gone (deleted just before a crash) mean nothing.
-        let seg_ids = segment_ids(&msgs_dir, ".seg");
-        for id in segment_ids(&msgs_dir, ".ack") {
+        let seg_ids = segment_ids(fs, &msgs_dir, ".seg");
+        for id in segment_ids(fs, &msgs_dir, ".ack") {
             if seg_ids.binary_search(&id).is_err() {
-                let _ = std::fs::remove_file(ack_path(&msgs_dir, id));
+                let _ = fs.remove(&ack_path(&msgs_dir, id));
             }
         }
 
@@ -192,8 +190,8 @@ impl Store {
         let mut total = 0u64;
         for &id in &seg_ids {
             let path = segment_path(&msgs_dir, id);
-            let data = read_file(&path)?;
-            let acked = read_acks(&ack_path(&msgs_dir, id));
+            let data = read_file(fs, &path)?;
+            let acked = read_acks(fs, &ack_path(&msgs_dir, id));
             let mut live = 0u64;
             let result = scan(id, &data, |rec, at, len| {
                 if let Record::Message(m) = &rec {
@@ -231,7 +229,7 @@ impl Store {
             if let (Some(end), true) = (result.torn_from, Some(&id) == seg_ids.last()) {
                 // A torn write at the newest segment's end: cut it so it is not reported
                 // again. Damage anywhere else is left for a person to look at.
-                if let Ok(f) = File::options().write(true).open(&path) {
+                if let Ok(f) = fs.open(&path, OpenMode::Write) {
                     let _ = f.set_len(end as u64);
                 }
             }
@@ -259,59 +257,59 @@ impl Store {
 
         let active_id = seg_ids.last().copied().unwrap_or(0) + 1;
         let active_path = segment_path(&msgs_dir, active_id);
-        let active = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&active_path)
-            .map_err(io(format!("creating {}", active_path.display())))?;
+        let active = fs
+            .open(&active_path, OpenMode::CreateNew)
+            .map_err(io_error(format!("creating {}", active_path.display())))?;
         segs.segs.insert(active_id, SegInfo::default());
         let mut pending = SEGMENT_MAGIC.to_vec();
+        // The new segment's bytes are written here, before any thread runs.
         let mark_list: Vec<(u32, u64)> = marks.iter().map(|(q, m)| (*q, *m)).collect();
         if !mark_list.is_empty() {
             record::encode_marks(&mut pending, &mark_list);
         }
         // The marks are restated in the new segment before the old ones holding them go.
-        let (written, err) = super::write_at_end(&active, &pending, 0);
-        if let Some(e) = err {
-            return Err(io(format!("writing {}", active_path.display()))(e));
+        if let (_, Some(e)) = write_all_at(&*active, &pending, 0) {
+            return Err(io_error(format!("writing {}", active_path.display()))(e));
         }
-        pending.drain(..written);
-        active.sync_data().map_err(io("syncing the new segment"))?;
+        active
+            .sync_data()
+            .map_err(io_error("syncing the new segment"))?;
         for id in unneeded {
-            super::delete_segment(&msgs_dir, id);
+            super::delete_segment(fs, &msgs_dir, id);
         }
         let journal_new = cfg.dir.join(JOURNAL_NEW);
-        let journal = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&journal_new)
-            .map_err(io(format!("creating {}", journal_new.display())))?;
+        let journal = fs
+            .open(&journal_new, OpenMode::Truncate)
+            .map_err(io_error(format!("creating {}", journal_new.display())))?;
 
         let (synced_tx, _) = tokio::sync::watch::channel(0);
         let store = Arc::new(Store {
+            fs: Arc::clone(&cfg.fs),
             dir: cfg.dir.clone(),
             msgs_dir,
             segment_size: cfg.segment_size.max(64 << 10),
             memory_budget: cfg.memory_budget,
             log: Mutex::new(LogState {
-                active_id,
-                active: Arc::new(active),
-                written: written as u64,
-                pending,
+                active: Tail {
+                    id: active_id,
+                    at: pending.len() as u64,
+                    buf: Vec::new(),
+                },
+                sealed: Vec::new(),
+                written_to: (active_id, pending.len() as u64),
+                journal: Vec::new(),
                 appended: 0,
                 sync_needed: 0,
                 unsynced: Vec::new(),
                 dir_dirty: true,
-                journal: Arc::new(journal),
-                journal_written: 0,
-                journal_pending: Vec::new(),
                 marks,
-                write_error_logged: false,
+                spare: Vec::new(),
             }),
             wake: Condvar::new(),
+            writer: Mutex::new(Writer::new(active_id, active)),
+            behind: AtomicBool::new(false),
+            caught_up: tokio::sync::Notify::new(),
+            journal,
             segs: Mutex::new(segs),
             active_id: AtomicU32::new(active_id),
             synced: AtomicU64::new(0),
@@ -327,10 +325,10 @@ impl Store {
             recovered_queues: recovered.messages.keys().copied().collect(),
         });
         let handle = flusher::spawn(Arc::clone(&store))
-            .map_err(io("starting the store's flusher thread"))?;
+            .map_err(io_error("starting the store's flusher thread"))?;
         *store.flusher.lock() = Some(handle);
         let handle = compact::spawn(Arc::clone(&store))
-            .map_err(io("starting the store's compactor thread"))?;
+            .map_err(io_error("starting the store's compactor thread"))?;
         *store.compactor.lock() = Some(handle);
         tracing::info!(
             "recovered {total} messages in {} queues from {} segments in {} ms",
@@ -344,24 +342,26 @@ impl Store {
     /// Make the journal written since [`Store::open`] (a compact restatement of everything
     /// recovered, plus changes since) the current one.
     pub fn commit_journal(&self) -> Result<(), StoreError> {
-        let journal = {
-            let mut log = self.log.lock();
-            self.write_out(&mut log);
-            if !log.journal_pending.is_empty() {
+        {
+            let mut w = self.writer.lock();
+            self.write_round(&mut w);
+            if !w.journal_is_written() {
                 // Renaming an incomplete restatement over the old journal would lose metadata.
                 return Err(StoreError::Io {
                     context: "writing the journal".into(),
                     source: std::io::Error::other("incomplete write"),
                 });
             }
-            Arc::clone(&log.journal)
-        };
-        journal.sync_data().map_err(io("syncing the journal"))?;
-        std::fs::rename(self.dir.join(JOURNAL_NEW), self.dir.join(JOURNAL))
-            .map_err(io("replacing the journal"))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("syncing the data directory"))
+        }
+        self.journal
+            .sync_data()
+            .map_err(io_error("syncing the journal"))?;
+        self.fs
+            .rename(&self.dir.join(JOURNAL_NEW), &self.dir.join(JOURNAL))
+            .map_err(io_error("replacing the journal"))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_error("syncing the data directory"))
     }
 }
 
@@ -381,8 +381,13 @@ pub struct CheckReport {
 /// Check a (stopped) broker's data directory: every record intact except a torn tail in the
 /// newest segment, every ack entry naming a message of its segment. Read-only.
 pub fn check(dir: &Path) -> Result<CheckReport, String> {
+    check_in(&OsFs, dir)
+}
+
+/// [`check`] through any file system.
+pub fn check_in(fs: &dyn StoreFs, dir: &Path) -> Result<CheckReport, String> {
     let mut report = CheckReport::default();
-    match std::fs::read(dir.join(JOURNAL)) {
+    match fs.read(&dir.join(JOURNAL)) {
         Ok(data) => {
             let (records, torn) = meta::decode_all(&data);
             report.journal_records = records.len();
@@ -392,12 +397,12 @@ pub fn check(dir: &Path) -> Result<CheckReport, String> {
         Err(e) => return Err(format!("cannot read the journal: {e}")),
     }
     let msgs_dir = dir.join("msgs");
-    let ids = segment_ids(&msgs_dir, ".seg");
+    let ids = segment_ids(fs, &msgs_dir, ".seg");
     report.segments = ids.len();
     for (i, &id) in ids.iter().enumerate() {
         let newest = i + 1 == ids.len();
         let path = segment_path(&msgs_dir, id);
-        let data = read_file(&path).map_err(|e| e.to_string())?;
+        let data = read_file(fs, &path).map_err(|e| e.to_string())?;
         let mut messages: HashMap<u64, Vec<u32>> = HashMap::new();
         let result = scan(id, &data, |rec, _, _| {
             report.records += 1;
@@ -423,7 +428,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, String> {
             }
             report.torn_tail_bytes += d.len;
         }
-        let acks = std::fs::read(ack_path(&msgs_dir, id)).unwrap_or_default();
+        let acks = fs.read(&ack_path(&msgs_dir, id)).unwrap_or_default();
         let whole = acks.len() - acks.len() % ACK_ENTRY;
         for (n, entry) in acks[..whole].chunks_exact(ACK_ENTRY).enumerate() {
             let last = (n + 1) * ACK_ENTRY == whole;
