@@ -322,7 +322,7 @@ scenario_args() {
     lat16_10k) echo "latency --rate 10000 --duration $d --size 16 --prefetch 1000 --ack-every 250" ;;
     lat1k_2k) echo "latency --rate 2000 --duration $d --size 1024 --prefetch 1000 --ack-every 250" ;;
     lat1k_10k) echo "latency --rate 10000 --duration $d --size 1024 --prefetch 1000 --ack-every 250" ;;
-    connections) echo "connections --count $CONNS --pid @PID@" ;;
+    connections) echo "connections --count $CONNS --channels 10 --pid @PID@" ;;
     queues) echo "queues --count $QUEUES --pid @PID@ --keep" ;;
     backlog) echo "backlog --messages $BACKLOG --size 1024 --pid @PID@ --phase-timeout $PHASE" ;;
     # The durability scenarios' steps (run_restart, run_paging).

@@ -67,8 +67,9 @@ SCENARIOS = [
      "latency at 10,000 msg/s, 1 KiB, prefetch 1000, ack (multiple) every 250",
      [("p99_us", "p99", "us", LOW, 3), ("p999_us", "p99.9", "us", LOW, 3)]),
     ("connections",
-     "{connections} idle connections (one channel each)",
-     [("rss_per_connection", "RSS per connection", "bytes", LOW, 5)]),
+     "{connections} idle connections (one channel each), then a tenth as many with 10 channels",
+     [("rss_per_connection", "RSS per connection", "bytes", LOW, 5),
+      ("rss_per_channel", "RSS per additional channel", "bytes", LOW, 5)]),
     ("queues",
      "{queues} idle queues (one binding each)",
      [("rss_per_queue", "RSS per queue", "bytes", LOW, 10),
@@ -158,6 +159,8 @@ DETAILS = {
         ("rss_before", "RSS before", "bytes"),
         ("rss_after", "RSS with all connections open", "bytes"),
         ("rss_per_connection", "RSS per connection", "bytes"),
+        ("rss_after_channels", "RSS after the connections with 10 channels", "bytes"),
+        ("rss_per_channel", "RSS per additional channel", "bytes"),
     ],
     "queues": [
         ("declare_per_s", "declare + bind rate", "qrate"),
@@ -321,7 +324,8 @@ def one_line(scenario, res):
                 f"p99.9 {fmt(res.get('p999_us'), 'us')}, max {fmt(res.get('max_us'), 'us')} at {fmt(res.get('achieved_rate'), 'rate')}{tail}")
     if kind == "connections":
         return (f"{res.get('opened')} opened ({res.get('failed')} failed), "
-                f"{fmt(res.get('rss_per_connection'), 'bytes')} RSS per connection")
+                f"{fmt(res.get('rss_per_connection'), 'bytes')} RSS per connection, "
+                f"{fmt(res.get('rss_per_channel'), 'bytes')} per additional channel")
     if kind == "queues":
         return (f"{fmt(res.get('declare_per_s'), 'qrate')} declared, "
                 f"{fmt(res.get('rss_per_queue'), 'bytes')} RSS per queue")

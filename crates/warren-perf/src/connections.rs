@@ -1,5 +1,6 @@
 //! `connections`: open N idle connections with one channel each and report the broker's
-//! resident memory per connection.
+//! resident memory per connection; with `--channels M`, then N/10 more with M channels each,
+//! and report the memory per additional channel.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -36,6 +37,86 @@ pub struct ConnectionsArgs {
     /// Heartbeat interval to negotiate (most clients use 60 s); heartbeats are sent while idle.
     #[arg(long, default_value_t = 60)]
     pub heartbeat: u16,
+    /// Channels per connection of a second set of `count / 10` connections (1: no second set).
+    #[arg(long, default_value_t = 1)]
+    pub channels: u16,
+}
+
+/// Idle connections held open, and what opening them cost.
+struct Opened {
+    held: Vec<tokio::task::JoinHandle<()>>,
+    errors: Vec<String>,
+    server: String,
+    open_time: Duration,
+}
+
+/// Open `count` connections with `channels` channels each and keep them idle.
+async fn open_set(
+    a: &ConnectionsArgs,
+    uri: &AmqpUri,
+    count: usize,
+    channels: u16,
+    stop_rx: &watch::Receiver<bool>,
+) -> Result<Opened> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut workers = Vec::new();
+    let server = Arc::new(std::sync::Mutex::new(String::new()));
+    for _ in 0..a.concurrency.clamp(1, count.max(1)) {
+        let (next, uri, stop_rx, server) = (
+            Arc::clone(&next),
+            uri.clone(),
+            stop_rx.clone(),
+            Arc::clone(&server),
+        );
+        let heartbeat = a.heartbeat;
+        workers.push(tokio::spawn(async move {
+            let mut held = Vec::new();
+            let mut errors = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let opts = ConnectOptions {
+                    heartbeat,
+                    ..ConnectOptions::default()
+                };
+                let r = async {
+                    let mut c = Conn::connect(&uri, opts).await?;
+                    for ch in 1..=channels.max(1) {
+                        c.open_channel(ch).await?;
+                    }
+                    Ok::<_, anyhow::Error>(c)
+                }
+                .await;
+                match r {
+                    Ok(c) => {
+                        if let Ok(mut s) = server.lock() {
+                            if s.is_empty() {
+                                s.clone_from(&c.server);
+                            }
+                        }
+                        let hb = c.heartbeat;
+                        let parts = c.into_parts();
+                        held.push(tokio::spawn(idle(parts.stream, hb, stop_rx.clone())));
+                    }
+                    Err(e) => errors.push(format!("{e:#}")),
+                }
+            }
+            (held, errors)
+        }));
+    }
+    let mut held = Vec::new();
+    let mut errors = Vec::new();
+    for w in workers {
+        let (h, e) = w.await?;
+        held.extend(h);
+        errors.extend(e);
+    }
+    let server = server.lock().map(|s| s.clone()).unwrap_or_default();
+    Ok(Opened {
+        held,
+        errors,
+        server,
+        open_time: t0.elapsed(),
+    })
 }
 
 /// Hold one idle connection: answer nothing, send heartbeats, close politely on stop.
@@ -115,57 +196,13 @@ pub async fn run(a: &ConnectionsArgs, uri: &AmqpUri) -> Result<Value> {
     }
     let rss_before = a.pid.map(rss_bytes).transpose()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let next = Arc::new(AtomicUsize::new(0));
-    let t0 = Instant::now();
-    let mut workers = Vec::new();
-    let server = Arc::new(std::sync::Mutex::new(String::new()));
-    for _ in 0..a.concurrency.clamp(1, a.count.max(1)) {
-        let (next, uri, stop_rx, server) = (
-            Arc::clone(&next),
-            uri.clone(),
-            stop_rx.clone(),
-            Arc::clone(&server),
-        );
-        let (count, heartbeat) = (a.count, a.heartbeat);
-        workers.push(tokio::spawn(async move {
-            let mut held = Vec::new();
-            let mut errors = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < count {
-                let opts = ConnectOptions {
-                    heartbeat,
-                    ..ConnectOptions::default()
-                };
-                let r = async {
-                    let mut c = Conn::connect(&uri, opts).await?;
-                    c.open_channel(1).await?;
-                    Ok::<_, anyhow::Error>(c)
-                }
-                .await;
-                match r {
-                    Ok(c) => {
-                        if let Ok(mut s) = server.lock() {
-                            if s.is_empty() {
-                                s.clone_from(&c.server);
-                            }
-                        }
-                        let hb = c.heartbeat;
-                        let parts = c.into_parts();
-                        held.push(tokio::spawn(idle(parts.stream, hb, stop_rx.clone())));
-                    }
-                    Err(e) => errors.push(format!("{e:#}")),
-                }
-            }
-            (held, errors)
-        }));
-    }
-    let mut held = Vec::new();
-    let mut errors = Vec::new();
-    for w in workers {
-        let (h, e) = w.await?;
-        held.extend(h);
-        errors.extend(e);
-    }
-    let open_time = t0.elapsed();
+    let first = open_set(a, uri, a.count, 1, &stop_rx).await?;
+    let Opened {
+        mut held,
+        mut errors,
+        server,
+        open_time,
+    } = first;
     let opened = held.len();
     eprintln!(
         "connections: {opened} open in {:.2} s ({} failed); settling {} s",
@@ -176,6 +213,17 @@ pub async fn run(a: &ConnectionsArgs, uri: &AmqpUri) -> Result<Value> {
     tokio::time::sleep(Duration::from_secs_f64(a.settle.max(0.0))).await;
     let alive = held.iter().filter(|h| !h.is_finished()).count();
     let rss_after = a.pid.map(rss_bytes).transpose()?;
+    // The same number again with more channels each: the difference is the channels' cost.
+    let mut with_channels = None;
+    if a.channels > 1 {
+        let second = open_set(a, uri, (a.count / 10).max(1), a.channels, &stop_rx).await?;
+        let opened2 = second.held.len();
+        held.extend(second.held);
+        errors.extend(second.errors);
+        tokio::time::sleep(Duration::from_secs_f64(a.settle.max(0.0))).await;
+        let rss_final = a.pid.map(rss_bytes).transpose()?;
+        with_channels = Some((opened2, rss_final));
+    }
     let t1 = Instant::now();
     let _ = stop_tx.send(true);
     for h in held {
@@ -194,8 +242,19 @@ pub async fn run(a: &ConnectionsArgs, uri: &AmqpUri) -> Result<Value> {
             p / 1024.0
         );
     }
+    // Each connection of the second set has (channels - 1) more channels than one of the first.
+    let per_channel = match (with_channels, rss_before, rss_after) {
+        (Some((opened2, Some(fin))), Some(b), Some(af)) if opened2 > 0 && opened > 0 => {
+            let first = (af as f64 - b as f64) / opened as f64;
+            let second = (fin as f64 - af as f64) / opened2 as f64;
+            Some((second - first) / f64::from(a.channels - 1))
+        }
+        _ => None,
+    };
+    if let Some(p) = per_channel {
+        eprintln!("connections: {:.0} B per additional channel", p);
+    }
     errors.truncate(10);
-    let server = server.lock().map(|s| s.clone()).unwrap_or_default();
     Ok(json!({
         "scenario": "connections",
         "server": server,
@@ -210,6 +269,9 @@ pub async fn run(a: &ConnectionsArgs, uri: &AmqpUri) -> Result<Value> {
         "rss_before": rss_before,
         "rss_after": rss_after,
         "rss_per_connection": per_conn.map(|p| p.round()),
+        "channels": a.channels,
+        "rss_after_channels": with_channels.and_then(|(_, r)| r),
+        "rss_per_channel": per_channel.map(|p| p.round()),
         "errors": errors,
         "warnings": warnings,
     }))

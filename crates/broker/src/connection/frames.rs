@@ -240,6 +240,7 @@ impl Driver {
         };
         if let Method::Other(AMQPClass::Channel(chp::AMQPMethod::Close(_))) = method {
             ch.release(&mut self.ctx);
+            self.return_outbox_deliveries(Some(id));
             self.ctx.send(
                 id,
                 AMQPClass::Channel(chp::AMQPMethod::CloseOk(chp::CloseOk {})),
@@ -308,6 +309,7 @@ impl Driver {
         {
             ch.release(&mut self.ctx);
             ch.state = ChannelState::Closing;
+            self.return_outbox_deliveries(Some(id));
         }
         self.ctx.send(
             id,

@@ -492,14 +492,7 @@ impl Driver {
                         }
                     };
                     if let Some(m) = back {
-                        match self
-                            .returned
-                            .iter_mut()
-                            .find(|(q, _)| Arc::ptr_eq(q, &queue))
-                        {
-                            Some((_, list)) => list.push(m),
-                            None => self.returned.push((queue, vec![m])),
-                        }
+                        self.note_returned(queue, m);
                     }
                 }
                 OutboxEvent::DirectReply {
@@ -576,6 +569,43 @@ impl Driver {
             if let Some(ch) = slot.as_mut() {
                 ch.release(&mut self.ctx);
             }
+        }
+        self.return_outbox_deliveries(None);
+    }
+
+    /// Deliveries dispatched to `channel` (None: any) that still wait in the outbox go back
+    /// to their queues now, not when the outbox is next handled: a client that closed the
+    /// channel and asks the queue for its count right after close-ok sees them there.
+    pub(super) fn return_outbox_deliveries(&mut self, channel: Option<u16>) {
+        let back = self.ctx.shared.extract(|e| match e {
+            OutboxEvent::Deliver { consumer, .. } => channel.is_none_or(|c| c == consumer.channel),
+            _ => false,
+        });
+        for event in back {
+            if let OutboxEvent::Deliver {
+                consumer,
+                queue,
+                message,
+            } = event
+            {
+                consumer.undo_dispatch();
+                self.note_returned(queue, message);
+            }
+        }
+        for (q, list) in self.returned.drain(..) {
+            q.requeue(list);
+        }
+    }
+
+    /// A delivery that goes back to its queue (requeued per queue, in order, at the end).
+    fn note_returned(&mut self, queue: Arc<Queue>, message: QueuedMessage) {
+        match self
+            .returned
+            .iter_mut()
+            .find(|(q, _)| Arc::ptr_eq(q, &queue))
+        {
+            Some((_, list)) => list.push(message),
+            None => self.returned.push((queue, vec![message])),
         }
     }
 

@@ -62,6 +62,11 @@ impl ConnectionShared {
         }
     }
 
+    /// Take out the events `pred` picks, keeping the rest in their order.
+    pub fn extract(&self, pred: impl FnMut(&mut OutboxEvent) -> bool) -> Vec<OutboxEvent> {
+        self.outbox.lock().extract_if(.., pred).collect()
+    }
+
     /// Swap out everything queued so far.
     pub fn take(&self, into: &mut Vec<OutboxEvent>) {
         std::mem::swap(&mut *self.outbox.lock(), into);

@@ -20,6 +20,9 @@ pub const KIND_MARKS: u8 = 2;
 /// Message flag: recover it at start-up (persistent message in durable queues). Without it the
 /// record is only a paged-out copy of a transient message.
 pub const FLAG_PERSISTENT: u8 = 1;
+/// The queue count is a u32 (after the u16 field, which then holds 0): a message routed to
+/// more than 65,535 queues. Records without the flag keep the original u16 layout.
+const FLAG_WIDE_COUNT: u8 = 2;
 
 /// One ack entry in a segment's `.ack` file: msg_id u64, queue_id u32, crc32c u32.
 pub const ACK_ENTRY: usize = 16;
@@ -37,8 +40,10 @@ pub struct MessageParts<'a> {
 
 /// Size of a message record, prefix included.
 pub fn message_record_len(queues: usize, parts: &MessageParts<'_>) -> usize {
+    let wide = if queues > usize::from(u16::MAX) { 4 } else { 0 };
     RECORD_PREFIX
         + MESSAGE_FIXED
+        + wide
         + 4 * queues
         + 1
         + 1
@@ -61,8 +66,18 @@ pub fn encode_message(
     out.extend_from_slice(&[0; RECORD_PREFIX]);
     out.push(KIND_MESSAGE);
     out.extend_from_slice(&msg_id.to_le_bytes());
-    out.push(flags);
-    out.extend_from_slice(&(queues.len() as u16).to_le_bytes());
+    match u16::try_from(queues.len()) {
+        Ok(n) => {
+            out.push(flags);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        Err(_) => {
+            let n = u32::try_from(queues.len()).expect("fewer than 2^32 queues");
+            out.push(flags | FLAG_WIDE_COUNT);
+            out.extend_from_slice(&0u16.to_le_bytes());
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
     for q in queues {
         out.extend_from_slice(&q.to_le_bytes());
     }
@@ -197,13 +212,27 @@ fn decode_message(p: &Bytes) -> Result<StoredMessage, RecordError> {
     }
     let msg_id = u64_at(p, 1);
     let flags = p[9];
-    let n = u16::from_le_bytes([p[10], p[11]]) as usize;
-    let names_at = MESSAGE_FIXED + 4 * n;
+    let (n, queues_at) = if flags & FLAG_WIDE_COUNT == 0 {
+        (
+            usize::from(u16::from_le_bytes([p[10], p[11]])),
+            MESSAGE_FIXED,
+        )
+    } else {
+        if p.len() < MESSAGE_FIXED + 4 {
+            return Err(RecordError::Malformed);
+        }
+        (u32_at(p, MESSAGE_FIXED) as usize, MESSAGE_FIXED + 4)
+    };
+    let names_at = n
+        .checked_mul(4)
+        .and_then(|b| b.checked_add(queues_at))
+        .ok_or(RecordError::Malformed)?;
     let data_at = names_at + 6;
     if p.len() < data_at {
         return Err(RecordError::Malformed);
     }
-    let queues = (0..n).map(|i| u32_at(p, MESSAGE_FIXED + 4 * i)).collect();
+    let queues = (0..n).map(|i| u32_at(p, queues_at + 4 * i)).collect();
+    let flags = flags & !FLAG_WIDE_COUNT;
     let exchange_len = p[names_at];
     let routing_key_len = p[names_at + 1];
     let properties_len = u32_at(p, names_at + 2);
@@ -259,6 +288,20 @@ mod tests {
             routing_key: b"key",
             properties: &[0x10, 0, 2],
             body: b"hello",
+        }
+    }
+
+    #[test]
+    fn more_than_65535_queues_round_trip() {
+        let queues: Vec<u32> = (0..70_000).collect();
+        let mut out = Vec::new();
+        encode_message(&mut out, 7, FLAG_PERSISTENT, &queues, &parts());
+        assert_eq!(out.len(), message_record_len(queues.len(), &parts()));
+        let (rec, len) = decode(&Bytes::from(out.clone())).expect("decodes");
+        assert_eq!(len, out.len());
+        match rec {
+            Record::Message(m) => assert_eq!((m.flags, m.queues), (FLAG_PERSISTENT, queues)),
+            other => panic!("expected a message record, got {other:?}"),
         }
     }
 
