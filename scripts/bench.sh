@@ -24,7 +24,7 @@
 #   WARREN_PORT=5693  RABBIT_PORT=5692  RABBIT_DIST_PORT=25692
 #   WARREN_DUR_PORT=5694  port of the restart/paging scenarios' own Warren
 #   RABBIT_NODENAME=warrenbench@localhost
-#   BENCH_OUT=BENCHMARKS.md   where the report goes (relative to the repo root)
+#   BENCH_OUT=BENCHMARKS.md   where the report goes (absolute, or relative to the repo root)
 #   KEEP_TMP=1          keep the brokers' temporary data dirs
 #   SMOKE_PROFILE=debug build profile for --smoke (debug|release)
 #
@@ -322,7 +322,7 @@ scenario_args() {
     lat16_10k) echo "latency --rate 10000 --duration $d --size 16 --prefetch 1000 --ack-every 250" ;;
     lat1k_2k) echo "latency --rate 2000 --duration $d --size 1024 --prefetch 1000 --ack-every 250" ;;
     lat1k_10k) echo "latency --rate 10000 --duration $d --size 1024 --prefetch 1000 --ack-every 250" ;;
-    connections) echo "connections --count $CONNS --channels 10 --pid @PID@" ;;
+    connections) echo "connections --count $CONNS --channels 20 --pid @PID@" ;;
     queues) echo "queues --count $QUEUES --pid @PID@ --keep" ;;
     backlog) echo "backlog --messages $BACKLOG --size 1024 --pid @PID@ --phase-timeout $PHASE" ;;
     # The durability scenarios' steps (run_restart, run_paging).
@@ -345,69 +345,26 @@ START_TIME=$(date +%s)
 # --------------------------------------------------------------------------------------------
 # RabbitMQ
 
-RMQ_SBIN=/usr/lib/rabbitmq/bin
+# shellcheck source=lib/rabbitmq-node.sh
+. "$ROOT/scripts/lib/rabbitmq-node.sh"
+
 ensure_rabbitmq() {
-  if [ -x "$RMQ_SBIN/rabbitmq-server" ] && id rabbitmq >/dev/null 2>&1; then
-    return 0
-  fi
+  [ -x "$RMQ_SBIN/rabbitmq-server" ] && id rabbitmq >/dev/null 2>&1 && return 0
   step "installing rabbitmq-server (Debian package)"
-  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server; then
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server
-  fi
-  [ -x "$RMQ_SBIN/rabbitmq-server" ] || die "rabbitmq-server is not installed at $RMQ_SBIN"
+  rmq_ensure_installed
 }
 
 RMQ_DIR=""
 setup_rabbit_dir() {
-  RMQ_DIR=$TMP/rabbitmq
-  mkdir -p "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
-  echo '[].' >"$RMQ_DIR/enabled_plugins"
-  RABBIT_CONF="listeners.tcp.default = 127.0.0.1:$RABBIT_PORT"
-  printf '%s\n' "$RABBIT_CONF" >"$RMQ_DIR/rabbitmq.conf"
-  : >"$RMQ_DIR/rabbitmq-env.conf" # instead of /etc/rabbitmq/rabbitmq-env.conf
-  as_root chown -R rabbitmq:rabbitmq "$RMQ_DIR"
-  RMQ_ENV=(
-    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-    HOME="$RMQ_DIR" LANG=C.UTF-8 LC_ALL=C.UTF-8
-    RABBITMQ_NODENAME="$RABBIT_NODENAME"
-    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-    RABBITMQ_NODE_PORT="$RABBIT_PORT"
-    RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT"
-    RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia"
-    RABBITMQ_LOG_BASE="$RMQ_DIR/log"
-    RABBITMQ_PID_FILE="$RMQ_DIR/rabbitmq.pid"
-    RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq.conf"
-    RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins"
-    RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf"
-    "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
-  )
-}
-
-# Run a RabbitMQ program as the rabbitmq user with this node's environment. setpriv does not go
-# through PAM (unlike Debian's su wrapper, whose limits cap open files at 1024), so the raised
-# open-file limit set just before reaches beam.smp.
-rmq_run() {
-  as_root sh -c 'cd "$1" || exit 1; shift; ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' \
-    sh "$RMQ_DIR" env -i "${RMQ_ENV[@]}" setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "$@"
+  rmq_node_env "$TMP/rabbitmq" "$RABBIT_NODENAME" "$RABBIT_PORT" "$RABBIT_DIST_PORT"
+  rmq_write_files "listeners.tcp.default = 127.0.0.1:$RABBIT_PORT"
 }
 
 RMQ_N=0
 start_rabbit() {
   RMQ_N=$((RMQ_N + 1))
-  local log=$LOGDIR/rabbitmq-$RMQ_N.log
-  as_root rm -f "$RMQ_DIR/rabbitmq.pid"
-  rmq_run "$RMQ_SBIN/rabbitmq-server" >"$log" 2>&1 &
-  RMQ_BG_PID=$!
   RMQ_UP=1
-  local i
-  for i in $(seq 1 1200); do
-    if port_open "$RABBIT_PORT" && [ -s "$RMQ_DIR/rabbitmq.pid" ]; then break; fi
-    kill -0 "$RMQ_BG_PID" 2>/dev/null || { tail -n 40 "$log" >&2; die "RabbitMQ exited during start (log: $log)"; }
-    sleep 0.1
-  done
-  port_open "$RABBIT_PORT" || { tail -n 40 "$log" >&2; die "RabbitMQ did not open port $RABBIT_PORT in 120 s"; }
-  rmq_run timeout 60 "$RMQ_SBIN/rabbitmqctl" -n "$RABBIT_NODENAME" await_startup >/dev/null 2>&1 || true
+  rmq_start "$LOGDIR/rabbitmq-$RMQ_N.log" "$RABBIT_PORT"
   RMQ_PID=$(as_root cat "$RMQ_DIR/rabbitmq.pid" 2>/dev/null | tr -dc '0-9')
   if [ -z "$RMQ_PID" ] || [ "$(cat "/proc/$RMQ_PID/comm" 2>/dev/null)" != beam.smp ]; then
     # No pid file: the beam.smp whose environment names this node.
@@ -715,7 +672,8 @@ fi
 } >"$META"
 
 step "results (medians of $ROUNDS rounds)"
-python3 "$HELPER" render "$RESULTS" "$META" "$ROOT/$BENCH_OUT"
+case "$BENCH_OUT" in /*) ;; *) BENCH_OUT=$ROOT/$BENCH_OUT ;; esac
+python3 "$HELPER" render "$RESULTS" "$META" "$BENCH_OUT"
 echo
 echo "wrote $BENCH_OUT; raw results $RESULTS; logs $LOGDIR"
 echo "total time $(( $(date +%s) - START_TIME )) s"

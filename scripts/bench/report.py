@@ -67,7 +67,7 @@ SCENARIOS = [
      "latency at 10,000 msg/s, 1 KiB, prefetch 1000, ack (multiple) every 250",
      [("p99_us", "p99", "us", LOW, 3), ("p999_us", "p99.9", "us", LOW, 3)]),
     ("connections",
-     "{connections} idle connections (one channel each), then a tenth as many with 10 channels",
+     "{connections} idle connections (one channel each), then a tenth as many with 20 channels",
      [("rss_per_connection", "RSS per connection", "bytes", LOW, 5),
       ("rss_per_channel", "RSS per additional channel", "bytes", LOW, 5)]),
     ("queues",
@@ -159,7 +159,7 @@ DETAILS = {
         ("rss_before", "RSS before", "bytes"),
         ("rss_after", "RSS with all connections open", "bytes"),
         ("rss_per_connection", "RSS per connection", "bytes"),
-        ("rss_after_channels", "RSS after the connections with 10 channels", "bytes"),
+        ("rss_after_channels", "RSS after the connections with 20 channels", "bytes"),
         ("rss_per_channel", "RSS per additional channel", "bytes"),
     ],
     "queues": [

@@ -17,58 +17,20 @@ RABBIT_PORT=${RABBIT_PORT:-5674}
 RABBIT_DIST_PORT=${RABBIT_DIST_PORT:-25674}
 RABBIT_NODENAME=${RABBIT_NODENAME:-conf@localhost}
 RMQ_DIR=${RMQ_DIR:-/tmp/rmq-conf}
-RMQ_SBIN=/usr/lib/rabbitmq/bin
 
 die() { printf 'rabbitmq.sh: %s\n' "$*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-RMQ_ENV=(
-  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-  HOME="$RMQ_DIR" LANG=C.UTF-8 LC_ALL=C.UTF-8
-  RABBITMQ_NODENAME="$RABBIT_NODENAME"
-  RABBITMQ_NODE_PORT="$RABBIT_PORT"
-  RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT"
-  RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia"
-  RABBITMQ_LOG_BASE="$RMQ_DIR/log"
-  RABBITMQ_PID_FILE="$RMQ_DIR/rabbitmq.pid"
-  RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq.conf"
-  RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins"
-  RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf"
-  "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
-)
-
-rmq_run() {
-  as_root sh -c 'cd "$1" || exit 1; shift; ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' \
-    sh "$RMQ_DIR" env -i "${RMQ_ENV[@]}" setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "$@"
-}
+# shellcheck source=../lib/rabbitmq-node.sh
+. "$(dirname "$0")/../lib/rabbitmq-node.sh"
+rmq_node_env "$RMQ_DIR" "$RABBIT_NODENAME" "$RABBIT_PORT" "$RABBIT_DIST_PORT"
 
 start() {
-  if [ ! -x "$RMQ_SBIN/rabbitmq-server" ] || ! id rabbitmq >/dev/null 2>&1; then
-    as_root apt-get update
-    # policy-rc.d usually denies the service start in containers; stop it anyway if it started.
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server
-    as_root service rabbitmq-server stop >/dev/null 2>&1 || true
-  fi
+  rmq_ensure_installed
   port_open "$RABBIT_PORT" && die "port $RABBIT_PORT is already in use"
-  mkdir -p "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
-  echo '[].' >"$RMQ_DIR/enabled_plugins"
-  cat >"$RMQ_DIR/rabbitmq.conf" <<EOF
-listeners.tcp.1 = 127.0.0.1:$RABBIT_PORT
-listeners.tcp.2 = ::1:$RABBIT_PORT
-EOF
-  : >"$RMQ_DIR/rabbitmq-env.conf"
-  as_root chown -R rabbitmq:rabbitmq "$RMQ_DIR"
-  as_root rm -f "$RMQ_DIR/rabbitmq.pid"
-  rmq_run "$RMQ_SBIN/rabbitmq-server" >"$RMQ_DIR/server.out" 2>&1 &
-  local bg=$! i
-  for i in $(seq 1 1200); do
-    if port_open "$RABBIT_PORT" && [ -s "$RMQ_DIR/rabbitmq.pid" ]; then break; fi
-    kill -0 "$bg" 2>/dev/null || { tail -n 40 "$RMQ_DIR/server.out" >&2; die "RabbitMQ exited during start"; }
-    sleep 0.1
-  done
-  port_open "$RABBIT_PORT" || die "RabbitMQ did not open port $RABBIT_PORT"
-  rmq_run timeout 60 "$RMQ_SBIN/rabbitmqctl" -n "$RABBIT_NODENAME" await_startup >/dev/null 2>&1 || true
+  rmq_write_files "$(printf 'listeners.tcp.1 = 127.0.0.1:%s\nlisteners.tcp.2 = ::1:%s' "$RABBIT_PORT" "$RABBIT_PORT")"
+  rmq_start "$RMQ_DIR/server.out" "$RABBIT_PORT"
   echo "RabbitMQ $RABBIT_NODENAME up: amqp://guest:guest@127.0.0.1:$RABBIT_PORT (pid $(cat "$RMQ_DIR/rabbitmq.pid" 2>/dev/null), logs $RMQ_DIR/log)"
 }
 
