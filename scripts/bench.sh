@@ -317,11 +317,12 @@ scenario_args() {
     topic10k) echo "throughput --producers 1 --consumers 1 --queues 1 --size 16 --duration $d --exchange topic --bindings $BINDINGS --autoack" ;;
     persistent) echo "throughput --producers 1 --consumers 1 --queues 1 --size 1024 --duration $d --persistent --confirm 256 --prefetch 1000" ;;
     latency) echo "latency --rate $LAT_RATE --duration $d --size 16" ;;
-    # Tail latency with a consumer that acks in batches: prefetch 1000, multiple=true every 250.
-    lat16_2k) echo "latency --rate 2000 --duration $d --size 16 --prefetch 1000 --ack-every 250" ;;
-    lat16_10k) echo "latency --rate 10000 --duration $d --size 16 --prefetch 1000 --ack-every 250" ;;
-    lat1k_2k) echo "latency --rate 2000 --duration $d --size 1024 --prefetch 1000 --ack-every 250" ;;
-    lat1k_10k) echo "latency --rate 10000 --duration $d --size 1024 --prefetch 1000 --ack-every 250" ;;
+    # Tail latency with a consumer that acks in batches (prefetch 1000, multiple=true every
+    # 250), measured from each message's scheduled send time.
+    lat16_2k) echo "latency --rate 2000 --duration $d --size 16 --prefetch 1000 --ack-every 250 --from-schedule" ;;
+    lat16_10k) echo "latency --rate 10000 --duration $d --size 16 --prefetch 1000 --ack-every 250 --from-schedule" ;;
+    lat1k_2k) echo "latency --rate 2000 --duration $d --size 1024 --prefetch 1000 --ack-every 250 --from-schedule" ;;
+    lat1k_10k) echo "latency --rate 10000 --duration $d --size 1024 --prefetch 1000 --ack-every 250 --from-schedule" ;;
     connections) echo "connections --count $CONNS --channels 20 --pid @PID@" ;;
     queues) echo "queues --count $QUEUES --pid @PID@ --keep" ;;
     backlog) echo "backlog --messages $BACKLOG --size 1024 --pid @PID@ --phase-timeout $PHASE" ;;

@@ -38,6 +38,11 @@ pub struct LatencyArgs {
     /// Acknowledge (multiple=true) every this many deliveries (default: half the prefetch).
     #[arg(long, conflicts_with = "autoack")]
     pub ack_every: Option<u64>,
+    /// Measure from the moment each message was due, not from when it was written: a broker
+    /// that stops reading (or a producer that falls behind) then shows in the figures instead
+    /// of silently delaying the sends (no coordinated omission).
+    #[arg(long)]
+    pub from_schedule: bool,
     #[arg(long)]
     pub persistent: bool,
     #[arg(long, value_enum, default_value_t = ExchangeKind::Direct)]
@@ -133,6 +138,7 @@ async fn run_declared(
     pstream.set_nonblocking(false)?;
     pstream.set_nodelay(true)?;
     let rate = a.rate;
+    let from_schedule = a.from_schedule;
     let dur_ns = (a.duration * 1e9) as u64;
     let warm_ns = (a.warmup.max(0.0) * 1e9) as u64;
     let published = Arc::new(AtomicU64::new(0));
@@ -154,7 +160,8 @@ async fn run_declared(
                     std::thread::sleep(Duration::from_nanos(due - now));
                 }
                 buf.clear();
-                template.append(&mut buf, stream_word(0, i), now_ns());
+                let stamp = if from_schedule { due } else { now_ns() };
+                template.append(&mut buf, stream_word(0, i), stamp);
                 pstream.write_all(&buf)?;
                 if due < start + warm_ns {
                     warm += 1;
@@ -221,6 +228,7 @@ async fn run_declared(
         "warmup_s": a.warmup,
         "size": size,
         "ack": if manual_ack { "manual" } else { "auto" },
+        "from_schedule": a.from_schedule,
         "prefetch": manual_ack.then_some(prefetch),
         "ack_every": manual_ack.then_some(ack_every),
         "exchange": a.exchange.name(),
