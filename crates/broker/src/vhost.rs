@@ -47,6 +47,53 @@ const EQUIVALENCE_ARGS: [&str; 13] = [
 struct Topology {
     exchanges: HashMap<Arc<str>, Exchange>,
     queues: HashMap<Arc<str>, Arc<Queue>>,
+    /// For each exchange that exchange-to-exchange bindings lead to, the exchanges they start
+    /// from (with how many bindings each): deleting an exchange then visits only those, and a
+    /// cascade of auto-delete exchanges costs its length, not its length × all exchanges.
+    sources: HashMap<Arc<str>, HashMap<Arc<str>, usize>>,
+}
+
+impl Topology {
+    /// Note a new exchange-to-exchange binding from `source`.
+    fn add_source(&mut self, destination: &Destination, source: &Arc<str>) {
+        if let Destination::Exchange(dest) = destination {
+            *self
+                .sources
+                .entry(Arc::clone(dest))
+                .or_default()
+                .entry(Arc::clone(source))
+                .or_default() += 1;
+        }
+    }
+
+    /// Forget `count` bindings from `source` to `destination` (all of them: usize::MAX).
+    fn drop_source(&mut self, destination: &Destination, source: &str, count: usize) {
+        let Destination::Exchange(dest) = destination else {
+            return;
+        };
+        let Some(from) = self.sources.get_mut(dest) else {
+            return;
+        };
+        if let Some(n) = from.get_mut(source) {
+            *n = n.saturating_sub(count);
+            if *n == 0 {
+                from.remove(source);
+            }
+        }
+        if from.is_empty() {
+            self.sources.remove(dest);
+        }
+    }
+
+    /// Remove an exchange and its own exchange-to-exchange bindings from the index.
+    fn remove_exchange(&mut self, name: &str) -> Option<Exchange> {
+        let x = self.exchanges.remove(name)?;
+        let dests: Vec<Arc<str>> = x.exchange_destinations().cloned().collect();
+        for dest in dests {
+            self.drop_source(&Destination::Exchange(dest), name, usize::MAX);
+        }
+        Some(x)
+    }
 }
 
 #[derive(Debug)]
@@ -279,15 +326,16 @@ impl VHost {
             )));
         }
         let mut removed = Vec::new();
-        if let Some(x) = topo.exchanges.remove(name) {
+        if let Some(x) = topo.remove_exchange(name) {
             if x.durable {
                 removed.push(x.name);
             }
         }
         let dest = Destination::Exchange(Arc::from(name));
         remove_destination_everywhere(&mut topo, &dest, &mut removed);
-        drop(topo);
+        // Under the lock, so journal order is change order (see remove_queue).
         self.journal_exchange_deletes(&removed);
+        drop(topo);
         Ok(())
     }
 
@@ -444,16 +492,21 @@ impl VHost {
         topo.queues.remove(&q.spec.name);
         let mut removed = Vec::new();
         remove_destination_everywhere(&mut topo, &Destination::Queue(Arc::clone(q)), &mut removed);
-        drop(topo);
+        // Journaled before the lock goes (memory only): a re-declare of the same name by
+        // another connection must come after this delete in the journal, or replay would
+        // delete what that client was told exists.
         if let Some(id) = q.store_id {
             self.store.journal(&MetaRecord::DeleteQueue {
                 vhost: self.name.to_string(),
                 name: q.name().to_owned(),
                 id,
             });
-            self.store.forget_queue(id);
         }
         self.journal_exchange_deletes(&removed);
+        drop(topo);
+        if let Some(id) = q.store_id {
+            self.store.forget_queue(id);
+        }
         q.delete()
     }
 
@@ -571,11 +624,15 @@ impl VHost {
                 return Err(self.no_queue(q.name()));
             }
         }
-        x.bind(Binding {
+        let added = x.bind(Binding {
             destination: destination.clone(),
             routing_key: bytes::Bytes::copy_from_slice(key),
             arguments: arguments.clone(),
         });
+        if added {
+            let source = Arc::clone(&x.name);
+            topo.add_source(&destination, &source);
+        }
         if let Some(x) = topo.exchanges.get(exchange) {
             self.journal_binding(&topo, x, &destination, key, arguments, true);
         }
@@ -597,6 +654,7 @@ impl VHost {
         let was_bound = x.unbind(&destination, key, arguments);
         let auto_delete = x.auto_delete && !x.has_bindings();
         if was_bound {
+            topo.drop_source(&destination, exchange, 1);
             if let Some(x) = topo.exchanges.get(exchange) {
                 self.journal_binding(&topo, x, &destination, key, arguments, false);
             }
@@ -605,8 +663,8 @@ impl VHost {
         if auto_delete {
             delete_auto_exchange(&mut topo, exchange, &mut removed);
         }
-        drop(topo);
         self.journal_exchange_deletes(&removed);
+        drop(topo);
         Ok(())
     }
 
@@ -712,7 +770,9 @@ fn visit<'t>(
 
 /// Drop every binding to `dest`; auto-delete exchanges left without bindings go too, and so
 /// on down the line (their names are added to `removed` when durable, for the journal).
-/// A work list, not recursion: a chain of auto-delete exchanges may be thousands long.
+/// A work list, not recursion: a chain of auto-delete exchanges may be thousands long. An
+/// exchange destination visits only the exchanges bound to it (`Topology::sources`); a
+/// queue visits every exchange once.
 fn remove_destination_everywhere(
     topo: &mut Topology,
     dest: &Destination,
@@ -720,14 +780,25 @@ fn remove_destination_everywhere(
 ) {
     let mut gone = vec![dest.clone()];
     while let Some(dest) = gone.pop() {
+        let sources: Vec<Arc<str>> = match &dest {
+            Destination::Exchange(name) => topo
+                .sources
+                .remove(name)
+                .map(|from| from.into_keys().collect())
+                .unwrap_or_default(),
+            Destination::Queue(_) => topo.exchanges.keys().cloned().collect(),
+        };
         let mut emptied = Vec::new();
-        for x in topo.exchanges.values_mut() {
+        for source in sources {
+            let Some(x) = topo.exchanges.get_mut(&source) else {
+                continue;
+            };
             if x.remove_destination(&dest) > 0 && x.auto_delete && !x.has_bindings() {
-                emptied.push(x.name.clone());
+                emptied.push(source);
             }
         }
         for name in emptied {
-            if let Some(x) = topo.exchanges.remove(&name) {
+            if let Some(x) = topo.remove_exchange(&name) {
                 if x.durable {
                     removed.push(x.name);
                 }
@@ -739,7 +810,7 @@ fn remove_destination_everywhere(
 
 /// An auto-delete exchange goes when its last binding does.
 fn delete_auto_exchange(topo: &mut Topology, name: &str, removed: &mut Vec<Arc<str>>) {
-    if let Some(x) = topo.exchanges.remove(name) {
+    if let Some(x) = topo.remove_exchange(name) {
         if x.durable {
             removed.push(x.name);
         }

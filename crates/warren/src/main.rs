@@ -77,7 +77,9 @@ struct Cli {
     #[arg(long, env = "WARREN_DISK_FREE_LIMIT", default_value_t = 50_000_000)]
     disk_free_limit: u64,
     /// Size of a message store segment file, in bytes.
-    #[arg(long, env = "WARREN_SEGMENT_SIZE", default_value_t = 64 << 20, hide = true)]
+    /// (Offsets within a segment are 32-bit, so at most 2 GiB.)
+    #[arg(long, env = "WARREN_SEGMENT_SIZE", default_value_t = 64 << 20, hide = true,
+          value_parser = clap::value_parser!(u64).range(4096..=(2u64 << 30)))]
     segment_size: u64,
     /// The `product` server property clients see in connection.start (RabbitMQ's
     /// `server_properties`); some client test suites gate tests on "RabbitMQ".
@@ -160,7 +162,32 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(config))
 }
 
+/// Raise the open-file limit to its hard maximum: every connection is a socket, and every
+/// live store segment keeps a reader and an ack file open (Go's runtime does the same at
+/// start). Returns the limit now in force.
+fn raise_open_file_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return raised.rlim_cur;
+            }
+        }
+        lim.rlim_cur
+    }
+}
+
 async fn run(config: Config) -> anyhow::Result<()> {
+    let open_files = raise_open_file_limit();
+    tracing::info!(open_files, "open-file limit");
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let listener = listen(config.bind, config.amqp_port).await?;

@@ -749,6 +749,9 @@ async fn reused_consumer_tag_closes_the_connection_530() {
 async fn immediate_publish_closes_the_connection_540() {
     let env = Env::start();
     let conn = env.connect().await;
+    // The close can reach lapin before the round trip below is sent, which then fails with
+    // a channel-state error instead: the connection's own error is the reliable witness.
+    let mut events = Box::pin(conn.events_listener());
     let ch = open(&conn).await;
     let res = within("publish immediate", async {
         ch.basic_publish(
@@ -765,7 +768,25 @@ async fn immediate_publish_closes_the_connection_540() {
         sync(&ch).await
     })
     .await;
-    expect_connection_closed(&conn, res, 540, "NOT_IMPLEMENTED - immediate=true").await;
+    assert!(res.is_err(), "the round trip after the publish succeeded");
+    let closed = within("connection error", async {
+        use futures_lite::StreamExt;
+        loop {
+            match events.next().await {
+                Some(lapin::Event::Error(e)) => return e,
+                Some(_) => continue,
+                None => panic!("lapin's events ended without the connection error"),
+            }
+        }
+    })
+    .await;
+    expect_connection_closed(
+        &conn,
+        Err::<(), _>(closed),
+        540,
+        "NOT_IMPLEMENTED - immediate=true",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

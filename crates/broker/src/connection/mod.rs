@@ -466,12 +466,10 @@ impl Driver {
         crate::queue::load_paged(paged).await;
     }
 
+    /// Handle the events `take_events_loaded` took. Anything queued since has woken the
+    /// outbox again, and is taken (and its paged messages read) on the next turn: this never
+    /// takes the outbox itself, so no delivery is read from disk on this worker.
     fn handle_events(&mut self) {
-        // Events taken (and loaded) by take_events_loaded are handled first; anything queued
-        // since has woken the outbox again.
-        if self.events.is_empty() {
-            self.ctx.shared.take(&mut self.events);
-        }
         let mut events = std::mem::take(&mut self.events);
         for event in events.drain(..) {
             match event {
@@ -611,9 +609,11 @@ impl Driver {
 
     /// The connection is over: give back everything and delete exclusive queues.
     fn shutdown(&mut self) {
+        // Deliveries still in the outbox go back to their queues (no channel is left to
+        // deliver them, so nothing is read from disk).
         self.release_channels();
         self.channels.clear();
-        // Deliveries still in the outbox go back to their queues.
+        self.ctx.shared.take(&mut self.events);
         self.handle_events();
         for q in std::mem::take(&mut self.ctx.exclusive_queues) {
             self.ctx.vhost.remove_queue(&q);

@@ -161,13 +161,14 @@ impl Exchange {
     }
 
     /// Add a binding; binding twice is a no-op, as in RabbitMQ.
-    pub fn bind(&mut self, binding: Binding) {
+    /// Returns false if that binding existed already.
+    pub fn bind(&mut self, binding: Binding) -> bool {
         if self.has_binding(
             &binding.destination,
             &binding.routing_key,
             &binding.arguments,
         ) {
-            return;
+            return false;
         }
         let dest = binding.destination.clone();
         match &mut self.routes {
@@ -183,6 +184,15 @@ impl Exchange {
             .entry(DestKey::of(&binding.destination))
             .or_default()
             .push(binding);
+        true
+    }
+
+    /// The exchanges this exchange has bindings to.
+    pub fn exchange_destinations(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.bindings.keys().filter_map(|k| match k {
+            DestKey::Exchange(name) => Some(name),
+            DestKey::Queue(_) => None,
+        })
     }
 
     /// Remove one binding. Returns false if it did not exist.

@@ -51,23 +51,28 @@ fn run(store: &Store) {
         };
         if target > store.synced() || !doomed.is_empty() || closing {
             if let Err(e) = sync(store) {
-                // Nothing counts as synced until every file syncs: the files stay listed.
-                tracing::error!(error = %e, "store sync failed; confirms wait, retrying");
-                let mut segs = store.segs.lock();
-                segs.doomed.extend(doomed);
-                segs.renames.extend(renames);
-                drop(segs);
-                std::thread::sleep(IDLE_WAIT);
-                continue;
+                // After a failed fdatasync the kernel may have dropped the dirty pages and
+                // marked them clean: a retry would succeed and confirm data that is not on
+                // disk. Stop instead (as PostgreSQL does); recovery reads what really is.
+                tracing::error!(error = %e, "store sync failed: stopping so nothing unsynced is confirmed");
+                std::process::abort();
             }
             if target > store.synced() {
                 store.synced.store(target, Ordering::Release);
                 store.synced_tx.send_replace(target);
             }
         }
-        rename_compacted(store, renames);
-        for id in doomed {
-            delete_segment(&*store.fs, &store.msgs_dir, id);
+        if round.complete {
+            rename_compacted(store, renames);
+            for id in doomed {
+                delete_segment(&*store.fs, &store.msgs_dir, id);
+            }
+        } else {
+            // The journal may not be written: a queue deletion that released these segments
+            // must be on disk before its messages disappear. Next round.
+            let mut segs = store.segs.lock();
+            segs.doomed.extend(doomed);
+            segs.renames.extend(renames);
         }
         if closing {
             closing_rounds += 1;
@@ -143,12 +148,16 @@ fn sync(store: &Store) -> std::io::Result<()> {
     result
 }
 
-/// Put compacted copies in place of their segments (readers already use the copies).
+/// Put compacted copies in place of their segments (readers already use the copies). A
+/// rename that fails stays listed and is tried again: the segment must not be compacted
+/// again meanwhile (that would truncate the copy its readers use).
 fn rename_compacted(store: &Store, ids: Vec<u32>) {
     for id in ids {
         let path = segment_path(&store.msgs_dir, id);
         if let Err(e) = store.fs.rename(&path.with_extension("compact"), &path) {
-            tracing::warn!(segment = id, error = %e, "cannot put the compacted segment in place");
+            tracing::warn!(segment = id, error = %e, "cannot put the compacted segment in place; retrying");
+            store.segs.lock().renames.push(id);
+            continue;
         }
         store.log.lock().dir_dirty = true;
         if let Some(info) = store.segs.lock().segs.get_mut(&id) {
@@ -215,12 +224,19 @@ fn write_acks(store: &Store) {
         if b.file.is_none() {
             let path = ack_path(&store.msgs_dir, b.id);
             match store.fs.open(&path, OpenMode::Create) {
-                Ok(f) => {
+                Ok(f) => match f.size() {
                     // Continue after the last whole entry (a torn one is overwritten).
-                    let len = f.size().unwrap_or(0);
-                    b.at = len - len % ACK_ENTRY as u64;
-                    b.file = Some(f);
-                }
+                    Ok(len) => {
+                        b.at = len - len % ACK_ENTRY as u64;
+                        b.file = Some(f);
+                    }
+                    Err(e) => {
+                        // Writing at a guessed offset could overwrite entries: next round.
+                        tracing::error!(path = %path.display(), error = %e, "cannot size ack file");
+                        results.push((b, 0));
+                        continue;
+                    }
+                },
                 Err(e) => {
                     tracing::error!(path = %path.display(), error = %e, "cannot open ack file");
                     results.push((b, 0));

@@ -178,7 +178,11 @@ impl Store {
         let seg_ids = segment_ids(fs, &msgs_dir, ".seg");
         for id in segment_ids(fs, &msgs_dir, ".ack") {
             if seg_ids.binary_search(&id).is_err() {
-                let _ = fs.remove(&ack_path(&msgs_dir, id));
+                // Must go: a new segment may take this id, and these entries would hide
+                // its records at the next recovery.
+                let path = ack_path(&msgs_dir, id);
+                fs.remove(&path)
+                    .map_err(super::io_error(format!("remove {}", path.display())))?;
             }
         }
 
