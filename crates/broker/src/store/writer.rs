@@ -145,6 +145,9 @@ impl Store {
     /// Move the log's buffers to the writer; returns the sync position owed and the log
     /// position they reach.
     fn take_pending(&self, w: &mut Writer) -> (u64, u64) {
+        // Chunks left from a failed round mean the disk is not keeping up at all: publishers
+        // stay paused (memory stays bounded) until a round writes everything.
+        let caught_up = w.chunks.is_empty();
         let mut log = self.log.lock();
         w.chunks.extend(log.sealed.drain(..));
         if !log.active.buf.is_empty() {
@@ -164,7 +167,7 @@ impl Store {
             // A failed journal write is retried with what came since.
             w.journal.append(&mut log.journal);
         }
-        if self.behind.swap(false, Ordering::AcqRel) {
+        if caught_up && self.behind.swap(false, Ordering::AcqRel) {
             self.caught_up.notify_waiters();
         }
         (log.sync_needed, log.appended)
