@@ -24,6 +24,12 @@ fn dirs() -> &'static Dirs {
 
 fuzz_target!(|data: &[u8]| {
     let dirs = dirs();
+    let threads = warren_fuzz::thread_count();
+    check(dirs, data);
+    warren_fuzz::assert_no_thread_leak(threads, "a broker started on these definitions");
+});
+
+fn check(dirs: &Dirs, data: &[u8]) {
     dirs.data.clear();
     let path = dirs.file.path().join("definitions.json");
     std::fs::write(&path, data).expect("write the definitions file");
@@ -71,4 +77,4 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     restarted.shutdown();
-});
+}

@@ -24,6 +24,33 @@ pub fn abort_on_panic() {
     }));
 }
 
+/// Threads this process has now (Linux; 0 elsewhere).
+pub fn thread_count() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Threads:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Panic unless the thread count is back to `before` (within a second: a joined thread may
+/// linger in /proc for a moment). Brokers and stores that are gone must leave no threads.
+pub fn assert_no_thread_leak(before: usize, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let now = thread_count();
+        if now <= before {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            panic!("{what} left {} threads running", now - before);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// libFuzzer's `main` is C's, which leaves SIGPIPE fatal: writing to a socket the broker has
 /// closed must be an error, not the end of the run.
 pub fn ignore_sigpipe() {
