@@ -72,11 +72,21 @@ impl Broker {
             broker.create_defaults();
         }
         broker.restore(recovered);
-        if let Some(path) = broker.config.definitions.clone() {
-            Definitions::load(&path)?.apply(&broker)?;
+        if let Err(e) = broker.finish_start() {
+            // The store's threads hold it open: a failed start must stop them too.
+            broker.shutdown();
+            return Err(e);
         }
-        broker.store.commit_journal()?;
         Ok(Arc::new(broker))
+    }
+
+    /// Apply the definitions file, then make the restated journal the current one.
+    fn finish_start(&self) -> Result<(), StartError> {
+        if let Some(path) = &self.config.definitions {
+            Definitions::load(path)?.apply(self)?;
+        }
+        self.store.commit_journal()?;
+        Ok(())
     }
 
     /// RabbitMQ creates the default vhost and user only when its database is new.

@@ -134,6 +134,13 @@ pub(super) fn read_acks(fs: &dyn StoreFs, path: &Path) -> HashSet<(u64, u32)> {
         .collect()
 }
 
+fn next_id(last: u32, what: &str) -> Result<u32, StoreError> {
+    last.checked_add(1).ok_or_else(|| StoreError::Io {
+        context: format!("choosing the next {what} id"),
+        source: std::io::Error::other(format!("{what} id {last} is the largest there is")),
+    })
+}
+
 pub(super) fn read_file(fs: &dyn StoreFs, path: &Path) -> Result<Bytes, StoreError> {
     fs.read(path)
         .map(Bytes::from)
@@ -259,7 +266,10 @@ impl Store {
             }
         }
 
-        let active_id = seg_ids.last().copied().unwrap_or(0) + 1;
+        // Ids are u32s: a directory naming the largest one (damaged, or made by hand) is
+        // refused rather than wrapped around onto ids in use.
+        let active_id = next_id(seg_ids.last().copied().unwrap_or(0), "segment")?;
+        let next_queue_id = next_id(max_queue_id, "queue")?;
         let active_path = segment_path(&msgs_dir, active_id);
         let active = fs
             .open(&active_path, OpenMode::CreateNew)
@@ -319,7 +329,7 @@ impl Store {
             synced: AtomicU64::new(0),
             journaled: AtomicU64::new(0),
             synced_tx,
-            next_queue_id: AtomicU32::new(max_queue_id + 1),
+            next_queue_id: AtomicU32::new(next_queue_id),
             closing: AtomicBool::new(false),
             flusher: Mutex::new(None),
             compactor: Mutex::new(None),
