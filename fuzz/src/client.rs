@@ -109,9 +109,12 @@ impl Client {
                 return Err(io::ErrorKind::TimedOut.into());
             }
             let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk)? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => self.rbuf.extend_from_slice(&chunk[..n]),
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => self.rbuf.extend_from_slice(&chunk[..n]),
+                // libFuzzer's SIGALRM (its -timeout watchdog) interrupts blocking reads.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
     }
@@ -130,8 +133,10 @@ impl Client {
                 return;
             }
             match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
+                Ok(0) => return,
                 Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
             }
         }
     }
