@@ -28,6 +28,10 @@ cargo build --workspace --bins --quiet
 step "cargo test"
 cargo test --workspace --quiet 2>&1 | tee "$TARGET_DIR/cargo-test.log"
 
+step "fuzzing: every input that once found a bug, then 10 s per target (scripts/fuzz.sh)"
+# Installs cargo-fuzz from crates.io when missing; builds with RUSTC_BOOTSTRAP=1 on stable.
+FUZZ_TARGET_DIR="$TARGET_DIR/fuzz" FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz.sh
+
 step "warren-perf smoke run against warren (loss and order checked)"
 bash scripts/bench.sh --smoke
 

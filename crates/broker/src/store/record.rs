@@ -66,6 +66,7 @@ pub fn encode_message(
     out.extend_from_slice(&[0; RECORD_PREFIX]);
     out.push(KIND_MESSAGE);
     out.extend_from_slice(&msg_id.to_le_bytes());
+    let flags = flags & !FLAG_WIDE_COUNT;
     match u16::try_from(queues.len()) {
         Ok(n) => {
             out.push(flags);
@@ -218,10 +219,15 @@ fn decode_message(p: &Bytes) -> Result<StoredMessage, RecordError> {
             MESSAGE_FIXED,
         )
     } else {
-        if p.len() < MESSAGE_FIXED + 4 {
+        // Only the encoder's own layout: the u16 field zero, a count the u16 could not hold.
+        if p.len() < MESSAGE_FIXED + 4 || p[10..12] != [0, 0] {
             return Err(RecordError::Malformed);
         }
-        (u32_at(p, MESSAGE_FIXED) as usize, MESSAGE_FIXED + 4)
+        let n = u32_at(p, MESSAGE_FIXED) as usize;
+        if n <= usize::from(u16::MAX) {
+            return Err(RecordError::Malformed);
+        }
+        (n, MESSAGE_FIXED + 4)
     };
     let names_at = n
         .checked_mul(4)
