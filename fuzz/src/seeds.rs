@@ -3,7 +3,7 @@
 
 use amq_protocol::protocol::basic::AMQPProperties;
 use amq_protocol::protocol::{basic, channel, confirm, connection, exchange, queue, tx, AMQPClass};
-use amq_protocol::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
+use amq_protocol::types::{AMQPValue, FieldTable, ShortString};
 use warren_broker::store::meta::{self, table_to_text, BindingRecord, MetaRecord};
 use warren_broker::store::record::{
     encode_ack, encode_marks, encode_message, MessageParts, FLAG_PERSISTENT, RECORD_PREFIX,
@@ -11,7 +11,7 @@ use warren_broker::store::record::{
 use warren_codec::content::{encode_properties, encode_table, write_content};
 use warren_codec::frame::{write_frame, write_heartbeat, FRAME_BODY, FRAME_METHOD};
 use warren_codec::method::write_method;
-use warren_codec::table::nested_table;
+use warren_codec::table::{every_type_table, nested_table};
 
 use crate::store_image::{self, ImageWriter};
 
@@ -20,38 +20,6 @@ pub type Seed = (String, Vec<u8>);
 
 fn seed(name: &str, bytes: Vec<u8>) -> Seed {
     (name.to_owned(), bytes)
-}
-
-/// A table with every value type amq-protocol writes, one table and one array nested.
-pub fn every_type_table() -> FieldTable {
-    let mut inner = FieldTable::default();
-    inner.insert("x".into(), AMQPValue::LongLongInt(-5));
-    let mut array = FieldArray::default();
-    array.push(AMQPValue::FieldTable(inner.clone()));
-    array.push(AMQPValue::Void);
-    let mut t = FieldTable::default();
-    t.insert("bool".into(), AMQPValue::Boolean(true));
-    t.insert("i8".into(), AMQPValue::ShortShortInt(-1));
-    t.insert("u8".into(), AMQPValue::ShortShortUInt(1));
-    t.insert("i16".into(), AMQPValue::ShortInt(-2));
-    t.insert("u16".into(), AMQPValue::ShortUInt(2));
-    t.insert("i32".into(), AMQPValue::LongInt(-3));
-    t.insert("u32".into(), AMQPValue::LongUInt(3));
-    t.insert("f".into(), AMQPValue::Float(1.5));
-    t.insert("d".into(), AMQPValue::Double(2.5));
-    t.insert(
-        "dec".into(),
-        AMQPValue::DecimalValue(amq_protocol::types::DecimalValue {
-            scale: 2,
-            value: 314,
-        }),
-    );
-    t.insert("ts".into(), AMQPValue::Timestamp(7));
-    t.insert("s".into(), AMQPValue::LongString(LongString::from("text")));
-    t.insert("x".into(), AMQPValue::ByteArray(vec![1u8, 2].into()));
-    t.insert("arr".into(), AMQPValue::FieldArray(array));
-    t.insert("tab".into(), AMQPValue::FieldTable(inner));
-    t
 }
 
 /// Queue arguments RabbitMQ clients send.

@@ -6,6 +6,8 @@
 //! growable Erlang stack); Warren refuses anything nested deeper than [`NESTING_DEPTH_MAX`],
 //! which no real client comes near, and walks the bytes with an explicit stack to find out.
 
+use amq_protocol::types::{AMQPValue, DecimalValue, FieldArray, FieldTable, LongString};
+
 /// Most containers (tables and arrays, the outermost included) one value may nest.
 pub const NESTING_DEPTH_MAX: usize = 100;
 
@@ -123,34 +125,47 @@ pub fn nested_table(depth: usize) -> Vec<u8> {
     out
 }
 
+/// For tests and fuzzing: a table with every value type amq-protocol writes, one table and
+/// one array nested.
+pub fn every_type_table() -> FieldTable {
+    let mut inner = FieldTable::default();
+    inner.insert("x".into(), AMQPValue::LongLongInt(-5));
+    let mut array = FieldArray::default();
+    array.push(AMQPValue::FieldTable(inner.clone()));
+    array.push(AMQPValue::Void);
+    let mut t = FieldTable::default();
+    t.insert("bool".into(), AMQPValue::Boolean(true));
+    t.insert("i8".into(), AMQPValue::ShortShortInt(-1));
+    t.insert("u8".into(), AMQPValue::ShortShortUInt(1));
+    t.insert("i16".into(), AMQPValue::ShortInt(-2));
+    t.insert("u16".into(), AMQPValue::ShortUInt(2));
+    t.insert("i32".into(), AMQPValue::LongInt(-3));
+    t.insert("u32".into(), AMQPValue::LongUInt(3));
+    t.insert("f".into(), AMQPValue::Float(1.5));
+    t.insert("d".into(), AMQPValue::Double(2.5));
+    t.insert(
+        "dec".into(),
+        AMQPValue::DecimalValue(DecimalValue {
+            scale: 2,
+            value: 314,
+        }),
+    );
+    t.insert("ts".into(), AMQPValue::Timestamp(7));
+    t.insert("s".into(), AMQPValue::LongString(LongString::from("text")));
+    t.insert("x".into(), AMQPValue::ByteArray(vec![1u8, 2].into()));
+    t.insert("arr".into(), AMQPValue::FieldArray(array));
+    t.insert("tab".into(), AMQPValue::FieldTable(inner));
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::content::encode_table;
-    use amq_protocol::types::{AMQPValue, FieldArray, FieldTable, LongString};
 
     #[test]
     fn accepts_every_value_type_amq_protocol_encodes() {
-        let mut inner = FieldTable::default();
-        inner.insert("x".into(), AMQPValue::LongLongInt(-5));
-        let mut array = FieldArray::default();
-        array.push(AMQPValue::FieldTable(inner.clone()));
-        array.push(AMQPValue::Void);
-        let mut t = FieldTable::default();
-        t.insert("bool".into(), AMQPValue::Boolean(true));
-        t.insert("i8".into(), AMQPValue::ShortShortInt(-1));
-        t.insert("u8".into(), AMQPValue::ShortShortUInt(1));
-        t.insert("i16".into(), AMQPValue::ShortInt(-2));
-        t.insert("u16".into(), AMQPValue::ShortUInt(2));
-        t.insert("i32".into(), AMQPValue::LongInt(-3));
-        t.insert("u32".into(), AMQPValue::LongUInt(3));
-        t.insert("f".into(), AMQPValue::Float(1.5));
-        t.insert("d".into(), AMQPValue::Double(2.5));
-        t.insert("ts".into(), AMQPValue::Timestamp(7));
-        t.insert("s".into(), AMQPValue::LongString(LongString::from("text")));
-        t.insert("x".into(), AMQPValue::ByteArray(vec![1u8, 2].into()));
-        t.insert("arr".into(), AMQPValue::FieldArray(array));
-        t.insert("tab".into(), AMQPValue::FieldTable(inner));
+        let t = every_type_table();
         let bytes = encode_table(&t);
         assert_eq!(check_table(&bytes), Ok(bytes.len()));
         for cut in 0..bytes.len() {
