@@ -15,7 +15,7 @@
 # RUSTC_BOOTSTRAP=1 lets it pass the instrumentation flags it wants. New corpus entries go to
 # fuzz/corpus/<target>/ (not committed); the committed seeds are in fuzz/seeds/<target>/.
 # A crash leaves its input in fuzz/artifacts/<target>/: minimise it
-# (`cargo fuzz tmin TARGET FILE`) and keep it under fuzz/regressions/<target>/.
+# (`RUSTC_BOOTSTRAP=1 cargo fuzz tmin -s none TARGET FILE`) and keep it under fuzz/regressions/<target>/
 # Exits non-zero if any target crashed or any regression input fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +37,7 @@ targets=()
 for arg in "$@"; do
   case $arg in
     --regressions) mode=regressions ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) targets+=("$arg") ;;
   esac
 done

@@ -20,6 +20,8 @@ impl Scratch {
         } else {
             std::env::temp_dir()
         };
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| sweep(&base));
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = base.join(format!("warren-fuzz-{what}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
@@ -35,6 +37,21 @@ impl Scratch {
     pub fn clear(&self) {
         let _ = std::fs::remove_dir_all(&self.path);
         std::fs::create_dir_all(&self.path).expect("recreate a scratch directory");
+    }
+}
+
+/// Remove what earlier fuzz processes left: libFuzzer ends with `exit`, so directories held
+/// by statics are never dropped. A directory is left alone while its process lives.
+fn sweep(base: &Path) {
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("warren-fuzz-")) else {
+            continue;
+        };
+        let pid = rest.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
