@@ -551,7 +551,12 @@ impl Store {
     /// Start a new segment, in memory only: the writer creates its file when it first
     /// writes to it. The new segment restates the delivery marks.
     fn roll(&self, log: &mut LogState) {
-        let next = log.active.id + 1;
+        let Some(next) = log.active.id.checked_add(1) else {
+            // 2^32 segments (256 PiB at the default size), or a data directory crafted to
+            // start at the last id: appending on would overflow record offsets. Stop.
+            tracing::error!("store: segment ids exhausted; stopping");
+            std::process::abort();
+        };
         let mut buf = std::mem::take(&mut log.spare);
         debug_assert!(buf.is_empty(), "spare buffers come back empty");
         buf.extend_from_slice(SEGMENT_MAGIC);
