@@ -30,7 +30,7 @@ pub struct Config {
     /// `vm_memory_high_watermark`, resolved to bytes).
     pub memory_high_watermark_bytes: u64,
     /// Asks the allocator to hand freed memory back to the system; the resource monitor calls
-    /// it while memory use is past half the high watermark (the binary owns the allocator).
+    /// it when memory use grows or nears the high watermark (the binary owns the allocator).
     pub reclaim_memory: Option<fn()>,
     /// The `product` server property sent in connection.start. Some client test suites run
     /// their RabbitMQ-specific tests only when it says "RabbitMQ".
@@ -45,6 +45,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let watermark_bytes = memory_high_watermark(MEMORY_HIGH_WATERMARK_DEFAULT);
         Self {
             bind: IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
             amqp_port: 5672,
@@ -60,13 +61,11 @@ impl Default for Config {
             heartbeat_s: 60,
             handshake_timeout: Duration::from_secs(10),
             max_message_size_bytes: MAX_MESSAGE_SIZE_DEFAULT_BYTES,
-            memory_high_watermark_bytes: memory_high_watermark(MEMORY_HIGH_WATERMARK_DEFAULT),
+            memory_high_watermark_bytes: watermark_bytes,
             reclaim_memory: None,
             server_product: "Warren".into(),
             segment_size: 64 << 20,
-            memory_budget: default_memory_budget(memory_high_watermark(
-                MEMORY_HIGH_WATERMARK_DEFAULT,
-            )),
+            memory_budget: default_memory_budget(watermark_bytes),
             disk_free_limit: 50_000_000,
         }
     }

@@ -326,13 +326,7 @@ impl VHost {
             )));
         }
         let mut removed = Vec::new();
-        if let Some(x) = topo.remove_exchange(name) {
-            if x.durable {
-                removed.push(x.name);
-            }
-        }
-        let dest = Destination::Exchange(Arc::from(name));
-        remove_destination_everywhere(&mut topo, &dest, &mut removed);
+        remove_exchange_everywhere(&mut topo, name, &mut removed);
         // Under the lock, so journal order is change order (see remove_queue).
         self.journal_exchange_deletes(&removed);
         drop(topo);
@@ -661,7 +655,7 @@ impl VHost {
         }
         let mut removed = Vec::new();
         if auto_delete {
-            delete_auto_exchange(&mut topo, exchange, &mut removed);
+            remove_exchange_everywhere(&mut topo, exchange, &mut removed);
         }
         self.journal_exchange_deletes(&removed);
         drop(topo);
@@ -780,40 +774,52 @@ fn remove_destination_everywhere(
 ) {
     let mut gone = vec![dest.clone()];
     while let Some(dest) = gone.pop() {
-        let sources: Vec<Arc<str>> = match &dest {
-            Destination::Exchange(name) => topo
-                .sources
-                .remove(name)
-                .map(|from| from.into_keys().collect())
-                .unwrap_or_default(),
-            Destination::Queue(_) => topo.exchanges.keys().cloned().collect(),
-        };
-        let mut emptied = Vec::new();
-        for source in sources {
-            let Some(x) = topo.exchanges.get_mut(&source) else {
-                continue;
-            };
-            if x.remove_destination(&dest) > 0 && x.auto_delete && !x.has_bindings() {
-                emptied.push(source);
+        let emptied: Vec<Arc<str>> = match &dest {
+            Destination::Exchange(name) => {
+                let sources = topo.sources.remove(name).unwrap_or_default();
+                sources
+                    .into_keys()
+                    .filter(|s| {
+                        topo.exchanges
+                            .get_mut(s)
+                            .is_some_and(|x| drops_last_binding(x, &dest))
+                    })
+                    .collect()
             }
-        }
+            Destination::Queue(_) => topo
+                .exchanges
+                .values_mut()
+                .filter_map(|x| drops_last_binding(x, &dest).then(|| Arc::clone(&x.name)))
+                .collect(),
+        };
         for name in emptied {
-            if let Some(x) = topo.remove_exchange(&name) {
-                if x.durable {
-                    removed.push(x.name);
-                }
+            if take_exchange(topo, &name, removed) {
                 gone.push(Destination::Exchange(name));
             }
         }
     }
 }
 
-/// An auto-delete exchange goes when its last binding does.
-fn delete_auto_exchange(topo: &mut Topology, name: &str, removed: &mut Vec<Arc<str>>) {
-    if let Some(x) = topo.remove_exchange(name) {
-        if x.durable {
-            removed.push(x.name);
-        }
+/// Drop `x`'s bindings to `dest`; true when that left an auto-delete exchange with none.
+fn drops_last_binding(x: &mut Exchange, dest: &Destination) -> bool {
+    x.remove_destination(dest) > 0 && x.auto_delete && !x.has_bindings()
+}
+
+/// Remove an exchange, noting its name in `removed` when durable (for the journal); false if
+/// it was not there.
+fn take_exchange(topo: &mut Topology, name: &str, removed: &mut Vec<Arc<str>>) -> bool {
+    let Some(x) = topo.remove_exchange(name) else {
+        return false;
+    };
+    if x.durable {
+        removed.push(x.name);
+    }
+    true
+}
+
+/// Delete an exchange and every binding to it; auto-delete exchanges emptied by that go too.
+fn remove_exchange_everywhere(topo: &mut Topology, name: &str, removed: &mut Vec<Arc<str>>) {
+    if take_exchange(topo, name, removed) {
         remove_destination_everywhere(topo, &Destination::Exchange(Arc::from(name)), removed);
     }
 }

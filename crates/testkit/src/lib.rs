@@ -79,19 +79,19 @@ impl TestBroker {
         self.child.id()
     }
 
-    /// Path of the binary this broker runs.
-    /// The broker process's resident set size, in bytes (from /proc).
+    /// The broker process's resident set size, in bytes (VmRSS from /proc).
     pub fn rss_bytes(&self) -> u64 {
-        let statm = std::fs::read_to_string(format!("/proc/{}/statm", self.pid()))
-            .expect("read the broker's /proc/PID/statm");
-        let pages: u64 = statm
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("resident pages in statm");
-        pages * 4096
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read the broker's /proc/PID/status");
+        let kib: u64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .expect("VmRSS in /proc/PID/status");
+        kib * 1024
     }
 
+    /// Path of the binary this broker runs.
     pub fn binary(&self) -> &str {
         &self.binary
     }

@@ -199,7 +199,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Freed memory back to the system. Messages are allocated on a publisher's worker thread and
+/// Handing freed memory back to the system. Messages are allocated on a publisher's worker thread and
 /// freed on a consumer's; mimalloc returns such blocks to their page only when the owning
 /// thread next collects, so a drained queue would keep its pages resident (and the memory
 /// alarm set) until that thread happened to allocate the same size again. While the broker

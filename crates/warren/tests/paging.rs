@@ -17,15 +17,6 @@ const BUDGET: usize = 4 << 20;
 const MESSAGES: usize = 12_000;
 const SIZE: usize = 8 * 1024;
 
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
-}
-
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
         .into_iter()
@@ -53,7 +44,6 @@ async fn backlog_beyond_the_memory_budget_lives_on_disk_and_drains_in_order() {
             &(4 << 20).to_string(),
         ],
     );
-    let pid = broker.pid();
     let conn = Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
         .await
         .expect("connect");
@@ -68,7 +58,7 @@ async fn backlog_beyond_the_memory_budget_lives_on_disk_and_drains_in_order() {
     )
     .await
     .expect("declare");
-    let rss_before = rss_bytes(pid);
+    let rss_before = broker.rss_bytes();
     for chunk in (0..MESSAGES).collect::<Vec<_>>().chunks(500) {
         for &i in chunk {
             ch.basic_publish(
@@ -83,7 +73,7 @@ async fn backlog_beyond_the_memory_budget_lives_on_disk_and_drains_in_order() {
         }
         ch.wait_for_confirms().await.expect("confirms");
     }
-    let rss_after = rss_bytes(pid);
+    let rss_after = broker.rss_bytes();
     let backlog = (MESSAGES * SIZE) as u64;
     let on_disk = dir_bytes(&broker.data_dir().join("msgs"));
     println!(

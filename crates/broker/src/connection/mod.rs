@@ -522,10 +522,7 @@ impl Driver {
             }
         }
         self.events = events;
-        // Deliveries that found their consumer gone go back to the head, in order.
-        for (q, list) in self.returned.drain(..) {
-            q.requeue(list);
-        }
+        self.requeue_returned();
     }
 
     /// Heartbeats: send one when we have been quiet, give up on a silent peer.
@@ -590,6 +587,11 @@ impl Driver {
                 self.note_returned(queue, message);
             }
         }
+        self.requeue_returned();
+    }
+
+    /// Deliveries noted by `note_returned` go back to the head of their queues, in order.
+    fn requeue_returned(&mut self) {
         for (q, list) in self.returned.drain(..) {
             q.requeue(list);
         }

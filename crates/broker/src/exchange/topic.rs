@@ -89,21 +89,19 @@ impl TopicRoutes {
             let Some(parent) = self.node_mut(&parts[..depth]) else {
                 return;
             };
-            let word = parts[depth];
-            let child_empty = match word {
-                b"*" => parent.star.as_ref().is_some_and(|n| n.is_empty()),
-                b"#" => parent.hash.as_ref().is_some_and(|n| n.is_empty()),
-                w => parent.words.get(w).is_some_and(Node::is_empty),
-            };
-            if !child_empty {
-                return;
-            }
-            match word {
-                b"*" => parent.star = None,
-                b"#" => parent.hash = None,
+            let pruned = match parts[depth] {
+                b"*" => take_if_empty(&mut parent.star),
+                b"#" => take_if_empty(&mut parent.hash),
                 w => {
-                    parent.words.remove(w);
+                    let empty = parent.words.get(w).is_some_and(Node::is_empty);
+                    if empty {
+                        parent.words.remove(w);
+                    }
+                    empty
                 }
+            };
+            if !pruned {
+                return;
             }
         }
     }
@@ -168,6 +166,15 @@ impl TopicRoutes {
             }
         }
     }
+}
+
+/// Drop a `*` or `#` child left empty; true if it went.
+fn take_if_empty(slot: &mut Option<Box<Node>>) -> bool {
+    let empty = slot.as_ref().is_some_and(|n| n.is_empty());
+    if empty {
+        *slot = None;
+    }
+    empty
 }
 
 /// Push a state at a `#` node unless it was reached before. Other states need no check: a
