@@ -17,8 +17,9 @@
 #   QUICK=1             short durations and small counts (not representative)
 #   SCENARIOS=a,b,...   subset: rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k
 #                       persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k
-#                       connections queues backlog restart paging
-#                       (restart and paging are Warren only, each on a Warren of its own;
+#                       floor_2k floor_10k connections queues backlog restart paging
+#                       (rawpipe and floor_* run with no broker; restart and paging are
+#                       Warren only, each on a Warren of its own;
 #                       RabbitMQ is not started when only Warren-only scenarios are selected)
 #   DURATION=10         seconds per throughput/latency run (QUICK: 2)
 #   WARREN_PORT=5693  RABBIT_PORT=5692  RABBIT_DIST_PORT=25692
@@ -258,6 +259,7 @@ if [ "$MODE" = smoke ]; then
     --size 16 --duration 2 --prefetch 1000 --confirm 256
   smoke latency --uri "$WARREN_URI" latency --rate 2000 --duration 2 --warmup 0.5 --size 16
   smoke rawpipe rawpipe --size 16 --duration 1
+  smoke floor latency --no-broker --rate 2000 --duration 1 --warmup 0.2 --size 16 --from-schedule
   if ! kill -0 "$WARREN_PID" 2>/dev/null; then
     echo "smoke: FAIL: warren died"; tail -n 30 "$WARREN_LOG"; fail=1
   fi
@@ -293,7 +295,7 @@ else
   PAGING_MSGS=655360; PAGING_BUDGET=1073741824   # 10 GiB of 16 KiB messages, 1 GiB budget
 fi
 DUR_PHASE=900
-ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k connections queues backlog restart paging"
+ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k floor_2k floor_10k connections queues backlog restart paging"
 SELECTED=${SCENARIOS:-$ALL_SCENARIOS}
 SELECTED=" ${SELECTED//,/ } "
 for s in $SELECTED; do
@@ -301,7 +303,7 @@ for s in $SELECTED; do
 done
 case "$ROUNDS" in ''|*[!0-9]*|0) die "ROUNDS must be a positive integer" ;; esac
 # Scenarios that run against no broker or against a Warren of their own.
-is_warren_only() { case "$1" in rawpipe|restart|paging) return 0 ;; *) return 1 ;; esac; }
+is_warren_only() { case "$1" in rawpipe|floor_*|restart|paging) return 0 ;; *) return 1 ;; esac; }
 NEED_RABBIT=""
 for s in $SELECTED; do is_warren_only "$s" || NEED_RABBIT=1; done
 
@@ -323,6 +325,10 @@ scenario_args() {
     lat16_10k) echo "latency --rate 10000 --duration $d --size 16 --prefetch 1000 --ack-every 250 --from-schedule" ;;
     lat1k_2k) echo "latency --rate 2000 --duration $d --size 1024 --prefetch 1000 --ack-every 250 --from-schedule" ;;
     lat1k_10k) echo "latency --rate 10000 --duration $d --size 1024 --prefetch 1000 --ack-every 250 --from-schedule" ;;
+    # The same latency measurement through a relay that only copies bytes: the floor this
+    # machine (threads, loopback, scheduler) puts under any broker's figures.
+    floor_2k) echo "latency --no-broker --rate 2000 --duration $d --size 1024 --from-schedule" ;;
+    floor_10k) echo "latency --no-broker --rate 10000 --duration $d --size 1024 --from-schedule" ;;
     connections) echo "connections --count $CONNS --channels 20 --pid @PID@" ;;
     queues) echo "queues --count $QUEUES --pid @PID@ --keep" ;;
     backlog) echo "backlog --messages $BACKLOG --size 1024 --pid @PID@ --phase-timeout $PHASE" ;;
@@ -620,7 +626,7 @@ for rd in $(seq 1 "$ROUNDS"); do
   for sc in $ALL_SCENARIOS; do
     case "$SELECTED" in *" $sc "*) ;; *) continue ;; esac
     case "$sc" in
-      rawpipe) run_one rawpipe none "$rd"; continue ;;
+      rawpipe|floor_*) run_one "$sc" none "$rd"; continue ;;
       restart) run_restart "$rd"; continue ;;
       paging) run_paging "$rd"; continue ;;
     esac

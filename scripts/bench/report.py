@@ -640,6 +640,8 @@ def render(records, meta, out_path):
             summary.append((sid, label, fmt(rv, unit), fmt(wv, unit), fmt_ratio(ratio), target,
                             met_s.replace("*", "")))
 
+    # The latency floor (no broker) at each rate, and the latency scenarios it bounds.
+    floors = {rate: by.get(f"floor_{rate}", {}).get("none", []) for rate in ("2k", "10k")}
     raw = by.get("rawpipe", {}).get("none", [])
     raw_med = med_of(raw, "consumed_per_s")
     w16 = med_of(by.get("t16_autoack", {}).get("warren", []), "consumed_per_s")
@@ -691,6 +693,30 @@ def render(records, meta, out_path):
                  "deliver frames through a plain loopback relay with no broker (two hops, like a "
                  "broker). For the 16 B 1 → 1 → 1 autoack scenario, Warren reaches "
                  f"{pct(w16, raw_med)} of it and RabbitMQ {pct(r16, raw_med)}.")
+        L.append("")
+    if any(floors.values()):
+        L.append("**Latency floor (no broker):** the same latency measurement (same producer "
+                 "and consumer threads, 1 KiB, from the scheduled send time) through a relay "
+                 "that only copies bytes between two loopback sockets. No broker can measure "
+                 "below it on this machine, so it also bounds the ratio a broker can show "
+                 "against RabbitMQ:")
+        L.append("")
+        L.append("| rate | floor p50 | floor p99 | floor p99.9 | best possible p99 ratio | "
+                 "best possible p99.9 ratio |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        for rate, recs in floors.items():
+            if not recs:
+                continue
+            rv99 = med_of(by.get(f"lat1k_{rate}", {}).get("rabbitmq", []), "p99_us")
+            rv999 = med_of(by.get(f"lat1k_{rate}", {}).get("rabbitmq", []), "p999_us")
+            f50, f99, f999 = (med_of(recs, k) for k in ("p50_us", "p99_us", "p999_us"))
+            best99 = f99 / rv99 if f99 is not None and rv99 else None
+            best999 = f999 / rv999 if f999 is not None and rv999 else None
+            L.append(f"| {rate} msg/s | {fmt(f50, 'us')} | {fmt(f99, 'us')} | {fmt(f999, 'us')} "
+                     f"| {fmt_ratio(best99)} | {fmt_ratio(best999)} |")
+        L.append("")
+        L.append("(Best possible ratio = floor / RabbitMQ's median for the 1 KiB scenario at "
+                 "that rate.)")
         L.append("")
     # Correctness.
     L.append("### Correctness of every run")
@@ -772,6 +798,18 @@ def render(records, meta, out_path):
                 continue
             L.append(f"| {label} | {cells[0]} | {cells[1]} |")
         L.append("")
+    for rate, recs in floors.items():
+        if not recs:
+            continue
+        L.append(f"### latency floor at {rate} msg/s (no broker, 1 KiB)")
+        L.append("")
+        L.append("| figure | relay |")
+        L.append("|---|---:|")
+        for key, label, unit in LATENCY_DETAILS:
+            if all(metric_value(r, key) is None for r in recs):
+                continue
+            L.append(f"| {label} | **{fmt(med_of(recs, key), unit)}** ({rounds_of(recs, key, unit)}) |")
+        L.append("")
     if raw:
         L.append("### rawpipe ceiling (no broker)")
         L.append("")
@@ -824,6 +862,10 @@ def render(records, meta, out_path):
         L.append(f"| `{sid}` | {title_t.format(**fields)} | `{cmd}` | {figs} |")
     if raw:
         L.append(f"| `rawpipe` | ceiling, no broker | `{raw[0].get('cmd', '?')}` | `consumed_per_s` |")
+    for rate, recs in floors.items():
+        if recs:
+            L.append(f"| `floor_{rate}` | latency floor, no broker | `{recs[0].get('cmd', '?')}` "
+                     "| `p50_us`, `p99_us`, `p999_us` |")
     L.append("")
     L.append("Notes:")
     L.append("")
@@ -836,7 +878,10 @@ def render(records, meta, out_path):
              "sync covering every message written meanwhile (group commit). Bytes written to storage per message come from `write_bytes` in "
              "`/proc/$PID/io` of the broker, read before and after the run.")
     L.append("- The latency scenario publishes at a fixed rate from one connection and measures "
-             "publish-to-delivery time per message (after a 1 s warm-up); p99 is the figure.")
+             "publish-to-delivery time per message (after a 1 s warm-up); p99 is the figure. "
+             "The lat* scenarios measure from each message's scheduled send time (a late send "
+             "counts against the figures); `send_late_us` in their JSON says how late this "
+             "machine let the producer thread send, which no broker controls.")
     L.append("- Memory scenarios run on a broker restarted just before (after a warm-up of 10 "
              "connections and 10 queues only, so no freed buffers are reused); the queues are "
              "left in place (`--keep`) and go away with the next restart, because deleting "

@@ -179,6 +179,22 @@ impl PropertiesView {
         Ok(view)
     }
 
+    /// The raw properties with the short string at `span` (as this view found it) replaced
+    /// by `value`, every other byte kept as the client sent it. None when `value` is longer
+    /// than a short string or `span` does not lie in `raw`.
+    pub fn replace_short_str(raw: &[u8], span: Span, value: &[u8]) -> Option<Vec<u8>> {
+        let len = u8::try_from(value.len()).ok()?;
+        let (start, end) = (span.start as usize, span.end as usize);
+        let before = raw.get(..start.checked_sub(1)?)?;
+        let after = raw.get(end..)?;
+        let mut out = Vec::with_capacity(before.len() + 1 + value.len() + after.len());
+        out.extend_from_slice(before);
+        out.push(len);
+        out.extend_from_slice(value);
+        out.extend_from_slice(after);
+        Some(out)
+    }
+
     /// True for delivery_mode 2 (persistent).
     pub fn is_persistent(&self) -> bool {
         self.delivery_mode == 2

@@ -22,6 +22,7 @@ pub const BASIC_QOS: u16 = 10;
 pub const BASIC_PUBLISH: u16 = 40;
 pub const BASIC_RETURN: u16 = 50;
 pub const BASIC_DELIVER: u16 = 60;
+pub const BASIC_GET: u16 = 70;
 pub const BASIC_GET_OK: u16 = 71;
 pub const BASIC_ACK: u16 = 80;
 pub const BASIC_REJECT: u16 = 90;

@@ -17,7 +17,7 @@ use crate::stats::LatencyUs;
 use crate::throughput::{drain, verdict, DEFAULT_PREFETCH};
 use crate::topology::{cleanup, ExchangeKind, Topology};
 use crate::uri::AmqpUri;
-use crate::wire::{now_ns, stream_word, BODY_HEADER};
+use crate::wire::{now_ns, stream_word, Template, BODY_HEADER};
 
 #[derive(Debug, Clone, Args)]
 pub struct LatencyArgs {
@@ -47,6 +47,11 @@ pub struct LatencyArgs {
     pub persistent: bool,
     #[arg(long, value_enum, default_value_t = ExchangeKind::Direct)]
     pub exchange: ExchangeKind,
+    /// No broker: the same producer and consumer threads and frames, through an in-process
+    /// relay that only copies bytes between the two sockets (like `rawpipe`). What this
+    /// machine's threads and loopback cost: the floor under any broker's figures.
+    #[arg(long, conflicts_with_all = ["prefetch", "ack_every", "persistent"])]
+    pub no_broker: bool,
 }
 
 extern "C" {
@@ -67,6 +72,9 @@ pub async fn run(a: &LatencyArgs, uri: &AmqpUri) -> Result<Value> {
         bail!("--rate must be positive");
     }
     let size = a.size.max(BODY_HEADER);
+    if a.no_broker {
+        return run_relay(a, size).await;
+    }
     let mut admin = Conn::connect(uri, ConnectOptions::default()).await?;
     admin.open_channel(1).await?;
     let server = admin.server.clone();
@@ -97,12 +105,72 @@ async fn run_declared(
     }
     c.consume(1, &topo.queues[0], "0", !manual_ack).await?;
     let cparts = c.into_parts();
-    let cstream = cparts.stream.into_std()?;
+    let mut p = Conn::connect(uri, ConnectOptions::default()).await?;
+    p.open_channel(1).await?;
+    let template = topo.template(1, Some(0), a.persistent, size, p.frame_max);
+    let streams = Streams {
+        consumer: cparts.stream.into_std()?,
+        consumer_leftover: cparts.leftover,
+        consumer_frame_max: cparts.frame_max,
+        producer: p.into_parts().stream.into_std()?,
+        close_politely: true,
+    };
+    let ack = manual_ack.then(|| {
+        let every = a
+            .ack_every
+            .unwrap_or(u64::from(prefetch) / 2)
+            .clamp(1, u64::from(prefetch).max(1));
+        (prefetch, every)
+    });
+    measure(a, streams, template, size, ack).await
+}
+
+/// Latency through a relay that only copies bytes: no broker, the floor for this machine.
+async fn run_relay(a: &LatencyArgs, size: usize) -> Result<Value> {
+    const FRAME_MAX: u32 = 131_072;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let (producer, relay_in) = crate::rawpipe::pair(&listener).await?;
+    let (consumer, relay_out) = crate::rawpipe::pair(&listener).await?;
+    let relay = tokio::spawn(crate::rawpipe::relay(relay_in, relay_out, 256 * 1024));
+    let template = Template::new(1, "", "perf", &[0, 0], size, FRAME_MAX);
+    let streams = Streams {
+        consumer: consumer.into_std()?,
+        consumer_leftover: Vec::new(),
+        consumer_frame_max: FRAME_MAX,
+        producer: producer.into_std()?,
+        close_politely: false,
+    };
+    let result = measure(a, streams, template, size, None).await;
+    relay.abort();
+    let mut v = result?;
+    v["server"] = json!("none (relay)");
+    Ok(v)
+}
+
+/// The two connections a measurement runs over, handed to its threads.
+struct Streams {
+    consumer: std::net::TcpStream,
+    /// Bytes the consumer's connection read past consume-ok.
+    consumer_leftover: Vec<u8>,
+    consumer_frame_max: u32,
+    producer: std::net::TcpStream,
+    /// Send connection.close and wait for close-ok at the end (a broker is there).
+    close_politely: bool,
+}
+
+/// Run the paced producer and the consumer threads; `ack` is (prefetch, ack every) for
+/// manual acknowledgements, None for autoack.
+async fn measure(
+    a: &LatencyArgs,
+    streams: Streams,
+    template: Template,
+    size: usize,
+    ack: Option<(u16, u64)>,
+) -> Result<Value> {
+    let manual_ack = ack.is_some();
+    let (prefetch, ack_every) = ack.unwrap_or((0, 1));
+    let cstream = streams.consumer;
     cstream.set_nonblocking(false)?;
-    let ack_every = a
-        .ack_every
-        .unwrap_or(u64::from(prefetch) / 2)
-        .clamp(1, u64::from(prefetch).max(1));
     let mut core = ConsumerCore::new(ConsumerConfig {
         producers: 1,
         queues: 1,
@@ -116,40 +184,35 @@ async fn run_declared(
     let stop = Arc::new(AtomicBool::new(false));
     let consumer = {
         let (consumed, stop) = (Arc::clone(&consumed), Arc::clone(&stop));
+        let (leftover, frame_max) = (streams.consumer_leftover, streams.consumer_frame_max);
         tokio::task::spawn_blocking(move || {
             tight_timer_slack();
-            let r = consumer::run_blocking(
-                cstream,
-                cparts.leftover,
-                cparts.frame_max,
-                &mut core,
-                &consumed,
-                &stop,
-            );
+            let r =
+                consumer::run_blocking(cstream, leftover, frame_max, &mut core, &consumed, &stop);
             (core, r)
         })
     };
-
-    let mut p = Conn::connect(uri, ConnectOptions::default()).await?;
-    p.open_channel(1).await?;
-    let template = topo.template(1, Some(0), a.persistent, size, p.frame_max);
-    let pparts = p.into_parts();
-    let mut pstream = pparts.stream.into_std()?;
+    let close_politely = streams.close_politely;
+    let mut pstream = streams.producer;
     pstream.set_nonblocking(false)?;
     pstream.set_nodelay(true)?;
     let rate = a.rate;
+    let a_duration = a.duration;
     let from_schedule = a.from_schedule;
     let dur_ns = (a.duration * 1e9) as u64;
     let warm_ns = (a.warmup.max(0.0) * 1e9) as u64;
     let published = Arc::new(AtomicU64::new(0));
     let producer = {
         let published = Arc::clone(&published);
-        tokio::task::spawn_blocking(move || -> Result<(u64, u64)> {
+        tokio::task::spawn_blocking(move || -> Result<(u64, u64, Vec<u64>)> {
             tight_timer_slack();
             let interval = 1e9 / rate;
             let mut buf = Vec::with_capacity(template.len());
             let start = now_ns();
             let (mut i, mut warm) = (0u64, 0u64);
+            // How late each send left after its scheduled time (this machine's and this
+            // process's share of a from-schedule latency, not the broker's).
+            let mut late_ns = Vec::with_capacity((rate * a_duration) as usize + 1);
             loop {
                 let due = start + (i as f64 * interval) as u64;
                 if due >= start + dur_ns {
@@ -160,14 +223,20 @@ async fn run_declared(
                     std::thread::sleep(Duration::from_nanos(due - now));
                 }
                 buf.clear();
-                let stamp = if from_schedule { due } else { now_ns() };
+                let sent_at = now_ns();
+                let stamp = if from_schedule { due } else { sent_at };
                 template.append(&mut buf, stream_word(0, i), stamp);
                 pstream.write_all(&buf)?;
                 if due < start + warm_ns {
                     warm += 1;
+                } else {
+                    late_ns.push(sent_at.saturating_sub(due));
                 }
                 i += 1;
                 published.store(i, Ordering::Release);
+            }
+            if !close_politely {
+                return Ok((i, warm, late_ns));
             }
             // Close politely: connection.close, then wait for close-ok (or the server hanging
             // up); the socket closes when this thread returns.
@@ -187,10 +256,11 @@ async fn run_declared(
                     break;
                 }
             }
-            Ok((i, warm))
+            Ok((i, warm, late_ns))
         })
     };
-    let (sent, warm) = producer.await.context("producer thread")??;
+    let (sent, warm, mut late_ns) = producer.await.context("producer thread")??;
+    let send_late = LatencyUs::exact(&mut late_ns);
     let (drained, _) = drain(
         sent,
         || consumed.load(Ordering::Relaxed),
@@ -217,8 +287,8 @@ async fn run_declared(
     let v = verdict(1, &results, std::slice::from_ref(&core));
     let achieved = sent as f64 / a.duration.max(1e-9);
     eprintln!(
-        "latency at {:.0} msg/s: p50 {} µs, p90 {} µs, p99 {} µs, p99.9 {} µs, max {} µs; lost {}, reordered {}",
-        achieved, lat.p50, lat.p90, lat.p99, lat.p999, lat.max, v.lost, v.reordered
+        "latency at {:.0} msg/s: p50 {} µs, p90 {} µs, p99 {} µs, p99.9 {} µs, max {} µs; lost {}, reordered {}; sends left late by p99 {} µs, p99.9 {} µs, max {} µs",
+        achieved, lat.p50, lat.p90, lat.p99, lat.p999, lat.max, v.lost, v.reordered, send_late.p99, send_late.p999, send_late.max
     );
     Ok(json!({
         "scenario": "latency",
@@ -229,6 +299,7 @@ async fn run_declared(
         "size": size,
         "ack": if manual_ack { "manual" } else { "auto" },
         "from_schedule": a.from_schedule,
+        "no_broker": a.no_broker,
         "prefetch": manual_ack.then_some(prefetch),
         "ack_every": manual_ack.then_some(ack_every),
         "exchange": a.exchange.name(),
@@ -239,6 +310,7 @@ async fn run_declared(
         "duplicates": v.duplicates,
         "drained": drained,
         "latency_us": lat,
+        "send_late_us": send_late,
         "p50_us": lat.p50,
         "p90_us": lat.p90,
         "p99_us": lat.p99,

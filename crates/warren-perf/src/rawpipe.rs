@@ -37,7 +37,7 @@ pub struct RawpipeArgs {
 const FRAME_MAX: u32 = 131_072;
 
 /// Forward everything from `from` to `to` until EOF.
-async fn relay(mut from: TcpStream, mut to: TcpStream, buf_size: usize) -> Result<u64> {
+pub(crate) async fn relay(mut from: TcpStream, mut to: TcpStream, buf_size: usize) -> Result<u64> {
     let mut buf = vec![0u8; buf_size.max(4096)];
     let mut total = 0u64;
     loop {
@@ -52,7 +52,7 @@ async fn relay(mut from: TcpStream, mut to: TcpStream, buf_size: usize) -> Resul
     }
 }
 
-async fn pair(listener: &TcpListener) -> Result<(TcpStream, TcpStream)> {
+pub(crate) async fn pair(listener: &TcpListener) -> Result<(TcpStream, TcpStream)> {
     let client = TcpStream::connect(listener.local_addr()?).await?;
     let (server, _) = listener.accept().await?;
     client.set_nodelay(true)?;

@@ -129,3 +129,155 @@ async fn backlog_beyond_the_memory_budget_lives_on_disk_and_drains_in_order() {
         "store still holds {left} bytes after the backlog was drained"
     );
 }
+
+/// Set the broker's soft open-file limit with util-linux `prlimit` (the hard limit stays, so
+/// the soft one can be raised again without privileges).
+fn set_open_files_limit(pid: u32, limit: usize) {
+    let status = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={limit}:")])
+        .status()
+        .expect("run prlimit");
+    assert!(status.success(), "prlimit failed");
+}
+
+/// The broker's soft open-file limit now.
+fn open_files_limit(pid: u32) -> usize {
+    let out = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid.to_string(),
+            "--nofile",
+            "--noheadings",
+            "--output=SOFT",
+        ])
+        .output()
+        .expect("run prlimit");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a number from prlimit")
+}
+
+fn open_fds(pid: u32) -> std::collections::HashSet<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Leave the process no file descriptor to open: set its limit to the lowest free number.
+fn exhaust_open_files(pid: u32) {
+    let open = open_fds(pid);
+    let lowest_free = (0..).find(|fd| !open.contains(fd)).expect("a free number");
+    set_open_files_limit(pid, lowest_free);
+}
+
+/// Messages on disk only that cannot be read back for a passing reason (here: the broker is
+/// out of file descriptors, so it cannot open their segment) are not lost: basic.get closes
+/// the connection with 541 INTERNAL_ERROR and the message stays queued, a consumer gets
+/// nothing until reads work again, and then everything, in order (the one the get took
+/// first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_that_cannot_be_read_back_for_now_stay_queued() {
+    const COUNT: usize = 50;
+    let mut broker = TestBroker::start(env!("CARGO_BIN_EXE_warren"));
+    {
+        let conn = Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("connect");
+        let ch = common::confirm_channel(&conn).await;
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        common::declare_with(&ch, "kept", durable, FieldTable::default()).await;
+        for i in 0..COUNT {
+            ch.basic_publish(
+                "".into(),
+                "kept".into(),
+                BasicPublishOptions::default(),
+                &body(i),
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish");
+        }
+        ch.wait_for_confirms().await.expect("confirms");
+    }
+    // Recovered messages are on disk only, and no segment is open for reading yet.
+    broker.restart();
+    let getter = Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let get_ch = common::open(&getter).await;
+    let consumer_conn = Connection::connect(&broker.amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let consume_ch = common::open(&consumer_conn).await;
+
+    let limit = open_files_limit(broker.pid());
+    exhaust_open_files(broker.pid());
+    let open_before = open_fds(broker.pid()).len();
+    let got = common::within(
+        "basic.get",
+        get_ch.basic_get(
+            "kept".into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        ),
+    )
+    .await;
+    let (code, text) = match got {
+        Ok(m) => panic!(
+            "basic.get answered {} although the message cannot be read",
+            if m.is_some() {
+                "with a message"
+            } else {
+                "empty"
+            }
+        ),
+        Err(e) => common::amqp_error(&e).unwrap_or_else(|| panic!("not an AMQP error: {e:?}")),
+    };
+    assert_eq!(code, 541, "reply code (text {text:?})");
+    assert!(
+        text.contains("cannot read a message back from disk"),
+        "unexpected reply text {text:?}"
+    );
+    // The broker closes the getter's socket: exhaust the descriptor that frees too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open_fds(broker.pid()).len() >= open_before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    exhaust_open_files(broker.pid());
+    let consumer = consume_ch
+        .basic_consume(
+            "kept".into(),
+            "drain".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let mut consumed = common::Consumed::new(consumer);
+    // Several rounds of failed reads (each with its pauses) go by without a delivery.
+    consumed.expect_nothing().await;
+    consumed.expect_nothing().await;
+
+    set_open_files_limit(broker.pid(), limit);
+    for i in 0..COUNT {
+        let d = consumed.next().await;
+        assert!(
+            d.data == body(i),
+            "message {i} came back different or out of order"
+        );
+    }
+    let dropped = broker
+        .output()
+        .into_iter()
+        .filter(|l| l.contains("dropping a message"))
+        .count();
+    assert_eq!(dropped, 0, "the broker dropped messages it could not read");
+    assert!(broker.is_running(), "the broker stopped");
+}

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use common::raw::*;
 use tokio::time::Instant;
-use warren_codec::frame::{FRAME_BODY, FRAME_HEARTBEAT, FRAME_METHOD, PROTOCOL_HEADER};
+use warren_codec::frame::{
+    FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, PROTOCOL_HEADER,
+};
 use warren_codec::protocol::{basic, channel, queue, AMQPClass};
 
 /// A name unique to this test process (for runs against a shared RabbitMQ).
@@ -1115,4 +1117,60 @@ async fn sigterm_closes_clients_with_connection_forced() {
         broker.output()
     );
     assert!(!broker.is_running());
+}
+
+/// Direct reply-to rewrites reply_to and nothing else: the other properties keep their
+/// bytes, even a short string that is not UTF-8 (RabbitMQ does not check them either).
+#[tokio::test]
+async fn direct_reply_to_keeps_the_other_properties_byte_for_byte() {
+    const F_CONTENT_TYPE: u16 = 1 << 15;
+    const F_REPLY_TO: u16 = 1 << 9;
+    let mut t = Target::start();
+    let mut c = t.open().await;
+    let q = declare_temp_queue(&mut c, 1).await;
+    c.send(&basic_consume(1, "amq.rabbitmq.reply-to", "replies", true))
+        .await;
+    expect_consume_ok(&mut c, 1).await;
+
+    let mut header = Vec::new();
+    header.extend_from_slice(&60u16.to_be_bytes());
+    header.extend_from_slice(&0u16.to_be_bytes());
+    header.extend_from_slice(&5u64.to_be_bytes());
+    header.extend_from_slice(&(F_CONTENT_TYPE | F_REPLY_TO).to_be_bytes());
+    header.extend_from_slice(&[2, 0xff, 0xfe]);
+    put_short_str(&mut header, "amq.rabbitmq.reply-to");
+    c.send(&basic_publish(1, "", &q)).await;
+    c.send(&frame(FRAME_HEADER, 1, &header)).await;
+    c.send(&body(1, b"hello")).await;
+
+    c.send(&method(
+        1,
+        &AMQPClass::Basic(basic::AMQPMethod::Get(basic::Get {
+            queue: q.as_str().into(),
+            no_ack: true,
+        })),
+    ))
+    .await;
+    match c.expect_class(1).await {
+        AMQPClass::Basic(basic::AMQPMethod::GetOk(_)) => {}
+        other => panic!("expected basic.get-ok, got {other:?}"),
+    }
+    let got = c.expect_frame().await;
+    assert_eq!(got.kind, FRAME_HEADER);
+    let props = &got.payload[12..];
+    assert_eq!(&props[..2], &(F_CONTENT_TYPE | F_REPLY_TO).to_be_bytes());
+    assert_eq!(&props[2..5], &[2, 0xff, 0xfe], "content_type changed");
+    let reply_to_len = usize::from(props[5]);
+    let reply_to = &props[6..6 + reply_to_len];
+    assert!(
+        reply_to.starts_with(b"amq.rabbitmq.reply-to.") && reply_to.len() > 22,
+        "reply_to not rewritten: {:?}",
+        String::from_utf8_lossy(reply_to)
+    );
+    assert_eq!(
+        props.len(),
+        6 + reply_to_len,
+        "unexpected bytes after reply_to"
+    );
+    t.assert_healthy().await;
 }

@@ -163,26 +163,47 @@ impl Channel {
         Ok(())
     }
 
-    pub(super) fn get(&mut self, ctx: &mut ConnCtx, g: basic::Get) -> AmqpResult<()> {
+    pub fn get(&mut self, ctx: &mut ConnCtx, g: basic::Get) -> AmqpResult<()> {
         let queue_name = self.queue_name(g.queue.as_str())?;
         ctx.grant
             .check(Access::Read, ResourceKind::Queue, &queue_name)?;
         let q = ctx.vhost.lookup_queue(&queue_name, ctx.shared.id)?;
-        let (m, remaining, msg) = loop {
-            let Some((mut m, remaining)) = q.get() else {
-                ctx.send(
-                    self.id,
-                    AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
-                );
-                return Ok(());
-            };
-            // A stored copy that cannot be read is dropped (and logged); try the next.
-            if let Some(msg) = load_or_drop(&mut m, &q) {
-                break (m, remaining, msg);
-            }
+        let Some((message, remaining)) = q.get() else {
+            ctx.send(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
+            );
+            return Ok(());
         };
+        match message.in_memory() {
+            Some(msg) => self.get_ok(ctx, q, message, &msg, remaining, g.no_ack),
+            // On disk only: the connection reads it back off the runtime's workers and
+            // reads no further frames until it has answered (see `Driver::finish_get`).
+            None => {
+                ctx.pending_get = Some(PendingGet {
+                    channel: self.id,
+                    queue: q,
+                    message,
+                    remaining,
+                    get: g,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Answer a basic.get with a message taken from `queue`.
+    pub fn get_ok(
+        &mut self,
+        ctx: &mut ConnCtx,
+        queue: Arc<Queue>,
+        message: QueuedMessage,
+        msg: &Message,
+        remaining: u32,
+        no_ack: bool,
+    ) {
         // Marks matter only for deliveries that can come back unacked.
-        if let Some(id) = m.durable_id().filter(|_| !g.no_ack) {
+        if let Some(id) = message.durable_id().filter(|_| !no_ack) {
             ctx.marks.push(id);
         }
         let tag = self.take_delivery_tag();
@@ -190,7 +211,7 @@ impl Channel {
             &mut ctx.out,
             self.id,
             tag,
-            m.redelivered,
+            message.redelivered,
             msg.exchange(),
             msg.routing_key(),
             remaining,
@@ -203,15 +224,14 @@ impl Channel {
             msg.body(),
             ctx.frame_max,
         );
-        if !g.no_ack {
+        if !no_ack {
             self.unacked.push(Unacked {
                 tag,
-                queue: q,
-                message: m,
+                queue,
+                message,
                 consumer: None,
             });
         }
-        Ok(())
     }
 
     /// Encode a delivery a queue dispatched to one of our consumers. Returns the message if
@@ -221,7 +241,7 @@ impl Channel {
         ctx: &mut ConnCtx,
         consumer: &Arc<Consumer>,
         queue: &Arc<Queue>,
-        mut message: QueuedMessage,
+        message: QueuedMessage,
     ) -> Option<QueuedMessage> {
         // The flag spares a lookup by tag per delivery; it is cleared on cancel and release.
         let live = self.state == super::ChannelState::Open && consumer.is_active();
@@ -229,10 +249,11 @@ impl Channel {
             consumer.undo_dispatch();
             return Some(message);
         }
-        let Some(msg) = load_or_drop(&mut message, queue) else {
+        // The connection read paged-out deliveries back before handing them here.
+        let Some(msg) = message.in_memory() else {
+            debug_assert!(false, "a delivery on disk only reached its channel");
             consumer.undo_dispatch();
-            ctx.kick(queue);
-            return None;
+            return Some(message);
         };
         if let Some(id) = message.durable_id().filter(|_| !consumer.no_ack) {
             ctx.marks.push(id);
@@ -317,14 +338,11 @@ impl Channel {
     }
 }
 
-/// The message to send, read back from disk if paged out. A stored copy that cannot be read
-/// (damaged on disk) is logged and dropped, never sent.
-fn load_or_drop(m: &mut QueuedMessage, queue: &Queue) -> Option<Arc<Message>> {
-    match m.load() {
-        Ok(msg) => Some(msg),
-        Err(e) => {
-            tracing::error!(queue = queue.name(), vhost = %queue.vhost, error = %e, "dropping a message that cannot be read back");
-            None
-        }
-    }
+/// A basic.get whose message is on disk only: answered once it is read back.
+pub struct PendingGet {
+    pub channel: u16,
+    pub queue: Arc<Queue>,
+    pub message: QueuedMessage,
+    pub remaining: u32,
+    pub get: basic::Get,
 }

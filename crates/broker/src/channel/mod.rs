@@ -25,6 +25,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::queue::{ChannelCredit, Consumer, Queue};
 use crate::vhost::{RouteScratch, VHost};
 pub use ack::Unacked;
+pub use consume::PendingGet;
 use publish::PublishState;
 use tx::TxState;
 
@@ -54,6 +55,9 @@ pub struct ConnCtx {
     pub hold_until: u64,
     /// A basic.publish arrived in this batch (a resource alarm then blocks the connection).
     pub published: bool,
+    /// A basic.get waiting for its message to be read back from disk; no further frame is
+    /// handled until it is answered.
+    pub pending_get: Option<PendingGet>,
 }
 
 impl ConnCtx {

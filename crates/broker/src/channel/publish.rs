@@ -6,10 +6,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use warren_codec::content::{decode_content_header, encode_properties, PropertiesView};
+use warren_codec::content::{decode_content_header, PropertiesView, Span};
 use warren_codec::method::{write_return, Publish, CLASS_BASIC};
 use warren_codec::reply::NO_ROUTE;
-use warren_codec::types::ShortString;
 
 use super::{Channel, ConnCtx};
 use crate::auth::{Access, ResourceKind};
@@ -291,7 +290,7 @@ impl Channel {
         }
         if let Some(span) = view.reply_to {
             if span.of(&properties) == REPLY_TO_QUEUE.as_bytes() {
-                (properties, view) = self.rewrite_reply_to(&properties)?;
+                (properties, view) = self.rewrite_reply_to(&properties, span)?;
             }
         }
         let ready = ReadyPublish {
@@ -378,20 +377,19 @@ impl Channel {
     }
 
     /// Replace reply_to "amq.rabbitmq.reply-to" by this channel's own reply address.
-    fn rewrite_reply_to(&self, raw: &Bytes) -> AmqpResult<(Bytes, PropertiesView)> {
+    /// Only those bytes change: other properties stay exactly as sent (RabbitMQ does not
+    /// check that short strings are UTF-8 either).
+    fn rewrite_reply_to(&self, raw: &Bytes, span: Span) -> AmqpResult<(Bytes, PropertiesView)> {
         let Some((token, _)) = &self.reply_consumer else {
             return Err(AmqpError::precondition_failed(
                 "fast reply consumer does not exist",
             ));
         };
-        let mut props = warren_codec::content::decode_properties(raw)
-            .map_err(|_| AmqpError::frame_error("cannot decode content header properties"))?;
-        let address = String::from_utf8_lossy(token).into_owned();
-        props = props.with_reply_to(ShortString::from(address));
-        let encoded = encode_properties(&props);
-        let view = PropertiesView::parse(&encoded)
-            .map_err(|_| AmqpError::internal("re-encoded properties do not parse"))?;
-        Ok((encoded, view))
+        let rewritten = PropertiesView::replace_short_str(raw, span, token)
+            .ok_or_else(|| AmqpError::internal("cannot rewrite reply_to"))?;
+        let view = PropertiesView::parse(&rewritten)
+            .map_err(|_| AmqpError::internal("rewritten properties do not parse"))?;
+        Ok((Bytes::from(rewritten), view))
     }
 }
 

@@ -17,8 +17,9 @@ use crate::error::AmqpError;
 use std::time::Instant;
 
 impl Driver {
-    /// Handle every complete frame in `rbuf`, or stop early (leaving the rest buffered and
-    /// `input_paused` set) once the output waiting for this client passes its limit.
+    /// Handle every complete frame in `rbuf`, or stop early, leaving the rest buffered: once
+    /// the output waiting for this client passes its limit (`input_paused` set), or after a
+    /// basic.get whose message must be read from disk first (`pending_get` set).
     pub(super) fn process_frames(&mut self, rbuf: &mut BytesMut) {
         // The writer's backlog only shrinks while we run: read it once, count our own output.
         let out_budget = OUTPUT_HIGH_BYTES.saturating_sub(self.writer.pending_bytes());
@@ -28,6 +29,10 @@ impl Driver {
         ) {
             if self.ctx.out.len() > out_budget {
                 self.input_paused = true;
+                return;
+            }
+            if self.ctx.pending_get.is_some() {
+                // Answered by `process_input` before the frames after it.
                 return;
             }
             match split_frame(rbuf, self.ctx.frame_max) {

@@ -16,13 +16,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use warren_codec::frame::write_heartbeat;
-use warren_codec::method::write_method;
+use warren_codec::method::{write_method, BASIC_GET, CLASS_BASIC};
 use warren_codec::protocol::{connection, AMQPClass};
 
 use crate::broker::Broker;
-use crate::channel::{Channel, ConnCtx};
+use crate::channel::{Channel, ConnCtx, PendingGet};
 use crate::error::AmqpError;
 use crate::queue::{Queue, QueuedMessage};
+use crate::store::StoreError;
 use handshake::{Handshake, HandshakeError, Negotiated};
 use shared::OutboxEvent;
 use writer::Writer;
@@ -237,6 +238,7 @@ impl Driver {
                 awaiting_sync: 0,
                 hold_until: 0,
                 published: false,
+                pending_get: None,
             },
             blocked: false,
             input_paused: false,
@@ -271,7 +273,7 @@ impl Driver {
         let mut synced = store.subscribe_synced();
         let mut alarm = self.ctx.broker.subscribe_alarm();
         // Frames already buffered behind the handshake.
-        self.process_frames(rbuf);
+        self.process_input(rbuf).await;
         self.end_batch().await;
         loop {
             match self.lifecycle {
@@ -302,14 +304,14 @@ impl Driver {
             tokio::select! {
                 () = std::future::ready(()), if resume => {
                     self.input_paused = false;
-                    self.process_frames(rbuf);
+                    self.process_input(rbuf).await;
                 }
                 read = rd.read_buf(rbuf), if read_allowed => match read {
                     Ok(0) | Err(_) => return Ended::PeerGone,
                     Ok(n) => {
                         sizer.observe(n, spare);
                         self.last_recv = Instant::now();
-                        self.process_frames(rbuf);
+                        self.process_input(rbuf).await;
                     }
                 },
                 _ = shared.wait(), if !congested => {
@@ -455,6 +457,66 @@ impl Driver {
         };
     }
 
+    /// Handle every complete frame in `rbuf`. A basic.get whose message is on disk only
+    /// holds back the frames after it until it is read back (off this worker) and answered.
+    async fn process_input(&mut self, rbuf: &mut BytesMut) {
+        self.process_frames(rbuf);
+        while let Some(pending) = self.ctx.pending_get.take() {
+            self.finish_get(pending).await;
+            self.process_frames(rbuf);
+        }
+    }
+
+    /// Read a basic.get's message back and answer. A message that is damaged or gone is
+    /// dropped (logged) and the next one is taken; one that cannot be read for a passing
+    /// reason goes back to its queue and the connection closes with 541 INTERNAL_ERROR, as
+    /// RabbitMQ's does when a queue fails under a basic.get.
+    async fn finish_get(&mut self, mut p: PendingGet) {
+        let failed = crate::queue::load_paged(std::iter::once(&mut p.message)).await;
+        let Some(ch) = self
+            .channels
+            .get_mut(usize::from(p.channel))
+            .and_then(Option::as_mut)
+        else {
+            p.queue.requeue(vec![p.message]);
+            return;
+        };
+        let result = match (p.message.in_memory(), failed.into_iter().next()) {
+            (Some(msg), _) => {
+                ch.get_ok(
+                    &mut self.ctx,
+                    p.queue,
+                    p.message,
+                    &msg,
+                    p.remaining,
+                    p.get.no_ack,
+                );
+                Ok(())
+            }
+            (None, Some((_, e))) if !e.is_transient() => {
+                tracing::error!(queue = p.queue.name(), vhost = %p.queue.vhost, error = %e, "dropping a message that cannot be read back");
+                drop(p.message);
+                ch.get(&mut self.ctx, p.get)
+            }
+            (None, failure) => {
+                let why =
+                    failure.map_or_else(|| "unknown error".to_string(), |(_, e)| e.to_string());
+                p.queue.requeue(vec![p.message]);
+                Err(AmqpError::internal(format!(
+                    "cannot read a message back from disk: {why}"
+                )))
+            }
+        };
+        if let Err(e) = result {
+            let e = e.on_method(CLASS_BASIC, BASIC_GET);
+            if e.is_connection_error() {
+                self.start_close(e);
+            } else {
+                self.close_channel(p.channel, &e);
+            }
+        }
+    }
+
     /// Take the outbox, reading paged-out deliveries back on the blocking pool first: this
     /// task's worker never waits for the disk.
     async fn take_events_loaded(&mut self) {
@@ -463,7 +525,47 @@ impl Driver {
             OutboxEvent::Deliver { message, .. } => Some(message),
             _ => None,
         });
-        crate::queue::load_paged(paged).await;
+        let failed = crate::queue::load_paged(paged).await;
+        if !failed.is_empty() {
+            self.set_aside_unreadable(&failed);
+        }
+    }
+
+    /// Deliveries whose message could not be read back: one damaged or gone is dropped
+    /// (logged); one that failed for a passing reason goes back to its queue unsent, to be
+    /// tried again (after the pauses `load_paged` already made).
+    fn set_aside_unreadable(&mut self, failed: &[(u64, StoreError)]) {
+        for event in std::mem::take(&mut self.events) {
+            let OutboxEvent::Deliver {
+                consumer,
+                queue,
+                message,
+            } = event
+            else {
+                self.events.push(event);
+                continue;
+            };
+            if message.in_memory().is_some() {
+                self.events.push(OutboxEvent::Deliver {
+                    consumer,
+                    queue,
+                    message,
+                });
+                continue;
+            }
+            consumer.undo_dispatch();
+            let error = message
+                .stored_id()
+                .and_then(|id| failed.iter().find(|(f, _)| *f == id))
+                .map(|(_, e)| e);
+            match error {
+                Some(e) if !e.is_transient() => {
+                    tracing::error!(queue = queue.name(), vhost = %queue.vhost, error = %e, "dropping a message that cannot be read back");
+                    self.ctx.kick(&queue);
+                }
+                _ => self.note_returned(queue, message),
+            }
+        }
     }
 
     /// Handle the events `take_events_loaded` took. Anything queued since has woken the

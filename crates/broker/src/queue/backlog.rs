@@ -1,7 +1,7 @@
 //! Where a queue's ready messages wait, in order. A message is in memory, on disk (paged out
 //! or recovered), or both; its [`StoreRef`] keeps the stored copy alive until it is settled.
-//! Reading a message back from disk is blocking I/O: it never runs on a runtime worker as
-//! such (see [`load_paged`] and [`QueuedMessage::load`]).
+//! Reading a message back from disk is blocking I/O: it runs on the blocking pool, never on
+//! a runtime worker (see [`load_paged`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -43,19 +43,15 @@ impl QueuedMessage {
         }
     }
 
-    /// The message, read back from disk if it is not in memory (deliveries are read ahead
-    /// by [`load_paged`]; what is left, basic.get and unreadable messages, is read here with
-    /// the runtime told first, so it moves this worker's other tasks to another thread).
-    pub fn load(&mut self) -> Result<Arc<Message>, StoreError> {
-        if let Some(m) = &self.message {
-            return Ok(Arc::clone(m));
-        }
-        let Some(stored) = &self.stored else {
-            return Err(StoreError::SegmentGone(0));
-        };
-        let m = blocking(|| stored.store().read(&stored.loc))?;
-        self.message = Some(Arc::clone(&m));
-        Ok(m)
+    /// The message if it is in memory (messages on disk only are read back, off the
+    /// runtime's workers, by [`load_paged`]).
+    pub fn in_memory(&self) -> Option<Arc<Message>> {
+        self.message.clone()
+    }
+
+    /// The stored message's id, if it has a stored copy.
+    pub fn stored_id(&self) -> Option<u64> {
+        self.stored.as_ref().map(|s| s.loc.msg_id)
     }
 
     /// Drop the in-memory copy of a message that is also on disk.
@@ -72,17 +68,40 @@ impl QueuedMessage {
     }
 }
 
+/// How often, and after what pauses, a read that failed for a passing reason is tried
+/// again before it is given up for now.
+const READ_RETRY_PAUSES_MS: [u64; 3] = [10, 50, 250];
+
 /// Read back, on the blocking pool, the messages among `messages` that are on disk only, so
-/// no runtime worker waits for the disk: one blocking task for the whole batch, none when
-/// every message is in memory. A message that cannot be read stays on disk only, and
-/// [`QueuedMessage::load`] reports why.
-pub async fn load_paged<'a>(messages: impl Iterator<Item = &'a mut QueuedMessage>) {
+/// no runtime worker waits for the disk: one blocking task per attempt for the whole batch,
+/// none when every message is in memory. Reads that fail for a passing reason (out of file
+/// descriptors, an I/O error) are retried after short pauses. Returns why each message
+/// still on disk only could not be read, by stored id; see [`StoreError::is_transient`].
+pub async fn load_paged<'a>(
+    messages: impl Iterator<Item = &'a mut QueuedMessage>,
+) -> Vec<(u64, StoreError)> {
     let mut paged: Vec<&mut QueuedMessage> = messages
         .filter(|m| m.message.is_none() && m.stored.is_some())
         .collect();
-    if paged.is_empty() {
-        return;
+    let mut failed = Vec::new();
+    for pause_ms in READ_RETRY_PAUSES_MS.iter().map(Some).chain([None]) {
+        if paged.is_empty() {
+            break;
+        }
+        failed = read_batch(&mut paged).await;
+        let again = failed.iter().any(|(_, e)| e.is_transient());
+        let Some(pause_ms) = pause_ms.filter(|_| again) else {
+            break;
+        };
+        tracing::warn!(pause_ms, error = %failed[0].1, "cannot read messages back from disk; trying again");
+        tokio::time::sleep(std::time::Duration::from_millis(*pause_ms)).await;
+        paged.retain(|m| m.message.is_none());
     }
+    failed
+}
+
+/// One attempt at reading `paged` back, on the blocking pool.
+async fn read_batch(paged: &mut [&mut QueuedMessage]) -> Vec<(u64, StoreError)> {
     let reads: Vec<(Arc<Store>, StoreLoc)> = paged
         .iter()
         .filter_map(|m| m.stored.as_ref())
@@ -91,27 +110,30 @@ pub async fn load_paged<'a>(messages: impl Iterator<Item = &'a mut QueuedMessage
     let read_all = move || {
         reads
             .into_iter()
-            .map(|(store, loc)| store.read(&loc).ok())
+            .map(|(store, loc)| store.read(&loc).map_err(|e| (loc.msg_id, e)))
             .collect::<Vec<_>>()
     };
-    let Ok(loaded) = tokio::task::spawn_blocking(read_all).await else {
-        return;
+    let ids: Vec<u64> = paged.iter().filter_map(|m| m.stored_id()).collect();
+    let loaded = match tokio::task::spawn_blocking(read_all).await {
+        Ok(loaded) => loaded,
+        // The runtime is shutting down: nothing was read.
+        Err(e) => {
+            let gone = |id| {
+                let source = std::io::Error::other(e.to_string());
+                let context = "reading messages back".to_string();
+                (id, StoreError::Io { context, source })
+            };
+            return ids.into_iter().map(gone).collect();
+        }
     };
+    let mut failed = Vec::new();
     for (m, loaded) in paged.iter_mut().zip(loaded) {
-        if loaded.is_some() {
-            m.message = loaded;
+        match loaded {
+            Ok(message) => m.message = Some(message),
+            Err(e) => failed.push(e),
         }
     }
-}
-
-/// Run blocking I/O from whatever thread we are on: on a multi-thread runtime's worker,
-/// tokio first hands the worker's other tasks to a fresh thread (`block_in_place`).
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
-    }
+    failed
 }
 
 /// Ready messages in delivery order (ascending `seq`).

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::handles::Handle;
 use super::io::{write_all_at, OpenMode};
 use super::record::{Record, FLAG_PERSISTENT, SEGMENT_MAGIC_COMPACTED};
 use super::recovery::{read_acks, read_file, scan};
@@ -104,11 +105,11 @@ pub fn compact(store: &Store, id: u32) -> std::io::Result<()> {
         drop(segs);
         return store.fs.remove(&tmp);
     };
-    info.reader = Some(copy);
     info.relocated = relocated;
     info.total = info.live;
     info.renaming = true;
     segs.renames.push(id);
+    segs.keep_open(Handle::Reader, id, copy);
     drop(segs);
     tracing::debug!(
         segment = id,

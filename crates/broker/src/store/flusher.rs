@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::handles::Handle;
 use super::io::{write_all_at, OpenMode, StoreFile};
 use super::record::ACK_ENTRY;
 use super::{ack_path, delete_segment, segment_path, Store};
@@ -258,14 +259,14 @@ fn write_acks(store: &Store) {
         let Some(info) = segs.segs.get_mut(&b.id) else {
             continue;
         };
-        if b.file.is_some() {
-            info.ack_file = b.file;
-            info.ack_written = b.at + n as u64;
-        }
         if n < b.entries.len() {
             let mut rest = b.entries[n..].to_vec();
             rest.append(&mut info.acks);
             info.acks = rest;
+        }
+        if let Some(file) = b.file {
+            info.ack_written = b.at + n as u64;
+            segs.keep_open(Handle::AckFile, b.id, file);
         }
     }
 }

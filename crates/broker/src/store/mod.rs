@@ -11,6 +11,7 @@
 
 mod compact;
 mod flusher;
+mod handles;
 pub mod io;
 pub mod meta;
 pub mod record;
@@ -27,6 +28,7 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
 use crate::message::Message;
+use handles::Handle;
 use io::{OpenMode, StoreFile, StoreFs};
 use meta::MetaRecord;
 use record::{MessageParts, Record, RecordError, FLAG_PERSISTENT, SEGMENT_MAGIC};
@@ -55,6 +57,22 @@ pub enum StoreError {
     Damaged { msg_id: u64, reason: RecordError },
     #[error("segment {0} is gone")]
     SegmentGone(u32),
+}
+
+impl StoreError {
+    /// Whether reading again later may succeed: the process or the disk was short of
+    /// something (file descriptors, memory, a failing request), as opposed to data that is
+    /// gone or damaged.
+    pub fn is_transient(&self) -> bool {
+        use std::io::ErrorKind;
+        match self {
+            StoreError::Io { source, .. } => !matches!(
+                source.kind(),
+                ErrorKind::NotFound | ErrorKind::UnexpectedEof | ErrorKind::InvalidData
+            ),
+            StoreError::Damaged { .. } | StoreError::SegmentGone(_) => false,
+        }
+    }
 }
 
 fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -182,6 +200,8 @@ struct SegState {
     doomed: Vec<u32>,
     /// Compacted segments whose copy the flusher renames over the original.
     renames: Vec<u32>,
+    /// Counts handle uses, for closing the least recently used (see `handles.rs`).
+    clock: u64,
 }
 
 #[derive(Default)]
@@ -195,7 +215,9 @@ struct SegInfo {
     acks: Vec<u8>,
     ack_file: Option<Arc<dyn StoreFile>>,
     ack_written: u64,
+    ack_used: u64,
     reader: Option<Arc<dyn StoreFile>>,
+    reader_used: u64,
     /// Its compacted copy waits to be renamed over it.
     renaming: bool,
 }
@@ -496,18 +518,22 @@ impl Store {
     }
 
     /// A segment's file and where a record is in it (records move when compacted). The
-    /// file is opened with no lock held.
+    /// file is opened with no lock held; at most [`handles::READERS_OPEN_MAX`] stay open.
     fn reader(&self, seg: u32, loc: &StoreLoc) -> Result<(Arc<dyn StoreFile>, u32), StoreError> {
-        let find = |segs: &SegState| -> Result<(Option<Arc<dyn StoreFile>>, u32), StoreError> {
+        let find = |segs: &mut SegState| -> Result<(Option<Arc<dyn StoreFile>>, u32), StoreError> {
             let info = segs.segs.get(&seg).ok_or(StoreError::SegmentGone(seg))?;
             let offset = info
                 .relocated
                 .get(&loc.msg_id)
                 .copied()
                 .unwrap_or(loc.offset);
-            Ok((info.reader.clone(), offset))
+            let reader = info.reader.clone();
+            if reader.is_some() {
+                segs.touch(Handle::Reader, seg);
+            }
+            Ok((reader, offset))
         };
-        if let (Some(f), offset) = find(&self.segs.lock())? {
+        if let (Some(f), offset) = find(&mut self.segs.lock())? {
             return Ok((f, offset));
         }
         let path = segment_path(&self.msgs_dir, seg);
@@ -517,13 +543,11 @@ impl Store {
             .map_err(io_error(format!("opening {}", path.display())))?;
         let mut segs = self.segs.lock();
         // Compaction may have installed its copy meanwhile: then its file and offsets count.
-        let (cached, offset) = find(&segs)?;
+        let (cached, offset) = find(&mut segs)?;
         if let Some(f) = cached {
             return Ok((f, offset));
         }
-        if let Some(info) = segs.segs.get_mut(&seg) {
-            info.reader = Some(Arc::clone(&opened));
-        }
+        segs.keep_open(Handle::Reader, seg, Arc::clone(&opened));
         Ok((opened, offset))
     }
 
