@@ -129,9 +129,8 @@ impl TopicRoutes {
             pos: 0,
             in_hash: false,
         }];
-        // Only states at `#` nodes can be reached twice (see `push_once`): no allocation
-        // for tries without `#`.
-        let mut seen = HashSet::new();
+        // Only states at `#` nodes can be reached twice (see `push_once`).
+        let mut seen = Seen::default();
         while let Some(state) = stack.pop() {
             let node = state.node;
             let pos = state.pos;
@@ -182,7 +181,7 @@ fn take_if_empty(slot: &mut Option<Box<Node>>) -> bool {
 /// only if its parent was, and every path that can repeat runs through a `#` node.
 fn push_once<'a>(
     stack: &mut Vec<State<'a>>,
-    seen: &mut HashSet<(*const Node, usize, bool)>,
+    seen: &mut Seen,
     node: &'a Node,
     pos: usize,
     in_hash: bool,
@@ -190,6 +189,44 @@ fn push_once<'a>(
     let state = State { node, pos, in_hash };
     if seen.insert(state.key()) {
         stack.push(state);
+    }
+}
+
+type StateKey = (*const Node, usize, bool);
+
+/// States at `#` nodes reached so far in one `route`. Usually a handful (one `#` node at
+/// the root, a short key): those stay in an array on the stack and are found by a scan, so
+/// routing allocates and hashes nothing for them; beyond that a hash set takes over.
+struct Seen {
+    few: [StateKey; SEEN_FEW],
+    len: usize,
+    many: HashSet<StateKey>,
+}
+
+const SEEN_FEW: usize = 16;
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self {
+            few: [(std::ptr::null(), 0, false); SEEN_FEW],
+            len: 0,
+            many: HashSet::new(),
+        }
+    }
+}
+
+impl Seen {
+    /// True if `key` was not seen before.
+    fn insert(&mut self, key: StateKey) -> bool {
+        if self.few[..self.len].contains(&key) {
+            return false;
+        }
+        if self.len < SEEN_FEW {
+            self.few[self.len] = key;
+            self.len += 1;
+            return true;
+        }
+        self.many.insert(key)
     }
 }
 
