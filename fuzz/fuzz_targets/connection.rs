@@ -2,14 +2,16 @@
 //! served in this process. Each input: connect, handshake (guest/guest, vhost "/"), write the
 //! input, half-close, read until the broker closes or a short wait passes. A panic in any
 //! broker task aborts the process; every so often a fresh handshake must still succeed, and the
-//! broker is replaced so what inputs declared does not pile up.
+//! broker is replaced so what inputs declared does not pile up. An input that starts with
+//! 0xFE (no frame does) picks the tune-ok values from its next byte, so small frame_max and
+//! channel_max values are explored too.
 #![no_main]
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use warren_fuzz::client::Client;
+use warren_fuzz::client::{Client, Tune};
 use warren_fuzz::server::Server;
 
 /// Inputs between checks that the broker still completes a clean open and close
@@ -34,6 +36,20 @@ static STATE: Mutex<State> = Mutex::new(State {
     inputs: 0,
     check_every: CHECK_EVERY_DEFAULT,
 });
+
+/// The tune-ok values an input asks for, and the bytes to send after the handshake.
+fn tune_of(data: &[u8]) -> (Tune, &[u8]) {
+    match data {
+        [0xFE, pick, rest @ ..] => {
+            let tune = Tune {
+                channel_max: [1, 2, 16, 2047][usize::from(pick & 3)],
+                frame_max: [4096, 4097, 8192, 131_072][usize::from((pick >> 2) & 3)],
+            };
+            (tune, rest)
+        }
+        _ => (Tune::default(), data),
+    }
+}
 
 fn check_alive(server: &Server) {
     let client = Client::open(server.addr, HANDSHAKE_TIMEOUT)
@@ -65,8 +81,9 @@ fuzz_target!(
             }
         }
         let server = state.server.get_or_insert_with(Server::start);
-        let client = Client::open(server.addr, HANDSHAKE_TIMEOUT)
-            .unwrap_or_else(|e| panic!("handshake failed: {e}"));
+        let (tune, data) = tune_of(data);
+        let client = Client::open_with(server.addr, HANDSHAKE_TIMEOUT, tune)
+            .unwrap_or_else(|e| panic!("handshake with {tune:?} failed: {e}"));
         client.send_and_drain(data, DRAIN_WAIT);
         if state.inputs.is_multiple_of(state.check_every) {
             check_alive(server);

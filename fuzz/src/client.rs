@@ -16,8 +16,30 @@ const OPEN_OK: u16 = 41;
 const CLOSE: u16 = 50;
 const CLOSE_OK: u16 = 51;
 
+/// What the client answers in tune-ok (within what the broker offers: channel_max
+/// 1..=2047, frame_max 4096..=131072).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tune {
+    pub channel_max: u16,
+    pub frame_max: u32,
+}
+
+impl Default for Tune {
+    fn default() -> Self {
+        Self {
+            channel_max: 2047,
+            frame_max: 131_072,
+        }
+    }
+}
+
 /// The client's side of the handshake: protocol header, start-ok, tune-ok, open.
 pub fn handshake_bytes() -> Vec<u8> {
+    handshake_bytes_with(Tune::default())
+}
+
+/// [`handshake_bytes`] answering tune with `tune`.
+pub fn handshake_bytes_with(tune: Tune) -> Vec<u8> {
     let mut out = PROTOCOL_HEADER.to_vec();
     let method = |m| AMQPClass::Connection(m);
     write_method(
@@ -34,8 +56,8 @@ pub fn handshake_bytes() -> Vec<u8> {
         &mut out,
         0,
         &method(connection::AMQPMethod::TuneOk(connection::TuneOk {
-            channel_max: 2047,
-            frame_max: 131_072,
+            channel_max: tune.channel_max,
+            frame_max: tune.frame_max,
             heartbeat: 0,
         })),
     );
@@ -74,6 +96,11 @@ pub struct Client {
 impl Client {
     /// Connect and complete the handshake within `timeout`.
     pub fn open(addr: SocketAddr, timeout: Duration) -> io::Result<Self> {
+        Self::open_with(addr, timeout, Tune::default())
+    }
+
+    /// [`Client::open`] answering tune with `tune`.
+    pub fn open_with(addr: SocketAddr, timeout: Duration, tune: Tune) -> io::Result<Self> {
         let stream = TcpStream::connect_timeout(&addr, timeout)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
@@ -82,7 +109,7 @@ impl Client {
             stream,
             rbuf: BytesMut::with_capacity(4096),
         };
-        client.stream.write_all(&handshake_bytes())?;
+        client.stream.write_all(&handshake_bytes_with(tune))?;
         client.await_method(OPEN_OK, Instant::now() + timeout)?;
         Ok(client)
     }

@@ -496,10 +496,17 @@ pub fn connection() -> Vec<Seed> {
     scripts
         .iter()
         .map(|(name, steps)| seed(name, script(1, steps)))
-        .chain([seed(
-            "channel_2047",
-            script(2047, &["channel.open", "publish"]),
-        )])
+        .chain([
+            seed("channel_2047", script(2047, &["channel.open", "publish"])),
+            // 0xFE, then the tune pick (see the connection target): channel_max 2 with
+            // frame_max 4096, then a body bigger than one frame and a channel beyond the max.
+            seed("tuned_small", {
+                let mut input = vec![0xFE, 0x01];
+                input.extend(script(1, &["channel.open", "queue.declare", "publish_big"]));
+                input.extend(script(3, &["channel.open"]));
+                input
+            }),
+        ])
         .collect()
 }
 

@@ -27,6 +27,23 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// A consumer on `queue` with automatic acknowledgement.
+async fn consume_autoack(ch: &lapin::Channel, queue: &str) -> common::Consumed {
+    let consumer = ch
+        .basic_consume(
+            queue.into(),
+            "drain".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    common::Consumed::new(consumer)
+}
+
 fn body(i: usize) -> Vec<u8> {
     let mut b = format!("{i:08}").into_bytes();
     b.resize(SIZE, (i % 251) as u8);
@@ -97,19 +114,7 @@ async fn backlog_beyond_the_memory_budget_lives_on_disk_and_drains_in_order() {
         "only {on_disk} bytes on disk for a {backlog}-byte backlog over budget"
     );
 
-    let consumer = ch
-        .basic_consume(
-            "big".into(),
-            "drain".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
-    let mut consumed = common::Consumed::new(consumer);
+    let mut consumed = consume_autoack(&ch, "big").await;
     for i in 0..MESSAGES {
         let d = consumed.next().await;
         assert!(
@@ -248,19 +253,7 @@ async fn messages_that_cannot_be_read_back_for_now_stay_queued() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     exhaust_open_files(broker.pid());
-    let consumer = consume_ch
-        .basic_consume(
-            "kept".into(),
-            "drain".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
-    let mut consumed = common::Consumed::new(consumer);
+    let mut consumed = consume_autoack(&consume_ch, "kept").await;
     // Several rounds of failed reads (each with its pauses) go by without a delivery.
     consumed.expect_nothing().await;
     consumed.expect_nothing().await;
