@@ -160,6 +160,13 @@ async fn closing_deadline(lifecycle: Lifecycle) {
     }
 }
 
+/// Drop a message whose stored copy is damaged or gone (it can never be read back); its
+/// hold on the store is released with it.
+fn drop_unreadable(queue: &Queue, message: QueuedMessage, e: &StoreError) {
+    tracing::error!(queue = queue.name(), vhost = %queue.vhost, error = %e, "dropping a message that cannot be read back");
+    drop(message);
+}
+
 fn write_close(out: &mut Vec<u8>, e: &AmqpError) {
     write_method(
         out,
@@ -494,8 +501,7 @@ impl Driver {
                 Ok(())
             }
             (None, Some((_, e))) if !e.is_transient() => {
-                tracing::error!(queue = p.queue.name(), vhost = %p.queue.vhost, error = %e, "dropping a message that cannot be read back");
-                drop(p.message);
+                drop_unreadable(&p.queue, p.message, &e);
                 ch.get(&mut self.ctx, p.get)
             }
             (None, failure) => {
@@ -560,7 +566,7 @@ impl Driver {
                 .map(|(_, e)| e);
             match error {
                 Some(e) if !e.is_transient() => {
-                    tracing::error!(queue = queue.name(), vhost = %queue.vhost, error = %e, "dropping a message that cannot be read back");
+                    drop_unreadable(&queue, message, e);
                     self.ctx.kick(&queue);
                 }
                 _ => self.note_returned(queue, message),

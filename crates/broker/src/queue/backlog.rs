@@ -113,7 +113,6 @@ async fn read_batch(paged: &mut [&mut QueuedMessage]) -> Vec<(u64, StoreError)> 
             .map(|(store, loc)| store.read(&loc).map_err(|e| (loc.msg_id, e)))
             .collect::<Vec<_>>()
     };
-    let ids: Vec<u64> = paged.iter().filter_map(|m| m.stored_id()).collect();
     let loaded = match tokio::task::spawn_blocking(read_all).await {
         Ok(loaded) => loaded,
         // The runtime is shutting down: nothing was read.
@@ -123,7 +122,11 @@ async fn read_batch(paged: &mut [&mut QueuedMessage]) -> Vec<(u64, StoreError)> 
                 let context = "reading messages back".to_string();
                 (id, StoreError::Io { context, source })
             };
-            return ids.into_iter().map(gone).collect();
+            return paged
+                .iter()
+                .filter_map(|m| m.stored_id())
+                .map(gone)
+                .collect();
         }
     };
     let mut failed = Vec::new();
