@@ -1,0 +1,4 @@
+//! warren-model: what the broker manages, independent of how it is reached — the domain
+//! types, the control plane's commands, queries and errors, policies and the definitions
+//! format. Front ends (AMQP sessions, the management HTTP API, warrenctl) and the broker core
+//! all speak these types; nothing here does I/O.
