@@ -5,9 +5,9 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use warren_broker::message::Message;
-use warren_broker::store::meta::{self, table_from_text, table_to_text, MetaModel, MetaRecord};
-use warren_broker::store::record::{
+use warren_store::message::Message;
+use warren_store::meta::{self, table_from_text, table_to_text, MetaModel, MetaRecord};
+use warren_store::record::{
     self, checked_len, decode_ack, encode_ack, encode_marks, encode_message, seal, MessageParts,
     Record, ACK_ENTRY, RECORD_PREFIX,
 };

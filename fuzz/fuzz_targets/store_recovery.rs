@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use warren_broker::store::{Store, StoreConfig};
+use warren_store::{Store, StoreConfig};
 use warren_broker::Broker;
 use warren_fuzz::scratch::Scratch;
 use warren_fuzz::store_image::Image;
@@ -19,7 +19,7 @@ type Summary = BTreeMap<u32, Vec<(u64, bool, bool)>>;
 /// Open the store, read back every recovered message, close it again.
 fn open_and_read(dir: &Path) -> Option<Summary> {
     let (store, recovered) = Store::open(StoreConfig {
-        fs: std::sync::Arc::new(warren_broker::store::io::OsFs),
+        fs: std::sync::Arc::new(warren_store::io::OsFs),
         dir: dir.to_path_buf(),
         segment_size: 64 << 10,
         memory_budget: 1 << 20,
@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
     dir.clear();
     let image = Image::parse(data);
     image.write(dir.path()).expect("write the data directory");
-    let _ = warren_broker::store::check(dir.path());
+    let _ = warren_store::check(dir.path());
     let first = open_and_read(dir.path());
     let second = open_and_read(dir.path());
     // Each open starts a segment after the newest: next to the largest id the first open

@@ -4,8 +4,8 @@
 use amq_protocol::protocol::basic::AMQPProperties;
 use amq_protocol::protocol::{basic, channel, confirm, connection, exchange, queue, tx, AMQPClass};
 use amq_protocol::types::{AMQPValue, FieldTable, ShortString};
-use warren_broker::store::meta::{self, table_to_text, BindingRecord, MetaRecord};
-use warren_broker::store::record::{
+use warren_store::meta::{self, table_to_text, BindingRecord, MetaRecord};
+use warren_store::record::{
     encode_ack, encode_marks, encode_message, MessageParts, FLAG_PERSISTENT, RECORD_PREFIX,
 };
 use warren_codec::content::{encode_properties, encode_table, write_content};

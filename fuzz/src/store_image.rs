@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
-use warren_broker::store::record::{seal, RECORD_PREFIX, SEGMENT_MAGIC, SEGMENT_MAGIC_COMPACTED};
-use warren_broker::store::{ack_path, segment_path};
+use warren_store::record::{seal, RECORD_PREFIX, SEGMENT_MAGIC, SEGMENT_MAGIC_COMPACTED};
+use warren_store::{ack_path, segment_path};
 
 pub const TAG_JOURNAL: u8 = 0;
 pub const TAG_JOURNAL_RAW: u8 = 1;

@@ -10,13 +10,13 @@ use parking_lot::{Mutex, RwLock};
 use crate::alarm::Alarms;
 use crate::auth::{password, Pattern, Permission, User, Users};
 use crate::config::Config;
-use crate::connection::shared::{ConnectionShared, OutboxEvent};
 use crate::definitions::{Definitions, DefinitionsError};
 use crate::error::AmqpError;
+use crate::outbox::{ConnectionShared, OutboxEvent};
 use crate::queue::QueuedMessage;
-use crate::store::meta::{table_from_text, MetaModel, MetaRecord};
-use crate::store::{Recovered, Store, StoreConfig, StoreError};
 use crate::vhost::{ExchangeDeclare, VHost};
+use warren_store::meta::{table_from_text, MetaModel, MetaRecord};
+use warren_store::{Recovered, Store, StoreConfig, StoreError};
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ impl Broker {
     /// on first boot), then apply any definitions the config names.
     pub fn new(config: Config) -> Result<Arc<Self>, StartError> {
         let (store, recovered) = Store::open(StoreConfig {
-            fs: Arc::new(crate::store::io::OsFs),
+            fs: Arc::new(warren_store::io::OsFs),
             dir: config.data_dir.clone(),
             segment_size: config.segment_size,
             memory_budget: config.memory_budget,

@@ -11,10 +11,10 @@ use warren_codec::types::{AMQPValue, FieldTable};
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{headers, Binding, Destination, Exchange, ExchangeKind};
-use crate::message::Message;
 use crate::queue::{Queue, QueueSpec};
-use crate::store::meta::{table_to_text, BindingRecord, MetaRecord};
-use crate::store::Store;
+use warren_store::message::Message;
+use warren_store::meta::{table_to_text, BindingRecord, MetaRecord};
+use warren_store::Store;
 
 /// Predeclared in every vhost, as in RabbitMQ.
 const STANDARD_EXCHANGES: [(&str, ExchangeKind); 6] = [

@@ -111,7 +111,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(Command::CheckStore) = &cli.command {
-        match warren_broker::store::check(&cli.data_dir) {
+        match warren_store::check(&cli.data_dir) {
             Ok(report) => {
                 println!("{}", serde_json::to_string(&report)?);
                 return Ok(());
@@ -194,7 +194,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let broker = Broker::new(config)?;
     tracing::info!("listening amqp {bound}");
-    warren_broker::server::run(listener, broker, shutdown_signal()).await;
+    warren_amqp::server::run(listener, broker, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

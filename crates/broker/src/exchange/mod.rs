@@ -9,10 +9,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use warren_codec::types::{AMQPValue, FieldTable};
 
-use crate::message::Message;
 use crate::queue::Queue;
 use headers::HeadersRoutes;
 use topic::TopicRoutes;
+use warren_store::message::Message;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExchangeKind {

@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::message::Message;
-use crate::store::{Store, StoreError, StoreLoc, StoreRef};
+use warren_store::message::Message;
+use warren_store::{Store, StoreError, StoreLoc, StoreRef};
 
 /// A message as one queue holds it.
 #[derive(Debug)]

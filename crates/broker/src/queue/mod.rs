@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use warren_codec::types::FieldTable;
 
-use crate::connection::shared::OutboxEvent;
+use crate::outbox::OutboxEvent;
 pub use backlog::{load_paged, Backlog, QueuedMessage};
 pub use consumer::{ChannelCredit, Consumer};
 

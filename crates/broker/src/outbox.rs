@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::error::AmqpError;
-use crate::message::Message;
 use crate::queue::{Consumer, Queue, QueuedMessage};
+use warren_store::message::Message;
 
 #[derive(Debug)]
 pub enum OutboxEvent {

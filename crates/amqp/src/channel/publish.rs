@@ -11,11 +11,11 @@ use warren_codec::method::{write_return, Publish, CLASS_BASIC};
 use warren_codec::reply::NO_ROUTE;
 
 use super::{Channel, ConnCtx};
-use crate::auth::{Access, ResourceKind};
-use crate::connection::shared::OutboxEvent;
-use crate::error::{AmqpError, AmqpResult};
-use crate::message::Message;
-use crate::queue::{Queue, QueuedMessage};
+use warren_broker::auth::{Access, ResourceKind};
+use warren_broker::error::{AmqpError, AmqpResult};
+use warren_broker::outbox::OutboxEvent;
+use warren_broker::queue::{Queue, QueuedMessage};
+use warren_store::message::Message;
 
 pub const REPLY_TO_QUEUE: &str = "amq.rabbitmq.reply-to";
 const REPLY_TO_PREFIX: &[u8] = b"amq.rabbitmq.reply-to.";

@@ -14,10 +14,10 @@ use warren_codec::method::{decode_method, write_method, Method};
 use warren_codec::protocol::{connection, AMQPClass};
 use warren_codec::types::{AMQPValue, FieldTable, LongString};
 
-use crate::auth::Grant;
-use crate::broker::Broker;
-use crate::error::AmqpError;
-use crate::vhost::VHost;
+use warren_broker::auth::Grant;
+use warren_broker::broker::Broker;
+use warren_broker::error::AmqpError;
+use warren_broker::vhost::VHost;
 
 /// What the handshake settled.
 #[derive(Debug)]

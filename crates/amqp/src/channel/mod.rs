@@ -18,16 +18,16 @@ use warren_codec::protocol::{
     access, basic, channel, confirm, exchange, queue, tx as txp, AMQPClass,
 };
 
-use crate::auth::Grant;
-use crate::broker::Broker;
-use crate::connection::shared::ConnectionShared;
-use crate::error::{AmqpError, AmqpResult};
-use crate::queue::{ChannelCredit, Consumer, Queue};
-use crate::vhost::{RouteScratch, VHost};
 pub use ack::Unacked;
 pub use consume::PendingGet;
 use publish::PublishState;
 use tx::TxState;
+use warren_broker::auth::Grant;
+use warren_broker::broker::Broker;
+use warren_broker::error::{AmqpError, AmqpResult};
+use warren_broker::outbox::ConnectionShared;
+use warren_broker::queue::{ChannelCredit, Consumer, Queue};
+use warren_broker::vhost::{RouteScratch, VHost};
 
 /// What a channel needs from its connection while handling a method.
 pub struct ConnCtx {

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::broker::Broker;
 use crate::connection;
+use warren_broker::broker::Broker;
 
 /// Run the AMQP server on an already-bound listener until `shutdown` resolves.
 pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
-    let monitor = crate::alarm::Monitor::start(Arc::clone(&broker));
+    let monitor = warren_broker::alarm::Monitor::start(Arc::clone(&broker));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -1,4 +1,4 @@
-//! The message store: append-only segment files holding persistent messages (once, however
+//! warren-store: messages and the message store: append-only segment files holding persistent messages (once, however
 //! many queues they reach) and paged-out copies of messages beyond the memory budget, plus
 //! the metadata journal. docs/storage.md has the on-disk layout and the recovery rules.
 //!
@@ -13,6 +13,7 @@ mod compact;
 mod flusher;
 mod handles;
 pub mod io;
+pub mod message;
 pub mod meta;
 pub mod record;
 pub mod recovery;

@@ -4,7 +4,6 @@
 
 mod frames;
 pub mod handshake;
-pub mod shared;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -19,13 +18,13 @@ use warren_codec::frame::write_heartbeat;
 use warren_codec::method::{write_method, BASIC_GET, CLASS_BASIC};
 use warren_codec::protocol::{connection, AMQPClass};
 
-use crate::broker::Broker;
 use crate::channel::{Channel, ConnCtx, PendingGet};
-use crate::error::AmqpError;
-use crate::queue::{Queue, QueuedMessage};
-use crate::store::StoreError;
 use handshake::{Handshake, HandshakeError, Negotiated};
-use shared::OutboxEvent;
+use warren_broker::broker::Broker;
+use warren_broker::error::AmqpError;
+use warren_broker::outbox::OutboxEvent;
+use warren_broker::queue::{Queue, QueuedMessage};
+use warren_store::StoreError;
 use writer::Writer;
 
 /// Read buffer sizing: idle connections keep a small buffer, busy ones grow it (see `ReadSizer`).
@@ -173,7 +172,7 @@ fn write_close(out: &mut Vec<u8>, e: &AmqpError) {
         0,
         &AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
             reply_code: e.code,
-            reply_text: crate::util::short_string(e.text.clone()),
+            reply_text: warren_broker::util::short_string(e.text.clone()),
             class_id: e.class_id,
             method_id: e.method_id,
         })),
@@ -221,7 +220,7 @@ struct Driver {
 impl Driver {
     fn new(
         broker: Arc<Broker>,
-        shared: Arc<shared::ConnectionShared>,
+        shared: Arc<warren_broker::outbox::ConnectionShared>,
         writer: Arc<Writer>,
         n: Negotiated,
     ) -> Self {
@@ -479,7 +478,7 @@ impl Driver {
     /// reason goes back to its queue and the connection closes with 541 INTERNAL_ERROR, as
     /// RabbitMQ's does when a queue fails under a basic.get.
     async fn finish_get(&mut self, mut p: PendingGet) {
-        let failed = crate::queue::load_paged(std::iter::once(&mut p.message)).await;
+        let failed = warren_broker::queue::load_paged(std::iter::once(&mut p.message)).await;
         let Some(ch) = self
             .channels
             .get_mut(usize::from(p.channel))
@@ -531,7 +530,7 @@ impl Driver {
             OutboxEvent::Deliver { message, .. } => Some(message),
             _ => None,
         });
-        let failed = crate::queue::load_paged(paged).await;
+        let failed = warren_broker::queue::load_paged(paged).await;
         if !failed.is_empty() {
             self.set_aside_unreadable(&failed);
         }

@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{Channel, ConnCtx};
-use crate::error::{AmqpError, AmqpResult};
-use crate::queue::{Consumer, Queue, QueuedMessage};
+use warren_broker::error::{AmqpError, AmqpResult};
+use warren_broker::queue::{Consumer, Queue, QueuedMessage};
 
 #[derive(Debug)]
 pub struct Unacked {

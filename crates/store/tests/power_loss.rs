@@ -22,11 +22,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use warren_broker::message::Message;
-use warren_broker::store::io::sim::SimFs;
-use warren_broker::store::meta::{BindingRecord, MetaModel, MetaRecord};
-use warren_broker::store::{Recovered, Store, StoreConfig, StoreRef};
 use warren_codec::content::PropertiesView;
+use warren_store::io::sim::SimFs;
+use warren_store::message::Message;
+use warren_store::meta::{BindingRecord, MetaModel, MetaRecord};
+use warren_store::{Recovered, Store, StoreConfig, StoreRef};
 
 const ITERATIONS: u64 = 150;
 /// The smallest segment the store allows: plenty of rolls.

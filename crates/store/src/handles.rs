@@ -92,8 +92,8 @@ impl SegState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::io::sim::SimFs;
-    use crate::store::io::{OpenMode, StoreFs};
+    use crate::io::sim::SimFs;
+    use crate::io::{OpenMode, StoreFs};
     use std::path::Path;
 
     fn file(fs: &SimFs, id: u32) -> Arc<dyn StoreFile> {

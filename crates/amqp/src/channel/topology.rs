@@ -7,10 +7,10 @@ use std::sync::Arc;
 use warren_codec::protocol::{exchange, queue, AMQPClass};
 
 use super::{Channel, ConnCtx};
-use crate::auth::{Access, ResourceKind};
-use crate::error::AmqpResult;
-use crate::queue::{generate_name, QueueSpec};
-use crate::vhost::ExchangeDeclare;
+use warren_broker::auth::{Access, ResourceKind};
+use warren_broker::error::AmqpResult;
+use warren_broker::queue::{generate_name, QueueSpec};
+use warren_broker::vhost::ExchangeDeclare;
 
 impl Channel {
     pub(super) fn exchange_declare(
@@ -146,7 +146,7 @@ impl Channel {
             ctx.send(
                 self.id,
                 AMQPClass::Queue(queue::AMQPMethod::DeclareOk(queue::DeclareOk {
-                    queue: crate::util::short_string(name.to_string()),
+                    queue: warren_broker::util::short_string(name.to_string()),
                     message_count: messages,
                     consumer_count: consumers,
                 })),

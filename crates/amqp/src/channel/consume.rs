@@ -11,11 +11,11 @@ use warren_codec::protocol::{basic, AMQPClass};
 use super::ack::Unacked;
 use super::publish::REPLY_TO_QUEUE;
 use super::{Channel, ConnCtx, ConsumerEntry};
-use crate::auth::{Access, ResourceKind};
-use crate::broker::ReplyTarget;
-use crate::error::{AmqpError, AmqpResult};
-use crate::message::Message;
-use crate::queue::{self, AttachError, Consumer, Queue, QueuedMessage};
+use warren_broker::auth::{Access, ResourceKind};
+use warren_broker::broker::ReplyTarget;
+use warren_broker::error::{AmqpError, AmqpResult};
+use warren_broker::queue::{self, AttachError, Consumer, Queue, QueuedMessage};
+use warren_store::message::Message;
 
 impl Channel {
     /// The queue a method names, applying the spec's "empty name = last declared" rule.
@@ -51,11 +51,11 @@ impl Channel {
             .check(Access::Read, ResourceKind::Queue, &queue_name)?;
         let q = ctx.vhost.lookup_queue(&queue_name, ctx.shared.id)?;
         let priority = match c.arguments.inner().get("x-priority") {
-            Some(v) => crate::util::int_value(v).ok_or_else(|| {
+            Some(v) => warren_broker::util::int_value(v).ok_or_else(|| {
                 AmqpError::precondition_failed(format!(
                     "invalid arg 'x-priority' for queue '{queue_name}' in vhost '{}': \"expected integer, got {}\"",
                     ctx.vhost.name,
-                    crate::vhost::type_name(v)
+                    warren_broker::vhost::type_name(v)
                 ))
             })?,
             None => 0,
@@ -94,7 +94,7 @@ impl Channel {
             ctx.send(
                 self.id,
                 AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
-                    consumer_tag: crate::util::short_string(String::from_utf8_lossy(&tag)),
+                    consumer_tag: warren_broker::util::short_string(String::from_utf8_lossy(&tag)),
                 })),
             );
         }
@@ -118,7 +118,9 @@ impl Channel {
         if self.reply_consumer.is_some() {
             return Err(AmqpError::precondition_failed("reply consumer already set"));
         }
-        let token = Bytes::from(crate::util::random_name::<18>("amq.rabbitmq.reply-to."));
+        let token = Bytes::from(warren_broker::util::random_name::<18>(
+            "amq.rabbitmq.reply-to.",
+        ));
         ctx.broker.register_reply_target(
             token.clone(),
             ReplyTarget {
@@ -132,7 +134,7 @@ impl Channel {
             ctx.send(
                 self.id,
                 AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
-                    consumer_tag: crate::util::short_string(String::from_utf8_lossy(&tag)),
+                    consumer_tag: warren_broker::util::short_string(String::from_utf8_lossy(&tag)),
                 })),
             );
         }
@@ -330,7 +332,9 @@ impl Channel {
             ctx.send(
                 self.id,
                 AMQPClass::Basic(basic::AMQPMethod::Cancel(basic::Cancel {
-                    consumer_tag: crate::util::short_string(String::from_utf8_lossy(consumer_tag)),
+                    consumer_tag: warren_broker::util::short_string(String::from_utf8_lossy(
+                        consumer_tag,
+                    )),
                     nowait: true,
                 })),
             );
