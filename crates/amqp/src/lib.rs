@@ -9,4 +9,5 @@
 
 pub mod channel;
 pub mod connection;
+pub mod error;
 pub mod server;

@@ -11,10 +11,10 @@ use crate::alarm::Alarms;
 use crate::auth::{password, Pattern, Permission, User, Users};
 use crate::config::Config;
 use crate::definitions::{Definitions, DefinitionsError};
-use crate::error::AmqpError;
 use crate::outbox::{ConnectionShared, OutboxEvent};
 use crate::queue::QueuedMessage;
 use crate::vhost::{ExchangeDeclare, VHost};
+use warren_model::ControlError;
 use warren_store::meta::{table_from_text, MetaModel, MetaRecord};
 use warren_store::{Recovered, Store, StoreConfig, StoreError};
 
@@ -341,10 +341,7 @@ impl Broker {
     /// Ask every connection to close with 320 CONNECTION_FORCED (shutdown).
     pub fn close_all(&self, reason: &str) {
         for c in self.connections.lock().values() {
-            c.push(OutboxEvent::Close(AmqpError::new(
-                warren_codec::reply::CONNECTION_FORCED,
-                reason,
-            )));
+            c.push(OutboxEvent::Close(ControlError::connection_forced(reason)));
         }
     }
 

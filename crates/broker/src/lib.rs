@@ -9,7 +9,7 @@
 //! - [`auth`]: users, password hashing, permissions.
 //! - [`definitions`]: RabbitMQ definitions JSON (users, vhosts, permissions).
 //! - [`alarm`]: memory and disk-space monitor behind the resource alarms (connection.blocked).
-//! - [`config`], [`error`], [`util`].
+//! - [`config`], [`util`]. Errors are `warren_model::ControlError`.
 //!
 //! Hot path: `warren_amqp::connection` reads a frame → `channel::publish` assembles the message →
 //! `vhost::route` resolves queues → `queue::publish` enqueues and dispatches to a consumer's
@@ -20,7 +20,6 @@ pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod definitions;
-pub mod error;
 pub mod exchange;
 pub mod outbox;
 pub mod queue;

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::error::AmqpError;
 use crate::queue::{Consumer, Queue, QueuedMessage};
+use warren_model::ControlError;
 use warren_store::message::Message;
 
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub enum OutboxEvent {
     /// The queue a consumer was attached to went away (consumer cancel notification).
     ConsumerCancelled { channel: u16, consumer_tag: Bytes },
     /// Close the connection with this error (shutdown, vhost deleted, ...).
-    Close(AmqpError),
+    Close(ControlError),
 }
 
 #[derive(Debug)]

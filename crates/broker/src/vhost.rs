@@ -9,9 +9,9 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use warren_codec::types::{AMQPValue, FieldTable};
 
-use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{headers, Binding, Destination, Exchange, ExchangeKind};
 use crate::queue::{Queue, QueueSpec};
+use warren_model::{ControlError, ControlResult};
 use warren_store::message::Message;
 use warren_store::meta::{table_to_text, BindingRecord, MetaRecord};
 use warren_store::Store;
@@ -192,16 +192,16 @@ impl VHost {
         });
     }
 
-    fn no_queue(&self, name: &str) -> AmqpError {
-        AmqpError::not_found(format!("no queue '{name}' in vhost '{}'", self.name))
+    fn no_queue(&self, name: &str) -> ControlError {
+        ControlError::not_found(format!("no queue '{name}' in vhost '{}'", self.name))
     }
 
-    fn no_exchange(&self, name: &str) -> AmqpError {
-        AmqpError::not_found(format!("no exchange '{name}' in vhost '{}'", self.name))
+    fn no_exchange(&self, name: &str) -> ControlError {
+        ControlError::not_found(format!("no exchange '{name}' in vhost '{}'", self.name))
     }
 
-    fn locked(&self, name: &str) -> AmqpError {
-        AmqpError::resource_locked(format!(
+    fn locked(&self, name: &str) -> ControlError {
+        ControlError::resource_locked(format!(
             "cannot obtain exclusive access to locked queue '{name}' in vhost '{}'. It could be \
              originally declared on another connection or the exclusive property value does not \
              match that of the original declaration.",
@@ -211,7 +211,7 @@ impl VHost {
 
     // ---- exchanges -------------------------------------------------------------------------
 
-    pub fn declare_exchange(&self, d: &ExchangeDeclare<'_>) -> AmqpResult<()> {
+    pub fn declare_exchange(&self, d: &ExchangeDeclare<'_>) -> ControlResult<()> {
         if d.name.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -222,7 +222,7 @@ impl VHost {
             };
         }
         let Some(kind) = ExchangeKind::parse(d.kind) else {
-            return Err(AmqpError::command_invalid(format!(
+            return Err(ControlError::command_invalid(format!(
                 "invalid exchange type '{}'",
                 d.kind
             )));
@@ -232,14 +232,14 @@ impl VHost {
             return self.exchange_equivalent(x, kind, d);
         }
         if d.name.starts_with("amq.") {
-            return Err(AmqpError::access_refused(format!(
+            return Err(ControlError::access_refused(format!(
                 "exchange name '{}' contains reserved prefix 'amq.*'",
                 d.name
             )));
         }
         if let Some(v) = d.arguments.inner().get("alternate-exchange") {
             if !matches!(v, AMQPValue::LongString(_) | AMQPValue::ShortString(_)) {
-                return Err(AmqpError::precondition_failed(format!(
+                return Err(ControlError::precondition_failed(format!(
                     "invalid type '{}' for arg 'alternate-exchange' in exchange '{}' in vhost '{}'",
                     type_name(v),
                     d.name,
@@ -275,9 +275,9 @@ impl VHost {
         x: &Exchange,
         kind: ExchangeKind,
         d: &ExchangeDeclare<'_>,
-    ) -> AmqpResult<()> {
+    ) -> ControlResult<()> {
         let mismatch = |arg: &str, received: &str, current: &str| {
-            AmqpError::precondition_failed(format!(
+            ControlError::precondition_failed(format!(
                 "inequivalent arg '{arg}' for exchange '{}' in vhost '{}': received '{received}' but current is '{current}'",
                 d.name, self.name
             ))
@@ -304,12 +304,12 @@ impl VHost {
         )
     }
 
-    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> ControlResult<()> {
         if name.is_empty() {
             return Err(default_exchange_refused());
         }
         if name.starts_with("amq.") && STANDARD_EXCHANGES.iter().any(|(n, _)| *n == name) {
-            return Err(AmqpError::access_refused(format!(
+            return Err(ControlError::access_refused(format!(
                 "deletion of system exchange '{name}' in vhost '{}' not allowed",
                 self.name
             )));
@@ -320,7 +320,7 @@ impl VHost {
         };
         // Only bindings where this exchange is the source count as "in use" (RabbitMQ).
         if if_unused && x.has_bindings() {
-            return Err(AmqpError::precondition_failed(format!(
+            return Err(ControlError::precondition_failed(format!(
                 "exchange '{name}' in vhost '{}' in use",
                 self.name
             )));
@@ -346,7 +346,7 @@ impl VHost {
         passive: bool,
         server_named: bool,
         connection_id: u64,
-    ) -> AmqpResult<(Arc<Queue>, u32, u32)> {
+    ) -> ControlResult<(Arc<Queue>, u32, u32)> {
         if passive {
             let q = self.lookup_queue(&spec.name, connection_id)?;
             let (m, c) = q.counts();
@@ -366,7 +366,7 @@ impl VHost {
             return Ok((q, m, c));
         }
         if spec.name.starts_with("amq.") && !server_named {
-            return Err(AmqpError::access_refused(format!(
+            return Err(ControlError::access_refused(format!(
                 "queue name '{}' contains reserved prefix 'amq.*'",
                 spec.name
             )));
@@ -413,13 +413,13 @@ impl VHost {
         self.insert_queue(&mut topo, spec, None, Some(id))
     }
 
-    fn queue_equivalent(&self, q: &Queue, spec: &QueueSpec) -> AmqpResult<()> {
+    fn queue_equivalent(&self, q: &Queue, spec: &QueueSpec) -> ControlResult<()> {
         for (arg, received, current) in [
             ("durable", spec.durable, q.spec.durable),
             ("auto_delete", spec.auto_delete, q.spec.auto_delete),
         ] {
             if received != current {
-                return Err(AmqpError::precondition_failed(format!(
+                return Err(ControlError::precondition_failed(format!(
                     "inequivalent arg '{arg}' for queue '{}' in vhost '{}': received '{received}' but current is '{current}'",
                     spec.name, self.name
                 )));
@@ -436,7 +436,7 @@ impl VHost {
     }
 
     /// Find a queue this connection may use (exclusive queues belong to their connection).
-    pub fn lookup_queue(&self, name: &str, connection_id: u64) -> AmqpResult<Arc<Queue>> {
+    pub fn lookup_queue(&self, name: &str, connection_id: u64) -> ControlResult<Arc<Queue>> {
         let q = self
             .topology
             .read()
@@ -457,17 +457,17 @@ impl VHost {
         if_unused: bool,
         if_empty: bool,
         connection_id: u64,
-    ) -> AmqpResult<u32> {
+    ) -> ControlResult<u32> {
         let q = self.lookup_queue(name, connection_id)?;
         let (messages, consumers) = q.counts();
         if if_unused && consumers > 0 {
-            return Err(AmqpError::precondition_failed(format!(
+            return Err(ControlError::precondition_failed(format!(
                 "queue '{name}' in vhost '{}' in use",
                 self.name
             )));
         }
         if if_empty && messages > 0 {
-            return Err(AmqpError::precondition_failed(format!(
+            return Err(ControlError::precondition_failed(format!(
                 "queue '{name}' in vhost '{}' not empty",
                 self.name
             )));
@@ -518,7 +518,7 @@ impl VHost {
         key: &[u8],
         arguments: &FieldTable,
         connection_id: u64,
-    ) -> AmqpResult<()> {
+    ) -> ControlResult<()> {
         if exchange.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -537,7 +537,7 @@ impl VHost {
         key: &[u8],
         arguments: &FieldTable,
         connection_id: u64,
-    ) -> AmqpResult<()> {
+    ) -> ControlResult<()> {
         if exchange.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -546,7 +546,7 @@ impl VHost {
         }
         let q = match self.lookup_queue(queue, connection_id) {
             Ok(q) => q,
-            Err(e) if e.code == warren_codec::reply::NOT_FOUND => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         };
         self.unbind(exchange, Destination::Queue(q), key, arguments)
@@ -558,7 +558,7 @@ impl VHost {
         source: &str,
         key: &[u8],
         arguments: &FieldTable,
-    ) -> AmqpResult<()> {
+    ) -> ControlResult<()> {
         if source.is_empty() || destination.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -583,7 +583,7 @@ impl VHost {
         source: &str,
         key: &[u8],
         arguments: &FieldTable,
-    ) -> AmqpResult<()> {
+    ) -> ControlResult<()> {
         if source.is_empty() || destination.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -605,7 +605,7 @@ impl VHost {
         destination: Destination,
         key: &[u8],
         arguments: &FieldTable,
-    ) -> AmqpResult<()> {
+    ) -> ControlResult<()> {
         let mut topo = self.topology.write();
         let Some(x) = topo.exchanges.get_mut(exchange) else {
             return Err(self.no_exchange(exchange));
@@ -639,7 +639,7 @@ impl VHost {
         destination: Destination,
         key: &[u8],
         arguments: &FieldTable,
-    ) -> AmqpResult<()> {
+    ) -> ControlResult<()> {
         let mut topo = self.topology.write();
         let Some(x) = topo.exchanges.get_mut(exchange) else {
             return Ok(());
@@ -671,7 +671,7 @@ impl VHost {
         message: &Message,
         scratch: &mut RouteScratch,
         out: &mut Vec<Arc<Queue>>,
-    ) -> AmqpResult<()> {
+    ) -> ControlResult<()> {
         out.clear();
         let topo = self.topology.read();
         if exchange.is_empty() {
@@ -687,7 +687,7 @@ impl VHost {
             return Err(self.no_exchange(exchange));
         };
         if x.internal {
-            return Err(AmqpError::access_refused(format!(
+            return Err(ControlError::access_refused(format!(
                 "cannot publish to internal exchange '{exchange}' in vhost '{}'",
                 self.name
             )));
@@ -824,8 +824,8 @@ fn remove_exchange_everywhere(topo: &mut Topology, name: &str, removed: &mut Vec
     }
 }
 
-fn default_exchange_refused() -> AmqpError {
-    AmqpError::access_refused("operation not permitted on the default exchange")
+fn default_exchange_refused() -> ControlError {
+    ControlError::access_refused("operation not permitted on the default exchange")
 }
 
 /// Compare the arguments RabbitMQ treats as part of a resource's identity.
@@ -836,7 +836,7 @@ fn compare_args(
     kind: &str,
     name: &str,
     vhost: &str,
-) -> AmqpResult<()> {
+) -> ControlResult<()> {
     for key in keys {
         let r = received.inner().get(*key);
         let c = current.inner().get(*key);
@@ -855,7 +855,7 @@ fn compare_args(
                 describe_arg(c)
             ),
         };
-        return Err(AmqpError::precondition_failed(format!(
+        return Err(ControlError::precondition_failed(format!(
             "inequivalent arg '{key}' for {kind} '{name}' in vhost '{vhost}': {detail}"
         )));
     }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{Channel, ConnCtx};
-use warren_broker::error::{AmqpError, AmqpResult};
+use crate::error::{AmqpError, AmqpResult};
 use warren_broker::queue::{Consumer, Queue, QueuedMessage};
 
 #[derive(Debug)]

@@ -11,9 +11,9 @@ use warren_codec::protocol::{basic, AMQPClass};
 use super::ack::Unacked;
 use super::publish::REPLY_TO_QUEUE;
 use super::{Channel, ConnCtx, ConsumerEntry};
+use crate::error::{AmqpError, AmqpResult};
 use warren_broker::auth::{Access, ResourceKind};
 use warren_broker::broker::ReplyTarget;
-use warren_broker::error::{AmqpError, AmqpResult};
 use warren_broker::queue::{self, AttachError, Consumer, Queue, QueuedMessage};
 use warren_store::message::Message;
 

@@ -18,13 +18,13 @@ use warren_codec::protocol::{
     access, basic, channel, confirm, exchange, queue, tx as txp, AMQPClass,
 };
 
+use crate::error::{AmqpError, AmqpResult};
 pub use ack::Unacked;
 pub use consume::PendingGet;
 use publish::PublishState;
 use tx::TxState;
 use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
-use warren_broker::error::{AmqpError, AmqpResult};
 use warren_broker::outbox::ConnectionShared;
 use warren_broker::queue::{ChannelCredit, Consumer, Queue};
 use warren_broker::vhost::{RouteScratch, VHost};

@@ -11,8 +11,8 @@ use warren_codec::method::{write_return, Publish, CLASS_BASIC};
 use warren_codec::reply::NO_ROUTE;
 
 use super::{Channel, ConnCtx};
+use crate::error::{AmqpError, AmqpResult};
 use warren_broker::auth::{Access, ResourceKind};
-use warren_broker::error::{AmqpError, AmqpResult};
 use warren_broker::outbox::OutboxEvent;
 use warren_broker::queue::{Queue, QueuedMessage};
 use warren_store::message::Message;
@@ -344,7 +344,7 @@ impl Channel {
             .route(exchange, &message, &mut self.scratch, &mut out);
         if let Err(e) = routed {
             self.route_out = out;
-            return Err(e);
+            return Err(e.into());
         }
         let mut stored_at = None;
         if out.is_empty() {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use warren_codec::protocol::{exchange, queue, AMQPClass};
 
 use super::{Channel, ConnCtx};
+use crate::error::AmqpResult;
 use warren_broker::auth::{Access, ResourceKind};
-use warren_broker::error::AmqpResult;
 use warren_broker::queue::{generate_name, QueueSpec};
 use warren_broker::vhost::ExchangeDeclare;
 
@@ -52,8 +52,8 @@ impl Channel {
         match ctx.vhost.delete_exchange(name, d.if_unused) {
             Ok(()) => {}
             // Deleting an exchange that does not exist succeeds in RabbitMQ.
-            Err(e) if e.code == warren_codec::reply::NOT_FOUND => {}
-            Err(e) => return Err(e),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
         }
         if !d.nowait {
             ctx.send(
@@ -230,8 +230,8 @@ impl Channel {
         {
             Ok(n) => n,
             // Deleting a queue that does not exist succeeds in RabbitMQ, with count 0.
-            Err(e) if e.code == warren_codec::reply::NOT_FOUND => 0,
-            Err(e) => return Err(e),
+            Err(e) if e.is_not_found() => 0,
+            Err(e) => return Err(e.into()),
         };
         ctx.exclusive_queues.retain(|q| q.name() != queue_name);
         if !d.nowait {

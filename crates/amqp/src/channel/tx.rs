@@ -5,7 +5,7 @@ use warren_codec::protocol::{tx, AMQPClass};
 use super::ack::{Settle, Unacked};
 use super::publish::ReadyPublish;
 use super::{Channel, ConnCtx};
-use warren_broker::error::{AmqpError, AmqpResult};
+use crate::error::{AmqpError, AmqpResult};
 
 #[derive(Debug, Default)]
 pub struct TxState {

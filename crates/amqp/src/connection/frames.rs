@@ -13,8 +13,8 @@ use warren_codec::reply::{describe_frame, erlang_bytes};
 use super::writer::OUTPUT_HIGH_BYTES;
 use super::{Driver, Lifecycle};
 use crate::channel::{Channel, ChannelState};
+use crate::error::AmqpError;
 use std::time::Instant;
-use warren_broker::error::AmqpError;
 
 impl Driver {
     /// Handle every complete frame in `rbuf`, or stop early, leaving the rest buffered: once

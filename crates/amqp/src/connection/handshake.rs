@@ -14,9 +14,9 @@ use warren_codec::method::{decode_method, write_method, Method};
 use warren_codec::protocol::{connection, AMQPClass};
 use warren_codec::types::{AMQPValue, FieldTable, LongString};
 
+use crate::error::AmqpError;
 use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
-use warren_broker::error::AmqpError;
 use warren_broker::vhost::VHost;
 
 /// What the handshake settled.

@@ -19,9 +19,9 @@ use warren_codec::method::{write_method, BASIC_GET, CLASS_BASIC};
 use warren_codec::protocol::{connection, AMQPClass};
 
 use crate::channel::{Channel, ConnCtx, PendingGet};
+use crate::error::AmqpError;
 use handshake::{Handshake, HandshakeError, Negotiated};
 use warren_broker::broker::Broker;
-use warren_broker::error::AmqpError;
 use warren_broker::outbox::OutboxEvent;
 use warren_broker::queue::{Queue, QueuedMessage};
 use warren_store::StoreError;
@@ -625,7 +625,7 @@ impl Driver {
                         ch.consumer_cancelled(&mut self.ctx, &consumer_tag);
                     }
                 }
-                OutboxEvent::Close(e) => self.start_close(e),
+                OutboxEvent::Close(e) => self.start_close(e.into()),
             }
         }
         self.events = events;

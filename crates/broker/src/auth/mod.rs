@@ -7,7 +7,7 @@ use std::fmt;
 
 use regex_lite::Regex;
 
-use crate::error::AmqpError;
+use warren_model::ControlError;
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -133,7 +133,12 @@ pub struct Grant {
 
 impl Grant {
     /// RabbitMQ's check: the resource name must match the user's regex for that access kind.
-    pub fn check(&self, access: Access, kind: ResourceKind, name: &str) -> Result<(), AmqpError> {
+    pub fn check(
+        &self,
+        access: Access,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<(), ControlError> {
         let pattern = match access {
             Access::Configure => &self.permission.configure,
             Access::Write => &self.permission.write,
@@ -147,7 +152,7 @@ impl Grant {
         if pattern.allows(shown) {
             Ok(())
         } else {
-            Err(AmqpError::access_refused(format!(
+            Err(ControlError::access_refused(format!(
                 "access to {kind} '{shown}' in vhost '{}' refused for user '{}'",
                 self.vhost, self.user
             )))

@@ -3,7 +3,7 @@
 use warren_codec::types::{AMQPValue, FieldTable};
 
 use super::Destination;
-use crate::error::AmqpError;
+use warren_model::ControlError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MatchKind {
@@ -28,11 +28,11 @@ pub struct HeadersRoutes {
 }
 
 /// Check a binding's x-match argument as RabbitMQ does at bind time.
-pub fn validate(arguments: &FieldTable) -> Result<(), AmqpError> {
+pub fn validate(arguments: &FieldTable) -> Result<(), ControlError> {
     match_kind(arguments).map(|_| ())
 }
 
-fn match_kind(arguments: &FieldTable) -> Result<MatchKind, AmqpError> {
+fn match_kind(arguments: &FieldTable) -> Result<MatchKind, ControlError> {
     let Some(value) = arguments.inner().get("x-match") else {
         return Ok(MatchKind::All);
     };
@@ -46,7 +46,7 @@ fn match_kind(arguments: &FieldTable) -> Result<MatchKind, AmqpError> {
         "any" => Ok(MatchKind::Any),
         "all-with-x" => Ok(MatchKind::AllWithX),
         "any-with-x" => Ok(MatchKind::AnyWithX),
-        _ => Err(AmqpError::precondition_failed(format!(
+        _ => Err(ControlError::precondition_failed(format!(
             "Invalid x-match field value <<\"{text}\">>; expected all, any, all-with-x, or any-with-x"
         ))),
     }

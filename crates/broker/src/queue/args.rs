@@ -2,19 +2,19 @@
 
 use warren_codec::types::{AMQPValue, FieldTable};
 
-use crate::error::{AmqpError, AmqpResult};
 use crate::util::int_value;
 use crate::vhost::type_name;
+use warren_model::{ControlError, ControlResult};
 
 /// Check the x-arguments RabbitMQ validates on queue.declare.
-pub fn validate(arguments: &FieldTable, queue: &str, vhost: &str) -> AmqpResult<()> {
+pub fn validate(arguments: &FieldTable, queue: &str, vhost: &str) -> ControlResult<()> {
     let invalid = |arg: &str, why: String| {
-        AmqpError::precondition_failed(format!(
+        ControlError::precondition_failed(format!(
             "invalid arg '{arg}' for queue '{queue}' in vhost '{vhost}': {why}"
         ))
     };
     let wrong_type = |arg: &str, v: &AMQPValue| {
-        AmqpError::precondition_failed(format!(
+        ControlError::precondition_failed(format!(
             "invalid type '{}' for arg '{arg}' in queue '{queue}' in vhost '{vhost}'",
             type_name(v)
         ))

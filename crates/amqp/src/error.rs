@@ -4,6 +4,7 @@
 
 use std::fmt;
 use warren_codec::reply::{self, is_hard_error, reply_name};
+use warren_model::{ControlError, ErrorKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AmqpError {
@@ -96,3 +97,24 @@ impl fmt::Display for AmqpError {
 impl std::error::Error for AmqpError {}
 
 pub type AmqpResult<T> = Result<T, AmqpError>;
+
+/// The reply code RabbitMQ sends for each kind of control-plane failure.
+pub fn reply_code(kind: ErrorKind) -> u16 {
+    match kind {
+        ErrorKind::AccessRefused => reply::ACCESS_REFUSED,
+        ErrorKind::NotFound => reply::NOT_FOUND,
+        ErrorKind::ResourceLocked => reply::RESOURCE_LOCKED,
+        ErrorKind::PreconditionFailed => reply::PRECONDITION_FAILED,
+        ErrorKind::CommandInvalid => reply::COMMAND_INVALID,
+        ErrorKind::NotAllowed => reply::NOT_ALLOWED,
+        ErrorKind::ConnectionForced => reply::CONNECTION_FORCED,
+        ErrorKind::NotImplemented => reply::NOT_IMPLEMENTED,
+        ErrorKind::Internal => reply::INTERNAL_ERROR,
+    }
+}
+
+impl From<ControlError> for AmqpError {
+    fn from(e: ControlError) -> Self {
+        Self::new(reply_code(e.kind), e.message)
+    }
+}
