@@ -593,10 +593,11 @@ fn message_record(msg_id: u64, flags: u8, queues: &[u32], body: &[u8]) -> Vec<u8
 
 fn journal_records() -> Vec<MetaRecord> {
     vec![
-        MetaRecord::Vhost { name: "/".into() },
+        MetaRecord::vhost("/"),
         MetaRecord::User {
             name: "guest".into(),
             password_hash: warren_broker::auth::password::hash_with_salt([1, 2, 3, 4], b"guest"),
+            hashing_algorithm: String::new(),
             tags: vec!["administrator".into()],
         },
         MetaRecord::Permission {

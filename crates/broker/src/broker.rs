@@ -7,14 +7,18 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
+use warren_model::command::{Origin, VhostSpec};
+use warren_model::{ControlError, ControlResult};
+
 use crate::alarm::Alarms;
-use crate::auth::{password, Pattern, Permission, User, Users};
+use crate::auth::{password, Pattern, Permission, TopicPermission, User, Users};
 use crate::config::Config;
+use crate::control::{vhost_named, Outcome};
 use crate::definitions::{Definitions, DefinitionsError};
-use crate::outbox::{ConnectionShared, OutboxEvent};
+use crate::metalog::MetaLog;
+use crate::outbox::{ConnectionInfo, ConnectionShared, OutboxEvent};
 use crate::queue::QueuedMessage;
 use crate::vhost::{ExchangeDeclare, VHost};
-use warren_model::ControlError;
 use warren_store::meta::{table_from_text, MetaModel, MetaRecord};
 use warren_store::{Recovered, Store, StoreConfig, StoreError};
 
@@ -44,6 +48,8 @@ pub struct Broker {
     reply_targets: Mutex<HashMap<Bytes, ReplyTarget>>,
     next_connection_id: AtomicU64,
     pub store: Arc<Store>,
+    /// Durable metadata changes go here before they are applied (the store's journal).
+    log: Arc<dyn MetaLog>,
     /// Resource alarms (memory, disk): publishing connections are blocked while one is set.
     alarm: tokio::sync::watch::Sender<Alarms>,
 }
@@ -65,6 +71,7 @@ impl Broker {
             reply_targets: Mutex::new(HashMap::new()),
             next_connection_id: AtomicU64::new(1),
             config,
+            log: Arc::clone(&store) as Arc<dyn MetaLog>,
             store,
             alarm: tokio::sync::watch::channel(Alarms::default()).0,
         };
@@ -91,10 +98,11 @@ impl Broker {
 
     /// RabbitMQ creates the default vhost and user only when its database is new.
     fn create_defaults(&self) {
-        self.add_vhost(&self.config.default_vhost.clone());
+        self.put_vhost(vhost_named(&self.config.default_vhost));
         self.put_user(User {
             name: self.config.default_user.clone(),
             password_hash: password::hash_password(self.config.default_pass.as_bytes()),
+            hashing_algorithm: password::DEFAULT_ALGORITHM.into(),
             tags: vec!["administrator".into()],
         });
         self.set_permission(
@@ -112,24 +120,45 @@ impl Broker {
             vhosts,
             users,
             permissions,
+            topic_permissions,
             exchanges,
             queues,
             bindings,
             ..
         } = meta;
-        for v in &vhosts {
-            self.add_vhost(v);
+        for r in vhosts {
+            if let MetaRecord::Vhost {
+                name,
+                description,
+                tags,
+                default_queue_type,
+            } = r
+            {
+                self.put_vhost(VhostSpec {
+                    name,
+                    description,
+                    tags,
+                    default_queue_type,
+                });
+            }
         }
         for r in users.into_values() {
             if let MetaRecord::User {
                 name,
                 password_hash,
+                hashing_algorithm,
                 tags,
             } = r
             {
+                let hashing_algorithm = if hashing_algorithm.is_empty() {
+                    password::DEFAULT_ALGORITHM.to_owned()
+                } else {
+                    hashing_algorithm
+                };
                 self.put_user(User {
                     name,
                     password_hash,
+                    hashing_algorithm,
                     tags,
                 });
             }
@@ -156,6 +185,26 @@ impl Broker {
                             read,
                         },
                     );
+                }
+            }
+        }
+        for r in topic_permissions.into_values() {
+            if let MetaRecord::TopicPermission {
+                user,
+                vhost,
+                exchange,
+                write,
+                read,
+            } = r
+            {
+                let pattern = |p: &str| Pattern::new(p).or_else(|_| Pattern::new(""));
+                if let (Ok(write), Ok(read)) = (pattern(&write), pattern(&read)) {
+                    let p = TopicPermission {
+                        exchange,
+                        write,
+                        read,
+                    };
+                    self.set_topic_permission(&user, &vhost, p);
                 }
             }
         }
@@ -209,7 +258,7 @@ impl Broker {
             let arguments = table_from_text(&b.arguments);
             let key = b.routing_key.as_bytes();
             let bound = if b.destination_type == "queue" {
-                v.bind_queue(&b.destination, &b.source, key, &arguments, 0)
+                v.bind_queue(&b.destination, &b.source, key, &arguments, Origin::Operator)
             } else {
                 v.bind_exchange(&b.destination, &b.source, key, &arguments)
             };
@@ -234,35 +283,164 @@ impl Broker {
         }
     }
 
-    pub fn add_vhost(&self, name: &str) -> Arc<VHost> {
+    /// Create a vhost, or update an existing one's metadata.
+    pub fn put_vhost(&self, spec: VhostSpec) -> Outcome {
         let mut vhosts = self.vhosts.write();
-        if let Some(v) = vhosts.get(name) {
-            return Arc::clone(v);
+        self.log.append(&MetaRecord::Vhost {
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            tags: spec.tags.clone(),
+            default_queue_type: spec.default_queue_type.clone(),
+        });
+        if let Some(v) = vhosts.get(&spec.name) {
+            *v.metadata.lock() = spec;
+            return Outcome::Updated;
         }
-        let v = Arc::new(VHost::new(name, Arc::clone(&self.store)));
-        vhosts.insert(name.to_owned(), Arc::clone(&v));
-        self.store.journal(&MetaRecord::Vhost { name: name.into() });
-        v
+        let v = Arc::new(VHost::new(
+            &spec.name,
+            Arc::clone(&self.store),
+            Arc::clone(&self.log),
+        ));
+        *v.metadata.lock() = spec;
+        vhosts.insert(v.name.to_string(), v);
+        Outcome::Created
     }
 
-    pub fn put_user(&self, user: User) {
-        self.store.journal(&MetaRecord::User {
+    /// Delete a vhost with everything in it; its connections are closed.
+    pub(crate) fn delete_vhost(&self, name: &str) -> ControlResult<Outcome> {
+        let v = {
+            let mut vhosts = self.vhosts.write();
+            let v = vhosts
+                .remove(name)
+                .ok_or_else(|| ControlError::not_found(format!("vhost '{name}' does not exist")))?;
+            self.log
+                .append(&MetaRecord::DeleteVhost { name: name.into() });
+            v
+        };
+        self.users.write().forget_vhost(name);
+        for q in v.queues() {
+            v.remove_queue(&q);
+        }
+        let reason = format!("vhost '{name}' is deleted");
+        for c in self.connections.lock().values() {
+            if c.info.vhost == name {
+                c.push(OutboxEvent::Close(ControlError::connection_forced(&reason)));
+            }
+        }
+        Ok(Outcome::Deleted)
+    }
+
+    /// Add or replace a user.
+    pub fn put_user(&self, user: User) -> Outcome {
+        let mut users = self.users.write();
+        self.log.append(&MetaRecord::User {
             name: user.name.clone(),
             password_hash: user.password_hash.clone(),
+            hashing_algorithm: user.hashing_algorithm.clone(),
             tags: user.tags.clone(),
         });
-        self.users.write().put_user(user);
+        if users.put_user(user) {
+            Outcome::Created
+        } else {
+            Outcome::Updated
+        }
+    }
+
+    pub(crate) fn delete_user(&self, name: &str) -> ControlResult<Outcome> {
+        let mut users = self.users.write();
+        if users.user(name).is_none() {
+            return Err(ControlError::not_found(format!(
+                "user '{name}' does not exist"
+            )));
+        }
+        self.log
+            .append(&MetaRecord::DeleteUser { name: name.into() });
+        users.delete_user(name);
+        Ok(Outcome::Deleted)
     }
 
     pub fn set_permission(&self, user: &str, vhost: &str, permission: Permission) {
-        self.store.journal(&MetaRecord::Permission {
+        let mut users = self.users.write();
+        self.log.append(&MetaRecord::Permission {
             user: user.into(),
             vhost: vhost.into(),
             configure: permission.configure.source.clone(),
             write: permission.write.source.clone(),
             read: permission.read.source.clone(),
         });
-        self.users.write().set_permission(user, vhost, permission);
+        users.set_permission(user, vhost, permission);
+    }
+
+    pub(crate) fn clear_permissions(&self, user: &str, vhost: &str) -> ControlResult<Outcome> {
+        let mut users = self.users.write();
+        if users.permission(user, vhost).is_none() {
+            return Err(ControlError::not_found(format!(
+                "user '{user}' has no permissions in vhost '{vhost}'"
+            )));
+        }
+        self.log.append(&MetaRecord::DeletePermission {
+            user: user.into(),
+            vhost: vhost.into(),
+        });
+        users.clear_permission(user, vhost);
+        Ok(Outcome::Deleted)
+    }
+
+    pub(crate) fn set_topic_permission(
+        &self,
+        user: &str,
+        vhost: &str,
+        permission: TopicPermission,
+    ) -> Outcome {
+        let mut users = self.users.write();
+        self.log.append(&MetaRecord::TopicPermission {
+            user: user.into(),
+            vhost: vhost.into(),
+            exchange: permission.exchange.clone(),
+            write: permission.write.source.clone(),
+            read: permission.read.source.clone(),
+        });
+        if users.set_topic_permission(user, vhost, permission) {
+            Outcome::Created
+        } else {
+            Outcome::Updated
+        }
+    }
+
+    pub(crate) fn clear_topic_permissions(
+        &self,
+        user: &str,
+        vhost: &str,
+        exchange: Option<&str>,
+    ) -> ControlResult<Outcome> {
+        let mut users = self.users.write();
+        let gone = users.clear_topic_permission(user, vhost, exchange);
+        if gone.is_empty() {
+            return Err(ControlError::not_found(format!(
+                "user '{user}' has no topic permissions in vhost '{vhost}'"
+            )));
+        }
+        for exchange in gone {
+            self.log.append(&MetaRecord::DeleteTopicPermission {
+                user: user.into(),
+                vhost: vhost.into(),
+                exchange,
+            });
+        }
+        Ok(Outcome::Deleted)
+    }
+
+    /// Close a client connection by its name, with 320 CONNECTION_FORCED and `reason`.
+    pub(crate) fn close_connection(&self, name: &str, reason: &str) -> ControlResult<Outcome> {
+        let connections = self.connections.lock();
+        let c = connections
+            .values()
+            .find(|c| c.info.name == name)
+            .ok_or_else(|| {
+                ControlError::not_found(format!("connection '{name}' does not exist"))
+            })?;
+        c.push(OutboxEvent::Close(ControlError::connection_forced(reason)));
+        Ok(Outcome::Deleted)
     }
 
     /// The resource alarms now set (publishers get blocked while any is).
@@ -320,9 +498,19 @@ impl Broker {
         self.vhosts.read().get(name).cloned()
     }
 
-    pub fn register_connection(&self) -> Arc<ConnectionShared> {
+    /// Every vhost, in no particular order.
+    pub fn vhosts(&self) -> Vec<Arc<VHost>> {
+        self.vhosts.read().values().cloned().collect()
+    }
+
+    /// Every open client connection, in no particular order.
+    pub fn connections(&self) -> Vec<Arc<ConnectionShared>> {
+        self.connections.lock().values().cloned().collect()
+    }
+
+    pub fn register_connection(&self, info: ConnectionInfo) -> Arc<ConnectionShared> {
         let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
-        let shared = ConnectionShared::new(id);
+        let shared = ConnectionShared::new(id, info);
         self.connections.lock().insert(id, Arc::clone(&shared));
         shared
     }

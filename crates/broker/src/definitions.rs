@@ -108,7 +108,7 @@ impl Definitions {
 
     pub fn apply(&self, broker: &Broker) -> Result<(), DefinitionsError> {
         for v in &self.vhosts {
-            broker.add_vhost(&v.name);
+            broker.put_vhost(crate::control::vhost_named(&v.name));
         }
         for u in &self.users {
             let password_hash = match (&u.password_hash, &u.password) {
@@ -119,6 +119,7 @@ impl Definitions {
             broker.put_user(User {
                 name: u.name.clone(),
                 password_hash,
+                hashing_algorithm: password::DEFAULT_ALGORITHM.into(),
                 tags: u.tags.to_vec(),
             });
         }

@@ -1,6 +1,9 @@
 //! warren-broker: the broker core.
 //!
 //! # Layout
+//! - [`control`]: the control plane: every command (declare, delete, bind, users, vhosts,
+//!   permissions, close connection) goes through `Broker::execute`.
+//! - [`metalog`]: the seam where durable metadata changes are appended before they apply.
 //! - [`broker`]: vhosts, users, connection registry, direct reply-to registry.
 //! - [`vhost`]: exchanges, queues, bindings, and routing through them.
 //! - [`exchange`]: per-type routing tables (direct, fanout, topic trie, headers).
@@ -19,8 +22,10 @@ pub mod alarm;
 pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod control;
 pub mod definitions;
 pub mod exchange;
+pub mod metalog;
 pub mod outbox;
 pub mod queue;
 pub mod util;

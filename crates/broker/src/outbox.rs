@@ -4,11 +4,13 @@
 //! consumer's own task encodes them, so per-channel state (delivery tags, unacked messages)
 //! stays owned by one task and needs no lock.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+use warren_codec::types::FieldTable;
 
 use crate::queue::{Consumer, Queue, QueuedMessage};
 use warren_model::ControlError;
@@ -34,17 +36,47 @@ pub enum OutboxEvent {
     Close(ControlError),
 }
 
+/// What a connection settled in its handshake: fixed for its life, shown by the management
+/// API and warrenctl.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// RabbitMQ's connection name: "PEER_IP:PEER_PORT -> LOCAL_IP:LOCAL_PORT".
+    pub name: String,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub user: String,
+    pub vhost: String,
+    pub client_properties: FieldTable,
+    /// Milliseconds since the Unix epoch.
+    pub connected_at_ms: u64,
+    pub channel_max: u16,
+    pub frame_max: u32,
+    pub heartbeat_s: u16,
+    /// The SASL mechanism the client logged in with ("PLAIN", "AMQPLAIN").
+    pub auth_mechanism: String,
+}
+
+impl ConnectionInfo {
+    /// RabbitMQ's name for a connection from `peer` to `local` (IPv4 clients of a dual-stack
+    /// listener show as IPv4, as in RabbitMQ).
+    pub fn name_for(peer: SocketAddr, local: SocketAddr) -> String {
+        format!("{} -> {}", canonical(peer), canonical(local))
+    }
+}
+
 #[derive(Debug)]
 pub struct ConnectionShared {
     pub id: u64,
+    pub info: ConnectionInfo,
     outbox: Mutex<Vec<OutboxEvent>>,
     notify: Notify,
 }
 
 impl ConnectionShared {
-    pub fn new(id: u64) -> Arc<Self> {
+    pub fn new(id: u64, info: ConnectionInfo) -> Arc<Self> {
         Arc::new(Self {
             id,
+            info,
             outbox: Mutex::new(Vec::new()),
             notify: Notify::new(),
         })
@@ -75,4 +107,9 @@ impl ConnectionShared {
     pub async fn wait(&self) {
         self.notify.notified().await;
     }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it carries.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }

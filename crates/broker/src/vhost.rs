@@ -11,10 +11,23 @@ use warren_codec::types::{AMQPValue, FieldTable};
 
 use crate::exchange::{headers, Binding, Destination, Exchange, ExchangeKind};
 use crate::queue::{Queue, QueueSpec};
+use warren_model::command::{Origin, VhostSpec};
 use warren_model::{ControlError, ControlResult};
 use warren_store::message::Message;
 use warren_store::meta::{table_to_text, BindingRecord, MetaRecord};
 use warren_store::Store;
+
+use crate::metalog::MetaLog;
+
+/// A queue.declare's result.
+#[derive(Debug, Clone)]
+pub struct QueueDeclared {
+    pub queue: Arc<Queue>,
+    pub messages: u32,
+    pub consumers: u32,
+    /// False when an equivalent queue existed already.
+    pub created: bool,
+}
 
 /// Predeclared in every vhost, as in RabbitMQ.
 const STANDARD_EXCHANGES: [(&str, ExchangeKind); 6] = [
@@ -99,9 +112,13 @@ impl Topology {
 #[derive(Debug)]
 pub struct VHost {
     pub name: Arc<str>,
+    /// Description, tags and default queue type (the management API's vhost fields).
+    pub metadata: parking_lot::Mutex<VhostSpec>,
     topology: RwLock<Topology>,
-    /// Durable changes are journaled here.
+    /// Queue ids and their hold on stored messages.
     store: Arc<Store>,
+    /// Durable changes are appended here before they are applied.
+    log: Arc<dyn MetaLog>,
 }
 
 /// Reusable buffers for routing, owned by a channel so publishing does not allocate.
@@ -125,7 +142,7 @@ pub struct ExchangeDeclare<'a> {
 }
 
 impl VHost {
-    pub fn new(name: &str, store: Arc<Store>) -> Self {
+    pub fn new(name: &str, store: Arc<Store>, log: Arc<dyn MetaLog>) -> Self {
         let mut topology = Topology::default();
         for (xname, kind) in STANDARD_EXCHANGES {
             let name: Arc<str> = Arc::from(xname);
@@ -142,14 +159,19 @@ impl VHost {
         }
         Self {
             name: Arc::from(name),
+            metadata: parking_lot::Mutex::new(VhostSpec {
+                name: name.to_owned(),
+                ..VhostSpec::default()
+            }),
             topology: RwLock::new(topology),
             store,
+            log,
         }
     }
 
     fn journal_exchange_deletes(&self, removed: &[Arc<str>]) {
         for name in removed {
-            self.store.journal(&MetaRecord::DeleteExchange {
+            self.log.append(&MetaRecord::DeleteExchange {
                 vhost: self.name.to_string(),
                 name: name.to_string(),
             });
@@ -185,7 +207,7 @@ impl VHost {
             routing_key: String::from_utf8_lossy(key).into_owned(),
             arguments: table_to_text(arguments),
         };
-        self.store.journal(&if bind {
+        self.log.append(&if bind {
             MetaRecord::Bind(record)
         } else {
             MetaRecord::Unbind(record)
@@ -258,7 +280,7 @@ impl VHost {
         );
         topo.exchanges.insert(name, x);
         if d.durable {
-            self.store.journal(&MetaRecord::Exchange {
+            self.log.append(&MetaRecord::Exchange {
                 vhost: self.name.to_string(),
                 name: d.name.to_owned(),
                 kind: kind.as_str().to_owned(),
@@ -339,31 +361,46 @@ impl VHost {
 
     // ---- queues ----------------------------------------------------------------------------
 
-    /// Declare (or passively check) a queue. Returns it with its message and consumer counts.
+    /// Declare a queue (an empty name makes the broker pick an `amq.gen-` one). Returns it
+    /// with its message and consumer counts, and whether it was created.
     pub fn declare_queue(
         &self,
-        spec: QueueSpec,
-        passive: bool,
+        mut spec: QueueSpec,
         server_named: bool,
-        connection_id: u64,
-    ) -> ControlResult<(Arc<Queue>, u32, u32)> {
-        if passive {
-            let q = self.lookup_queue(&spec.name, connection_id)?;
-            let (m, c) = q.counts();
-            return Ok((q, m, c));
+        origin: Origin,
+    ) -> ControlResult<QueueDeclared> {
+        let server_named = server_named || spec.name.is_empty();
+        if spec.name.is_empty() {
+            spec.name = crate::queue::generate_name();
         }
         crate::queue::args::validate(&spec.arguments, &spec.name, &self.name)?;
+        let owner = match (spec.exclusive, origin) {
+            (false, _) => None,
+            (true, Origin::Connection(id)) => Some(id),
+            (true, Origin::Operator) => {
+                return Err(ControlError::precondition_failed(format!(
+                    "queue '{}' in vhost '{}': only a client connection can own an exclusive queue",
+                    spec.name, self.name
+                )))
+            }
+        };
         let mut topo = self.topology.write();
         if let Some(q) = topo.queues.get(&spec.name) {
             let q = Arc::clone(q);
             drop(topo);
-            if q.owner.is_some_and(|o| o != connection_id) || (q.owner.is_some() != spec.exclusive)
+            if q.owner.is_some_and(|o| Some(o) != origin.connection())
+                || (q.owner.is_some() != spec.exclusive)
             {
                 return Err(self.locked(&spec.name));
             }
             self.queue_equivalent(&q, &spec)?;
-            let (m, c) = q.counts();
-            return Ok((q, m, c));
+            let (messages, consumers) = q.counts();
+            return Ok(QueueDeclared {
+                queue: q,
+                messages,
+                consumers,
+                created: false,
+            });
         }
         if spec.name.starts_with("amq.") && !server_named {
             return Err(ControlError::access_refused(format!(
@@ -371,9 +408,13 @@ impl VHost {
                 spec.name
             )));
         }
-        let owner = spec.exclusive.then_some(connection_id);
-        let q = self.insert_queue(&mut topo, spec, owner, None);
-        Ok((q, 0, 0))
+        let queue = self.insert_queue(&mut topo, spec, owner, None);
+        Ok(QueueDeclared {
+            queue,
+            messages: 0,
+            consumers: 0,
+            created: true,
+        })
     }
 
     /// Add a queue; a durable one gets a store id (`restored_id` when it comes back from the
@@ -388,7 +429,7 @@ impl VHost {
         let persisted = spec.durable && !spec.exclusive && !spec.auto_delete;
         let id = restored_id.unwrap_or_else(|| self.store.next_queue_id());
         if persisted {
-            self.store.journal(&MetaRecord::Queue {
+            self.log.append(&MetaRecord::Queue {
                 vhost: self.name.to_string(),
                 name: spec.name.to_string(),
                 id,
@@ -435,8 +476,8 @@ impl VHost {
         )
     }
 
-    /// Find a queue this connection may use (exclusive queues belong to their connection).
-    pub fn lookup_queue(&self, name: &str, connection_id: u64) -> ControlResult<Arc<Queue>> {
+    /// Find a queue `origin` may use (exclusive queues belong to their connection).
+    pub fn lookup_queue(&self, name: &str, origin: Origin) -> ControlResult<Arc<Queue>> {
         let q = self
             .topology
             .read()
@@ -444,8 +485,10 @@ impl VHost {
             .get(name)
             .cloned()
             .ok_or_else(|| self.no_queue(name))?;
-        if q.owner.is_some_and(|o| o != connection_id) {
-            return Err(self.locked(name));
+        if let (Some(owner), Origin::Connection(id)) = (q.owner, origin) {
+            if owner != id {
+                return Err(self.locked(name));
+            }
         }
         Ok(q)
     }
@@ -456,9 +499,9 @@ impl VHost {
         name: &str,
         if_unused: bool,
         if_empty: bool,
-        connection_id: u64,
+        origin: Origin,
     ) -> ControlResult<u32> {
-        let q = self.lookup_queue(name, connection_id)?;
+        let q = self.lookup_queue(name, origin)?;
         let (messages, consumers) = q.counts();
         if if_unused && consumers > 0 {
             return Err(ControlError::precondition_failed(format!(
@@ -490,7 +533,7 @@ impl VHost {
         // another connection must come after this delete in the journal, or replay would
         // delete what that client was told exists.
         if let Some(id) = q.store_id {
-            self.store.journal(&MetaRecord::DeleteQueue {
+            self.log.append(&MetaRecord::DeleteQueue {
                 vhost: self.name.to_string(),
                 name: q.name().to_owned(),
                 id,
@@ -517,7 +560,7 @@ impl VHost {
         exchange: &str,
         key: &[u8],
         arguments: &FieldTable,
-        connection_id: u64,
+        origin: Origin,
     ) -> ControlResult<()> {
         if exchange.is_empty() {
             return Err(default_exchange_refused());
@@ -526,7 +569,7 @@ impl VHost {
         if !self.exchange_exists(exchange) {
             return Err(self.no_exchange(exchange));
         }
-        let q = self.lookup_queue(queue, connection_id)?;
+        let q = self.lookup_queue(queue, origin)?;
         self.bind(exchange, Destination::Queue(q), key, arguments)
     }
 
@@ -536,7 +579,7 @@ impl VHost {
         exchange: &str,
         key: &[u8],
         arguments: &FieldTable,
-        connection_id: u64,
+        origin: Origin,
     ) -> ControlResult<()> {
         if exchange.is_empty() {
             return Err(default_exchange_refused());
@@ -544,7 +587,7 @@ impl VHost {
         if !self.exchange_exists(exchange) {
             return Ok(());
         }
-        let q = match self.lookup_queue(queue, connection_id) {
+        let q = match self.lookup_queue(queue, origin) {
             Ok(q) => q,
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),

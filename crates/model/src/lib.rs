@@ -3,6 +3,7 @@
 //! format. Front ends (AMQP sessions, the management HTTP API, warrenctl) and the broker core
 //! all speak these types; nothing here does I/O.
 
+pub mod command;
 pub mod error;
 
 pub use error::{ControlError, ControlResult, ErrorKind};

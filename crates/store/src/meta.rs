@@ -16,6 +16,12 @@ use super::record::{checked_len, seal, RECORD_PREFIX};
 pub enum MetaRecord {
     Vhost {
         name: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        description: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default_queue_type: Option<String>,
     },
     DeleteVhost {
         name: String,
@@ -23,6 +29,10 @@ pub enum MetaRecord {
     User {
         name: String,
         password_hash: String,
+        /// RabbitMQ's `hashing_algorithm` (absent in journals written before it was kept:
+        /// those hashes are SHA-256).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        hashing_algorithm: String,
         tags: Vec<String>,
     },
     DeleteUser {
@@ -34,6 +44,22 @@ pub enum MetaRecord {
         configure: String,
         write: String,
         read: String,
+    },
+    DeletePermission {
+        user: String,
+        vhost: String,
+    },
+    TopicPermission {
+        user: String,
+        vhost: String,
+        exchange: String,
+        write: String,
+        read: String,
+    },
+    DeleteTopicPermission {
+        user: String,
+        vhost: String,
+        exchange: String,
     },
     Exchange {
         vhost: String,
@@ -60,6 +86,18 @@ pub enum MetaRecord {
     },
     Bind(BindingRecord),
     Unbind(BindingRecord),
+}
+
+impl MetaRecord {
+    /// A vhost with only a name.
+    pub fn vhost(name: &str) -> Self {
+        MetaRecord::Vhost {
+            name: name.to_owned(),
+            description: String::new(),
+            tags: Vec::new(),
+            default_queue_type: None,
+        }
+    }
 }
 
 /// A binding between durable ends.
@@ -123,12 +161,22 @@ pub fn decode_all(buf: &[u8]) -> (Vec<MetaRecord>, usize) {
     (records, buf.len() - at)
 }
 
+fn vhost_name(r: &MetaRecord) -> &str {
+    match r {
+        MetaRecord::Vhost { name, .. } => name,
+        _ => "",
+    }
+}
+
 /// Durable metadata after replaying a journal.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct MetaModel {
-    pub vhosts: Vec<String>,
+    /// Vhost records in creation order.
+    pub vhosts: Vec<MetaRecord>,
     pub users: BTreeMap<String, MetaRecord>,
     pub permissions: BTreeMap<(String, String), MetaRecord>,
+    /// Keyed by (user, vhost, exchange).
+    pub topic_permissions: BTreeMap<(String, String, String), MetaRecord>,
     pub exchanges: BTreeMap<(String, String), MetaRecord>,
     pub queues: BTreeMap<(String, String), MetaRecord>,
     pub bindings: Vec<BindingRecord>,
@@ -155,14 +203,16 @@ impl MetaModel {
 
     fn apply(&mut self, r: MetaRecord) {
         match &r {
-            MetaRecord::Vhost { name } => {
-                if !self.vhosts.contains(name) {
-                    self.vhosts.push(name.clone());
+            MetaRecord::Vhost { name, .. } => {
+                match self.vhosts.iter_mut().find(|v| vhost_name(v) == name) {
+                    Some(v) => *v = r,
+                    None => self.vhosts.push(r),
                 }
             }
             MetaRecord::DeleteVhost { name } => {
-                self.vhosts.retain(|v| v != name);
+                self.vhosts.retain(|v| vhost_name(v) != name);
                 self.permissions.retain(|(_, v), _| v != name);
+                self.topic_permissions.retain(|(_, v, _), _| v != name);
                 self.exchanges.retain(|(v, _), _| v != name);
                 self.queues.retain(|(v, _), _| v != name);
                 self.bindings.retain(|b| &b.vhost != name);
@@ -173,9 +223,30 @@ impl MetaModel {
             MetaRecord::DeleteUser { name } => {
                 self.users.remove(name);
                 self.permissions.retain(|(u, _), _| u != name);
+                self.topic_permissions.retain(|(u, _, _), _| u != name);
             }
             MetaRecord::Permission { user, vhost, .. } => {
                 self.permissions.insert((user.clone(), vhost.clone()), r);
+            }
+            MetaRecord::DeletePermission { user, vhost } => {
+                self.permissions.remove(&(user.clone(), vhost.clone()));
+            }
+            MetaRecord::TopicPermission {
+                user,
+                vhost,
+                exchange,
+                ..
+            } => {
+                let key = (user.clone(), vhost.clone(), exchange.clone());
+                self.topic_permissions.insert(key, r);
+            }
+            MetaRecord::DeleteTopicPermission {
+                user,
+                vhost,
+                exchange,
+            } => {
+                let key = (user.clone(), vhost.clone(), exchange.clone());
+                self.topic_permissions.remove(&key);
             }
             MetaRecord::Exchange { vhost, name, .. } => {
                 self.exchanges.insert((vhost.clone(), name.clone()), r);
@@ -233,7 +304,7 @@ mod tests {
     #[test]
     fn journal_round_trips_and_stops_at_a_torn_tail() {
         let records = vec![
-            MetaRecord::Vhost { name: "/".into() },
+            MetaRecord::vhost("/"),
             MetaRecord::Queue {
                 vhost: "/".into(),
                 name: "q".into(),

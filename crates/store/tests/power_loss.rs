@@ -173,13 +173,10 @@ fn queue_record(id: u32) -> MetaRecord {
 
 /// The records that restate a recovered model, as the broker journals them at start.
 fn restate(m: &MetaModel) -> Vec<MetaRecord> {
-    let mut out: Vec<MetaRecord> = m
-        .vhosts
-        .iter()
-        .map(|name| MetaRecord::Vhost { name: name.clone() })
-        .collect();
+    let mut out: Vec<MetaRecord> = m.vhosts.clone();
     out.extend(m.users.values().cloned());
     out.extend(m.permissions.values().cloned());
+    out.extend(m.topic_permissions.values().cloned());
     out.extend(m.exchanges.values().cloned());
     out.extend(m.queues.values().cloned());
     out.extend(m.bindings.iter().cloned().map(MetaRecord::Bind));
@@ -552,7 +549,7 @@ fn confirmed_messages_and_synced_topology_survive_power_loss() {
         if !early {
             world.restate_and_commit(&store);
             if recovered.first_boot {
-                world.journal(&store, MetaRecord::Vhost { name: VHOST.into() });
+                world.journal(&store, MetaRecord::vhost(VHOST));
             }
             let steps = world.rng.below(400);
             for _ in 0..steps {

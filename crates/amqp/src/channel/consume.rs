@@ -49,7 +49,10 @@ impl Channel {
         }
         ctx.grant
             .check(Access::Read, ResourceKind::Queue, &queue_name)?;
-        let q = ctx.vhost.lookup_queue(&queue_name, ctx.shared.id)?;
+        let q = ctx.vhost.lookup_queue(
+            &queue_name,
+            warren_model::command::Origin::Connection(ctx.shared.id),
+        )?;
         let priority = match c.arguments.inner().get("x-priority") {
             Some(v) => warren_broker::util::int_value(v).ok_or_else(|| {
                 AmqpError::precondition_failed(format!(
@@ -169,7 +172,10 @@ impl Channel {
         let queue_name = self.queue_name(g.queue.as_str())?;
         ctx.grant
             .check(Access::Read, ResourceKind::Queue, &queue_name)?;
-        let q = ctx.vhost.lookup_queue(&queue_name, ctx.shared.id)?;
+        let q = ctx.vhost.lookup_queue(
+            &queue_name,
+            warren_model::command::Origin::Connection(ctx.shared.id),
+        )?;
         let Some((message, remaining)) = q.get() else {
             ctx.send(
                 self.id,

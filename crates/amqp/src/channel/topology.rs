@@ -1,16 +1,49 @@
 //! Topology methods: exchange and queue declare / delete / bind / unbind / purge, with
 //! RabbitMQ's permission checks (configure to declare or delete; write on the destination
-//! and read on the source to bind).
-
-use std::sync::Arc;
+//! and read on the source to bind). Every change is a control-plane command
+//! (`Broker::execute`); passive declares are lookups.
 
 use warren_codec::protocol::{exchange, queue, AMQPClass};
+use warren_codec::types::FieldTable;
+use warren_model::command::{
+    BindingSpec, Command, DestinationKind, ExchangeSpec, Origin, QueueSpec,
+};
 
 use super::{Channel, ConnCtx};
 use crate::error::AmqpResult;
 use warren_broker::auth::{Access, ResourceKind};
-use warren_broker::queue::{generate_name, QueueSpec};
+use warren_broker::control::Outcome;
+use warren_broker::queue::generate_name;
 use warren_broker::vhost::ExchangeDeclare;
+
+impl ConnCtx {
+    fn origin(&self) -> Origin {
+        Origin::Connection(self.shared.id)
+    }
+
+    /// Run a command in this connection's vhost.
+    fn execute(&self, command: Command) -> AmqpResult<Outcome> {
+        Ok(self.broker.execute(self.origin(), command)?)
+    }
+
+    fn binding(
+        &self,
+        source: &str,
+        destination_kind: DestinationKind,
+        destination: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> BindingSpec {
+        BindingSpec {
+            vhost: self.vhost.name.to_string(),
+            source: source.to_owned(),
+            destination_kind,
+            destination: destination.to_owned(),
+            routing_key: routing_key.to_owned(),
+            arguments,
+        }
+    }
+}
 
 impl Channel {
     pub(super) fn exchange_declare(
@@ -23,15 +56,27 @@ impl Channel {
             ctx.grant
                 .check(Access::Configure, ResourceKind::Exchange, name)?;
         }
-        ctx.vhost.declare_exchange(&ExchangeDeclare {
-            name,
-            kind: d.kind.as_str(),
-            passive: d.passive,
-            durable: d.durable,
-            auto_delete: d.auto_delete,
-            internal: d.internal,
-            arguments: &d.arguments,
-        })?;
+        if d.passive {
+            ctx.vhost.declare_exchange(&ExchangeDeclare {
+                name,
+                kind: d.kind.as_str(),
+                passive: true,
+                durable: d.durable,
+                auto_delete: d.auto_delete,
+                internal: d.internal,
+                arguments: &d.arguments,
+            })?;
+        } else {
+            ctx.execute(Command::DeclareExchange(ExchangeSpec {
+                vhost: ctx.vhost.name.to_string(),
+                name: name.to_owned(),
+                kind: d.kind.to_string(),
+                durable: d.durable,
+                auto_delete: d.auto_delete,
+                internal: d.internal,
+                arguments: d.arguments,
+            }))?;
+        }
         if !d.nowait {
             ctx.send(
                 self.id,
@@ -49,8 +94,16 @@ impl Channel {
         let name = d.exchange.as_str();
         ctx.grant
             .check(Access::Configure, ResourceKind::Exchange, name)?;
-        match ctx.vhost.delete_exchange(name, d.if_unused) {
-            Ok(()) => {}
+        let deleted = ctx.broker.execute(
+            ctx.origin(),
+            Command::DeleteExchange {
+                vhost: ctx.vhost.name.to_string(),
+                name: name.to_owned(),
+                if_unused: d.if_unused,
+            },
+        );
+        match deleted {
+            Ok(_) => {}
             // Deleting an exchange that does not exist succeeds in RabbitMQ.
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e.into()),
@@ -72,12 +125,14 @@ impl Channel {
         )?;
         ctx.grant
             .check(Access::Read, ResourceKind::Exchange, b.source.as_str())?;
-        ctx.vhost.bind_exchange(
-            b.destination.as_str(),
+        let binding = ctx.binding(
             b.source.as_str(),
-            b.routing_key.as_str().as_bytes(),
-            &b.arguments,
-        )?;
+            DestinationKind::Exchange,
+            b.destination.as_str(),
+            b.routing_key.as_str(),
+            b.arguments,
+        );
+        ctx.execute(Command::Bind(binding))?;
         if !b.nowait {
             ctx.send(
                 self.id,
@@ -99,12 +154,14 @@ impl Channel {
         )?;
         ctx.grant
             .check(Access::Read, ResourceKind::Exchange, u.source.as_str())?;
-        ctx.vhost.unbind_exchange(
-            u.destination.as_str(),
+        let binding = ctx.binding(
             u.source.as_str(),
-            u.routing_key.as_str().as_bytes(),
-            &u.arguments,
-        )?;
+            DestinationKind::Exchange,
+            u.destination.as_str(),
+            u.routing_key.as_str(),
+            u.arguments,
+        );
+        ctx.execute(Command::Unbind(binding))?;
         if !u.nowait {
             ctx.send(
                 self.id,
@@ -115,32 +172,44 @@ impl Channel {
     }
 
     pub(super) fn queue_declare(&mut self, ctx: &mut ConnCtx, d: queue::Declare) -> AmqpResult<()> {
-        let server_named = d.queue.as_str().is_empty() && !d.passive;
-        // A passive declare of '' does not use the last-declared-queue shortcut (RabbitMQ).
-        let name: Arc<str> = if server_named {
-            generate_name()
+        let (name, messages, consumers) = if d.passive {
+            // A passive declare of '' does not use the last-declared-queue shortcut (RabbitMQ).
+            let q = ctx.vhost.lookup_queue(d.queue.as_str(), ctx.origin())?;
+            let (messages, consumers) = q.counts();
+            (q.spec.name.clone(), messages, consumers)
         } else {
-            Arc::from(d.queue.as_str())
-        };
-        if !d.passive {
+            let server_named = d.queue.as_str().is_empty();
+            let name = if server_named {
+                generate_name().to_string()
+            } else {
+                d.queue.to_string()
+            };
             ctx.grant
                 .check(Access::Configure, ResourceKind::Queue, &name)?;
-        }
-        let spec = QueueSpec {
-            name: name.clone(),
-            durable: d.durable,
-            exclusive: d.exclusive,
-            auto_delete: d.auto_delete,
-            arguments: d.arguments,
+            let declared = ctx.broker.execute(
+                ctx.origin(),
+                Command::DeclareQueue(QueueSpec {
+                    vhost: ctx.vhost.name.to_string(),
+                    name,
+                    server_named,
+                    durable: d.durable,
+                    exclusive: d.exclusive,
+                    auto_delete: d.auto_delete,
+                    arguments: d.arguments,
+                }),
+            );
+            let declared = declared.and_then(Outcome::into_queue)?;
+            let q = declared.queue;
+            if q.owner == Some(ctx.shared.id)
+                && !ctx
+                    .exclusive_queues
+                    .iter()
+                    .any(|e| std::sync::Arc::ptr_eq(e, &q))
+            {
+                ctx.exclusive_queues.push(std::sync::Arc::clone(&q));
+            }
+            (q.spec.name.clone(), declared.messages, declared.consumers)
         };
-        let (q, messages, consumers) =
-            ctx.vhost
-                .declare_queue(spec, d.passive, server_named, ctx.shared.id)?;
-        if q.owner == Some(ctx.shared.id)
-            && !ctx.exclusive_queues.iter().any(|e| Arc::ptr_eq(e, &q))
-        {
-            ctx.exclusive_queues.push(q);
-        }
         self.last_queue = Some(name.clone());
         if !d.nowait {
             ctx.send(
@@ -163,17 +232,18 @@ impl Channel {
             .check(Access::Read, ResourceKind::Exchange, b.exchange.as_str())?;
         // queue.bind with queue '' and key '' binds with the queue's own name as key.
         let key = if b.queue.as_str().is_empty() && b.routing_key.as_str().is_empty() {
-            queue_name.as_bytes()
+            &*queue_name
         } else {
-            b.routing_key.as_str().as_bytes()
+            b.routing_key.as_str()
         };
-        ctx.vhost.bind_queue(
-            &queue_name,
+        let binding = ctx.binding(
             b.exchange.as_str(),
+            DestinationKind::Queue,
+            &queue_name,
             key,
-            &b.arguments,
-            ctx.shared.id,
-        )?;
+            b.arguments,
+        );
+        ctx.execute(Command::Bind(binding))?;
         if !b.nowait {
             ctx.send(
                 self.id,
@@ -189,13 +259,14 @@ impl Channel {
             .check(Access::Write, ResourceKind::Queue, &queue_name)?;
         ctx.grant
             .check(Access::Read, ResourceKind::Exchange, u.exchange.as_str())?;
-        ctx.vhost.unbind_queue(
-            &queue_name,
+        let binding = ctx.binding(
             u.exchange.as_str(),
-            u.routing_key.as_str().as_bytes(),
-            &u.arguments,
-            ctx.shared.id,
-        )?;
+            DestinationKind::Queue,
+            &queue_name,
+            u.routing_key.as_str(),
+            u.arguments,
+        );
+        ctx.execute(Command::Unbind(binding))?;
         ctx.send(
             self.id,
             AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {})),
@@ -207,8 +278,14 @@ impl Channel {
         let queue_name = self.queue_name(p.queue.as_str())?;
         ctx.grant
             .check(Access::Read, ResourceKind::Queue, &queue_name)?;
-        let q = ctx.vhost.lookup_queue(&queue_name, ctx.shared.id)?;
-        let n = q.purge();
+        let purged = ctx.broker.execute(
+            ctx.origin(),
+            Command::PurgeQueue {
+                vhost: ctx.vhost.name.to_string(),
+                name: queue_name.to_string(),
+            },
+        );
+        let n = purged.and_then(Outcome::into_messages)?;
         if !p.nowait {
             ctx.send(
                 self.id,
@@ -224,10 +301,16 @@ impl Channel {
         let queue_name = self.queue_name(d.queue.as_str())?;
         ctx.grant
             .check(Access::Configure, ResourceKind::Queue, &queue_name)?;
-        let n = match ctx
-            .vhost
-            .delete_queue(&queue_name, d.if_unused, d.if_empty, ctx.shared.id)
-        {
+        let deleted = ctx.broker.execute(
+            ctx.origin(),
+            Command::DeleteQueue {
+                vhost: ctx.vhost.name.to_string(),
+                name: queue_name.to_string(),
+                if_unused: d.if_unused,
+                if_empty: d.if_empty,
+            },
+        );
+        let n = match deleted.and_then(Outcome::into_messages) {
             Ok(n) => n,
             // Deleting a queue that does not exist succeeds in RabbitMQ, with count 0.
             Err(e) if e.is_not_found() => 0,

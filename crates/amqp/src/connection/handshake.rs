@@ -28,6 +28,8 @@ pub struct Negotiated {
     pub grant: Grant,
     pub vhost: Arc<VHost>,
     pub client_properties: FieldTable,
+    /// The SASL mechanism the client logged in with.
+    pub auth_mechanism: String,
 }
 
 /// How the handshake ended early.
@@ -134,6 +136,7 @@ impl Handshake<'_> {
                 permission,
             },
             vhost,
+            auth_mechanism: start_ok.mechanism.to_string(),
             client_properties: start_ok.client_properties,
         })
     }

@@ -22,7 +22,7 @@ use crate::channel::{Channel, ConnCtx, PendingGet};
 use crate::error::AmqpError;
 use handshake::{Handshake, HandshakeError, Negotiated};
 use warren_broker::broker::Broker;
-use warren_broker::outbox::OutboxEvent;
+use warren_broker::outbox::{canonical, ConnectionInfo, OutboxEvent};
 use warren_broker::queue::{Queue, QueuedMessage};
 use warren_store::StoreError;
 use writer::Writer;
@@ -72,6 +72,7 @@ const CLOSED_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// Serve one accepted socket until it closes.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(peer);
     let (mut rd, mut wr) = stream.into_split();
     let mut rbuf = BytesMut::with_capacity(READ_SIZE_MIN);
     let negotiated = {
@@ -104,7 +105,21 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
             Ok(Err(HandshakeError::Closed)) | Err(_) => return,
         }
     };
-    let shared = broker.register_connection();
+    let shared = broker.register_connection(ConnectionInfo {
+        name: ConnectionInfo::name_for(peer, local),
+        peer: canonical(peer),
+        local: canonical(local),
+        user: negotiated.grant.user.clone(),
+        vhost: negotiated.grant.vhost.clone(),
+        client_properties: negotiated.client_properties.clone(),
+        connected_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        channel_max: negotiated.channel_max,
+        frame_max: negotiated.frame_max,
+        heartbeat_s: negotiated.heartbeat_s,
+        auth_mechanism: negotiated.auth_mechanism.clone(),
+    });
     tracing::debug!(%peer, id = shared.id, user = %negotiated.grant.user, vhost = %negotiated.grant.vhost, "connection opened");
     let writer = Writer::new(wr);
     let writer_task = tokio::spawn(Arc::clone(&writer).run());

@@ -12,9 +12,26 @@ use warren_model::ControlError;
 #[derive(Debug, Clone)]
 pub struct User {
     pub name: String,
-    /// base64(salt ‖ sha256(salt ‖ password)), exactly as in RabbitMQ definitions.
+    /// base64(salt ‖ sha256(salt ‖ password)), exactly as in RabbitMQ definitions; empty
+    /// when the user has no password (it cannot log in with one).
     pub password_hash: String,
+    /// RabbitMQ's `hashing_algorithm` for the hash.
+    pub hashing_algorithm: String,
     pub tags: Vec<String>,
+}
+
+impl User {
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+}
+
+/// Topic permissions of a user for one topic exchange: routing-key regexes.
+#[derive(Debug, Clone)]
+pub struct TopicPermission {
+    pub exchange: String,
+    pub write: Pattern,
+    pub read: Pattern,
 }
 
 /// One permission regex, kept with its source text for export.
@@ -92,11 +109,27 @@ impl fmt::Display for ResourceKind {
 pub struct Users {
     users: HashMap<String, User>,
     permissions: HashMap<(String, String), Permission>,
+    /// Per (user, vhost): one entry per topic exchange.
+    topic_permissions: HashMap<(String, String), Vec<TopicPermission>>,
 }
 
 impl Users {
-    pub fn put_user(&mut self, user: User) {
-        self.users.insert(user.name.clone(), user);
+    /// Add or replace a user; true if it is new.
+    pub fn put_user(&mut self, user: User) -> bool {
+        self.users.insert(user.name.clone(), user).is_none()
+    }
+
+    /// Remove a user and its permissions; false if there was none.
+    pub fn delete_user(&mut self, name: &str) -> bool {
+        self.permissions.retain(|(u, _), _| u != name);
+        self.topic_permissions.retain(|(u, _), _| u != name);
+        self.users.remove(name).is_some()
+    }
+
+    /// Forget every permission in a vhost (it is being deleted).
+    pub fn forget_vhost(&mut self, vhost: &str) {
+        self.permissions.retain(|(_, v), _| v != vhost);
+        self.topic_permissions.retain(|(_, v), _| v != vhost);
     }
 
     pub fn user(&self, name: &str) -> Option<&User> {
@@ -114,6 +147,67 @@ impl Users {
 
     pub fn permission(&self, user: &str, vhost: &str) -> Option<&Permission> {
         self.permissions.get(&(user.to_owned(), vhost.to_owned()))
+    }
+
+    /// Remove a user's permissions in a vhost; false if there were none.
+    pub fn clear_permission(&mut self, user: &str, vhost: &str) -> bool {
+        self.permissions
+            .remove(&(user.to_owned(), vhost.to_owned()))
+            .is_some()
+    }
+
+    /// Every (user, vhost, permission), in no particular order.
+    pub fn permissions(&self) -> impl Iterator<Item = (&str, &str, &Permission)> {
+        self.permissions
+            .iter()
+            .map(|((u, v), p)| (u.as_str(), v.as_str(), p))
+    }
+
+    /// Set a user's topic permission for one exchange; true if it is new.
+    pub fn set_topic_permission(&mut self, user: &str, vhost: &str, p: TopicPermission) -> bool {
+        let list = self
+            .topic_permissions
+            .entry((user.to_owned(), vhost.to_owned()))
+            .or_default();
+        match list.iter_mut().find(|t| t.exchange == p.exchange) {
+            Some(t) => {
+                *t = p;
+                false
+            }
+            None => {
+                list.push(p);
+                true
+            }
+        }
+    }
+
+    /// Remove a user's topic permissions in a vhost (for one exchange, or all); returns the
+    /// exchanges whose permission went.
+    pub fn clear_topic_permission(
+        &mut self,
+        user: &str,
+        vhost: &str,
+        exchange: Option<&str>,
+    ) -> Vec<String> {
+        let key = (user.to_owned(), vhost.to_owned());
+        let Some(list) = self.topic_permissions.get_mut(&key) else {
+            return Vec::new();
+        };
+        let gone: Vec<String> = list
+            .extract_if(.., |t| exchange.is_none_or(|x| x == t.exchange))
+            .map(|t| t.exchange)
+            .collect();
+        if list.is_empty() {
+            self.topic_permissions.remove(&key);
+        }
+        gone
+    }
+
+    /// Every (user, vhost, topic permission), in no particular order.
+    pub fn topic_permissions(&self) -> impl Iterator<Item = (&str, &str, &TopicPermission)> {
+        self.topic_permissions
+            .iter()
+            .flat_map(|((u, v), list)| list.iter().map(move |t| (u.as_str(), v.as_str(), t)))
     }
 
     /// Check a user's password; None if the user does not exist or it does not match.

@@ -1,9 +1,15 @@
-//! RabbitMQ's default password hashing (rabbit_password_hashing_sha256):
-//! base64(salt ‖ sha256(salt ‖ utf8 password)) with a 4-byte random salt.
+//! RabbitMQ's password hashing: base64(salt ‖ sha256(salt ‖ utf8 password)) with a 4-byte
+//! random salt (rabbit_password_hashing_sha256, the default); hashes made with
+//! rabbit_password_hashing_sha512 (same layout, SHA-512) verify too.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
+
+/// The `hashing_algorithm` of the hashes Warren makes.
+pub const DEFAULT_ALGORITHM: &str = "rabbit_password_hashing_sha256";
+/// Algorithms whose hashes Warren can check.
+pub const KNOWN_ALGORITHMS: [&str; 2] = [DEFAULT_ALGORITHM, "rabbit_password_hashing_sha512"];
 
 pub fn hash_password(password: &[u8]) -> String {
     hash_with_salt(crate::util::random_bytes::<4>(), password)
@@ -23,19 +29,26 @@ pub fn verify(stored: &str, password: &[u8]) -> bool {
     let Ok(raw) = STANDARD.decode(stored) else {
         return false;
     };
-    if raw.len() != 4 + 32 {
-        return false;
-    }
-    let mut salt = [0u8; 4];
-    salt.copy_from_slice(&raw[..4]);
-    // Constant-time comparison of equal-length hashes.
-    let expected = hash_with_salt(salt, password);
-    expected.len() == stored.len()
-        && expected
-            .bytes()
-            .zip(stored.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    let (salt, digest) = raw.split_at(raw.len().min(4));
+    let expected: Vec<u8> = match digest.len() {
+        32 => Sha256::new()
+            .chain_update(salt)
+            .chain_update(password)
+            .finalize()
+            .to_vec(),
+        64 => Sha512::new()
+            .chain_update(salt)
+            .chain_update(password)
+            .finalize()
+            .to_vec(),
+        _ => return false,
+    };
+    // Constant-time comparison of equal-length digests.
+    expected
+        .iter()
+        .zip(digest)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 #[cfg(test)]
@@ -49,6 +62,21 @@ mod tests {
         assert!(verify(stored, b"guest"));
         assert!(!verify(stored, b"Guest"));
         assert!(!verify("not base64!", b"guest"));
+    }
+
+    #[test]
+    fn verifies_a_sha512_hash() {
+        let salt = [9u8, 8, 7, 6];
+        let mut raw = salt.to_vec();
+        raw.extend_from_slice(
+            &Sha512::new()
+                .chain_update(salt)
+                .chain_update(b"pw")
+                .finalize(),
+        );
+        let stored = STANDARD.encode(raw);
+        assert!(verify(&stored, b"pw"));
+        assert!(!verify(&stored, b"pW"));
     }
 
     #[test]

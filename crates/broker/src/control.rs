@@ -1,0 +1,235 @@
+//! The control plane: one entry point, [`Broker::execute`], for every change to vhosts,
+//! users, permissions, exchanges, queues, bindings and connections. AMQP methods, the
+//! management HTTP API and definitions import all build a [`Command`] and call it; each
+//! maps the [`ControlError`] it may return to its own protocol.
+//!
+//! A command is validated against current state, its durable change is appended to the
+//! metadata log ([`crate::metalog`]), then applied.
+
+use std::sync::Arc;
+
+use warren_model::command::{
+    BindingSpec, Command, DestinationKind, ExchangeSpec, Origin, PermissionSpec, QueueSpec,
+    TopicPermissionSpec, UserSpec, VhostSpec,
+};
+use warren_model::{ControlError, ControlResult};
+
+use crate::auth::{Pattern, Permission, TopicPermission, User};
+use crate::broker::Broker;
+use crate::vhost::{ExchangeDeclare, QueueDeclared, VHost};
+
+/// What a command did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A new object exists now.
+    Created,
+    /// The object existed; it now matches the command (which may have changed nothing).
+    Updated,
+    /// The object is gone.
+    Deleted,
+    /// queue.declare's result.
+    Queue(QueueDeclared),
+    /// Messages removed by a purge or a queue delete.
+    Messages(u32),
+}
+
+impl Outcome {
+    /// queue.declare's result (an internal error for any other outcome).
+    pub fn into_queue(self) -> ControlResult<QueueDeclared> {
+        match self {
+            Outcome::Queue(q) => Ok(q),
+            other => Err(ControlError::internal(format!(
+                "expected a queue, got {other:?}"
+            ))),
+        }
+    }
+
+    /// A purge's or queue delete's message count (an internal error for any other outcome).
+    pub fn into_messages(self) -> ControlResult<u32> {
+        match self {
+            Outcome::Messages(n) => Ok(n),
+            other => Err(ControlError::internal(format!(
+                "expected a count, got {other:?}"
+            ))),
+        }
+    }
+}
+
+impl Broker {
+    /// Run one control-plane command.
+    pub fn execute(&self, origin: Origin, command: Command) -> ControlResult<Outcome> {
+        match command {
+            Command::AddVhost(spec) => Ok(self.put_vhost(spec)),
+            Command::DeleteVhost { name } => self.delete_vhost(&name),
+            Command::PutUser(spec) => Ok(self.put_user(user_from_spec(spec))),
+            Command::DeleteUser { name } => self.delete_user(&name),
+            Command::SetPermissions(spec) => self.set_permissions(spec),
+            Command::ClearPermissions { user, vhost } => self.clear_permissions(&user, &vhost),
+            Command::SetTopicPermissions(spec) => self.set_topic_permissions(spec),
+            Command::ClearTopicPermissions {
+                user,
+                vhost,
+                exchange,
+            } => self.clear_topic_permissions(&user, &vhost, exchange.as_deref()),
+            Command::DeclareExchange(spec) => {
+                declare_exchange(&*self.vhost_or_err(&spec.vhost)?, &spec)
+            }
+            Command::DeleteExchange {
+                vhost,
+                name,
+                if_unused,
+            } => {
+                self.vhost_or_err(&vhost)?
+                    .delete_exchange(&name, if_unused)?;
+                Ok(Outcome::Deleted)
+            }
+            Command::DeclareQueue(spec) => {
+                let vhost = self.vhost_or_err(&spec.vhost)?;
+                let server_named = spec.server_named;
+                let declared = vhost.declare_queue(queue_spec(spec), server_named, origin)?;
+                Ok(Outcome::Queue(declared))
+            }
+            Command::DeleteQueue {
+                vhost,
+                name,
+                if_unused,
+                if_empty,
+            } => {
+                let vhost = self.vhost_or_err(&vhost)?;
+                let n = vhost.delete_queue(&name, if_unused, if_empty, origin)?;
+                Ok(Outcome::Messages(n))
+            }
+            Command::PurgeQueue { vhost, name } => {
+                let q = self.vhost_or_err(&vhost)?.lookup_queue(&name, origin)?;
+                Ok(Outcome::Messages(q.purge()))
+            }
+            Command::Bind(b) => {
+                let vhost = self.vhost_or_err(&b.vhost)?;
+                bind(&vhost, &b, origin, true)
+            }
+            Command::Unbind(b) => {
+                let vhost = self.vhost_or_err(&b.vhost)?;
+                bind(&vhost, &b, origin, false)
+            }
+            Command::CloseConnection { name, reason } => self.close_connection(&name, &reason),
+        }
+    }
+
+    /// The vhost, or RabbitMQ's error for a missing one.
+    pub fn vhost_or_err(&self, name: &str) -> ControlResult<Arc<VHost>> {
+        self.vhost(name)
+            .ok_or_else(|| ControlError::not_found(format!("vhost '{name}' does not exist")))
+    }
+
+    fn set_permissions(&self, spec: PermissionSpec) -> ControlResult<Outcome> {
+        self.user_and_vhost_exist(&spec.user, &spec.vhost)?;
+        let permission = Permission {
+            configure: pattern(&spec.configure)?,
+            write: pattern(&spec.write)?,
+            read: pattern(&spec.read)?,
+        };
+        let existed = self
+            .users
+            .read()
+            .permission(&spec.user, &spec.vhost)
+            .is_some();
+        self.set_permission(&spec.user, &spec.vhost, permission);
+        Ok(if existed {
+            Outcome::Updated
+        } else {
+            Outcome::Created
+        })
+    }
+
+    fn set_topic_permissions(&self, spec: TopicPermissionSpec) -> ControlResult<Outcome> {
+        self.user_and_vhost_exist(&spec.user, &spec.vhost)?;
+        let permission = TopicPermission {
+            exchange: spec.exchange,
+            write: pattern(&spec.write)?,
+            read: pattern(&spec.read)?,
+        };
+        Ok(self.set_topic_permission(&spec.user, &spec.vhost, permission))
+    }
+
+    fn user_and_vhost_exist(&self, user: &str, vhost: &str) -> ControlResult<()> {
+        if self.users.read().user(user).is_none() {
+            return Err(ControlError::not_found(format!(
+                "user '{user}' does not exist"
+            )));
+        }
+        self.vhost_or_err(vhost).map(drop)
+    }
+}
+
+fn pattern(source: &str) -> ControlResult<Pattern> {
+    Pattern::new(source).map_err(|e| {
+        ControlError::precondition_failed(format!("invalid regular expression '{source}': {e}"))
+    })
+}
+
+fn user_from_spec(spec: UserSpec) -> User {
+    User {
+        name: spec.name,
+        password_hash: spec.password_hash,
+        hashing_algorithm: spec.hashing_algorithm,
+        tags: spec.tags,
+    }
+}
+
+/// The vhost spec of a vhost created with only a name (AMQP-era callers, start-up).
+pub fn vhost_named(name: &str) -> VhostSpec {
+    VhostSpec {
+        name: name.to_owned(),
+        ..VhostSpec::default()
+    }
+}
+
+fn queue_spec(spec: QueueSpec) -> crate::queue::QueueSpec {
+    crate::queue::QueueSpec {
+        name: Arc::from(spec.name),
+        durable: spec.durable,
+        exclusive: spec.exclusive,
+        auto_delete: spec.auto_delete,
+        arguments: spec.arguments,
+    }
+}
+
+fn declare_exchange(vhost: &VHost, spec: &ExchangeSpec) -> ControlResult<Outcome> {
+    let existed = vhost.exchange_exists(&spec.name);
+    vhost.declare_exchange(&ExchangeDeclare {
+        name: &spec.name,
+        kind: &spec.kind,
+        passive: false,
+        durable: spec.durable,
+        auto_delete: spec.auto_delete,
+        internal: spec.internal,
+        arguments: &spec.arguments,
+    })?;
+    Ok(if existed {
+        Outcome::Updated
+    } else {
+        Outcome::Created
+    })
+}
+
+fn bind(vhost: &VHost, b: &BindingSpec, origin: Origin, add: bool) -> ControlResult<Outcome> {
+    let key = b.routing_key.as_bytes();
+    match (b.destination_kind, add) {
+        (DestinationKind::Queue, true) => {
+            vhost.bind_queue(&b.destination, &b.source, key, &b.arguments, origin)?;
+            Ok(Outcome::Created)
+        }
+        (DestinationKind::Queue, false) => {
+            vhost.unbind_queue(&b.destination, &b.source, key, &b.arguments, origin)?;
+            Ok(Outcome::Deleted)
+        }
+        (DestinationKind::Exchange, true) => {
+            vhost.bind_exchange(&b.destination, &b.source, key, &b.arguments)?;
+            Ok(Outcome::Created)
+        }
+        (DestinationKind::Exchange, false) => {
+            vhost.unbind_exchange(&b.destination, &b.source, key, &b.arguments)?;
+            Ok(Outcome::Deleted)
+        }
+    }
+}
