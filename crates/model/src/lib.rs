@@ -2,3 +2,5 @@
 //! types, the control plane's commands, queries and errors, policies and the definitions
 //! format. Front ends (AMQP sessions, the management HTTP API, warrenctl) and the broker core
 //! all speak these types; nothing here does I/O.
+
+pub mod conf;
