@@ -240,6 +240,11 @@ mqtt.listeners.tcp.default = 1883
     );
     assert_eq!(s.handshake_timeout_ms, None);
     assert_eq!(s.heartbeat_s, Some(60));
+    // Warren always logs to the console, so only `false` goes unapplied.
+    assert_eq!(
+        ok("log.console = false").unsupported,
+        [("log.console".to_string(), 1)]
+    );
 }
 
 #[test]
