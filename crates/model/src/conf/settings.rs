@@ -1,0 +1,165 @@
+//! `Settings`: what a `rabbitmq.conf` asks of Warren, typed, every setting optional so the
+//! binary can layer it: defaults < config file < environment < flags.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// The settings a configuration file gives; `None` where the file says nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// `listeners.tcp.$name` (sorted by name, numbers numerically); `Some(vec![])` for
+    /// `listeners.tcp = none`. Flags: `--bind`, `--amqp-port`.
+    pub amqp_listeners: Option<Vec<Listener>>,
+    /// `management.tcp.port`. Flag: `--mgmt-port`.
+    pub management_port: Option<u16>,
+    /// `management.tcp.ip`: the management listener's address.
+    pub management_ip: Option<IpAddr>,
+    /// `prometheus.tcp.port`.
+    pub prometheus_port: Option<u16>,
+    /// `default_user`. Flag: `--default-user`.
+    pub default_user: Option<String>,
+    /// `default_pass`. Flag: `--default-pass`.
+    pub default_pass: Option<String>,
+    /// `default_vhost`. Flag: `--default-vhost`.
+    pub default_vhost: Option<String>,
+    /// `default_user_tags.$tag = true` (sorted): the default user's tags.
+    pub default_user_tags: Option<Vec<String>>,
+    /// `default_permissions.configure`: a regular expression.
+    pub default_permissions_configure: Option<String>,
+    /// `default_permissions.read`: a regular expression.
+    pub default_permissions_read: Option<String>,
+    /// `default_permissions.write`: a regular expression.
+    pub default_permissions_write: Option<String>,
+    /// `loopback_users.$user = true` (sorted); `Some(vec![])` for `loopback_users = none`.
+    pub loopback_users: Option<Vec<String>>,
+    /// `auth_mechanisms.$name` (sorted by name, numbers numerically), only those Warren
+    /// implements (`PLAIN`, `AMQPLAIN`); others are listed in `unsupported`.
+    pub auth_mechanisms: Option<Vec<String>>,
+    /// `load_definitions`. Flag: `--definitions`.
+    pub definitions_file: Option<PathBuf>,
+    /// `heartbeat`. Flag: `--heartbeat`.
+    pub heartbeat_s: Option<u16>,
+    /// `frame_max`. Flag: `--frame-max`.
+    pub frame_max_bytes: Option<u32>,
+    /// `channel_max`. Flag: `--channel-max`.
+    pub channel_max: Option<u16>,
+    /// `max_message_size` (1 to 512 MiB). Flag: `--max-message-size`.
+    pub max_message_size_bytes: Option<u64>,
+    /// `handshake_timeout`. Flag: `--handshake-timeout`. (`infinity` is listed in
+    /// `unsupported` instead.)
+    pub handshake_timeout_ms: Option<u64>,
+    /// `consumer_timeout` (at least 1).
+    pub consumer_timeout_ms: Option<u64>,
+    /// `vm_memory_high_watermark.relative` or `.absolute` (relative wins when both are set,
+    /// as in RabbitMQ). Flag: `--vm-memory-high-watermark`.
+    pub vm_memory_high_watermark: Option<MemoryWatermark>,
+    /// `disk_free_limit.absolute` or `.relative` (relative wins when both are set, as in
+    /// RabbitMQ). Flag: `--disk-free-limit` (bytes).
+    pub disk_free_limit: Option<DiskFreeLimit>,
+    /// `log.console.level`. Flag: `--log-level` (via [`LogLevel::tracing_filter`]).
+    pub log_console_level: Option<LogLevel>,
+    /// `listeners.ssl` and `listeners.ssl.$name`, unparsed, for the TLS work to come (also
+    /// listed in `unsupported`).
+    pub ssl_listeners: Option<Vec<RawSetting>>,
+    /// `ssl_options` and `ssl_options.*`, unparsed (also listed in `unsupported`).
+    pub ssl_options: Option<Vec<RawSetting>>,
+    /// `cluster_formation.*`, unparsed (also listed in `unsupported`).
+    pub cluster_formation: Option<Vec<RawSetting>>,
+    /// Keys RabbitMQ knows that Warren does not apply, with their line, in file order: the
+    /// binary logs a warning for each.
+    pub unsupported: Vec<(String, usize)>,
+}
+
+/// One AMQP listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    /// `None` for a bare port (`listeners.tcp.default = 5672`): every interface.
+    pub ip: Option<IpAddr>,
+    pub port: u16,
+}
+
+/// RabbitMQ's `vm_memory_high_watermark`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MemoryWatermark {
+    /// `.relative`: a fraction of installed RAM.
+    FractionOfRam(f64),
+    /// `.absolute`.
+    Bytes(u64),
+}
+
+impl MemoryWatermark {
+    pub fn bytes(self, total_ram_bytes: u64) -> u64 {
+        match self {
+            Self::FractionOfRam(fraction) => (total_ram_bytes as f64 * fraction) as u64,
+            Self::Bytes(bytes) => bytes,
+        }
+    }
+}
+
+/// RabbitMQ's `disk_free_limit`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DiskFreeLimit {
+    /// `.absolute`.
+    Bytes(u64),
+    /// `.relative`: a multiple of installed RAM.
+    MultipleOfRam(f64),
+}
+
+impl DiskFreeLimit {
+    pub fn bytes(self, total_ram_bytes: u64) -> u64 {
+        match self {
+            Self::Bytes(bytes) => bytes,
+            Self::MultipleOfRam(multiple) => (total_ram_bytes as f64 * multiple) as u64,
+        }
+    }
+}
+
+/// RabbitMQ's log levels (`log.console.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Critical,
+    Alert,
+    Emergency,
+    None,
+}
+
+impl LogLevel {
+    /// RabbitMQ's spelling of each level, in its order.
+    pub const NAMES: [(&'static str, LogLevel); 9] = [
+        ("debug", Self::Debug),
+        ("info", Self::Info),
+        ("notice", Self::Notice),
+        ("warning", Self::Warning),
+        ("error", Self::Error),
+        ("critical", Self::Critical),
+        ("alert", Self::Alert),
+        ("emergency", Self::Emergency),
+        ("none", Self::None),
+    ];
+
+    /// The `tracing` filter that shows what this level shows. Warren has no notice level, so
+    /// `notice` keeps info messages (never hiding what was asked for); `critical`, `alert`
+    /// and `emergency` show errors; `none` turns logging off.
+    pub fn tracing_filter(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info | Self::Notice => "info",
+            Self::Warning => "warn",
+            Self::Error | Self::Critical | Self::Alert | Self::Emergency => "error",
+            Self::None => "off",
+        }
+    }
+}
+
+/// A setting kept as written, for features Warren does not have yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSetting {
+    pub key: String,
+    pub value: String,
+    pub line: usize,
+}
