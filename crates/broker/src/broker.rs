@@ -98,18 +98,27 @@ impl Broker {
 
     /// RabbitMQ creates the default vhost and user only when its database is new.
     fn create_defaults(&self) {
-        self.put_vhost(vhost_named(&self.config.default_vhost));
+        let cfg = &self.config;
+        self.put_vhost(vhost_named(&cfg.default_vhost));
         self.put_user(User {
-            name: self.config.default_user.clone(),
-            password_hash: password::hash_password(self.config.default_pass.as_bytes()),
+            name: cfg.default_user.clone(),
+            password_hash: password::hash_password(cfg.default_pass.as_bytes()),
             hashing_algorithm: password::DEFAULT_ALGORITHM.into(),
-            tags: vec!["administrator".into()],
+            tags: cfg.default_user_tags.clone(),
         });
-        self.set_permission(
-            &self.config.default_user.clone(),
-            &self.config.default_vhost.clone(),
-            Permission::all(),
-        );
+        let [configure, write, read] = &cfg.default_permissions;
+        let pattern = |p: &str| Pattern::new(p).or_else(|_| Pattern::new(""));
+        match (pattern(configure), pattern(write), pattern(read)) {
+            (Ok(configure), Ok(write), Ok(read)) => {
+                let permission = Permission {
+                    configure,
+                    write,
+                    read,
+                };
+                self.set_permission(&cfg.default_user, &cfg.default_vhost, permission);
+            }
+            _ => tracing::warn!("invalid default_permissions: the default user gets none"),
+        }
     }
 
     /// Re-declare durable metadata and hand recovered messages to their queues. Going through

@@ -10,10 +10,20 @@ pub struct Config {
     pub bind: IpAddr,
     pub amqp_port: u16,
     pub mgmt_port: u16,
+    /// Address of the management listener (RabbitMQ's `management.tcp.ip`); `None`: `bind`.
+    pub mgmt_bind: Option<IpAddr>,
     pub data_dir: PathBuf,
     pub default_user: String,
     pub default_pass: String,
     pub default_vhost: String,
+    /// Tags of the default user (RabbitMQ's `default_user_tags.*`).
+    pub default_user_tags: Vec<String>,
+    /// The default user's permissions in the default vhost, configure / write / read
+    /// (RabbitMQ's `default_permissions.*`).
+    pub default_permissions: [String; 3],
+    /// SASL mechanisms offered in connection.start, in the order sent. RabbitMQ sends its
+    /// configured list (`auth_mechanisms.*`, default PLAIN, AMQPLAIN) reversed.
+    pub auth_mechanisms: Vec<String>,
     /// Users who may only log in from a loopback address (RabbitMQ's `loopback_users`).
     pub loopback_users: Vec<String>,
     /// RabbitMQ definitions (users, vhosts, permissions) to load at start.
@@ -50,10 +60,14 @@ impl Default for Config {
             bind: IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
             amqp_port: 5672,
             mgmt_port: 15672,
+            mgmt_bind: None,
             data_dir: PathBuf::from("./warren-data"),
             default_user: "guest".into(),
             default_pass: "guest".into(),
             default_vhost: "/".into(),
+            default_user_tags: vec!["administrator".into()],
+            default_permissions: [".*".into(), ".*".into(), ".*".into()],
+            auth_mechanisms: vec!["AMQPLAIN".into(), "PLAIN".into()],
             loopback_users: vec!["guest".into()],
             definitions: None,
             channel_max: 2047,

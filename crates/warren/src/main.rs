@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio::net::TcpListener;
 use warren_broker::config::{memory_high_watermark, Watermark};
 use warren_broker::{Broker, Config};
+use warren_model::conf::{MemoryWatermark, Settings};
 
 /// Messages are allocated on the publisher's thread and freed on the consumer's; mimalloc
 /// handles that cross-thread pattern without the arena lock contention glibc shows.
@@ -19,6 +21,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "warren", version, about)]
 struct Cli {
+    /// A RabbitMQ configuration file (rabbitmq.conf format); environment variables and flags
+    /// override what it sets (docs/configuration.md lists the keys).
+    #[arg(long, env = "WARREN_CONFIG_FILE")]
+    config: Option<PathBuf>,
     /// Address to listen on. The default `::` takes IPv6 and IPv4 clients (0.0.0.0 where
     /// the host has no IPv6), as RabbitMQ listens by default.
     #[arg(long, env = "WARREN_BIND", default_value = "::")]
@@ -102,7 +108,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(Command::HashPassword { password }) = &cli.command {
         println!(
             "{}",
@@ -122,44 +129,133 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+    let file = match &cli.config {
+        Some(path) => warren_model::conf::load(path)?,
+        None => Settings::default(),
+    };
+    let log_level = layered(
+        &matches,
+        "log_level",
+        cli.log_level.clone(),
+        file.log_console_level
+            .map(|l| l.tracing_filter().to_owned()),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-                .context("invalid --log-level")?,
+            tracing_subscriber::EnvFilter::try_new(&log_level).context("invalid --log-level")?,
         )
         .with_ansi(false)
         .init();
-    let watermark_bytes = memory_high_watermark(cli.vm_memory_high_watermark);
-    let config = Config {
-        bind: cli.bind,
-        amqp_port: cli.amqp_port,
-        mgmt_port: cli.mgmt_port,
-        data_dir: cli.data_dir,
-        default_user: cli.default_user,
-        default_pass: cli.default_pass,
-        default_vhost: cli.default_vhost,
-        definitions: cli.definitions,
-        heartbeat_s: cli.heartbeat,
-        frame_max: cli.frame_max.max(4096),
-        channel_max: cli.channel_max,
-        memory_budget: cli
-            .memory_budget
-            .unwrap_or_else(|| warren_broker::config::default_memory_budget(watermark_bytes)),
-        memory_high_watermark_bytes: watermark_bytes,
-        reclaim_memory: Some(reclaim::request),
-        server_product: cli.server_product,
-        max_message_size_bytes: cli.max_message_size,
-        handshake_timeout: Duration::from_millis(cli.handshake_timeout),
-        disk_free_limit: cli.disk_free_limit,
-        segment_size: cli.segment_size,
-        ..Config::default()
-    };
+    if let Some(path) = &cli.config {
+        tracing::info!(path = %path.display(), "configuration file");
+        for (key, line) in &file.unsupported {
+            tracing::warn!(key, line, "configuration key not applied by Warren");
+        }
+    }
+    let config = configure(&matches, cli, file);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_park(reclaim::on_park)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(run(config))
+}
+
+/// The value a flag (or its environment variable) gives, else the configuration file's,
+/// else the flag's default.
+fn layered<T>(matches: &ArgMatches, id: &str, flag: T, file: Option<T>) -> T {
+    match (matches.value_source(id), file) {
+        (None | Some(ValueSource::DefaultValue), Some(from_file)) => from_file,
+        _ => flag,
+    }
+}
+
+/// The broker's configuration: defaults < configuration file < environment < flags.
+fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
+    let ram_bytes = warren_broker::config::total_memory_bytes();
+    let listener = file
+        .amqp_listeners
+        .as_ref()
+        .and_then(|l| l.first().copied());
+    if file.amqp_listeners.as_ref().is_some_and(|l| l.len() > 1) {
+        tracing::warn!("several listeners.tcp entries: Warren listens on the first only");
+    }
+    if file.consumer_timeout_ms.is_some() {
+        tracing::warn!(
+            key = "consumer_timeout",
+            "configuration key not applied by Warren yet"
+        );
+    }
+    if file.prometheus_port.is_some() {
+        tracing::warn!(
+            key = "prometheus.tcp.port",
+            "configuration key not applied by Warren yet"
+        );
+    }
+    let from_file = file.vm_memory_high_watermark.map(|w| match w {
+        MemoryWatermark::FractionOfRam(f) => Watermark::Relative(f),
+        MemoryWatermark::Bytes(b) => Watermark::Absolute(b),
+    });
+    let watermark = layered(
+        m,
+        "vm_memory_high_watermark",
+        cli.vm_memory_high_watermark,
+        from_file,
+    );
+    let watermark_bytes = memory_high_watermark(watermark);
+    let defaults = Config::default();
+    let [configure, write, read] = defaults.default_permissions.clone();
+    Config {
+        bind: layered(m, "bind", cli.bind, listener.and_then(|l| l.ip)),
+        amqp_port: layered(m, "amqp_port", cli.amqp_port, listener.map(|l| l.port)),
+        mgmt_port: layered(m, "mgmt_port", cli.mgmt_port, file.management_port),
+        mgmt_bind: file.management_ip,
+        data_dir: cli.data_dir,
+        default_user: layered(m, "default_user", cli.default_user, file.default_user),
+        default_pass: layered(m, "default_pass", cli.default_pass, file.default_pass),
+        default_vhost: layered(m, "default_vhost", cli.default_vhost, file.default_vhost),
+        default_user_tags: file.default_user_tags.unwrap_or(defaults.default_user_tags),
+        default_permissions: [
+            file.default_permissions_configure.unwrap_or(configure),
+            file.default_permissions_write.unwrap_or(write),
+            file.default_permissions_read.unwrap_or(read),
+        ],
+        // RabbitMQ offers its configured mechanisms in reverse order.
+        auth_mechanisms: file
+            .auth_mechanisms
+            .map(|m| m.into_iter().rev().collect())
+            .unwrap_or(defaults.auth_mechanisms),
+        loopback_users: file.loopback_users.unwrap_or(defaults.loopback_users),
+        definitions: cli.definitions.or(file.definitions_file),
+        heartbeat_s: layered(m, "heartbeat", cli.heartbeat, file.heartbeat_s),
+        frame_max: layered(m, "frame_max", cli.frame_max, file.frame_max_bytes).max(4096),
+        channel_max: layered(m, "channel_max", cli.channel_max, file.channel_max),
+        memory_budget: cli
+            .memory_budget
+            .unwrap_or_else(|| warren_broker::config::default_memory_budget(watermark_bytes)),
+        memory_high_watermark_bytes: watermark_bytes,
+        reclaim_memory: Some(reclaim::request),
+        server_product: cli.server_product,
+        max_message_size_bytes: layered(
+            m,
+            "max_message_size",
+            cli.max_message_size,
+            file.max_message_size_bytes,
+        ),
+        handshake_timeout: Duration::from_millis(layered(
+            m,
+            "handshake_timeout",
+            cli.handshake_timeout,
+            file.handshake_timeout_ms,
+        )),
+        disk_free_limit: layered(
+            m,
+            "disk_free_limit",
+            cli.disk_free_limit,
+            file.disk_free_limit.map(|d| d.bytes(ram_bytes)),
+        ),
+        segment_size: cli.segment_size,
+    }
 }
 
 /// Raise the open-file limit to its hard maximum: every connection is a socket, and every

@@ -68,7 +68,7 @@ impl Handshake<'_> {
                 version_major: 0,
                 version_minor: 9,
                 server_properties: server_properties(&cfg.server_product),
-                mechanisms: "AMQPLAIN PLAIN".into(),
+                mechanisms: cfg.auth_mechanisms.join(" ").into(),
                 locales: "en_US".into(),
             },
         )))
@@ -166,6 +166,17 @@ impl Handshake<'_> {
 
     fn authenticate(&self, start_ok: &connection::StartOk) -> Result<String, HandshakeError> {
         let mechanism = start_ok.mechanism.as_str();
+        if !self
+            .broker
+            .config
+            .auth_mechanisms
+            .iter()
+            .any(|m| m == mechanism)
+        {
+            return Err(HandshakeError::Silent(
+                "authentication mechanism not offered",
+            ));
+        }
         let (user, pass) = match mechanism {
             "PLAIN" => parse_plain(start_ok.response.as_bytes()),
             "AMQPLAIN" => parse_amqplain(start_ok.response.as_bytes()),
