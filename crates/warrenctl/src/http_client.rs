@@ -126,8 +126,10 @@ impl HttpClient {
     }
 
     fn encode_request(&self, request: &HttpRequest<'_>) -> Vec<u8> {
+        // No Accept header: RabbitMQ 3.10 answers DELETE …/contents with 406 to
+        // `Accept: application/json`, and every API resource answers JSON anyway.
         let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: warrenctl/{}\r\nAccept: application/json\r\nConnection: close\r\n",
+            "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: warrenctl/{}\r\nConnection: close\r\n",
             request.method,
             request.path_and_query,
             host_header(&self.host, self.port),
@@ -372,6 +374,10 @@ mod tests {
             "{request}"
         );
         assert!(request.contains("Connection: close\r\n"), "{request}");
+        assert!(
+            !request.contains("Accept"),
+            "purge answers 406 to an Accept header: {request}"
+        );
     }
 
     #[test]

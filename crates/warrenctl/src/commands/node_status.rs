@@ -638,7 +638,9 @@ fn listeners(overview: &Value) -> Vec<Listener> {
             protocol,
         });
     }
-    for item in items("contexts") {
+    // The HTTP listener is in `listeners` on RabbitMQ 3.10; older nodes only list `contexts`.
+    let has_http = found.iter().any(|l| l.protocol.starts_with("http"));
+    for item in items("contexts").into_iter().filter(|_| !has_http) {
         let protocol = if item
             .get("ssl_opts")
             .and_then(Value::as_array)
