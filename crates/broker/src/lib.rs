@@ -27,6 +27,7 @@ pub mod definitions;
 pub mod exchange;
 pub mod metalog;
 pub mod outbox;
+pub mod query;
 pub mod queue;
 pub mod util;
 pub mod vhost;

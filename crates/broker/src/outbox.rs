@@ -5,12 +5,14 @@
 //! stays owned by one task and needs no lock.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use warren_codec::types::FieldTable;
+use warren_model::query::{ConnectionSummary, TrafficCounters};
 
 use crate::queue::{Consumer, Queue, QueuedMessage};
 use warren_model::ControlError;
@@ -68,6 +70,14 @@ impl ConnectionInfo {
 pub struct ConnectionShared {
     pub id: u64,
     pub info: ConnectionInfo,
+    /// Traffic counters; the connection adds to them once per read and once per batch
+    /// written.
+    pub recv_oct: AtomicU64,
+    pub recv_cnt: AtomicU64,
+    pub send_oct: AtomicU64,
+    pub send_cnt: AtomicU64,
+    /// Open channels.
+    pub channels: AtomicU32,
     outbox: Mutex<Vec<OutboxEvent>>,
     notify: Notify,
 }
@@ -77,9 +87,44 @@ impl ConnectionShared {
         Arc::new(Self {
             id,
             info,
+            recv_oct: AtomicU64::new(0),
+            recv_cnt: AtomicU64::new(0),
+            send_oct: AtomicU64::new(0),
+            send_cnt: AtomicU64::new(0),
+            channels: AtomicU32::new(0),
             outbox: Mutex::new(Vec::new()),
             notify: Notify::new(),
         })
+    }
+
+    /// What the management API shows of this connection; `blocked` when a resource alarm
+    /// holds publishers.
+    pub fn summary(&self, blocked: bool) -> ConnectionSummary {
+        let i = &self.info;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ConnectionSummary {
+            name: i.name.clone(),
+            peer_host: i.peer.ip().to_string(),
+            peer_port: i.peer.port(),
+            host: i.local.ip().to_string(),
+            port: i.local.port(),
+            user: i.user.clone(),
+            vhost: i.vhost.clone(),
+            client_properties: i.client_properties.clone(),
+            connected_at_ms: i.connected_at_ms,
+            channel_max: i.channel_max,
+            frame_max: i.frame_max,
+            heartbeat_s: i.heartbeat_s,
+            auth_mechanism: i.auth_mechanism.clone(),
+            channels: self.channels.load(Ordering::Relaxed),
+            traffic: TrafficCounters {
+                recv_oct: load(&self.recv_oct),
+                recv_cnt: load(&self.recv_cnt),
+                send_oct: load(&self.send_oct),
+                send_cnt: load(&self.send_cnt),
+            },
+            state: if blocked { "blocked" } else { "running" },
+        }
     }
 
     pub fn push(&self, event: OutboxEvent) {

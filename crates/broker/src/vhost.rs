@@ -11,7 +11,8 @@ use warren_codec::types::{AMQPValue, FieldTable};
 
 use crate::exchange::{headers, Binding, Destination, Exchange, ExchangeKind};
 use crate::queue::{Queue, QueueSpec};
-use warren_model::command::{Origin, VhostSpec};
+use warren_model::command::{DestinationKind, Origin, VhostSpec};
+use warren_model::query::{BindingInfo, ExchangeInfo};
 use warren_model::{ControlError, ControlResult};
 use warren_store::message::Message;
 use warren_store::meta::{table_to_text, BindingRecord, MetaRecord};
@@ -545,6 +546,73 @@ impl VHost {
             self.store.forget_queue(id);
         }
         q.delete()
+    }
+
+    /// Every exchange with its properties, the default exchange (named "") first.
+    pub fn exchange_infos(&self) -> Vec<ExchangeInfo> {
+        let topo = self.topology.read();
+        let mut out = Vec::with_capacity(topo.exchanges.len() + 1);
+        out.push(ExchangeInfo {
+            vhost: self.name.to_string(),
+            name: String::new(),
+            kind: "direct".into(),
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            arguments: FieldTable::default(),
+            policy: None,
+        });
+        out.extend(topo.exchanges.values().map(|x| ExchangeInfo {
+            vhost: self.name.to_string(),
+            name: x.name.to_string(),
+            kind: x.kind.as_str().to_owned(),
+            durable: x.durable,
+            auto_delete: x.auto_delete,
+            internal: x.internal,
+            arguments: x.arguments.clone(),
+            policy: None,
+        }));
+        out
+    }
+
+    /// Every binding, including the default exchange's implicit one to each queue (RabbitMQ
+    /// lists those too).
+    pub fn binding_infos(&self) -> Vec<BindingInfo> {
+        let topo = self.topology.read();
+        let mut out: Vec<BindingInfo> = topo
+            .queues
+            .keys()
+            .map(|q| BindingInfo {
+                vhost: self.name.to_string(),
+                source: String::new(),
+                destination_kind: DestinationKind::Queue,
+                destination: q.to_string(),
+                routing_key: q.to_string(),
+                arguments: FieldTable::default(),
+            })
+            .collect();
+        for x in topo.exchanges.values() {
+            out.extend(x.bindings().map(|b| {
+                let (destination_kind, destination) = match &b.destination {
+                    Destination::Queue(q) => (DestinationKind::Queue, q.name().to_owned()),
+                    Destination::Exchange(name) => (DestinationKind::Exchange, name.to_string()),
+                };
+                BindingInfo {
+                    vhost: self.name.to_string(),
+                    source: x.name.to_string(),
+                    destination_kind,
+                    destination,
+                    routing_key: String::from_utf8_lossy(&b.routing_key).into_owned(),
+                    arguments: b.arguments.clone(),
+                }
+            }));
+        }
+        out
+    }
+
+    /// The queue named `name`, if any (whoever owns it).
+    pub fn queue(&self, name: &str) -> Option<Arc<Queue>> {
+        self.topology.read().queues.get(name).cloned()
     }
 
     /// Every queue, for listings and shutdown.

@@ -6,5 +6,6 @@
 pub mod command;
 pub mod conf;
 pub mod error;
+pub mod query;
 
 pub use error::{ControlError, ControlResult, ErrorKind};

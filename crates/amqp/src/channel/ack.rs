@@ -137,6 +137,9 @@ impl Channel {
         // Over the memory budget, requeued messages that are also on disk wait there.
         let page = how == Settle::Requeue && ctx.broker.store.over_budget();
         for u in settled {
+            let stats = ctx.stats_for(&u.queue);
+            stats.unacked -= 1;
+            stats.ack += u64::from(how == Settle::Ack);
             if let Some(c) = &u.consumer {
                 if c.settled(1) {
                     ctx.kick(&u.queue);

@@ -76,6 +76,7 @@ impl Channel {
             channel_credit: Arc::clone(&self.credit),
             starved: AtomicBool::new(false),
             active: AtomicBool::new(true),
+            arguments: c.arguments.clone(),
         });
         match q.attach(Arc::clone(&consumer)) {
             Ok(()) => {}
@@ -177,6 +178,7 @@ impl Channel {
             warren_model::command::Origin::Connection(ctx.shared.id),
         )?;
         let Some((message, remaining)) = q.get() else {
+            ctx.stats_for(&q).get_empty += 1;
             ctx.send(
                 self.id,
                 AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
@@ -232,7 +234,13 @@ impl Channel {
             msg.body(),
             ctx.frame_max,
         );
-        if !no_ack {
+        let stats = ctx.stats_for(&queue);
+        stats.redeliver += u64::from(message.redelivered);
+        if no_ack {
+            stats.get_no_ack += 1;
+        } else {
+            stats.get += 1;
+            stats.unacked += 1;
             self.unacked.push(Unacked {
                 tag,
                 queue,
@@ -287,7 +295,13 @@ impl Channel {
         if consumer.sent() {
             ctx.kick(queue);
         }
-        if !consumer.no_ack {
+        let stats = ctx.stats_for(queue);
+        stats.redeliver += u64::from(message.redelivered);
+        if consumer.no_ack {
+            stats.deliver_no_ack += 1;
+        } else {
+            stats.deliver += 1;
+            stats.unacked += 1;
             self.unacked.push(Unacked {
                 tag,
                 queue: Arc::clone(queue),

@@ -26,7 +26,7 @@ use tx::TxState;
 use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
 use warren_broker::outbox::ConnectionShared;
-use warren_broker::queue::{ChannelCredit, Consumer, Queue};
+use warren_broker::queue::{ChannelCredit, Consumer, Queue, QueueDelta};
 use warren_broker::vhost::{RouteScratch, VHost};
 
 /// What a channel needs from its connection while handling a method.
@@ -42,6 +42,8 @@ pub struct ConnCtx {
     pub exclusive_queues: Vec<Arc<Queue>>,
     /// Whether the client asked for basic.cancel when its queue goes away.
     pub consumer_cancel_notify: bool,
+    /// Per-queue delivery and settlement counts of this batch.
+    pub queue_deltas: Vec<(Arc<Queue>, QueueDelta)>,
     /// Queues to re-run dispatch on once this batch of frames is handled.
     pub kicks: Vec<Arc<Queue>>,
     /// Queues whose consumers fell behind during this batch: reading pauses for them.
@@ -71,6 +73,30 @@ impl ConnCtx {
 
     pub fn kick(&mut self, q: &Arc<Queue>) {
         push_once(&mut self.kicks, q);
+    }
+
+    /// This batch's counts for `q` (added to the queue once the batch ends).
+    pub fn stats_for(&mut self, q: &Arc<Queue>) -> &mut QueueDelta {
+        let i = match self
+            .queue_deltas
+            .iter()
+            .position(|(k, _)| Arc::ptr_eq(k, q))
+        {
+            Some(i) => i,
+            None => {
+                self.queue_deltas
+                    .push((Arc::clone(q), QueueDelta::default()));
+                self.queue_deltas.len() - 1
+            }
+        };
+        &mut self.queue_deltas[i].1
+    }
+
+    /// Hand this batch's per-queue counts to their queues.
+    pub fn flush_queue_stats(&mut self) {
+        for (q, delta) in self.queue_deltas.drain(..) {
+            q.add_stats(&delta);
+        }
     }
 }
 

@@ -194,6 +194,10 @@ impl Driver {
                 }
                 *self.channel_slot(id) = Some(Box::new(Channel::new(id)));
                 self.open_channels += 1;
+                self.ctx
+                    .shared
+                    .channels
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.ctx.send(
                     id,
                     AMQPClass::Channel(chp::AMQPMethod::OpenOk(chp::OpenOk {})),
@@ -231,6 +235,10 @@ impl Driver {
     fn free_channel(&mut self, id: u16) {
         if self.channel_slot(id).take().is_some() {
             self.open_channels -= 1;
+            self.ctx
+                .shared
+                .channels
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

@@ -254,6 +254,7 @@ impl Driver {
                 exclusive_queues: Vec::new(),
                 consumer_cancel_notify,
                 kicks: Vec::new(),
+                queue_deltas: Vec::new(),
                 throttled: Vec::new(),
                 marks: Vec::new(),
                 awaiting_sync: 0,
@@ -331,6 +332,8 @@ impl Driver {
                     Ok(0) | Err(_) => return Ended::PeerGone,
                     Ok(n) => {
                         sizer.observe(n, spare);
+                        shared.recv_oct.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                        shared.recv_cnt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         self.last_recv = Instant::now();
                         self.process_input(rbuf).await;
                     }
@@ -402,6 +405,7 @@ impl Driver {
         for q in self.ctx.kicks.drain(..) {
             q.kick();
         }
+        self.ctx.flush_queue_stats();
         if !self.ctx.marks.is_empty() {
             self.ctx.broker.store.write_marks(&self.ctx.marks).await;
             self.ctx.marks.clear();
@@ -409,6 +413,16 @@ impl Driver {
         if self.ctx.hold_until > 0 {
             let lsn = std::mem::take(&mut self.ctx.hold_until);
             self.ctx.broker.store.wait_synced(lsn).await;
+        }
+        if !self.ctx.out.is_empty() {
+            let shared = &self.ctx.shared;
+            shared.send_oct.fetch_add(
+                self.ctx.out.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            shared
+                .send_cnt
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         self.writer.submit(&mut self.ctx.out);
         if self.ctx.published {
@@ -745,5 +759,6 @@ impl Driver {
         for q in self.ctx.kicks.drain(..) {
             q.kick();
         }
+        self.ctx.flush_queue_stats();
     }
 }

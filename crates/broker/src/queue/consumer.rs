@@ -40,6 +40,8 @@ pub struct Consumer {
     /// Cleared when the consumer is cancelled or its channel closes; deliveries still on
     /// their way are then returned to the queue.
     pub active: AtomicBool,
+    /// basic.consume's arguments (shown by the management API).
+    pub arguments: warren_codec::types::FieldTable,
 }
 
 impl Consumer {

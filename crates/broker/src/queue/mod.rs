@@ -7,13 +7,14 @@ pub mod args;
 pub mod backlog;
 pub mod consumer;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use warren_codec::types::FieldTable;
+use warren_model::query::QueueCounters;
 
 use crate::outbox::OutboxEvent;
 pub use backlog::{load_paged, Backlog, QueuedMessage};
@@ -47,6 +48,36 @@ pub struct Queue {
     /// consumers have caught up.
     throttled: AtomicBool,
     caught_up: Notify,
+    /// Delivery and settlement counters, added by connections once per batch.
+    stats: QueueStats,
+}
+
+/// What the connections that deliver and settle a queue's messages count for it. Each adds
+/// its [`QueueDelta`] once per batch of frames, so no message touches these atomics.
+#[derive(Debug, Default)]
+struct QueueStats {
+    deliver: AtomicU64,
+    deliver_no_ack: AtomicU64,
+    get: AtomicU64,
+    get_no_ack: AtomicU64,
+    get_empty: AtomicU64,
+    redeliver: AtomicU64,
+    ack: AtomicU64,
+    unacked: AtomicI64,
+}
+
+/// One connection's counts for one queue during a batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDelta {
+    pub deliver: u64,
+    pub deliver_no_ack: u64,
+    pub get: u64,
+    pub get_no_ack: u64,
+    pub get_empty: u64,
+    pub redeliver: u64,
+    pub ack: u64,
+    /// Deliveries now awaiting acknowledgement, less those settled.
+    pub unacked: i64,
 }
 
 /// A queue with consumers and more ready messages than this asks its publishers to wait
@@ -61,6 +92,8 @@ struct QueueState {
     consumers: Vec<Arc<Consumer>>,
     next_consumer: usize,
     has_exclusive_consumer: bool,
+    /// Messages enqueued since the queue was declared.
+    published: u64,
 }
 
 /// Why a consumer could not be attached.
@@ -88,7 +121,50 @@ impl Queue {
             deleted: AtomicBool::new(false),
             throttled: AtomicBool::new(false),
             caught_up: Notify::new(),
+            stats: QueueStats::default(),
         }
+    }
+
+    /// Add one connection's counts from a batch.
+    pub fn add_stats(&self, d: &QueueDelta) {
+        let s = &self.stats;
+        for (counter, n) in [
+            (&s.deliver, d.deliver),
+            (&s.deliver_no_ack, d.deliver_no_ack),
+            (&s.get, d.get),
+            (&s.get_no_ack, d.get_no_ack),
+            (&s.get_empty, d.get_empty),
+            (&s.redeliver, d.redeliver),
+            (&s.ack, d.ack),
+        ] {
+            if n != 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        if d.unacked != 0 {
+            s.unacked.fetch_add(d.unacked, Ordering::Relaxed);
+        }
+    }
+
+    /// Message counters since the queue was declared.
+    pub fn counters(&self) -> QueueCounters {
+        let s = &self.stats;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        QueueCounters {
+            publish: self.state.lock().published,
+            deliver: load(&s.deliver),
+            deliver_no_ack: load(&s.deliver_no_ack),
+            get: load(&s.get),
+            get_no_ack: load(&s.get_no_ack),
+            get_empty: load(&s.get_empty),
+            redeliver: load(&s.redeliver),
+            ack: load(&s.ack),
+        }
+    }
+
+    /// Deliveries awaiting acknowledgement (as of the connections' last batches).
+    pub fn unacked(&self) -> u64 {
+        u64::try_from(self.stats.unacked.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
     pub fn name(&self) -> &str {
@@ -107,6 +183,11 @@ impl Queue {
         count(self.state.lock().consumers.len())
     }
 
+    /// The attached consumers, in dispatch order.
+    pub fn consumers(&self) -> Vec<Arc<Consumer>> {
+        self.state.lock().consumers.clone()
+    }
+
     /// (messages ready, consumers), read under one lock.
     pub fn counts(&self) -> (u32, u32) {
         let st = self.state.lock();
@@ -121,6 +202,7 @@ impl Queue {
             return false;
         }
         st.backlog.push_back(message);
+        st.published += 1;
         self.dispatch(&mut st);
         if st.backlog.len() > FLOW_HIGH_MESSAGES && !st.consumers.is_empty() {
             self.throttled.store(true, Ordering::Release);

@@ -1,0 +1,173 @@
+//! Control-plane queries: snapshots of vhosts, queues, exchanges, bindings, users,
+//! permissions, connections and consumers for the management API. Each takes the locks it
+//! reads under briefly and copies out; nothing here blocks a publisher for long.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use warren_model::query::{
+    BindingInfo, ConnectionSummary, ConsumerInfo, ExchangeInfo, PermissionInfo, QueueInfo,
+    TopicPermissionInfo, UserInfo, VhostInfo,
+};
+
+use crate::broker::Broker;
+use crate::queue::Queue;
+use crate::vhost::VHost;
+
+impl Broker {
+    /// The vhosts to look in: one by name (none if it does not exist), or all.
+    fn vhosts_of(&self, vhost: Option<&str>) -> Vec<Arc<VHost>> {
+        match vhost {
+            Some(name) => self.vhost(name).into_iter().collect(),
+            None => self.vhosts(),
+        }
+    }
+
+    /// Connection names by id, for exclusive queue owners and consumers.
+    fn connection_names(&self) -> HashMap<u64, String> {
+        self.connections()
+            .into_iter()
+            .map(|c| (c.id, c.info.name.clone()))
+            .collect()
+    }
+
+    pub fn vhost_infos(&self) -> Vec<VhostInfo> {
+        self.vhosts()
+            .into_iter()
+            .map(|v| {
+                let (mut ready, mut unacked) = (0, 0);
+                for q in v.queues() {
+                    ready += u64::from(q.message_count());
+                    unacked += q.unacked();
+                }
+                VhostInfo {
+                    spec: v.metadata.lock().clone(),
+                    messages_ready: ready,
+                    messages_unacknowledged: unacked,
+                }
+            })
+            .collect()
+    }
+
+    pub fn queue_infos(&self, vhost: Option<&str>) -> Vec<QueueInfo> {
+        let names = self.connection_names();
+        self.vhosts_of(vhost)
+            .iter()
+            .flat_map(|v| v.queues())
+            .map(|q| queue_info(&q, &names))
+            .collect()
+    }
+
+    pub fn queue_info(&self, vhost: &str, name: &str) -> Option<QueueInfo> {
+        let q = self.vhost(vhost)?.queue(name)?;
+        Some(queue_info(&q, &self.connection_names()))
+    }
+
+    pub fn exchange_infos(&self, vhost: Option<&str>) -> Vec<ExchangeInfo> {
+        self.vhosts_of(vhost)
+            .iter()
+            .flat_map(|v| v.exchange_infos())
+            .collect()
+    }
+
+    pub fn binding_infos(&self, vhost: Option<&str>) -> Vec<BindingInfo> {
+        self.vhosts_of(vhost)
+            .iter()
+            .flat_map(|v| v.binding_infos())
+            .collect()
+    }
+
+    pub fn user_infos(&self) -> Vec<UserInfo> {
+        self.users
+            .read()
+            .users()
+            .map(|u| UserInfo {
+                name: u.name.clone(),
+                password_hash: u.password_hash.clone(),
+                hashing_algorithm: u.hashing_algorithm.clone(),
+                tags: u.tags.clone(),
+            })
+            .collect()
+    }
+
+    pub fn permission_infos(&self) -> Vec<PermissionInfo> {
+        self.users
+            .read()
+            .permissions()
+            .map(|(user, vhost, p)| PermissionInfo {
+                user: user.to_owned(),
+                vhost: vhost.to_owned(),
+                configure: p.configure.source.clone(),
+                write: p.write.source.clone(),
+                read: p.read.source.clone(),
+            })
+            .collect()
+    }
+
+    pub fn topic_permission_infos(&self) -> Vec<TopicPermissionInfo> {
+        self.users
+            .read()
+            .topic_permissions()
+            .map(|(user, vhost, t)| TopicPermissionInfo {
+                user: user.to_owned(),
+                vhost: vhost.to_owned(),
+                exchange: t.exchange.clone(),
+                write: t.write.source.clone(),
+                read: t.read.source.clone(),
+            })
+            .collect()
+    }
+
+    pub fn connection_summaries(&self) -> Vec<ConnectionSummary> {
+        let blocked = self.alarm().any();
+        self.connections()
+            .iter()
+            .map(|c| c.summary(blocked))
+            .collect()
+    }
+
+    pub fn consumer_infos(&self, vhost: Option<&str>) -> Vec<ConsumerInfo> {
+        let mut out = Vec::new();
+        for v in self.vhosts_of(vhost) {
+            for q in v.queues() {
+                for c in q.consumers() {
+                    out.push(ConsumerInfo {
+                        vhost: v.name.to_string(),
+                        queue: q.name().to_owned(),
+                        connection: c.connection.info.name.clone(),
+                        channel: c.channel,
+                        consumer_tag: String::from_utf8_lossy(&c.tag).into_owned(),
+                        ack_required: !c.no_ack,
+                        exclusive: c.exclusive,
+                        prefetch_count: u16::try_from(c.prefetch).unwrap_or(u16::MAX),
+                        arguments: c.arguments.clone(),
+                        active: c.is_active(),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+fn queue_info(q: &Queue, connection_names: &HashMap<u64, String>) -> QueueInfo {
+    let (ready, consumers) = q.counts();
+    QueueInfo {
+        vhost: q.vhost.to_string(),
+        name: q.name().to_owned(),
+        durable: q.spec.durable,
+        auto_delete: q.spec.auto_delete,
+        exclusive: q.spec.exclusive,
+        owner: q.owner.and_then(|id| connection_names.get(&id).cloned()),
+        arguments: q.spec.arguments.clone(),
+        messages_ready: u64::from(ready),
+        messages_unacknowledged: q.unacked(),
+        message_bytes_ready: 0,
+        messages_paged_out: 0,
+        consumers,
+        counters: q.counters(),
+        idle_since_ms: None,
+        policy: None,
+        effective_policy_definition: serde_json::Map::new(),
+    }
+}
