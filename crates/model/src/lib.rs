@@ -2,3 +2,14 @@
 //! types, the control plane's commands, queries and errors, policies and the definitions
 //! format. Front ends (AMQP sessions, the management HTTP API, warrenctl) and the broker core
 //! all speak these types; nothing here does I/O.
+//!
+//! # Layout
+//! - [`policy`]: RabbitMQ policies — definitions and their validation, patterns, which policy
+//!   applies to a resource, RabbitMQ's error texts.
+//! - [`json_args`]: queue/exchange/binding arguments and message headers between JSON (as the
+//!   management API carries them) and AMQP field tables, and rabbitmqctl's rendering of tables.
+//! - [`definitions`]: the definitions file (export/import format), both directions.
+//! - `erlang_term` (private): Erlang's `~p` printing, to reproduce RabbitMQ's texts.
+
+mod erlang_term;
+pub mod policy;
