@@ -12,4 +12,5 @@
 //! - `erlang_term` (private): Erlang's `~p` printing, to reproduce RabbitMQ's texts.
 
 mod erlang_term;
+pub mod json_args;
 pub mod policy;
