@@ -452,6 +452,13 @@ impl Broker {
         Ok(Outcome::Deleted)
     }
 
+    /// Wait until every metadata change made so far is durable (an operator's command is
+    /// answered only then, like an AMQP declare-ok).
+    pub async fn sync_metadata(&self) {
+        let lsn = self.log.appended();
+        self.store.wait_synced(lsn).await;
+    }
+
     /// The resource alarms now set (publishers get blocked while any is).
     pub fn alarm(&self) -> Alarms {
         *self.alarm.borrow()

@@ -22,6 +22,7 @@ pub mod alarm;
 pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod enqueue;
 pub mod control;
 pub mod definitions;
 pub mod exchange;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use warren_codec::types::FieldTable;
-use warren_model::query::{ConnectionSummary, TrafficCounters};
+use warren_model::query::{ChannelInfo, ConnectionSummary, TrafficCounters};
 
 use crate::queue::{Consumer, Queue, QueuedMessage};
 use warren_model::ControlError;
@@ -36,6 +36,8 @@ pub enum OutboxEvent {
     ConsumerCancelled { channel: u16, consumer_tag: Bytes },
     /// Close the connection with this error (shutdown, vhost deleted, ...).
     Close(ControlError),
+    /// The management API asks for the connection's channels.
+    Snapshot(tokio::sync::oneshot::Sender<Vec<ChannelInfo>>),
 }
 
 /// What a connection settled in its handshake: fixed for its life, shown by the management

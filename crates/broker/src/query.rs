@@ -6,11 +6,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use warren_model::query::{
-    BindingInfo, ConnectionSummary, ConsumerInfo, ExchangeInfo, PermissionInfo, QueueInfo,
+    BindingInfo, ChannelInfo, ConnectionSummary, ConsumerInfo, ExchangeInfo, PermissionInfo, QueueInfo,
     TopicPermissionInfo, UserInfo, VhostInfo,
 };
 
 use crate::broker::Broker;
+use crate::outbox::OutboxEvent;
+
+/// How long a channel listing waits for connections to report.
+const CHANNEL_SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 use crate::queue::Queue;
 use crate::vhost::VHost;
 
@@ -124,6 +128,29 @@ impl Broker {
             .iter()
             .map(|c| c.summary(blocked))
             .collect()
+    }
+
+    /// Every channel of every connection (of one connection, by name), as each
+    /// connection's own task reports it; connections that do not answer within
+    /// `CHANNEL_SNAPSHOT_TIMEOUT` are left out.
+    pub async fn channel_infos(&self, connection: Option<&str>) -> Vec<ChannelInfo> {
+        let mut waiting = Vec::new();
+        for c in self.connections() {
+            if connection.is_some_and(|name| name != c.info.name) {
+                continue;
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            c.push(OutboxEvent::Snapshot(tx));
+            waiting.push(rx);
+        }
+        let deadline = tokio::time::Instant::now() + CHANNEL_SNAPSHOT_TIMEOUT;
+        let mut out = Vec::new();
+        for rx in waiting {
+            if let Ok(Ok(list)) = tokio::time::timeout_at(deadline, rx).await {
+                out.extend(list);
+            }
+        }
+        out
     }
 
     pub fn consumer_infos(&self, vhost: Option<&str>) -> Vec<ConsumerInfo> {

@@ -1,1 +1,177 @@
-//! warren-mgmt
+//! warren-mgmt: the management HTTP API, compatible with RabbitMQ 3.x's management plugin
+//! (paths, methods, status codes, JSON shapes, `%2F` for the vhost "/"). Every change goes
+//! through the broker's control plane ([`warren_broker::control`]); listings are snapshots
+//! from its queries.
+//!
+//! - [`auth`]: basic auth and what user tags allow.
+//! - [`listing`]: sorting, filtering, columns and pagination.
+//! - [`render`]: snapshots as RabbitMQ's JSON; [`rates`]: `*_details.rate`.
+//! - `routes::*`: one module per group of endpoints.
+
+pub mod auth;
+pub mod error;
+pub mod listing;
+pub mod message;
+pub mod path;
+pub mod rates;
+pub mod render;
+mod routes;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{Map, Value};
+use tokio::net::TcpListener;
+use warren_broker::control::Outcome;
+use warren_broker::Broker;
+
+use crate::error::{ApiError, ApiResult};
+use crate::listing::ListParams;
+
+/// RabbitMQ's default `management.http.max_body_size` (definitions files can be large).
+pub const BODY_LIMIT_BYTES: usize = 20 << 20;
+
+/// What the API's handlers share.
+#[derive(Debug)]
+pub struct Api {
+    pub broker: Arc<Broker>,
+    /// This node's name (`warren@HOST`), where RabbitMQ shows `rabbit@HOST`.
+    pub node: String,
+    pub started: Instant,
+    pub amqp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub rates: rates::Rates,
+}
+
+impl Api {
+    pub fn new(broker: Arc<Broker>, amqp_addr: SocketAddr, http_addr: SocketAddr) -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into());
+        Self {
+            broker,
+            node: format!("warren@{host}"),
+            started: Instant::now(),
+            amqp_addr,
+            http_addr,
+            rates: rates::Rates::default(),
+        }
+    }
+}
+
+/// Serve the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    api: Arc<Api>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(Arc::clone(&api));
+    let pruner = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            api.rates.prune();
+        }
+    });
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    pruner.abort();
+    served
+}
+
+pub fn router(api: Arc<Api>) -> Router {
+    routes::all()
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::map_response(common_headers))
+        .with_state(api)
+}
+
+/// Headers every RabbitMQ management response carries.
+async fn common_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("accept, accept-encoding, origin"),
+    );
+    h.insert(header::SERVER, HeaderValue::from_static("Warren"));
+    response
+}
+
+/// A JSON response.
+pub fn json(value: Value) -> Response {
+    axum::Json(value).into_response()
+}
+
+/// 201 for something new, 204 otherwise (RabbitMQ's answers to PUT and DELETE).
+pub fn outcome(outcome: Outcome) -> Response {
+    match outcome {
+        Outcome::Created => StatusCode::CREATED.into_response(),
+        _ => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// A request body as a JSON object; an empty body is an empty object. Anything else is
+/// RabbitMQ's `not_json`.
+pub fn body_object(body: &Bytes) -> ApiResult<Map<String, Value>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(ApiError::not_json()),
+    }
+}
+
+/// Parse a listing's query parameters.
+pub fn list_params(query: &HashMap<String, String>) -> ApiResult<ListParams> {
+    ListParams::parse(query)
+}
+
+/// A boolean field RabbitMQ accepts as JSON bool or the strings "true"/"false".
+pub fn bool_field(body: &Map<String, Value>, key: &str, default: bool) -> ApiResult<bool> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s == "true" => Ok(true),
+        Some(Value::String(s)) if s == "false" => Ok(false),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{key}: expected a boolean, got {other}"
+        ))),
+    }
+}
+
+/// A string field, or the default when absent.
+pub fn str_field(body: &Map<String, Value>, key: &str, default: &str) -> ApiResult<String> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(default.to_owned()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{key}: expected a string, got {other}"
+        ))),
+    }
+}
+
+/// The `arguments` object of a body as a field table.
+pub fn arguments_field(
+    body: &Map<String, Value>,
+) -> ApiResult<warren_codec::types::FieldTable> {
+    match body.get("arguments") {
+        None | Some(Value::Null) => Ok(Default::default()),
+        Some(Value::Array(a)) if a.is_empty() => Ok(Default::default()),
+        Some(v) => warren_model::json_args::json_to_table(v)
+            .map_err(|e| ApiError::bad_request(e.to_string())),
+    }
+}

@@ -104,6 +104,21 @@ impl TestBroker {
         format!("amqp://guest:guest@{}/%2f", self.addr)
     }
 
+    /// Where the current process serves the management API (its `listening management`
+    /// line, printed before `listening amqp`).
+    pub fn mgmt_addr(&self) -> SocketAddr {
+        self.output()
+            .iter()
+            .rev()
+            .find_map(|line| parse_after(line, "listening management "))
+            .expect("warren printed no `listening management` line")
+    }
+
+    /// The management API's base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn mgmt_url(&self) -> String {
+        format!("http://{}", self.mgmt_addr())
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.data_dir.path()
     }
@@ -298,6 +313,11 @@ fn spawn(
 }
 
 fn parse_listening(line: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find("listening amqp ")? + "listening amqp ".len()..];
+    parse_after(line, "listening amqp ")
+}
+
+/// The address after `marker` in a log line.
+fn parse_after(line: &str, marker: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(marker)? + marker.len()..];
     rest.split_whitespace().next()?.parse().ok()
 }

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -288,9 +289,24 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let listener = listen(config.bind, config.amqp_port).await?;
     let bound = listener.local_addr()?;
+    let mgmt_bind = config.mgmt_bind.unwrap_or(config.bind);
+    let mgmt_listener = listen(mgmt_bind, config.mgmt_port).await?;
+    let mgmt_bound = mgmt_listener.local_addr()?;
     let broker = Broker::new(config)?;
+    let api = Arc::new(warren_mgmt::Api::new(Arc::clone(&broker), bound, mgmt_bound));
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api_task = tokio::spawn(warren_mgmt::serve(mgmt_listener, api, async {
+        let _ = api_stopped.await;
+    }));
+    tracing::info!("listening management {mgmt_bound}");
     tracing::info!("listening amqp {bound}");
     warren_amqp::server::run(listener, broker, shutdown_signal()).await;
+    let _ = stop_api.send(());
+    match tokio::time::timeout(Duration::from_secs(5), api_task).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "management listener failed"),
+        Ok(_) => {}
+        Err(_) => tracing::warn!("management listener did not stop in time"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

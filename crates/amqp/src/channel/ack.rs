@@ -136,6 +136,9 @@ impl Channel {
         let mut requeues: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
         // Over the memory budget, requeued messages that are also on disk wait there.
         let page = how == Settle::Requeue && ctx.broker.store.over_budget();
+        if how == Settle::Ack {
+            self.counters.ack += settled.len() as u64;
+        }
         for u in settled {
             let stats = ctx.stats_for(&u.queue);
             stats.unacked -= 1;

@@ -178,6 +178,7 @@ impl Channel {
             warren_model::command::Origin::Connection(ctx.shared.id),
         )?;
         let Some((message, remaining)) = q.get() else {
+            self.counters.get_empty += 1;
             ctx.stats_for(&q).get_empty += 1;
             ctx.send(
                 self.id,
@@ -236,10 +237,13 @@ impl Channel {
         );
         let stats = ctx.stats_for(&queue);
         stats.redeliver += u64::from(message.redelivered);
+        self.counters.redeliver += u64::from(message.redelivered);
         if no_ack {
             stats.get_no_ack += 1;
+            self.counters.get_no_ack += 1;
         } else {
             stats.get += 1;
+            self.counters.get += 1;
             stats.unacked += 1;
             self.unacked.push(Unacked {
                 tag,
@@ -297,10 +301,13 @@ impl Channel {
         }
         let stats = ctx.stats_for(queue);
         stats.redeliver += u64::from(message.redelivered);
+        self.counters.redeliver += u64::from(message.redelivered);
         if consumer.no_ack {
             stats.deliver_no_ack += 1;
+            self.counters.deliver_no_ack += 1;
         } else {
             stats.deliver += 1;
+            self.counters.deliver += 1;
             stats.unacked += 1;
             self.unacked.push(Unacked {
                 tag,

@@ -27,6 +27,7 @@ use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
 use warren_broker::outbox::ConnectionShared;
 use warren_broker::queue::{ChannelCredit, Consumer, Queue, QueueDelta};
+use warren_model::query::{ChannelCounters, ChannelInfo};
 use warren_broker::vhost::{RouteScratch, VHost};
 
 /// What a channel needs from its connection while handling a method.
@@ -141,6 +142,8 @@ pub struct Channel {
     scratch: RouteScratch,
     route_out: Vec<Arc<Queue>>,
     holders: Vec<u32>,
+    /// Messages through this channel (read by the management API's channel snapshots).
+    pub counters: ChannelCounters,
 }
 
 #[derive(Debug, Default)]
@@ -174,6 +177,7 @@ impl Channel {
             scratch: RouteScratch::default(),
             route_out: Vec::new(),
             holders: Vec::new(),
+            counters: ChannelCounters::default(),
         }
     }
 
@@ -352,6 +356,34 @@ impl Channel {
     }
 
     /// Emit pending publisher confirms, coalesced into one `multiple` ack where possible.
+    /// What the management API shows of this channel.
+    pub fn info(&self, ctx: &ConnCtx) -> ChannelInfo {
+        let info = &ctx.shared.info;
+        let unconfirmed = self
+            .confirm
+            .as_ref()
+            .map_or(0, |c| c.next_seq.saturating_sub(1).saturating_sub(c.acked_upto));
+        ChannelInfo {
+            connection: info.name.clone(),
+            number: self.id,
+            user: info.user.clone(),
+            vhost: info.vhost.clone(),
+            prefetch_count: u16::try_from(self.consumer_prefetch).unwrap_or(u16::MAX),
+            global_prefetch_count: u16::try_from(
+                self.credit
+                    .prefetch
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
+            .unwrap_or(u16::MAX),
+            messages_unacknowledged: self.unacked.len() as u64,
+            messages_unconfirmed: unconfirmed,
+            consumer_count: u32::try_from(self.consumers.len()).unwrap_or(u32::MAX),
+            confirm: self.confirm.is_some(),
+            transactional: self.tx.is_some(),
+            counters: self.counters,
+        }
+    }
+
     pub fn flush_confirms(&mut self, ctx: &mut ConnCtx) {
         let Some(c) = &mut self.confirm else { return };
         if !c.waiting.is_empty() {
@@ -369,6 +401,7 @@ impl Channel {
             warren_codec::method::write_nack(&mut ctx.out, self.id, tag, false);
         }
         if c.ready_upto > c.acked_upto {
+            self.counters.confirm += c.ready_upto - c.acked_upto;
             let multiple = c.ready_upto - c.acked_upto > 1;
             warren_codec::method::write_ack(&mut ctx.out, self.id, c.ready_upto, multiple);
             c.acked_upto = c.ready_upto;

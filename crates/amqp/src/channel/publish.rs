@@ -14,7 +14,7 @@ use super::{Channel, ConnCtx};
 use crate::error::{AmqpError, AmqpResult};
 use warren_broker::auth::{Access, ResourceKind};
 use warren_broker::outbox::OutboxEvent;
-use warren_broker::queue::{Queue, QueuedMessage};
+use warren_broker::queue::Queue;
 use warren_store::message::Message;
 
 pub const REPLY_TO_QUEUE: &str = "amq.rabbitmq.reply-to";
@@ -333,6 +333,7 @@ impl Channel {
         ready: ReadyPublish,
     ) -> AmqpResult<Option<u64>> {
         let ReadyPublish { mandatory, message } = ready;
+        self.counters.publish += 1;
         let exchange = name_str(message.exchange());
         if exchange.is_empty() && message.routing_key().starts_with(REPLY_TO_PREFIX) {
             self.publish_direct_reply(ctx, message, mandatory)?;
@@ -349,7 +350,10 @@ impl Channel {
         let mut stored_at = None;
         if out.is_empty() {
             if mandatory {
+                self.counters.return_unroutable += 1;
                 write_return_frames(ctx, self.id, &message);
+            } else {
+                self.counters.drop_unroutable += 1;
             }
         } else {
             stored_at = enqueue(ctx, Arc::new(message), &mut out, &mut self.holders);
@@ -393,45 +397,16 @@ impl Channel {
     }
 }
 
-/// Hand a routed message to its queues. A persistent message reaching durable queues is
-/// stored once for all of them; beyond the memory budget every message goes to disk and
-/// queues keep only its location. Returns the position to sync for a persistent store.
+/// Hand a routed message to its queues (see [`warren_broker::enqueue::enqueue`]); queues
+/// whose consumers fell behind throttle this connection.
 fn enqueue(
     ctx: &mut ConnCtx,
     message: Arc<Message>,
     queues: &mut Vec<Arc<Queue>>,
     holders: &mut Vec<u32>,
 ) -> Option<u64> {
-    let persistent = message.is_persistent() && queues.iter().any(|q| q.store_id.is_some());
-    let page = ctx.broker.store.over_budget();
-    if !persistent && !page {
-        // The hot path: memory only.
-        for q in queues.drain(..) {
-            if q.publish(QueuedMessage::new(Arc::clone(&message))) {
-                ctx.throttle(&q);
-            }
-        }
-        return None;
-    }
-    // The queues that hold the stored copy: all of them when paging, else the durable ones.
-    let holds = |q: &Queue| page || q.store_id.is_some();
-    holders.clear();
-    holders.extend(queues.iter().filter(|q| holds(q)).map(|q| q.ref_id));
     let store = Arc::clone(&ctx.broker.store);
-    let stored = store.append(&message, holders, persistent);
-    for q in queues.drain(..) {
-        let queued = if holds(&q) {
-            let kept = (!page).then(|| Arc::clone(&message));
-            let durable = persistent && q.store_id.is_some();
-            QueuedMessage::stored(kept, store.make_ref(stored.loc, q.ref_id, durable))
-        } else {
-            QueuedMessage::new(Arc::clone(&message))
-        };
-        if q.publish(queued) {
-            ctx.throttle(&q);
-        }
-    }
-    persistent.then_some(stored.lsn)
+    warren_broker::enqueue::enqueue(&store, message, queues, holders, |q| ctx.throttle(q))
 }
 
 fn write_return_frames(ctx: &mut ConnCtx, channel: u16, message: &Message) {

@@ -655,6 +655,16 @@ impl Driver {
                     }
                 }
                 OutboxEvent::Close(e) => self.start_close(e.into()),
+                OutboxEvent::Snapshot(reply) => {
+                    let infos = self
+                        .channels
+                        .iter()
+                        .flatten()
+                        .filter(|ch| ch.state == crate::channel::ChannelState::Open)
+                        .map(|ch| ch.info(&self.ctx))
+                        .collect();
+                    let _ = reply.send(infos);
+                }
             }
         }
         self.events = events;

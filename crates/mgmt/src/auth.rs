@@ -1,0 +1,158 @@
+//! Who is asking: HTTP basic auth against the broker's users, and what their tags allow
+//! (RabbitMQ's rules: `management` to use the API at all, `policymaker` for policies,
+//! `monitoring` to see every vhost and connection, `administrator` for everything).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::{header, request::Parts};
+use base64::Engine;
+
+use crate::error::{ApiError, ApiResult};
+use crate::Api;
+
+/// An authenticated user of the API.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub tags: Vec<String>,
+}
+
+impl Caller {
+    fn has(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has("administrator")
+    }
+
+    /// Sees every vhost, connection and channel, and node details.
+    pub fn is_monitor(&self) -> bool {
+        self.is_admin() || self.has("monitoring")
+    }
+
+    pub fn is_policymaker(&self) -> bool {
+        self.is_admin() || self.has("policymaker")
+    }
+
+    pub fn is_management(&self) -> bool {
+        self.is_monitor() || self.is_policymaker() || self.has("management")
+    }
+
+    pub fn require_admin(&self) -> ApiResult<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::not_authorised("Not administrator user"))
+        }
+    }
+
+    pub fn require_monitor(&self) -> ApiResult<()> {
+        if self.is_monitor() {
+            Ok(())
+        } else {
+            Err(ApiError::not_authorised("Not monitor user"))
+        }
+    }
+
+    /// A vhost the caller may list the contents of: every vhost for monitors, else those
+    /// the user has permissions in.
+    pub fn sees_vhost(&self, api: &Api, vhost: &str) -> bool {
+        if self.is_monitor() {
+            return true;
+        }
+        self.has_permissions_in(api, vhost)
+    }
+
+    pub fn has_permissions_in(&self, api: &Api, vhost: &str) -> bool {
+        api.broker
+            .users
+            .read()
+            .permission(&self.name, vhost)
+            .is_some()
+    }
+
+    /// Check the caller may act in `vhost` (RabbitMQ opens a channel there as the user).
+    pub fn require_vhost_access(&self, api: &Api, vhost: &str) -> ApiResult<()> {
+        if self.has_permissions_in(api, vhost) {
+            Ok(())
+        } else {
+            Err(ApiError::not_authorised(
+                "User not authorised to access virtual host",
+            ))
+        }
+    }
+
+    /// The caller's configure, write or read permission on a resource name in a vhost.
+    pub fn require_permission(
+        &self,
+        api: &Api,
+        vhost: &str,
+        access: warren_broker::auth::Access,
+        kind: warren_broker::auth::ResourceKind,
+        name: &str,
+    ) -> ApiResult<()> {
+        let users = api.broker.users.read();
+        let Some(permission) = users.permission(&self.name, vhost) else {
+            return Err(ApiError::not_authorised(
+                "User not authorised to access virtual host",
+            ));
+        };
+        let grant = warren_broker::auth::Grant {
+            user: self.name.clone(),
+            vhost: vhost.to_owned(),
+            permission: permission.clone(),
+        };
+        grant
+            .check(access, kind, name)
+            .map_err(|e| ApiError::NotAuthorised(format!("ACCESS_REFUSED - {}", e.message)))
+    }
+}
+
+/// Decode `Authorization: Basic base64(user:password)`.
+fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_owned(), pass.to_owned()))
+}
+
+impl FromRequestParts<Arc<Api>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> ApiResult<Self> {
+        let Some((name, pass)) = basic_credentials(parts) else {
+            return Err(ApiError::NoCredentials);
+        };
+        let tags = {
+            let users = api.broker.users.read();
+            match users.authenticate(&name, pass.as_bytes()) {
+                Some(user) => user.tags.clone(),
+                None => return Err(ApiError::LoginFailed),
+            }
+        };
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_canonical());
+        let loopback_only = api.broker.config.loopback_users.contains(&name);
+        if loopback_only && !peer.is_some_and(|ip| ip.is_loopback()) {
+            return Err(ApiError::not_authorised(
+                "User can only log in via localhost",
+            ));
+        }
+        let caller = Caller { name, tags };
+        if !caller.is_management() {
+            return Err(ApiError::not_authorised("Not management user"));
+        }
+        Ok(caller)
+    }
+}

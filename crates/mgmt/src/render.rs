@@ -1,0 +1,272 @@
+//! Snapshots rendered as RabbitMQ 3.10's management JSON (field names, shapes, the
+//! `*_details: {"rate": …}` companions of counters).
+
+use serde_json::{json, Map, Value};
+use warren_codec::types::FieldTable;
+use warren_model::json_args::table_to_json;
+use warren_model::query::{
+    BindingInfo, ConnectionSummary, ConsumerInfo, ExchangeInfo, PermissionInfo, QueueInfo,
+    TopicPermissionInfo, UserInfo, VhostInfo,
+};
+
+use crate::rates::Rates;
+
+/// A field table as the API shows it (a table that cannot be shown is shown empty; tables
+/// come from clients through the codec, which bounds their depth).
+pub fn table(t: &FieldTable) -> Value {
+    table_to_json(t).unwrap_or_else(|_| Value::Object(Map::new()))
+}
+
+/// `name` and `name_details: {"rate": r}`.
+fn counter(out: &mut Map<String, Value>, name: &str, value: u64, rate: f64) {
+    out.insert(name.to_owned(), json!(value));
+    out.insert(format!("{name}_details"), json!({ "rate": rate }));
+}
+
+/// Counters with their rates, as `message_stats` objects carry them.
+fn stats(names: &[&str], values: &[u64], rates: &[f64]) -> Value {
+    let mut out = Map::new();
+    for ((name, value), rate) in names.iter().zip(values).zip(rates) {
+        counter(&mut out, name, *value, *rate);
+    }
+    Value::Object(out)
+}
+
+/// RabbitMQ's properties key for a binding: the routing key percent-encoded when there are
+/// no arguments, else `~` and a digest of key and arguments (opaque to clients).
+pub fn properties_key(routing_key: &str, arguments: &FieldTable) -> String {
+    if arguments.inner().is_empty() {
+        return percent_encoding::utf8_percent_encode(routing_key, crate::path::COMPONENT)
+            .to_string();
+    }
+    let encoded = warren_codec::content::encode_table(arguments);
+    // FNV-1a over key and arguments: stable across restarts and nodes.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in routing_key.bytes().chain([0]).chain(encoded) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    use base64::Engine;
+    let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&h.to_be_bytes()[..6]);
+    format!("~{digest}")
+}
+
+pub fn binding(b: &BindingInfo) -> Value {
+    json!({
+        "source": b.source,
+        "vhost": b.vhost,
+        "destination": b.destination,
+        "destination_type": b.destination_kind.as_str(),
+        "routing_key": b.routing_key,
+        "arguments": table(&b.arguments),
+        "properties_key": properties_key(&b.routing_key, &b.arguments),
+    })
+}
+
+pub fn exchange(x: &ExchangeInfo) -> Value {
+    json!({
+        "arguments": table(&x.arguments),
+        "auto_delete": x.auto_delete,
+        "durable": x.durable,
+        "internal": x.internal,
+        "name": x.name,
+        "type": x.kind,
+        "user_who_performed_action": "",
+        "vhost": x.vhost,
+        "policy": x.policy,
+    })
+}
+
+const QUEUE_STATS: [&str; 9] = [
+    "publish",
+    "deliver",
+    "deliver_no_ack",
+    "get",
+    "get_no_ack",
+    "get_empty",
+    "redeliver",
+    "ack",
+    "deliver_get",
+];
+
+pub fn queue(q: &QueueInfo, node: &str, rates: &Rates) -> Value {
+    let c = &q.counters;
+    let values = [
+        c.publish,
+        c.deliver,
+        c.deliver_no_ack,
+        c.get,
+        c.get_no_ack,
+        c.get_empty,
+        c.redeliver,
+        c.ack,
+        c.deliver + c.deliver_no_ack + c.get + c.get_no_ack,
+    ];
+    let total = q.messages_ready + q.messages_unacknowledged;
+    let depth = [total, q.messages_ready, q.messages_unacknowledged];
+    let key = format!("q\0{}\0{}", q.vhost, q.name);
+    let all: Vec<u64> = values.iter().chain(&depth).copied().collect();
+    let r = rates.rates(&key, &all);
+    let mut out = Map::new();
+    out.insert("arguments".into(), table(&q.arguments));
+    out.insert("auto_delete".into(), json!(q.auto_delete));
+    out.insert("consumers".into(), json!(q.consumers));
+    out.insert("durable".into(), json!(q.durable));
+    out.insert(
+        "effective_policy_definition".into(),
+        Value::Object(q.effective_policy_definition.clone()),
+    );
+    out.insert("exclusive".into(), json!(q.exclusive));
+    out.insert("exclusive_consumer_tag".into(), Value::Null);
+    out.insert(
+        "message_stats".into(),
+        stats(&QUEUE_STATS, &values, &r[..QUEUE_STATS.len()]),
+    );
+    let n = QUEUE_STATS.len();
+    counter(&mut out, "messages", total, r[n]);
+    counter(&mut out, "messages_ready", q.messages_ready, r[n + 1]);
+    counter(
+        &mut out,
+        "messages_unacknowledged",
+        q.messages_unacknowledged,
+        r[n + 2],
+    );
+    out.insert("messages_paged_out".into(), json!(q.messages_paged_out));
+    out.insert("name".into(), json!(q.name));
+    out.insert("node".into(), json!(node));
+    out.insert("operator_policy".into(), Value::Null);
+    out.insert("policy".into(), json!(q.policy));
+    out.insert("recoverable_slaves".into(), Value::Null);
+    out.insert("single_active_consumer_tag".into(), Value::Null);
+    out.insert("state".into(), json!("running"));
+    out.insert("type".into(), json!("classic"));
+    out.insert("vhost".into(), json!(q.vhost));
+    if let Some(owner) = &q.owner {
+        out.insert("owner_pid_details".into(), json!({ "name": owner }));
+    }
+    Value::Object(out)
+}
+
+pub fn vhost(v: &VhostInfo, node: &str, rates: &Rates) -> Value {
+    let s = &v.spec;
+    let total = v.messages_ready + v.messages_unacknowledged;
+    let r = rates.rates(
+        &format!("v\0{}", s.name),
+        &[total, v.messages_ready, v.messages_unacknowledged],
+    );
+    let mut out = Map::new();
+    out.insert("cluster_state".into(), json!({ node: "running" }));
+    out.insert(
+        "default_queue_type".into(),
+        json!(s.default_queue_type.as_deref().unwrap_or("undefined")),
+    );
+    out.insert("description".into(), json!(s.description));
+    counter(&mut out, "messages", total, r[0]);
+    counter(&mut out, "messages_ready", v.messages_ready, r[1]);
+    counter(
+        &mut out,
+        "messages_unacknowledged",
+        v.messages_unacknowledged,
+        r[2],
+    );
+    out.insert(
+        "metadata".into(),
+        json!({ "description": s.description, "tags": s.tags }),
+    );
+    out.insert("name".into(), json!(s.name));
+    out.insert("tags".into(), json!(s.tags));
+    out.insert("tracing".into(), json!(false));
+    Value::Object(out)
+}
+
+pub fn user(u: &UserInfo) -> Value {
+    json!({
+        "name": u.name,
+        "password_hash": u.password_hash,
+        "hashing_algorithm": u.hashing_algorithm,
+        "tags": u.tags,
+        "limits": {},
+    })
+}
+
+pub fn permission(p: &PermissionInfo) -> Value {
+    json!({
+        "user": p.user,
+        "vhost": p.vhost,
+        "configure": p.configure,
+        "write": p.write,
+        "read": p.read,
+    })
+}
+
+pub fn topic_permission(p: &TopicPermissionInfo) -> Value {
+    json!({
+        "user": p.user,
+        "vhost": p.vhost,
+        "exchange": p.exchange,
+        "write": p.write,
+        "read": p.read,
+    })
+}
+
+pub fn connection(c: &ConnectionSummary, node: &str, rates: &Rates) -> Value {
+    let t = &c.traffic;
+    let r = rates.rates(
+        &format!("c\0{}", c.name),
+        &[t.recv_oct, t.send_oct, t.recv_cnt, t.send_cnt],
+    );
+    let mut out = Map::new();
+    out.insert("auth_mechanism".into(), json!(c.auth_mechanism));
+    out.insert("channel_max".into(), json!(c.channel_max));
+    out.insert("channels".into(), json!(c.channels));
+    out.insert("client_properties".into(), table(&c.client_properties));
+    out.insert("connected_at".into(), json!(c.connected_at_ms));
+    out.insert("frame_max".into(), json!(c.frame_max));
+    out.insert("host".into(), json!(c.host));
+    out.insert("name".into(), json!(c.name));
+    out.insert("node".into(), json!(node));
+    out.insert("peer_host".into(), json!(c.peer_host));
+    out.insert("peer_port".into(), json!(c.peer_port));
+    out.insert("port".into(), json!(c.port));
+    out.insert("protocol".into(), json!("AMQP 0-9-1"));
+    counter(&mut out, "recv_oct", t.recv_oct, r[0]);
+    counter(&mut out, "send_oct", t.send_oct, r[1]);
+    out.insert("recv_cnt".into(), json!(t.recv_cnt));
+    out.insert("send_cnt".into(), json!(t.send_cnt));
+    out.insert("ssl".into(), json!(false));
+    out.insert("state".into(), json!(c.state));
+    out.insert("timeout".into(), json!(c.heartbeat_s));
+    out.insert("type".into(), json!("network"));
+    out.insert("user".into(), json!(c.user));
+    out.insert("user_who_performed_action".into(), json!(c.user));
+    out.insert("vhost".into(), json!(c.vhost));
+    Value::Object(out)
+}
+
+/// RabbitMQ's channel name: the connection's name and the channel number.
+pub fn channel_name(connection: &str, number: u16) -> String {
+    format!("{connection} ({number})")
+}
+
+pub fn consumer(c: &ConsumerInfo, connection: Option<&ConnectionSummary>) -> Value {
+    let (peer_host, peer_port, user) = connection.map_or((json!(null), json!(null), json!(null)), |s| {
+        (json!(s.peer_host), json!(s.peer_port), json!(s.user))
+    });
+    json!({
+        "arguments": table(&c.arguments),
+        "ack_required": c.ack_required,
+        "active": c.active,
+        "activity_status": if c.active { "up" } else { "waiting" },
+        "channel_details": {
+            "connection_name": c.connection,
+            "name": channel_name(&c.connection, c.channel),
+            "number": c.channel,
+            "peer_host": peer_host,
+            "peer_port": peer_port,
+            "user": user,
+        },
+        "consumer_tag": c.consumer_tag,
+        "exclusive": c.exclusive,
+        "prefetch_count": c.prefetch_count,
+        "queue": { "name": c.queue, "vhost": c.vhost },
+    })
+}

@@ -1,0 +1,229 @@
+//! `/api/exchanges`: list, show, declare, delete, an exchange's bindings, publish.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json as j, Value};
+use warren_broker::auth::{Access, ResourceKind};
+use warren_model::command::{Command, DestinationKind, ExchangeSpec, Origin};
+use warren_model::query::ExchangeInfo;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::path::exchange_name;
+use crate::{
+    arguments_field, body_object, bool_field, json, list_params, listing, outcome, render,
+    str_field, Api,
+};
+
+pub fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/api/exchanges", get(list_all))
+        .route("/api/exchanges/{vhost}", get(list_vhost))
+        .route(
+            "/api/exchanges/{vhost}/{name}",
+            get(show).put(put).delete(delete),
+        )
+        .route(
+            "/api/exchanges/{vhost}/{name}/bindings/source",
+            get(bindings_source),
+        )
+        .route(
+            "/api/exchanges/{vhost}/{name}/bindings/destination",
+            get(bindings_destination),
+        )
+        .route("/api/exchanges/{vhost}/{name}/publish", post(publish))
+}
+
+fn listing_of(
+    api: &Api,
+    items: Vec<ExchangeInfo>,
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let params = list_params(q)?;
+    let body = listing::list(
+        items,
+        &params,
+        |x| &x.name,
+        |x| (&x.vhost, &x.name),
+        render::exchange,
+    )?;
+    let _ = api;
+    Ok(json(body))
+}
+
+async fn list_all(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let mut items = api.broker.exchange_infos(None);
+    items.retain(|x| caller.sees_vhost(&api, &x.vhost));
+    listing_of(&api, items, &q)
+}
+
+/// A vhost the caller may look into: 404 if it does not exist.
+pub fn visible_vhost(api: &Api, caller: &Caller, vhost: &str) -> ApiResult<()> {
+    if api.broker.vhost(vhost).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    if !caller.sees_vhost(api, vhost) {
+        return Err(ApiError::not_authorised(
+            "User not authorised to access virtual host",
+        ));
+    }
+    Ok(())
+}
+
+async fn list_vhost(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(vhost): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    visible_vhost(&api, &caller, &vhost)?;
+    listing_of(&api, api.broker.exchange_infos(Some(&vhost)), &q)
+}
+
+fn find(api: &Api, vhost: &str, name: &str) -> ApiResult<ExchangeInfo> {
+    let name = exchange_name(name);
+    api.broker
+        .exchange_infos(Some(vhost))
+        .into_iter()
+        .find(|x| x.name == name)
+        .ok_or(ApiError::NotFound)
+}
+
+async fn show(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    visible_vhost(&api, &caller, &vhost)?;
+    let x = find(&api, &vhost, &name)?;
+    let mut v = render::exchange(&x);
+    v["incoming"] = j!([]);
+    v["outgoing"] = j!([]);
+    Ok(json(v))
+}
+
+async fn put(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body = body_object(&body)?;
+    if api.broker.vhost(&vhost).is_none() {
+        return Err(ApiError::NotFoundReason("vhost_not_found".into()));
+    }
+    caller.require_permission(&api, &vhost, Access::Configure, ResourceKind::Exchange, &name)?;
+    let kind = match body.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        _ => return Err(ApiError::bad_request("[{key_missing,type}]")),
+    };
+    let spec = ExchangeSpec {
+        vhost,
+        name,
+        kind,
+        durable: bool_field(&body, "durable", true)?,
+        auto_delete: bool_field(&body, "auto_delete", false)?,
+        internal: bool_field(&body, "internal", false)?,
+        arguments: arguments_field(&body)?,
+    };
+    let done = api
+        .broker
+        .execute(Origin::Operator, Command::DeclareExchange(spec))?;
+    api.broker.sync_metadata().await;
+    Ok(outcome(done))
+}
+
+async fn delete(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let x = find(&api, &vhost, &name)?;
+    caller.require_permission(&api, &vhost, Access::Configure, ResourceKind::Exchange, &x.name)?;
+    let done = api.broker.execute(
+        Origin::Operator,
+        Command::DeleteExchange {
+            vhost,
+            name: x.name,
+            if_unused: q.get("if-unused").is_some_and(|v| v == "true"),
+        },
+    )?;
+    api.broker.sync_metadata().await;
+    Ok(outcome(done))
+}
+
+async fn bindings_source(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    visible_vhost(&api, &caller, &vhost)?;
+    let x = find(&api, &vhost, &name)?;
+    let mut list = api.broker.binding_infos(Some(&vhost));
+    list.retain(|b| b.source == x.name);
+    list.sort_by(|a, b| (&a.destination, &a.routing_key).cmp(&(&b.destination, &b.routing_key)));
+    Ok(json(list.iter().map(render::binding).collect()))
+}
+
+async fn bindings_destination(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    visible_vhost(&api, &caller, &vhost)?;
+    let x = find(&api, &vhost, &name)?;
+    let mut list = api.broker.binding_infos(Some(&vhost));
+    list.retain(|b| b.destination_kind == DestinationKind::Exchange && b.destination == x.name);
+    list.sort_by(|a, b| (&a.source, &a.routing_key).cmp(&(&b.source, &b.routing_key)));
+    Ok(json(list.iter().map(render::binding).collect()))
+}
+
+async fn publish(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body = body_object(&body)?;
+    let x = find(&api, &vhost, &name)?;
+    caller.require_permission(&api, &vhost, Access::Write, ResourceKind::Exchange, &x.name)?;
+    let missing: Vec<&str> = ["properties", "routing_key", "payload", "payload_encoding"]
+        .into_iter()
+        .filter(|k| !body.contains_key(*k))
+        .collect();
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(|k| format!("{{key_missing,{k}}}")).collect();
+        return Err(ApiError::bad_request(format!("[{}]", list.join(","))));
+    }
+    let routing_key = str_field(&body, "routing_key", "")?;
+    let payload = str_field(&body, "payload", "")?;
+    let payload = match str_field(&body, "payload_encoding", "string")?.as_str() {
+        "string" => payload.into_bytes(),
+        "base64" => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(payload.trim())
+                .map_err(|_| ApiError::bad_request("payload_not_base64"))?
+        }
+        _ => return Err(ApiError::bad_request("invalid_payload_encoding")),
+    };
+    let properties = match body.get("properties") {
+        Some(Value::Object(p)) => crate::message::properties_from_json(p)?,
+        Some(Value::Array(a)) if a.is_empty() => Default::default(),
+        _ => return Err(ApiError::bad_request("properties: expected an object")),
+    };
+    let routed = crate::message::publish(&api, &vhost, &x.name, &routing_key, &properties, &payload)
+        .await?;
+    Ok(json(j!({ "routed": routed })))
+}

@@ -1,0 +1,301 @@
+//! `/api/overview`, `/api/nodes`, `/api/whoami`, health checks, aliveness test, extensions,
+//! cluster name and the other node-wide endpoints.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json as j, Value};
+use warren_model::command::{Command, Origin, QueueSpec};
+
+use super::exchanges::visible_vhost;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::{json, Api};
+
+/// The RabbitMQ release whose management API Warren implements; tools read it to pick
+/// what to call.
+pub const RABBITMQ_API_VERSION: &str = "3.10.8";
+
+pub fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/api/overview", get(overview))
+        .route("/api/nodes", get(nodes))
+        .route("/api/nodes/{node}", get(node))
+        .route("/api/whoami", get(whoami))
+        .route("/api/extensions", get(extensions))
+        .route("/api/auth", get(auth))
+        .route("/api/cluster-name", get(cluster_name))
+        .route("/api/health/checks/alarms", get(alarms))
+        .route("/api/health/checks/local-alarms", get(alarms))
+        .route("/api/health/checks/virtual-hosts", get(ok))
+        .route("/api/health/checks/port-listener/{port}", get(port_listener))
+        .route("/api/aliveness-test/{vhost}", get(aliveness))
+        .route("/api/feature-flags", get(empty_list))
+        .route("/api/global-parameters", get(empty_list))
+        .route("/api/parameters", get(empty_list))
+}
+
+const EXCHANGE_TYPES: [&str; 4] = ["direct", "fanout", "headers", "topic"];
+
+fn exchange_types() -> Value {
+    EXCHANGE_TYPES
+        .iter()
+        .map(|t| {
+            j!({
+                "name": t,
+                "description": format!("AMQP {t} exchange, as per the AMQP specification"),
+                "enabled": true,
+            })
+        })
+        .collect()
+}
+
+fn listeners(api: &Api) -> Value {
+    j!([
+        {"node": api.node, "protocol": "amqp", "ip_address": api.amqp_addr.ip().to_string(),
+         "port": api.amqp_addr.port(), "socket_opts": {}},
+        {"node": api.node, "protocol": "http", "ip_address": api.http_addr.ip().to_string(),
+         "port": api.http_addr.port(), "socket_opts": {}},
+    ])
+}
+
+fn contexts(api: &Api) -> Value {
+    j!([{ "ssl_opts": [], "node": api.node, "description": "Warren Management",
+          "path": "/", "ip": api.http_addr.ip().to_string(),
+          "port": api.http_addr.port().to_string() }])
+}
+
+async fn overview(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
+    let b = &api.broker;
+    let mut queues = b.queue_infos(None);
+    queues.retain(|q| caller.sees_vhost(&api, &q.vhost));
+    let (ready, unacked) = queues.iter().fold((0, 0), |(r, u), q| {
+        (r + q.messages_ready, u + q.messages_unacknowledged)
+    });
+    let publish: u64 = queues.iter().map(|q| q.counters.publish).sum();
+    let mut exchanges = b.exchange_infos(None);
+    exchanges.retain(|x| caller.sees_vhost(&api, &x.vhost));
+    let connections: Vec<_> = b
+        .connection_summaries()
+        .into_iter()
+        .filter(|c| caller.is_monitor() || c.user == caller.name)
+        .collect();
+    let channels: u64 = connections.iter().map(|c| u64::from(c.channels)).sum();
+    let consumers: u64 = queues.iter().map(|q| u64::from(q.consumers)).sum();
+    let r = api.rates.rates(
+        "overview",
+        &[ready + unacked, ready, unacked, publish],
+    );
+    let mut v = j!({
+        "management_version": RABBITMQ_API_VERSION,
+        "rates_mode": "basic",
+        "sample_retention_policies": {"global": [600, 3600, 28800, 86400], "basic": [600, 3600], "detailed": [600]},
+        "exchange_types": exchange_types(),
+        "product_version": env!("CARGO_PKG_VERSION"),
+        "product_name": "Warren",
+        "rabbitmq_version": RABBITMQ_API_VERSION,
+        "cluster_name": api.node,
+        "disable_stats": false,
+        "enable_queue_totals": false,
+        "message_stats": {"publish": publish, "publish_details": {"rate": r[3]}},
+        "queue_totals": {
+            "messages": ready + unacked, "messages_details": {"rate": r[0]},
+            "messages_ready": ready, "messages_ready_details": {"rate": r[1]},
+            "messages_unacknowledged": unacked, "messages_unacknowledged_details": {"rate": r[2]},
+        },
+        "object_totals": {
+            "channels": channels,
+            "connections": connections.len(),
+            "consumers": consumers,
+            "exchanges": exchanges.len(),
+            "queues": queues.len(),
+        },
+        "statistics_db_event_queue": 0,
+    });
+    // Policymakers and plain management users do not see node details (RabbitMQ).
+    if caller.is_monitor() {
+        v["node"] = j!(api.node);
+        v["listeners"] = listeners(&api);
+        v["contexts"] = contexts(&api);
+    }
+    Ok(json(v))
+}
+
+/// Open file descriptors of this process.
+fn fd_used() -> u64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
+}
+
+fn fd_total() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            let line = t.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Resident memory of this process in bytes.
+fn mem_used() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|t| t.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn node_json(api: &Api) -> Value {
+    let b = &api.broker;
+    let alarms = b.alarm();
+    let processors = std::thread::available_parallelism().map_or(1, |n| n.get());
+    j!({
+        "name": api.node,
+        "type": "disc",
+        "running": true,
+        "os_pid": std::process::id().to_string(),
+        "uptime": api.started.elapsed().as_millis() as u64,
+        "processors": processors,
+        "mem_used": mem_used(),
+        "mem_limit": b.config.memory_high_watermark_bytes,
+        "mem_alarm": alarms.memory,
+        "mem_calculation_strategy": "rss",
+        "disk_free_limit": b.config.disk_free_limit,
+        "disk_free_alarm": alarms.disk,
+        "fd_used": fd_used(),
+        "fd_total": fd_total(),
+        "sockets_used": b.connection_summaries().len(),
+        "sockets_total": fd_total(),
+        "partitions": [],
+        "exchange_types": exchange_types(),
+        "auth_mechanisms": b.config.auth_mechanisms.iter()
+            .map(|m| j!({"name": m, "description": "", "enabled": true}))
+            .collect::<Vec<_>>(),
+        "applications": [{"name": "warren", "description": "Warren", "version": env!("CARGO_PKG_VERSION")}],
+        "contexts": contexts(api),
+        "rates_mode": "basic",
+        "db_dir": b.config.data_dir.display().to_string(),
+        "config_files": [],
+        "log_files": ["<stdout>"],
+        "enabled_plugins": ["rabbitmq_management"],
+        "net_ticktime": 60,
+        "run_queue": 0,
+        "proc_used": 0,
+        "proc_total": 0,
+    })
+}
+
+async fn nodes(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
+    caller.require_monitor()?;
+    Ok(json(j!([node_json(&api)])))
+}
+
+async fn node(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    caller.require_monitor()?;
+    if name != api.node {
+        return Err(ApiError::NotFound);
+    }
+    Ok(json(node_json(&api)))
+}
+
+async fn whoami(caller: Caller) -> Response {
+    json(j!({ "name": caller.name, "tags": caller.tags }))
+}
+
+async fn extensions(_caller: Caller) -> Response {
+    json(j!([]))
+}
+
+async fn auth() -> Response {
+    json(j!({"enable_uaa": false, "uaa_client_id": "", "uaa_location": ""}))
+}
+
+async fn cluster_name(State(api): State<Arc<Api>>, _caller: Caller) -> Response {
+    json(j!({ "name": api.node }))
+}
+
+async fn ok(_caller: Caller) -> Response {
+    json(j!({ "status": "ok" }))
+}
+
+async fn empty_list(_caller: Caller) -> Response {
+    json(j!([]))
+}
+
+/// 200 `{"status":"ok"}`, or 503 `{"status":"failed","reason":…}` while an alarm is set.
+async fn alarms(State(api): State<Arc<Api>>, _caller: Caller) -> Response {
+    let a = api.broker.alarm();
+    if !a.any() {
+        return json(j!({ "status": "ok" }));
+    }
+    let mut list = Vec::new();
+    if a.memory {
+        list.push(j!({"node": api.node, "resource": "memory"}));
+    }
+    if a.disk {
+        list.push(j!({"node": api.node, "resource": "disk"}));
+    }
+    let body = j!({"status": "failed", "reason": "resource alarm(s) in effect in the cluster", "alarms": list});
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+}
+
+async fn port_listener(
+    State(api): State<Arc<Api>>,
+    _caller: Caller,
+    Path(port): Path<String>,
+) -> Response {
+    let listening = [api.amqp_addr.port(), api.http_addr.port()];
+    match port.parse::<u16>() {
+        Ok(p) if listening.contains(&p) => json(j!({ "status": "ok", "port": p })),
+        Ok(p) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(j!({"status": "failed", "reason": format!("No active listener on port {p}"), "missing": p, "ports": listening})),
+        )
+            .into_response(),
+        Err(_) => ApiError::bad_request(format!("{port} is not a port")).into_response(),
+    }
+}
+
+/// Declare `aliveness-test` in the vhost, publish a message to it and get it back (the queue
+/// stays, as in RabbitMQ).
+async fn aliveness(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(vhost): Path<String>,
+) -> ApiResult<Response> {
+    visible_vhost(&api, &caller, &vhost)?;
+    caller.require_vhost_access(&api, &vhost)?;
+    let q = api
+        .broker
+        .execute(
+            Origin::Operator,
+            Command::DeclareQueue(QueueSpec {
+                vhost: vhost.clone(),
+                name: "aliveness-test".into(),
+                server_named: false,
+                durable: false,
+                exclusive: false,
+                auto_delete: false,
+                arguments: Default::default(),
+            }),
+        )?
+        .into_queue()?
+        .queue;
+    let props = Default::default();
+    crate::message::publish(&api, &vhost, "", "aliveness-test", &props, b"test_message").await?;
+    match q.get() {
+        Some(_) => Ok(json(j!({ "status": "ok" }))),
+        None => Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(j!({"status": "failed", "reason": "aliveness test message not received"})),
+        )
+            .into_response()),
+    }
+}

@@ -1,0 +1,351 @@
+//! `/api/users`, `/api/permissions`, `/api/topic-permissions` (administrators only).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::Value;
+use warren_broker::auth::password;
+use warren_model::command::{
+    Command, Origin, PermissionSpec, TopicPermissionSpec, UserSpec,
+};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::{body_object, json, list_params, listing, outcome, render, str_field, Api};
+
+pub fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/api/users", get(list))
+        .route("/api/users/without-permissions", get(without_permissions))
+        .route("/api/users/{user}", get(show).put(put).delete(delete))
+        .route("/api/users/{user}/permissions", get(user_permissions))
+        .route("/api/users/{user}/topic-permissions", get(user_topic_permissions))
+        .route("/api/permissions", get(all_permissions))
+        .route(
+            "/api/permissions/{vhost}/{user}",
+            get(show_permission).put(put_permission).delete(delete_permission),
+        )
+        .route("/api/topic-permissions", get(all_topic_permissions))
+        .route(
+            "/api/topic-permissions/{vhost}/{user}",
+            get(show_topic_permission)
+                .put(put_topic_permission)
+                .delete(delete_topic_permission),
+        )
+}
+
+async fn list(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let params = list_params(&q)?;
+    let body = listing::list(
+        api.broker.user_infos(),
+        &params,
+        |u| &u.name,
+        |u| ("", &u.name),
+        render::user,
+    )?;
+    Ok(json(body))
+}
+
+async fn without_permissions(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let permissions = api.broker.permission_infos();
+    let mut users = api.broker.user_infos();
+    users.retain(|u| !permissions.iter().any(|p| p.user == u.name));
+    users.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(json(users.iter().map(render::user).collect()))
+}
+
+async fn show(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let u = api
+        .broker
+        .user_infos()
+        .into_iter()
+        .find(|u| u.name == user)
+        .ok_or(ApiError::NotFound)?;
+    Ok(json(render::user(&u)))
+}
+
+/// Tags as RabbitMQ takes them: a comma-separated string or a list.
+fn tags(body: &serde_json::Map<String, Value>) -> ApiResult<Vec<String>> {
+    match body.get("tags") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(s
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::bad_request("tags: expected strings"))
+            })
+            .collect(),
+        Some(_) => Err(ApiError::bad_request("tags: expected a string or a list")),
+    }
+}
+
+async fn put(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(user): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let body = body_object(&body)?;
+    let tags = tags(&body)?;
+    let existing = api
+        .broker
+        .user_infos()
+        .into_iter()
+        .find(|u| u.name == user);
+    let (password_hash, hashing_algorithm) = match (body.get("password"), body.get("password_hash")) {
+        (Some(Value::String(p)), _) => (
+            password::hash_password(p.as_bytes()),
+            password::DEFAULT_ALGORITHM.to_owned(),
+        ),
+        (_, Some(Value::String(h))) => {
+            let algorithm = str_field(&body, "hashing_algorithm", password::DEFAULT_ALGORITHM)?;
+            if !password::KNOWN_ALGORITHMS.contains(&algorithm.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "unknown hashing algorithm {algorithm}"
+                )));
+            }
+            (h.clone(), algorithm)
+        }
+        (Some(_), _) | (_, Some(_)) => {
+            return Err(ApiError::bad_request("password must be a string"))
+        }
+        // RabbitMQ: a new user needs one of them; an update may keep the hash.
+        (None, None) => match &existing {
+            Some(u) => (u.password_hash.clone(), u.hashing_algorithm.clone()),
+            None => {
+                return Err(ApiError::bad_request(
+                    "[{key_missing,password_or_password_hash}]",
+                ))
+            }
+        },
+    };
+    let done = api.broker.execute(
+        Origin::Operator,
+        Command::PutUser(UserSpec {
+            name: user,
+            password_hash,
+            hashing_algorithm,
+            tags,
+        }),
+    )?;
+    api.broker.sync_metadata().await;
+    Ok(outcome(done))
+}
+
+async fn delete(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let done = api
+        .broker
+        .execute(Origin::Operator, Command::DeleteUser { name: user })?;
+    api.broker.sync_metadata().await;
+    Ok(outcome(done))
+}
+
+async fn user_permissions(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    if !api.broker.user_infos().iter().any(|u| u.name == user) {
+        return Err(ApiError::NotFound);
+    }
+    let mut list = api.broker.permission_infos();
+    list.retain(|p| p.user == user);
+    list.sort_by(|a, b| a.vhost.cmp(&b.vhost));
+    Ok(json(list.iter().map(render::permission).collect()))
+}
+
+async fn user_topic_permissions(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    if !api.broker.user_infos().iter().any(|u| u.name == user) {
+        return Err(ApiError::NotFound);
+    }
+    let mut list = api.broker.topic_permission_infos();
+    list.retain(|p| p.user == user);
+    list.sort_by(|a, b| (&a.vhost, &a.exchange).cmp(&(&b.vhost, &b.exchange)));
+    Ok(json(list.iter().map(render::topic_permission).collect()))
+}
+
+async fn all_permissions(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let mut list = api.broker.permission_infos();
+    list.sort_by(|a, b| (&a.vhost, &a.user).cmp(&(&b.vhost, &b.user)));
+    Ok(json(list.iter().map(render::permission).collect()))
+}
+
+async fn show_permission(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let p = api
+        .broker
+        .permission_infos()
+        .into_iter()
+        .find(|p| p.vhost == vhost && p.user == user)
+        .ok_or(ApiError::NotFound)?;
+    Ok(json(render::permission(&p)))
+}
+
+/// PUT needs an existing user and vhost (RabbitMQ: 400 `user_not_found` / 404 when the vhost
+/// is missing).
+fn user_and_vhost(api: &Api, vhost: &str, user: &str) -> ApiResult<()> {
+    if api.broker.vhost(vhost).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    if !api.broker.user_infos().iter().any(|u| u.name == user) {
+        return Err(ApiError::bad_request("user_not_found"));
+    }
+    Ok(())
+}
+
+async fn put_permission(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, user)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let body = body_object(&body)?;
+    user_and_vhost(&api, &vhost, &user)?;
+    let field = |k: &str| -> ApiResult<String> {
+        match body.get(k) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(ApiError::bad_request(format!("[{{key_missing,{k}}}]"))),
+        }
+    };
+    let spec = PermissionSpec {
+        user,
+        vhost,
+        configure: field("configure")?,
+        write: field("write")?,
+        read: field("read")?,
+    };
+    let done = api
+        .broker
+        .execute(Origin::Operator, Command::SetPermissions(spec))?;
+    api.broker.sync_metadata().await;
+    Ok(outcome(done))
+}
+
+async fn delete_permission(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let done = api
+        .broker
+        .execute(Origin::Operator, Command::ClearPermissions { user, vhost })?;
+    api.broker.sync_metadata().await;
+    Ok(outcome(done))
+}
+
+async fn all_topic_permissions(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let mut list = api.broker.topic_permission_infos();
+    list.sort_by(|a, b| (&a.vhost, &a.user, &a.exchange).cmp(&(&b.vhost, &b.user, &b.exchange)));
+    Ok(json(list.iter().map(render::topic_permission).collect()))
+}
+
+async fn show_topic_permission(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let mut list = api.broker.topic_permission_infos();
+    list.retain(|p| p.vhost == vhost && p.user == user);
+    if list.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    list.sort_by(|a, b| a.exchange.cmp(&b.exchange));
+    Ok(json(list.iter().map(render::topic_permission).collect()))
+}
+
+async fn put_topic_permission(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, user)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let body = body_object(&body)?;
+    user_and_vhost(&api, &vhost, &user)?;
+    let field = |k: &str| -> ApiResult<String> {
+        match body.get(k) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(ApiError::bad_request(format!("[{{key_missing,{k}}}]"))),
+        }
+    };
+    let spec = TopicPermissionSpec {
+        user,
+        vhost,
+        exchange: field("exchange")?,
+        write: field("write")?,
+        read: field("read")?,
+    };
+    let done = api
+        .broker
+        .execute(Origin::Operator, Command::SetTopicPermissions(spec))?;
+    api.broker.sync_metadata().await;
+    Ok(outcome(done))
+}
+
+async fn delete_topic_permission(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let done = api.broker.execute(
+        Origin::Operator,
+        Command::ClearTopicPermissions {
+            user,
+            vhost,
+            exchange: None,
+        },
+    )?;
+    api.broker.sync_metadata().await;
+    Ok(outcome(done))
+}
