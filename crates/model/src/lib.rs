@@ -11,6 +11,7 @@
 //! - [`definitions`]: the definitions file (export/import format), both directions.
 //! - `erlang_term` (private): Erlang's `~p` printing, to reproduce RabbitMQ's texts.
 
+pub mod definitions;
 mod erlang_term;
 pub mod json_args;
 pub mod policy;
