@@ -72,6 +72,19 @@ pub struct UserDefinition {
     pub extra: Map<String, Value>,
 }
 
+impl UserDefinition {
+    /// The tags the importer gives the user: `tags`, else `["administrator"]` when a
+    /// pre-3.0 file's `administrator` flag is true (`"true"` or `true`), else none.
+    pub fn effective_tags(&self) -> Vec<String> {
+        match (&self.tags, self.extra.get("administrator")) {
+            (Some(tags), _) => tags.user_tags(),
+            (None, Some(Value::Bool(true))) => vec!["administrator".to_owned()],
+            (None, Some(Value::String(s))) if s == "true" => vec!["administrator".to_owned()],
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl Item for UserDefinition {
     fn read(map: &Map<String, Value>) -> Result<Self, Vec<FieldProblem>> {
         let mut r = ItemReader::new(map);
@@ -539,6 +552,22 @@ mod tests {
             ["management", "monitoring"]
         );
         assert_eq!(Tags::List(vec![" a ".into()]).user_tags(), ["a"]);
+    }
+
+    #[test]
+    fn a_pre_3_0_administrator_flag_stands_for_tags() {
+        let read = |v: Value| UserDefinition::read(v.as_object().unwrap()).unwrap();
+        assert_eq!(
+            read(json!({"name": "u", "administrator": "true"})).effective_tags(),
+            ["administrator"]
+        );
+        assert!(read(json!({"name": "u", "administrator": false}))
+            .effective_tags()
+            .is_empty());
+        assert_eq!(
+            read(json!({"name": "u", "tags": "a", "administrator": true})).effective_tags(),
+            ["a"]
+        );
     }
 
     #[test]

@@ -495,6 +495,25 @@ mod tests {
     }
 
     #[test]
+    fn the_version_is_rabbitmq_version_else_rabbit_version() {
+        let version = |v: Value| {
+            Definitions::from_value(&v)
+                .unwrap()
+                .version()
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            version(json!({"rabbit_version": "3.5.7"})).as_deref(),
+            Some("3.5.7")
+        );
+        assert_eq!(
+            version(json!({"rabbit_version": "3.10.8", "rabbitmq_version": "3.10.9"})).as_deref(),
+            Some("3.10.9")
+        );
+        assert_eq!(version(json!({})), None);
+    }
+
+    #[test]
     fn a_vhost_import_ignores_the_node_wide_sections() {
         let defs =
             Definitions::from_value(&json!({"users": [], "policies": [], "vhosts": []})).unwrap();

@@ -269,6 +269,16 @@ mod tests {
     }
 
     #[test]
+    fn a_pre_3_0_administrator_flag_counts_as_tags() {
+        let found = problems(
+            json!({"users": [{"name": "u", "password_hash": "", "administrator": "false"}]}),
+        );
+        assert_eq!(found, []);
+        let found = problems(json!({"users": [{"name": "u", "password_hash": ""}]}));
+        assert_eq!(found[0].kind, ProblemKind::TagsNotPresent);
+    }
+
+    #[test]
     fn base64_check() {
         assert!(is_base64(""));
         assert!(is_base64(
