@@ -10,11 +10,13 @@
 //!   applies to a resource, RabbitMQ's error texts.
 //! - [`json_args`]: queue/exchange/binding arguments and message headers between JSON (as the
 //!   management API carries them) and AMQP field tables, and rabbitmqctl's rendering of tables.
+//! - [`definitions`]: the definitions file (export/import format), both directions.
 //! - [`conf`]: rabbitmq.conf, parsed into settings.
 //! - `erlang_term` (private): Erlang's `~p` printing, to reproduce RabbitMQ's texts.
 
 pub mod command;
 pub mod conf;
+pub mod definitions;
 mod erlang_term;
 pub mod error;
 pub mod json_args;

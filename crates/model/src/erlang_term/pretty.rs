@@ -497,6 +497,60 @@ impl Layout {
 mod tests {
     use super::*;
 
+    /// Terms decoded from JSON and printed by the node's io_lib (OTP 25) after a prefix:
+    /// tests/fixtures/otp25-io-lib-pretty.json, made by tests/fixtures/capture/erlang_pretty.py.
+    const NODE_PRINTED: &str = include_str!("../../tests/fixtures/otp25-io-lib-pretty.json");
+
+    fn base64_decode(text: &str) -> Vec<u8> {
+        let value = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            _ => 63,
+        };
+        let digits: Vec<u8> = text.bytes().filter(|c| *c != b'=').map(value).collect();
+        let mut out = Vec::new();
+        for chunk in digits.chunks(4) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, d)| n | u32::from(*d) << (18 - 6 * i));
+            out.extend(&n.to_be_bytes()[1..chunk.len()]);
+        }
+        out
+    }
+
+    #[test]
+    fn prints_what_the_nodes_io_lib_printed() {
+        let fixture: serde_json::Value = serde_json::from_str(NODE_PRINTED).unwrap();
+        let cases = fixture["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 300);
+        let mut multiline = 0;
+        for case in cases {
+            let json: serde_json::Value =
+                serde_json::from_str(case["json"].as_str().unwrap()).unwrap();
+            let prefix = case["prefix"].as_str().unwrap();
+            let expected = base64_decode(case["output_base64"].as_str().unwrap());
+            let printed = format!(
+                "{prefix}{}",
+                super::super::format_p(&Term::from_json(&json), prefix.len() + 1)
+            );
+            let bytes: Vec<u8> = printed
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap())
+                .collect();
+            assert_eq!(
+                String::from_utf8_lossy(&bytes),
+                String::from_utf8_lossy(&expected),
+                "{}",
+                case["json"]
+            );
+            multiline += usize::from(expected.contains(&b'\n'));
+        }
+        assert!(multiline > 100, "{multiline} cases break lines");
+    }
+
     fn p(term: &Term, column: usize) -> String {
         print(term, column, Some(80), Encoding::Latin1)
     }
