@@ -14,9 +14,9 @@ use crate::alarm::Alarms;
 use crate::auth::{password, Pattern, Permission, TopicPermission, User, Users};
 use crate::config::Config;
 use crate::control::{vhost_named, Outcome};
-use crate::definitions::{Definitions, DefinitionsError};
 use crate::metalog::MetaLog;
 use crate::outbox::{ConnectionInfo, ConnectionShared, OutboxEvent};
+use crate::policies::PolicyBook;
 use crate::queue::QueuedMessage;
 use crate::vhost::{ExchangeDeclare, VHost};
 use warren_store::meta::{table_from_text, MetaModel, MetaRecord};
@@ -26,7 +26,7 @@ use warren_store::{Recovered, Store, StoreConfig, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Definitions(#[from] DefinitionsError),
+    Definitions(#[from] crate::definitions::LoadError),
     #[error("message store: {0}")]
     Store(#[from] StoreError),
 }
@@ -44,6 +44,8 @@ pub struct Broker {
     pub config: Config,
     vhosts: RwLock<HashMap<String, Arc<VHost>>>,
     pub users: RwLock<Users>,
+    /// Policies of every vhost, compiled for matching.
+    pub policies: RwLock<PolicyBook>,
     connections: Mutex<HashMap<u64, Arc<ConnectionShared>>>,
     reply_targets: Mutex<HashMap<Bytes, ReplyTarget>>,
     next_connection_id: AtomicU64,
@@ -67,6 +69,7 @@ impl Broker {
         let broker = Self {
             vhosts: RwLock::new(HashMap::new()),
             users: RwLock::new(Users::default()),
+            policies: RwLock::new(PolicyBook::default()),
             connections: Mutex::new(HashMap::new()),
             reply_targets: Mutex::new(HashMap::new()),
             next_connection_id: AtomicU64::new(1),
@@ -90,7 +93,11 @@ impl Broker {
     /// Apply the definitions file, then make the restated journal the current one.
     fn finish_start(&self) -> Result<(), StartError> {
         if let Some(path) = &self.config.definitions {
-            Definitions::load(path)?.apply(self)?;
+            let defs = crate::definitions::load(path)?;
+            let report = crate::definitions::import(self, &defs, None);
+            for problem in &report.problems {
+                tracing::warn!(path = %path.display(), "definitions: {problem}");
+            }
         }
         self.store.commit_journal()?;
         Ok(())
@@ -99,7 +106,10 @@ impl Broker {
     /// RabbitMQ creates the default vhost and user only when its database is new.
     fn create_defaults(&self) {
         let cfg = &self.config;
-        self.put_vhost(vhost_named(&cfg.default_vhost));
+        self.put_vhost(VhostSpec {
+            description: "Default virtual host".into(),
+            ..vhost_named(&cfg.default_vhost)
+        });
         self.put_user(User {
             name: cfg.default_user.clone(),
             password_hash: password::hash_password(cfg.default_pass.as_bytes()),
@@ -130,6 +140,7 @@ impl Broker {
             users,
             permissions,
             topic_permissions,
+            policies,
             exchanges,
             queues,
             bindings,
@@ -214,6 +225,35 @@ impl Broker {
                         read,
                     };
                     self.set_topic_permission(&user, &vhost, p);
+                }
+            }
+        }
+        for r in policies.into_values() {
+            if let MetaRecord::Policy {
+                vhost,
+                name,
+                pattern,
+                apply_to,
+                priority,
+                definition,
+            } = r
+            {
+                let definition = serde_json::from_str(&definition).unwrap_or_default();
+                let restored = warren_model::policy::Policy::from_parts(
+                    &vhost,
+                    &name,
+                    &serde_json::Value::String(pattern),
+                    &definition,
+                    Some(&serde_json::Value::from(priority)),
+                    Some(&serde_json::Value::String(apply_to)),
+                );
+                match restored {
+                    Ok(policy) => {
+                        self.set_policy(policy);
+                    }
+                    Err(e) => {
+                        tracing::warn!(vhost, name, error = %e.reason(), "cannot restore policy")
+                    }
                 }
             }
         }
@@ -327,6 +367,7 @@ impl Broker {
             v
         };
         self.users.write().forget_vhost(name);
+        self.policies.write().forget_vhost(name);
         for q in v.queues() {
             v.remove_queue(&q);
         }
@@ -436,6 +477,39 @@ impl Broker {
                 exchange,
             });
         }
+        Ok(Outcome::Deleted)
+    }
+
+    /// Set (create or replace) a policy.
+    pub fn set_policy(&self, policy: warren_model::policy::Policy) -> Outcome {
+        let mut book = self.policies.write();
+        self.log.append(&MetaRecord::Policy {
+            vhost: policy.vhost.clone(),
+            name: policy.name.clone(),
+            pattern: policy.pattern.clone(),
+            apply_to: policy.apply_to.as_str().to_owned(),
+            priority: policy.priority,
+            definition: serde_json::Value::Object(policy.definition.as_map().clone()).to_string(),
+        });
+        if book.set(policy) {
+            Outcome::Created
+        } else {
+            Outcome::Updated
+        }
+    }
+
+    pub(crate) fn clear_policy(&self, vhost: &str, name: &str) -> ControlResult<Outcome> {
+        let mut book = self.policies.write();
+        if book.get(vhost, name).is_none() {
+            return Err(ControlError::not_found(format!(
+                "policy '{name}' in vhost '{vhost}' does not exist"
+            )));
+        }
+        self.log.append(&MetaRecord::DeletePolicy {
+            vhost: vhost.into(),
+            name: name.into(),
+        });
+        book.clear(vhost, name);
         Ok(Outcome::Deleted)
     }
 

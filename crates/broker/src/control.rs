@@ -111,6 +111,11 @@ impl Broker {
                 let vhost = self.vhost_or_err(&b.vhost)?;
                 bind(&vhost, &b, origin, false)
             }
+            Command::SetPolicy(policy) => {
+                self.vhost_or_err(&policy.vhost)?;
+                Ok(self.set_policy(policy))
+            }
+            Command::ClearPolicy { vhost, name } => self.clear_policy(&vhost, &name),
             Command::CloseConnection { name, reason } => self.close_connection(&name, &reason),
         }
     }

@@ -6,12 +6,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use warren_model::query::{
-    BindingInfo, ChannelInfo, ConnectionSummary, ConsumerInfo, ExchangeInfo, PermissionInfo, QueueInfo,
-    TopicPermissionInfo, UserInfo, VhostInfo,
+    BindingInfo, ChannelInfo, ConnectionSummary, ConsumerInfo, ExchangeInfo, PermissionInfo,
+    QueueInfo, TopicPermissionInfo, UserInfo, VhostInfo,
 };
+
+use warren_model::policy::{Policy, VhostPolicies};
 
 use crate::broker::Broker;
 use crate::outbox::OutboxEvent;
+use crate::policies::applied;
 
 /// How long a channel listing waits for connections to report.
 const CHANNEL_SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -55,22 +58,47 @@ impl Broker {
 
     pub fn queue_infos(&self, vhost: Option<&str>) -> Vec<QueueInfo> {
         let names = self.connection_names();
-        self.vhosts_of(vhost)
-            .iter()
-            .flat_map(|v| v.queues())
-            .map(|q| queue_info(&q, &names))
-            .collect()
+        let mut out = Vec::new();
+        for v in self.vhosts_of(vhost) {
+            let policies = self.policies.read().of_vhost(&v.name);
+            out.extend(
+                v.queues()
+                    .iter()
+                    .map(|q| queue_info(q, &names, policies.as_deref())),
+            );
+        }
+        out
     }
 
     pub fn queue_info(&self, vhost: &str, name: &str) -> Option<QueueInfo> {
         let q = self.vhost(vhost)?.queue(name)?;
-        Some(queue_info(&q, &self.connection_names()))
+        let policies = self.policies.read().of_vhost(vhost);
+        Some(queue_info(
+            &q,
+            &self.connection_names(),
+            policies.as_deref(),
+        ))
     }
 
     pub fn exchange_infos(&self, vhost: Option<&str>) -> Vec<ExchangeInfo> {
-        self.vhosts_of(vhost)
-            .iter()
-            .flat_map(|v| v.exchange_infos())
+        let mut out = Vec::new();
+        for v in self.vhosts_of(vhost) {
+            let policies = self.policies.read().of_vhost(&v.name);
+            out.extend(v.exchange_infos().into_iter().map(|mut x| {
+                x.policy = applied(policies.as_deref(), &x.name, true).name;
+                x
+            }));
+        }
+        out
+    }
+
+    /// Every policy (of one vhost), in (vhost, name) order.
+    pub fn policy_list(&self, vhost: Option<&str>) -> Vec<Policy> {
+        self.policies
+            .read()
+            .list()
+            .filter(|p| vhost.is_none_or(|v| v == p.vhost))
+            .cloned()
             .collect()
     }
 
@@ -177,8 +205,13 @@ impl Broker {
     }
 }
 
-fn queue_info(q: &Queue, connection_names: &HashMap<u64, String>) -> QueueInfo {
+fn queue_info(
+    q: &Queue,
+    connection_names: &HashMap<u64, String>,
+    policies: Option<&VhostPolicies>,
+) -> QueueInfo {
     let (ready, consumers) = q.counts();
+    let policy = applied(policies, q.name(), false);
     QueueInfo {
         vhost: q.vhost.to_string(),
         name: q.name().to_owned(),
@@ -194,7 +227,7 @@ fn queue_info(q: &Queue, connection_names: &HashMap<u64, String>) -> QueueInfo {
         consumers,
         counters: q.counters(),
         idle_since_ms: None,
-        policy: None,
-        effective_policy_definition: serde_json::Map::new(),
+        policy: policy.name,
+        effective_policy_definition: policy.definition,
     }
 }

@@ -165,9 +165,7 @@ pub fn str_field(body: &Map<String, Value>, key: &str, default: &str) -> ApiResu
 }
 
 /// The `arguments` object of a body as a field table.
-pub fn arguments_field(
-    body: &Map<String, Value>,
-) -> ApiResult<warren_codec::types::FieldTable> {
+pub fn arguments_field(body: &Map<String, Value>) -> ApiResult<warren_codec::types::FieldTable> {
     match body.get("arguments") {
         None | Some(Value::Null) => Ok(Default::default()),
         Some(Value::Array(a)) if a.is_empty() => Ok(Default::default()),

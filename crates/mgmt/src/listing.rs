@@ -178,7 +178,10 @@ pub fn list<T>(
                     ),
                 });
             }
-            (start.min(filtered), (start + params.page_size).min(filtered))
+            (
+                start.min(filtered),
+                (start + params.page_size).min(filtered),
+            )
         }
     };
     let shown: Vec<Value> = if sorted_by_field {
@@ -246,7 +249,10 @@ mod tests {
     #[test]
     fn default_order_is_by_name_and_filters_are_substrings_or_regexes() {
         let items = [("q2", 1), ("a", 5), ("q1", 3)];
-        assert_eq!(names(&run(&items, &params(&[])).unwrap()), ["a", "q1", "q2"]);
+        assert_eq!(
+            names(&run(&items, &params(&[])).unwrap()),
+            ["a", "q1", "q2"]
+        );
         let v = run(&items, &params(&[("name", "q")])).unwrap();
         assert_eq!(names(&v), ["q1", "q2"]);
         let v = run(&items, &params(&[("name", "^a$"), ("use_regex", "true")])).unwrap();
@@ -256,7 +262,11 @@ mod tests {
     #[test]
     fn sorts_by_a_dotted_field_and_reverses() {
         let items = [("q2", 1), ("a", 5), ("q1", 3)];
-        let v = run(&items, &params(&[("sort", "stats.n"), ("sort_reverse", "true")])).unwrap();
+        let v = run(
+            &items,
+            &params(&[("sort", "stats.n"), ("sort_reverse", "true")]),
+        )
+        .unwrap();
         assert_eq!(names(&v), ["a", "q1", "q2"]);
         let v = run(&items, &params(&[("sort", "stats.n")])).unwrap();
         assert_eq!(names(&v), ["q2", "q1", "a"]);
@@ -265,21 +275,38 @@ mod tests {
     #[test]
     fn pages_carry_rabbitmqs_counts_and_refuse_what_rabbitmq_refuses() {
         let items = [("q2", 1), ("a", 5), ("q1", 3)];
-        let v = run(&items, &params(&[("page", "2"), ("page_size", "1"), ("name", "q")])).unwrap();
+        let v = run(
+            &items,
+            &params(&[("page", "2"), ("page_size", "1"), ("name", "q")]),
+        )
+        .unwrap();
         assert_eq!(names(&v), ["q2"]);
         assert_eq!(
-            (v["filtered_count"].as_u64(), v["total_count"].as_u64(), v["page_count"].as_u64()),
+            (
+                v["filtered_count"].as_u64(),
+                v["total_count"].as_u64(),
+                v["page_count"].as_u64()
+            ),
             (Some(2), Some(3), Some(2))
         );
         let past = run(&items, &params(&[("page", "9"), ("page_size", "2")]));
-        assert!(matches!(past, Err(ApiError::Other { error: "page_out_of_range", .. })));
+        assert!(matches!(
+            past,
+            Err(ApiError::Other {
+                error: "page_out_of_range",
+                ..
+            })
+        ));
         let q: HashMap<String, String> = [("page", "1"), ("page_size", "1000")]
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
         assert!(matches!(
             ListParams::parse(&q),
-            Err(ApiError::Other { error: "invalid_pagination_parameters", .. })
+            Err(ApiError::Other {
+                error: "invalid_pagination_parameters",
+                ..
+            })
         ));
     }
 

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use base64::Engine;
 use serde_json::{json, Map, Value};
+use warren_broker::queue::{load_paged, QueueDelta};
+use warren_broker::vhost::RouteScratch;
 use warren_codec::content::{decode_properties, encode_properties, PropertiesView};
 use warren_codec::protocol::basic::AMQPProperties;
 use warren_codec::types::ShortString;
-use warren_broker::queue::{load_paged, QueueDelta};
-use warren_broker::vhost::RouteScratch;
 use warren_model::command::Origin;
 use warren_store::message::Message;
 
@@ -33,7 +33,9 @@ const SHORT_STRING_PROPERTIES: [&str; 10] = [
 fn short(key: &str, v: &Value) -> ApiResult<ShortString> {
     match v {
         Value::String(s) if s.len() <= 255 => Ok(ShortString::from(s.clone())),
-        Value::String(_) => Err(ApiError::bad_request(format!("{key}: longer than 255 bytes"))),
+        Value::String(_) => Err(ApiError::bad_request(format!(
+            "{key}: longer than 255 bytes"
+        ))),
         _ => Err(ApiError::bad_request(format!("{key}: expected a string"))),
     }
 }
@@ -146,7 +148,12 @@ pub async fn publish(
     );
     let v = api.broker.vhost_or_err(vhost)?;
     let mut queues = Vec::new();
-    v.route(exchange, &message, &mut RouteScratch::default(), &mut queues)?;
+    v.route(
+        exchange,
+        &message,
+        &mut RouteScratch::default(),
+        &mut queues,
+    )?;
     if queues.is_empty() {
         return Ok(false);
     }
@@ -244,7 +251,11 @@ pub async fn get(
     q.add_stats(&QueueDelta {
         get: taken.len() as u64,
         get_empty: u64::from(taken.is_empty()),
-        ack: if mode.requeue() { 0 } else { taken.len() as u64 },
+        ack: if mode.requeue() {
+            0
+        } else {
+            taken.len() as u64
+        },
         ..QueueDelta::default()
     });
     if mode.requeue() {

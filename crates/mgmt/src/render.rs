@@ -248,9 +248,10 @@ pub fn channel_name(connection: &str, number: u16) -> String {
 }
 
 pub fn consumer(c: &ConsumerInfo, connection: Option<&ConnectionSummary>) -> Value {
-    let (peer_host, peer_port, user) = connection.map_or((json!(null), json!(null), json!(null)), |s| {
-        (json!(s.peer_host), json!(s.peer_port), json!(s.user))
-    });
+    let (peer_host, peer_port, user) = connection
+        .map_or((json!(null), json!(null), json!(null)), |s| {
+            (json!(s.peer_host), json!(s.peer_port), json!(s.user))
+        });
     json!({
         "arguments": table(&c.arguments),
         "ack_required": c.ack_required,

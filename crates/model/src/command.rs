@@ -173,6 +173,12 @@ pub enum Command {
     },
     Bind(BindingSpec),
     Unbind(BindingSpec),
+    /// Set (create or replace) a policy; validated when built (see `policy::Policy`).
+    SetPolicy(crate::policy::Policy),
+    ClearPolicy {
+        vhost: String,
+        name: String,
+    },
     CloseConnection {
         name: String,
         reason: String,

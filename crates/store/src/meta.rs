@@ -86,6 +86,19 @@ pub enum MetaRecord {
     },
     Bind(BindingRecord),
     Unbind(BindingRecord),
+    Policy {
+        vhost: String,
+        name: String,
+        pattern: String,
+        apply_to: String,
+        priority: i64,
+        /// The definition as JSON text.
+        definition: String,
+    },
+    DeletePolicy {
+        vhost: String,
+        name: String,
+    },
 }
 
 impl MetaRecord {
@@ -177,6 +190,8 @@ pub struct MetaModel {
     pub permissions: BTreeMap<(String, String), MetaRecord>,
     /// Keyed by (user, vhost, exchange).
     pub topic_permissions: BTreeMap<(String, String, String), MetaRecord>,
+    /// Keyed by (vhost, name).
+    pub policies: BTreeMap<(String, String), MetaRecord>,
     pub exchanges: BTreeMap<(String, String), MetaRecord>,
     pub queues: BTreeMap<(String, String), MetaRecord>,
     pub bindings: Vec<BindingRecord>,
@@ -213,6 +228,7 @@ impl MetaModel {
                 self.vhosts.retain(|v| vhost_name(v) != name);
                 self.permissions.retain(|(_, v), _| v != name);
                 self.topic_permissions.retain(|(_, v, _), _| v != name);
+                self.policies.retain(|(v, _), _| v != name);
                 self.exchanges.retain(|(v, _), _| v != name);
                 self.queues.retain(|(v, _), _| v != name);
                 self.bindings.retain(|b| &b.vhost != name);
@@ -282,6 +298,12 @@ impl MetaModel {
                 }
             }
             MetaRecord::Unbind(b) => self.bindings.retain(|x| x != b),
+            MetaRecord::Policy { vhost, name, .. } => {
+                self.policies.insert((vhost.clone(), name.clone()), r);
+            }
+            MetaRecord::DeletePolicy { vhost, name } => {
+                self.policies.remove(&(vhost.clone(), name.clone()));
+            }
         }
     }
 }

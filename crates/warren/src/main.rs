@@ -293,7 +293,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let mgmt_listener = listen(mgmt_bind, config.mgmt_port).await?;
     let mgmt_bound = mgmt_listener.local_addr()?;
     let broker = Broker::new(config)?;
-    let api = Arc::new(warren_mgmt::Api::new(Arc::clone(&broker), bound, mgmt_bound));
+    let api = Arc::new(warren_mgmt::Api::new(
+        Arc::clone(&broker),
+        bound,
+        mgmt_bound,
+    ));
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api_task = tokio::spawn(warren_mgmt::serve(mgmt_listener, api, async {
         let _ = api_stopped.await;

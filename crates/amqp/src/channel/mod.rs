@@ -27,8 +27,8 @@ use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
 use warren_broker::outbox::ConnectionShared;
 use warren_broker::queue::{ChannelCredit, Consumer, Queue, QueueDelta};
-use warren_model::query::{ChannelCounters, ChannelInfo};
 use warren_broker::vhost::{RouteScratch, VHost};
+use warren_model::query::{ChannelCounters, ChannelInfo};
 
 /// What a channel needs from its connection while handling a method.
 pub struct ConnCtx {
@@ -359,10 +359,9 @@ impl Channel {
     /// What the management API shows of this channel.
     pub fn info(&self, ctx: &ConnCtx) -> ChannelInfo {
         let info = &ctx.shared.info;
-        let unconfirmed = self
-            .confirm
-            .as_ref()
-            .map_or(0, |c| c.next_seq.saturating_sub(1).saturating_sub(c.acked_upto));
+        let unconfirmed = self.confirm.as_ref().map_or(0, |c| {
+            c.next_seq.saturating_sub(1).saturating_sub(c.acked_upto)
+        });
         ChannelInfo {
             connection: info.name.clone(),
             number: self.id,

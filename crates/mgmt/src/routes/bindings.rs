@@ -39,8 +39,12 @@ fn listing_of(items: Vec<BindingInfo>, q: &HashMap<String, String>) -> ApiResult
     let mut items = items;
     // RabbitMQ lists bindings by vhost, source, destination, routing key.
     items.sort_by(|a, b| {
-        (&a.vhost, &a.source, &a.destination, &a.routing_key)
-            .cmp(&(&b.vhost, &b.source, &b.destination, &b.routing_key))
+        (&a.vhost, &a.source, &a.destination, &a.routing_key).cmp(&(
+            &b.vhost,
+            &b.source,
+            &b.destination,
+            &b.routing_key,
+        ))
     });
     let body = listing::list(items, &params, |b| &b.source, |_| ("", ""), render::binding)?;
     Ok(json(body))
@@ -98,7 +102,9 @@ fn bindings_between(
         return Err(ApiError::NotFound);
     }
     let mut list = v.binding_infos();
-    list.retain(|b| b.source == source && b.destination_kind == kind && b.destination == destination);
+    list.retain(|b| {
+        b.source == source && b.destination_kind == kind && b.destination == destination
+    });
     list.sort_by(|a, b| a.routing_key.cmp(&b.routing_key));
     Ok(list)
 }
@@ -194,7 +200,14 @@ async fn delete(
     Path((vhost, source, kind, destination, props)): Path<(String, String, String, String, String)>,
 ) -> ApiResult<Response> {
     let b = find(&api, &vhost, &source, &kind, &destination, &props)?;
-    check_bind(&api, &caller, &vhost, &b.source, b.destination_kind, &b.destination)?;
+    check_bind(
+        &api,
+        &caller,
+        &vhost,
+        &b.source,
+        b.destination_kind,
+        &b.destination,
+    )?;
     let spec = BindingSpec {
         vhost: b.vhost,
         source: b.source,
@@ -203,7 +216,8 @@ async fn delete(
         routing_key: b.routing_key,
         arguments: b.arguments,
     };
-    api.broker.execute(Origin::Operator, Command::Unbind(spec))?;
+    api.broker
+        .execute(Origin::Operator, Command::Unbind(spec))?;
     api.broker.sync_metadata().await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -102,7 +102,9 @@ async fn close(
 ) -> ApiResult<Response> {
     let c = find_connection(&api, &caller, &name)?;
     if !caller.is_admin() && c.user != caller.name {
-        return Err(ApiError::not_authorised("User not authorised to access object"));
+        return Err(ApiError::not_authorised(
+            "User not authorised to access object",
+        ));
     }
     let reason = headers
         .get("x-reason")
@@ -130,7 +132,10 @@ fn channel_json(ch: &ChannelInfo, connections: &[ConnectionSummary], api: &Api) 
         ("ack", c.ack),
         ("return_unroutable", c.return_unroutable),
         ("drop_unroutable", c.drop_unroutable),
-        ("deliver_get", c.deliver + c.deliver_no_ack + c.get + c.get_no_ack),
+        (
+            "deliver_get",
+            c.deliver + c.deliver_no_ack + c.get + c.get_no_ack,
+        ),
     ];
     let name = render::channel_name(&ch.connection, ch.number);
     let values: Vec<u64> = counts.iter().map(|(_, n)| *n).collect();
@@ -177,8 +182,7 @@ async fn channel_listing(
     let connections = visible_connections(api, caller);
     let mut items = api.broker.channel_infos(connection).await;
     items.retain(|ch| {
-        connections.iter().any(|c| c.name == ch.connection)
-            && vhost.is_none_or(|v| v == ch.vhost)
+        connections.iter().any(|c| c.name == ch.connection) && vhost.is_none_or(|v| v == ch.vhost)
     });
     let names: Vec<String> = items
         .iter()
@@ -244,15 +248,13 @@ async fn channel(
     Ok(json(channel_json(&ch, &connections, &api)))
 }
 
-async fn consumer_listing(
-    api: &Api,
-    caller: &Caller,
-    vhost: Option<&str>,
-) -> ApiResult<Response> {
+async fn consumer_listing(api: &Api, caller: &Caller, vhost: Option<&str>) -> ApiResult<Response> {
     let connections = api.broker.connection_summaries();
     let mut items = api.broker.consumer_infos(vhost);
     items.retain(|c| caller.sees_vhost(api, &c.vhost));
-    items.sort_by(|a, b| (&a.vhost, &a.queue, &a.consumer_tag).cmp(&(&b.vhost, &b.queue, &b.consumer_tag)));
+    items.sort_by(|a, b| {
+        (&a.vhost, &a.queue, &a.consumer_tag).cmp(&(&b.vhost, &b.queue, &b.consumer_tag))
+    });
     let list: Vec<Value> = items
         .iter()
         .map(|c| {

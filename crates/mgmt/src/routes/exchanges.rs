@@ -122,7 +122,13 @@ async fn put(
     if api.broker.vhost(&vhost).is_none() {
         return Err(ApiError::NotFoundReason("vhost_not_found".into()));
     }
-    caller.require_permission(&api, &vhost, Access::Configure, ResourceKind::Exchange, &name)?;
+    caller.require_permission(
+        &api,
+        &vhost,
+        Access::Configure,
+        ResourceKind::Exchange,
+        &name,
+    )?;
     let kind = match body.get("type") {
         Some(Value::String(t)) => t.clone(),
         _ => return Err(ApiError::bad_request("[{key_missing,type}]")),
@@ -150,7 +156,13 @@ async fn delete(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let x = find(&api, &vhost, &name)?;
-    caller.require_permission(&api, &vhost, Access::Configure, ResourceKind::Exchange, &x.name)?;
+    caller.require_permission(
+        &api,
+        &vhost,
+        Access::Configure,
+        ResourceKind::Exchange,
+        &x.name,
+    )?;
     let done = api.broker.execute(
         Origin::Operator,
         Command::DeleteExchange {
@@ -203,7 +215,10 @@ async fn publish(
         .filter(|k| !body.contains_key(*k))
         .collect();
     if !missing.is_empty() {
-        let list: Vec<String> = missing.iter().map(|k| format!("{{key_missing,{k}}}")).collect();
+        let list: Vec<String> = missing
+            .iter()
+            .map(|k| format!("{{key_missing,{k}}}"))
+            .collect();
         return Err(ApiError::bad_request(format!("[{}]", list.join(","))));
     }
     let routing_key = str_field(&body, "routing_key", "")?;
@@ -223,7 +238,7 @@ async fn publish(
         Some(Value::Array(a)) if a.is_empty() => Default::default(),
         _ => return Err(ApiError::bad_request("properties: expected an object")),
     };
-    let routed = crate::message::publish(&api, &vhost, &x.name, &routing_key, &properties, &payload)
-        .await?;
+    let routed =
+        crate::message::publish(&api, &vhost, &x.name, &routing_key, &properties, &payload).await?;
     Ok(json(j!({ "routed": routed })))
 }

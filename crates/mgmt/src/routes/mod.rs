@@ -2,8 +2,10 @@
 
 mod bindings;
 mod connections;
+mod definitions;
 mod exchanges;
 mod overview;
+mod policies;
 mod queues;
 mod users;
 mod vhosts;
@@ -23,4 +25,6 @@ pub fn all() -> Router<Arc<Api>> {
         .merge(queues::routes())
         .merge(bindings::routes())
         .merge(connections::routes())
+        .merge(policies::routes())
+        .merge(definitions::routes())
 }

@@ -32,7 +32,10 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/api/health/checks/alarms", get(alarms))
         .route("/api/health/checks/local-alarms", get(alarms))
         .route("/api/health/checks/virtual-hosts", get(ok))
-        .route("/api/health/checks/port-listener/{port}", get(port_listener))
+        .route(
+            "/api/health/checks/port-listener/{port}",
+            get(port_listener),
+        )
         .route("/api/aliveness-test/{vhost}", get(aliveness))
         .route("/api/feature-flags", get(empty_list))
         .route("/api/global-parameters", get(empty_list))
@@ -86,10 +89,9 @@ async fn overview(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Resp
         .collect();
     let channels: u64 = connections.iter().map(|c| u64::from(c.channels)).sum();
     let consumers: u64 = queues.iter().map(|q| u64::from(q.consumers)).sum();
-    let r = api.rates.rates(
-        "overview",
-        &[ready + unacked, ready, unacked, publish],
-    );
+    let r = api
+        .rates
+        .rates("overview", &[ready + unacked, ready, unacked, publish]);
     let mut v = j!({
         "management_version": RABBITMQ_API_VERSION,
         "rates_mode": "basic",

@@ -26,7 +26,10 @@ pub fn routes() -> Router<Arc<Api>> {
     Router::new()
         .route("/api/queues", get(list_all))
         .route("/api/queues/{vhost}", get(list_vhost))
-        .route("/api/queues/{vhost}/{name}", get(show).put(put).delete(delete))
+        .route(
+            "/api/queues/{vhost}/{name}",
+            get(show).put(put).delete(delete),
+        )
         .route("/api/queues/{vhost}/{name}/contents", delete_route(purge))
         .route("/api/queues/{vhost}/{name}/get", post(get_messages))
         .route("/api/queues/{vhost}/{name}/bindings", get(bindings))
@@ -230,4 +233,3 @@ async fn bindings(
     list.sort_by(|a, b| (&a.source, &a.routing_key).cmp(&(&b.source, &b.routing_key)));
     Ok(json(list.iter().map(render::binding).collect()))
 }
-

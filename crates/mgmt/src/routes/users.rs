@@ -10,9 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
 use warren_broker::auth::password;
-use warren_model::command::{
-    Command, Origin, PermissionSpec, TopicPermissionSpec, UserSpec,
-};
+use warren_model::command::{Command, Origin, PermissionSpec, TopicPermissionSpec, UserSpec};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -24,11 +22,16 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/api/users/without-permissions", get(without_permissions))
         .route("/api/users/{user}", get(show).put(put).delete(delete))
         .route("/api/users/{user}/permissions", get(user_permissions))
-        .route("/api/users/{user}/topic-permissions", get(user_topic_permissions))
+        .route(
+            "/api/users/{user}/topic-permissions",
+            get(user_topic_permissions),
+        )
         .route("/api/permissions", get(all_permissions))
         .route(
             "/api/permissions/{vhost}/{user}",
-            get(show_permission).put(put_permission).delete(delete_permission),
+            get(show_permission)
+                .put(put_permission)
+                .delete(delete_permission),
         )
         .route("/api/topic-permissions", get(all_topic_permissions))
         .route(
@@ -56,10 +59,7 @@ async fn list(
     Ok(json(body))
 }
 
-async fn without_permissions(
-    State(api): State<Arc<Api>>,
-    caller: Caller,
-) -> ApiResult<Response> {
+async fn without_permissions(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
     caller.require_admin()?;
     let permissions = api.broker.permission_infos();
     let mut users = api.broker.user_infos();
@@ -114,12 +114,9 @@ async fn put(
     caller.require_admin()?;
     let body = body_object(&body)?;
     let tags = tags(&body)?;
-    let existing = api
-        .broker
-        .user_infos()
-        .into_iter()
-        .find(|u| u.name == user);
-    let (password_hash, hashing_algorithm) = match (body.get("password"), body.get("password_hash")) {
+    let existing = api.broker.user_infos().into_iter().find(|u| u.name == user);
+    let (password_hash, hashing_algorithm) = match (body.get("password"), body.get("password_hash"))
+    {
         (Some(Value::String(p)), _) => (
             password::hash_password(p.as_bytes()),
             password::DEFAULT_ALGORITHM.to_owned(),
@@ -278,10 +275,7 @@ async fn delete_permission(
     Ok(outcome(done))
 }
 
-async fn all_topic_permissions(
-    State(api): State<Arc<Api>>,
-    caller: Caller,
-) -> ApiResult<Response> {
+async fn all_topic_permissions(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
     caller.require_admin()?;
     let mut list = api.broker.topic_permission_infos();
     list.sort_by(|a, b| (&a.vhost, &a.user, &a.exchange).cmp(&(&b.vhost, &b.user, &b.exchange)));

@@ -21,7 +21,10 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/api/vhosts", get(list))
         .route("/api/vhosts/{vhost}", get(show).put(put).delete(delete))
         .route("/api/vhosts/{vhost}/permissions", get(permissions))
-        .route("/api/vhosts/{vhost}/topic-permissions", get(topic_permissions))
+        .route(
+            "/api/vhosts/{vhost}/topic-permissions",
+            get(topic_permissions),
+        )
 }
 
 fn visible(api: &Api, caller: &Caller) -> Vec<VhostInfo> {
@@ -95,7 +98,9 @@ async fn put(
         tags,
         default_queue_type,
     };
-    let done = api.broker.execute(Origin::Operator, Command::AddVhost(spec))?;
+    let done = api
+        .broker
+        .execute(Origin::Operator, Command::AddVhost(spec))?;
     if matches!(done, warren_broker::control::Outcome::Created) {
         // The creator gets full permissions on it, as RabbitMQ's API grants them.
         api.broker
