@@ -672,22 +672,29 @@ async fn publishers_are_blocked_above_the_memory_high_watermark_and_consumers_dr
 async fn deeply_nested_definitions_do_not_crash_the_broker() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("definitions.json");
-    // Nested far beyond any native stack, in a section Warren does not import (yet): it is
-    // skipped without recursion, the rest of the file applies, and the broker serves.
+    // Nested far beyond any native stack: the parser's depth bound refuses the file, and the
+    // broker stops with an error naming it (exit code 1), rather than overflowing its stack.
     let depth = 200_000;
     let json = format!(
         r#"{{"users": [{{"name": "deep", "password": "pw", "tags": ""}}],
-            "vhosts": [{{"name": "/"}}],
-            "permissions": [{{"user": "deep", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}}],
             "policies": {}{}}}"#,
         "[".repeat(depth),
         "]".repeat(depth)
     );
     std::fs::write(&path, json).expect("write definitions");
-    let definitions = path.to_str().expect("utf-8 path");
-    let mut t = Target::start_with(&["--definitions", definitions]);
-    let mut c = t.open_with(&Login::plain("deep", "pw")).await;
-    c.open_channel(1).await;
-    c.sync(1).await;
-    t.assert_healthy().await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["--bind", "127.0.0.1", "--amqp-port", "0", "--mgmt-port", "0"])
+        .arg("--definitions")
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .expect("run warren");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("cannot parse definitions file") && stderr.contains("recursion limit"),
+        "stderr: {stderr}"
+    );
 }
