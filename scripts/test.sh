@@ -19,6 +19,9 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "module layering (no two modules of a crate import each other)"
+bash scripts/check-module-cycles.sh
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 

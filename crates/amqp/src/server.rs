@@ -13,7 +13,7 @@ use warren_broker::broker::Broker;
 /// Run the AMQP server on an already-bound listener until `shutdown` resolves.
 pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
-    let monitor = warren_broker::alarm::Monitor::start(Arc::clone(&broker));
+    let monitor = warren_broker::monitor::Monitor::start(Arc::clone(&broker));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

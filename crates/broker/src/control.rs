@@ -14,8 +14,11 @@ use warren_model::command::{
 };
 use warren_model::{ControlError, ControlResult};
 
+use warren_store::meta::MetaRecord;
+
 use crate::auth::{Pattern, Permission, TopicPermission, User};
 use crate::broker::Broker;
+use crate::queue::outbox::OutboxEvent;
 use crate::vhost::{ExchangeDeclare, QueueDeclared, VHost};
 
 /// What a command did.
@@ -236,5 +239,202 @@ fn bind(vhost: &VHost, b: &BindingSpec, origin: Origin, add: bool) -> ControlRes
             vhost.unbind_exchange(&b.destination, &b.source, key, &b.arguments)?;
             Ok(Outcome::Deleted)
         }
+    }
+}
+
+/// Commands on the broker's own state (vhosts, users, permissions, policies, connections).
+impl Broker {
+    /// Create a vhost, or update an existing one's metadata.
+    pub fn put_vhost(&self, spec: VhostSpec) -> Outcome {
+        let mut vhosts = self.vhosts.write();
+        self.log.append(&MetaRecord::Vhost {
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            tags: spec.tags.clone(),
+            default_queue_type: spec.default_queue_type.clone(),
+        });
+        if let Some(v) = vhosts.get(&spec.name) {
+            *v.metadata.lock() = spec;
+            return Outcome::Updated;
+        }
+        let v = Arc::new(VHost::new(
+            &spec.name,
+            Arc::clone(&self.store),
+            Arc::clone(&self.log),
+        ));
+        *v.metadata.lock() = spec;
+        vhosts.insert(v.name.to_string(), v);
+        Outcome::Created
+    }
+
+    /// Delete a vhost with everything in it; its connections are closed.
+    pub(crate) fn delete_vhost(&self, name: &str) -> ControlResult<Outcome> {
+        let v = {
+            let mut vhosts = self.vhosts.write();
+            let v = vhosts
+                .remove(name)
+                .ok_or_else(|| ControlError::not_found(format!("vhost '{name}' does not exist")))?;
+            self.log
+                .append(&MetaRecord::DeleteVhost { name: name.into() });
+            v
+        };
+        self.users.write().forget_vhost(name);
+        self.policies.write().forget_vhost(name);
+        for q in v.queues() {
+            v.remove_queue(&q);
+        }
+        let reason = format!("vhost '{name}' is deleted");
+        for c in self.connections.lock().values() {
+            if c.info.vhost == name {
+                c.push(OutboxEvent::Close(ControlError::connection_forced(&reason)));
+            }
+        }
+        Ok(Outcome::Deleted)
+    }
+
+    /// Add or replace a user.
+    pub fn put_user(&self, user: User) -> Outcome {
+        let mut users = self.users.write();
+        self.log.append(&MetaRecord::User {
+            name: user.name.clone(),
+            password_hash: user.password_hash.clone(),
+            hashing_algorithm: user.hashing_algorithm.clone(),
+            tags: user.tags.clone(),
+        });
+        if users.put_user(user) {
+            Outcome::Created
+        } else {
+            Outcome::Updated
+        }
+    }
+
+    pub(crate) fn delete_user(&self, name: &str) -> ControlResult<Outcome> {
+        let mut users = self.users.write();
+        if users.user(name).is_none() {
+            return Err(ControlError::not_found(format!(
+                "user '{name}' does not exist"
+            )));
+        }
+        self.log
+            .append(&MetaRecord::DeleteUser { name: name.into() });
+        users.delete_user(name);
+        Ok(Outcome::Deleted)
+    }
+
+    pub fn set_permission(&self, user: &str, vhost: &str, permission: Permission) {
+        let mut users = self.users.write();
+        self.log.append(&MetaRecord::Permission {
+            user: user.into(),
+            vhost: vhost.into(),
+            configure: permission.configure.source.clone(),
+            write: permission.write.source.clone(),
+            read: permission.read.source.clone(),
+        });
+        users.set_permission(user, vhost, permission);
+    }
+
+    pub(crate) fn clear_permissions(&self, user: &str, vhost: &str) -> ControlResult<Outcome> {
+        let mut users = self.users.write();
+        if users.permission(user, vhost).is_none() {
+            return Err(ControlError::not_found(format!(
+                "user '{user}' has no permissions in vhost '{vhost}'"
+            )));
+        }
+        self.log.append(&MetaRecord::DeletePermission {
+            user: user.into(),
+            vhost: vhost.into(),
+        });
+        users.clear_permission(user, vhost);
+        Ok(Outcome::Deleted)
+    }
+
+    pub(crate) fn set_topic_permission(
+        &self,
+        user: &str,
+        vhost: &str,
+        permission: TopicPermission,
+    ) -> Outcome {
+        let mut users = self.users.write();
+        self.log.append(&MetaRecord::TopicPermission {
+            user: user.into(),
+            vhost: vhost.into(),
+            exchange: permission.exchange.clone(),
+            write: permission.write.source.clone(),
+            read: permission.read.source.clone(),
+        });
+        if users.set_topic_permission(user, vhost, permission) {
+            Outcome::Created
+        } else {
+            Outcome::Updated
+        }
+    }
+
+    pub(crate) fn clear_topic_permissions(
+        &self,
+        user: &str,
+        vhost: &str,
+        exchange: Option<&str>,
+    ) -> ControlResult<Outcome> {
+        let mut users = self.users.write();
+        let gone = users.clear_topic_permission(user, vhost, exchange);
+        if gone.is_empty() {
+            return Err(ControlError::not_found(format!(
+                "user '{user}' has no topic permissions in vhost '{vhost}'"
+            )));
+        }
+        for exchange in gone {
+            self.log.append(&MetaRecord::DeleteTopicPermission {
+                user: user.into(),
+                vhost: vhost.into(),
+                exchange,
+            });
+        }
+        Ok(Outcome::Deleted)
+    }
+
+    /// Set (create or replace) a policy.
+    pub fn set_policy(&self, policy: warren_model::policy::Policy) -> Outcome {
+        let mut book = self.policies.write();
+        self.log.append(&MetaRecord::Policy {
+            vhost: policy.vhost.clone(),
+            name: policy.name.clone(),
+            pattern: policy.pattern.clone(),
+            apply_to: policy.apply_to.as_str().to_owned(),
+            priority: policy.priority,
+            definition: serde_json::Value::Object(policy.definition.as_map().clone()).to_string(),
+        });
+        if book.set(policy) {
+            Outcome::Created
+        } else {
+            Outcome::Updated
+        }
+    }
+
+    pub(crate) fn clear_policy(&self, vhost: &str, name: &str) -> ControlResult<Outcome> {
+        let mut book = self.policies.write();
+        if book.get(vhost, name).is_none() {
+            return Err(ControlError::not_found(format!(
+                "policy '{name}' in vhost '{vhost}' does not exist"
+            )));
+        }
+        self.log.append(&MetaRecord::DeletePolicy {
+            vhost: vhost.into(),
+            name: name.into(),
+        });
+        book.clear(vhost, name);
+        Ok(Outcome::Deleted)
+    }
+
+    /// Close a client connection by its name, with 320 CONNECTION_FORCED and `reason`.
+    pub(crate) fn close_connection(&self, name: &str, reason: &str) -> ControlResult<Outcome> {
+        let connections = self.connections.lock();
+        let c = connections
+            .values()
+            .find(|c| c.info.name == name)
+            .ok_or_else(|| {
+                ControlError::not_found(format!("connection '{name}' does not exist"))
+            })?;
+        c.push(OutboxEvent::Close(ControlError::connection_forced(reason)));
+        Ok(Outcome::Deleted)
     }
 }

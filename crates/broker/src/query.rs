@@ -13,8 +13,8 @@ use warren_model::query::{
 use warren_model::policy::{Policy, VhostPolicies};
 
 use crate::broker::Broker;
-use crate::outbox::OutboxEvent;
 use crate::policies::applied;
+use crate::queue::outbox::OutboxEvent;
 
 /// How long a channel listing waits for connections to report.
 const CHANNEL_SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -6,11 +6,11 @@
 
 use amq_protocol::frame::WriteContext;
 use amq_protocol::protocol::basic::{gen_properties, parse_properties, AMQPProperties};
-use amq_protocol::types::FieldTable;
 use bytes::Bytes;
 
 use crate::frame::{begin_frame, end_frame, FRAME_BODY, FRAME_HEADER, FRAME_OVERHEAD_SIZE};
 use crate::table::check_table;
+pub use crate::table::{decode_table, encode_table};
 use crate::wire::{put_u16, put_u64, Truncated, WireReader};
 
 /// A decoded content header: class, announced body size, raw property bytes (flags + values).
@@ -201,24 +201,6 @@ impl PropertiesView {
     }
 }
 
-/// Decode a length-prefixed field table (as found in properties or method arguments).
-pub fn decode_table(bytes: &[u8]) -> Result<FieldTable, Truncated> {
-    // amq-protocol recurses per nesting level: check depth and structure iteratively first.
-    check_table(bytes).map_err(|_| Truncated)?;
-    match amq_protocol::types::parsing::parse_field_table(bytes) {
-        Ok((&[], table)) => Ok(table),
-        _ => Err(Truncated),
-    }
-}
-
-/// Encode a field table with its 4-byte length prefix.
-pub fn encode_table(table: &FieldTable) -> Vec<u8> {
-    match amq_protocol::types::generation::gen_field_table(table)(WriteContext::from(Vec::new())) {
-        Ok(ctx) => ctx.write,
-        Err(_) => unreachable!("serialising into a Vec<u8> is infallible"),
-    }
-}
-
 /// Decode raw basic properties with amq-protocol, for the rare paths that must rewrite them.
 pub fn decode_properties(raw: &[u8]) -> Result<AMQPProperties, Truncated> {
     match parse_properties(raw) {
@@ -265,7 +247,7 @@ pub fn write_content(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use amq_protocol::types::{AMQPValue, ShortString};
+    use amq_protocol::types::{AMQPValue, FieldTable, ShortString};
 
     #[test]
     fn view_finds_fields_in_properties_encoded_by_amq_protocol() {

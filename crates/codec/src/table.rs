@@ -6,7 +6,10 @@
 //! growable Erlang stack); Warren refuses anything nested deeper than [`NESTING_DEPTH_MAX`],
 //! which no real client comes near, and walks the bytes with an explicit stack to find out.
 
+use amq_protocol::frame::WriteContext;
 use amq_protocol::types::{AMQPValue, DecimalValue, FieldArray, FieldTable, LongString};
+
+use crate::wire::Truncated;
 
 /// Most containers (tables and arrays, the outermost included) one value may nest.
 pub const NESTING_DEPTH_MAX: usize = 100;
@@ -158,10 +161,27 @@ pub fn every_type_table() -> FieldTable {
     t
 }
 
+/// Decode a length-prefixed field table (as found in properties or method arguments).
+pub fn decode_table(bytes: &[u8]) -> Result<FieldTable, Truncated> {
+    // amq-protocol recurses per nesting level: check depth and structure iteratively first.
+    check_table(bytes).map_err(|_| Truncated)?;
+    match amq_protocol::types::parsing::parse_field_table(bytes) {
+        Ok((&[], table)) => Ok(table),
+        _ => Err(Truncated),
+    }
+}
+
+/// Encode a field table with its 4-byte length prefix.
+pub fn encode_table(table: &FieldTable) -> Vec<u8> {
+    match amq_protocol::types::generation::gen_field_table(table)(WriteContext::from(Vec::new())) {
+        Ok(ctx) => ctx.write,
+        Err(_) => unreachable!("serialising into a Vec<u8> is infallible"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::encode_table;
 
     #[test]
     fn accepts_every_value_type_amq_protocol_encodes() {
@@ -177,7 +197,7 @@ mod tests {
     fn refuses_nesting_beyond_the_limit_without_recursing() {
         let ok = nested_table(NESTING_DEPTH_MAX);
         assert_eq!(check_table(&ok), Ok(ok.len()));
-        assert!(crate::content::decode_table(&ok).is_ok());
+        assert!(decode_table(&ok).is_ok());
         // Far deeper than any native stack could take, checked on a small one.
         let deep = nested_table(1_000_000);
         let verdict = std::thread::Builder::new()
@@ -188,7 +208,7 @@ mod tests {
             .unwrap();
         assert_eq!(verdict, Err(TableError::TooDeep));
         assert_eq!(
-            crate::content::decode_table(&nested_table(NESTING_DEPTH_MAX + 1)),
+            decode_table(&nested_table(NESTING_DEPTH_MAX + 1)),
             Err(crate::wire::Truncated)
         );
     }

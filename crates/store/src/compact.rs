@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::handles::Handle;
 use super::io::{write_all_at, OpenMode};
 use super::record::{Record, FLAG_PERSISTENT, SEGMENT_MAGIC_COMPACTED};
-use super::recovery::{read_acks, read_file, scan};
+use super::segment_scan::{read_acks, read_file, scan};
 use super::{ack_path, segment_path, Store};
 
 /// How often sealed segments are looked at.

@@ -17,6 +17,7 @@ pub mod message;
 pub mod meta;
 pub mod record;
 pub mod recovery;
+mod segment_scan;
 mod writer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -285,6 +286,17 @@ pub fn delete_segment(fs: &dyn StoreFs, msgs_dir: &Path, id: u32) {
 }
 
 impl Store {
+    /// Start the flusher (group commit) and compactor threads of a freshly opened store.
+    fn start_threads(store: &Arc<Store>) -> Result<(), StoreError> {
+        let handle = flusher::spawn(Arc::clone(store))
+            .map_err(io_error("starting the store's flusher thread"))?;
+        *store.flusher.lock() = Some(handle);
+        let handle = compact::spawn(Arc::clone(store))
+            .map_err(io_error("starting the store's compactor thread"))?;
+        *store.compactor.lock() = Some(handle);
+        Ok(())
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -58,7 +58,7 @@ impl Channel {
                 AmqpError::precondition_failed(format!(
                     "invalid arg 'x-priority' for queue '{queue_name}' in vhost '{}': \"expected integer, got {}\"",
                     ctx.vhost.name,
-                    warren_broker::vhost::type_name(v)
+                    warren_broker::arguments::type_name(v)
                 ))
             })?,
             None => 0,

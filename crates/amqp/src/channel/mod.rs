@@ -25,7 +25,7 @@ use publish::PublishState;
 use tx::TxState;
 use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
-use warren_broker::outbox::ConnectionShared;
+use warren_broker::queue::outbox::ConnectionShared;
 use warren_broker::queue::{ChannelCredit, Consumer, Queue, QueueDelta};
 use warren_broker::vhost::{RouteScratch, VHost};
 use warren_model::query::{ChannelCounters, ChannelInfo};

@@ -13,7 +13,7 @@ use warren_codec::reply::NO_ROUTE;
 use super::{Channel, ConnCtx};
 use crate::error::{AmqpError, AmqpResult};
 use warren_broker::auth::{Access, ResourceKind};
-use warren_broker::outbox::OutboxEvent;
+use warren_broker::queue::outbox::OutboxEvent;
 use warren_broker::queue::Queue;
 use warren_store::message::Message;
 

@@ -22,7 +22,7 @@ use crate::channel::{Channel, ConnCtx, PendingGet};
 use crate::error::AmqpError;
 use handshake::{Handshake, HandshakeError, Negotiated};
 use warren_broker::broker::Broker;
-use warren_broker::outbox::{canonical, ConnectionInfo, OutboxEvent};
+use warren_broker::queue::outbox::{canonical, ConnectionInfo, OutboxEvent};
 use warren_broker::queue::{Queue, QueuedMessage};
 use warren_store::StoreError;
 use writer::Writer;
@@ -235,7 +235,7 @@ struct Driver {
 impl Driver {
     fn new(
         broker: Arc<Broker>,
-        shared: Arc<warren_broker::outbox::ConnectionShared>,
+        shared: Arc<warren_broker::queue::outbox::ConnectionShared>,
         writer: Arc<Writer>,
         n: Negotiated,
     ) -> Self {

@@ -2,8 +2,8 @@
 
 use warren_codec::types::{AMQPValue, FieldTable};
 
+use crate::arguments::type_name;
 use crate::util::int_value;
-use crate::vhost::type_name;
 use warren_model::{ControlError, ControlResult};
 
 /// Check the x-arguments RabbitMQ validates on queue.declare.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::outbox::ConnectionShared;
+use crate::queue::outbox::ConnectionShared;
 
 /// How many deliveries may wait to be encoded by a consumer's connection. Bounds memory when
 /// a consumer (or its socket) is slow, whatever its prefetch.

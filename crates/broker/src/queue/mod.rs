@@ -6,6 +6,7 @@
 pub mod args;
 pub mod backlog;
 pub mod consumer;
+pub mod outbox;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,9 +17,9 @@ use tokio::sync::Notify;
 use warren_codec::types::FieldTable;
 use warren_model::query::QueueCounters;
 
-use crate::outbox::OutboxEvent;
 pub use backlog::{load_paged, Backlog, QueuedMessage};
 pub use consumer::{ChannelCredit, Consumer};
+use outbox::OutboxEvent;
 
 /// Declared properties of a queue; fixed for its life.
 #[derive(Debug, Clone)]

@@ -1,0 +1,148 @@
+//! The resource monitor: a thread that measures the broker's memory (resident set size) ten
+//! times a second and the data directory's free disk space every second, sets or clears the
+//! alarms, and decides when the allocator should hand freed memory back.
+
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::alarm::{free_space, resident_bytes};
+use crate::broker::Broker;
+
+/// How often memory is measured: a fast publisher adds hundreds of MiB a second, and reading
+/// /proc/self/statm costs microseconds.
+const CHECK_MEMORY_EVERY: Duration = Duration::from_millis(100);
+/// Free disk space is measured every this many memory checks (once a second).
+const DISK_CHECK_RATIO: u32 = 10;
+
+/// Measure free disk space and update the disk alarm.
+pub fn check_disk(broker: &Broker) {
+    match free_space(&broker.config.data_dir) {
+        Ok(free) => broker.update_disk_alarm(free),
+        Err(e) => tracing::warn!(error = %e, "cannot read free disk space"),
+    }
+}
+
+/// Measure memory use and update the memory alarm; returns the reading.
+pub fn check_memory(broker: &Broker) -> Option<u64> {
+    match resident_bytes() {
+        Ok(used) => {
+            broker.update_memory_alarm(used);
+            Some(used)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read memory use");
+            None
+        }
+    }
+}
+
+/// Growth of the resident set, since its lowest point after the last reclaim, that asks for
+/// freed memory back.
+const RECLAIM_AFTER_GROWTH_BYTES: u64 = 16 << 20;
+/// Reclaims are asked for at most this often: each costs every worker a heap walk when it
+/// next goes idle.
+const RECLAIM_EVERY: Duration = Duration::from_millis(200);
+
+/// When to ask the allocator to hand freed memory back (messages freed on another thread than
+/// the one that allocated them stay resident until that thread collects): after the resident
+/// set grew by [`RECLAIM_AFTER_GROWTH_BYTES`], or while it is past half the high watermark;
+/// never more than once per [`RECLAIM_EVERY`]. A broker whose memory is steady never pays.
+struct ReclaimPolicy {
+    low_water_bytes: u64,
+    last: std::time::Instant,
+}
+
+impl ReclaimPolicy {
+    fn new(used: u64) -> Self {
+        Self {
+            low_water_bytes: used,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn should_reclaim(&mut self, used: u64, watermark_bytes: u64) -> bool {
+        self.low_water_bytes = self.low_water_bytes.min(used);
+        let grown = used.saturating_sub(self.low_water_bytes) > RECLAIM_AFTER_GROWTH_BYTES;
+        if !(grown || used > watermark_bytes / 2) || self.last.elapsed() < RECLAIM_EVERY {
+            return false;
+        }
+        self.last = std::time::Instant::now();
+        self.low_water_bytes = used;
+        true
+    }
+}
+
+/// The monitor thread; it stops when this is dropped. A thread of its own, so the statvfs
+/// and /proc reads never block the async runtime.
+pub struct Monitor {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Monitor {
+    /// Check once now, then periodically until dropped.
+    pub fn start(broker: Arc<Broker>) -> Self {
+        check_disk(&broker);
+        let mut policy = ReclaimPolicy::new(check_memory(&broker).unwrap_or(0));
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("warren-alarms".into())
+            .spawn(move || {
+                let mut ticks = 0u32;
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECK_MEMORY_EVERY)
+                {
+                    let used = check_memory(&broker);
+                    let watermark = broker.config.memory_high_watermark_bytes;
+                    if let (Some(used), Some(reclaim)) = (used, broker.config.reclaim_memory) {
+                        if policy.should_reclaim(used, watermark) {
+                            reclaim();
+                        }
+                    }
+                    ticks = ticks.wrapping_add(1);
+                    if ticks.is_multiple_of(DISK_CHECK_RATIO) {
+                        check_disk(&broker);
+                    }
+                }
+            })
+            .map_err(|e| tracing::error!(error = %e, "cannot start the resource monitor"))
+            .ok();
+        Self {
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reclaims_after_growth_or_near_the_watermark_at_most_every_200_ms() {
+        const MIB: u64 = 1 << 20;
+        let mut p = ReclaimPolicy::new(100 * MIB);
+        p.last -= RECLAIM_EVERY;
+        // Steady or falling memory: never.
+        assert!(!p.should_reclaim(100 * MIB, 1024 * MIB));
+        assert!(!p.should_reclaim(90 * MIB, 1024 * MIB));
+        // Grown by more than 16 MiB from the low point (90): once, then not again at once.
+        assert!(p.should_reclaim(107 * MIB, 1024 * MIB));
+        assert!(!p.should_reclaim(200 * MIB, 1024 * MIB));
+        p.last -= RECLAIM_EVERY;
+        // Past half the watermark, growing or not.
+        assert!(p.should_reclaim(600 * MIB, 1024 * MIB));
+        p.last -= RECLAIM_EVERY;
+        assert!(p.should_reclaim(600 * MIB, 1024 * MIB));
+    }
+}
