@@ -31,6 +31,21 @@ cargo build --workspace --bins --quiet
 step "cargo test"
 cargo test --workspace --quiet 2>&1 | tee "$TARGET_DIR/cargo-test.log"
 
+step "warrenctl's tests against a running warren (rabbitmqctl's verbs over the management API)"
+ctl_dir=$(mktemp -d)
+"$TARGET_DIR/debug/warren" --bind 127.0.0.1 --amqp-port 0 --mgmt-port 0 --data-dir "$ctl_dir/data" >"$ctl_dir/log" 2>&1 &
+ctl_pid=$!
+ctl_port=
+for _ in $(seq 1 300); do
+  ctl_port=$(grep -oE 'listening management [^ ]+' "$ctl_dir/log" | grep -oE '[0-9]+$' || true)
+  [ -n "$ctl_port" ] && break
+  sleep 0.1
+done
+[ -n "$ctl_port" ] || { cat "$ctl_dir/log"; kill "$ctl_pid"; exit 1; }
+WARRENCTL_TEST_URL="http://127.0.0.1:$ctl_port" cargo test -p warrenctl --quiet -- --ignored
+kill "$ctl_pid"; wait "$ctl_pid" || true
+rm -rf "$ctl_dir"
+
 step "fuzzing: every input that once found a bug, then 10 s per target (scripts/fuzz.sh)"
 # Installs cargo-fuzz from crates.io when missing; builds with RUSTC_BOOTSTRAP=1 on stable.
 FUZZ_TARGET_DIR="$TARGET_DIR/fuzz" FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz.sh
