@@ -174,7 +174,7 @@ impl Broker {
                 read,
             } = r
             {
-                let pattern = |p: &str| Pattern::new(p).or_else(|_| Pattern::new(""));
+                let pattern = |p: &str| Pattern::template(p).or_else(|_| Pattern::new(""));
                 if let (Ok(write), Ok(read)) = (pattern(&write), pattern(&read)) {
                     let p = TopicPermission {
                         exchange,

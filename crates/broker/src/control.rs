@@ -151,10 +151,17 @@ impl Broker {
 
     fn set_topic_permissions(&self, spec: TopicPermissionSpec) -> ControlResult<Outcome> {
         self.user_and_vhost_exist(&spec.user, &spec.vhost)?;
+        let template = |source: &str| {
+            Pattern::template(source).map_err(|e| {
+                ControlError::precondition_failed(format!(
+                    "invalid regular expression '{source}': {e}"
+                ))
+            })
+        };
         let permission = TopicPermission {
             exchange: spec.exchange,
-            write: pattern(&spec.write)?,
-            read: pattern(&spec.read)?,
+            write: template(&spec.write)?,
+            read: template(&spec.read)?,
         };
         Ok(self.set_topic_permission(&spec.user, &spec.vhost, permission))
     }

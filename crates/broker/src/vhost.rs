@@ -357,6 +357,15 @@ impl VHost {
         Ok(())
     }
 
+    /// True for a topic exchange (topic permissions apply to it).
+    pub fn is_topic_exchange(&self, name: &str) -> bool {
+        self.topology
+            .read()
+            .exchanges
+            .get(name)
+            .is_some_and(|x| x.kind == ExchangeKind::Topic)
+    }
+
     pub fn exchange_exists(&self, name: &str) -> bool {
         name.is_empty() || self.topology.read().exchanges.contains_key(name)
     }

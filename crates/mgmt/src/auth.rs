@@ -100,11 +100,7 @@ impl Caller {
                 "User not authorised to access virtual host",
             ));
         };
-        let grant = warren_broker::auth::Grant {
-            user: self.name.clone(),
-            vhost: vhost.to_owned(),
-            permission: permission.clone(),
-        };
+        let grant = warren_broker::auth::Grant::new(&users, &self.name, vhost, permission.clone());
         grant
             .check(access, kind, name)
             .map_err(|e| ApiError::NotAuthorised(format!("ACCESS_REFUSED - {}", e.message)))

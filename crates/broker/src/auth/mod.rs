@@ -26,6 +26,20 @@ impl User {
     }
 }
 
+/// A topic permission pattern with `{username}` and `{vhost}` replaced (RabbitMQ's variable
+/// expansion); a pattern that no longer compiles grants nothing.
+fn expand(p: &Pattern, user: &str, vhost: &str) -> Pattern {
+    let source = p
+        .source
+        .replace("{username}", user)
+        .replace("{vhost}", vhost);
+    Pattern::new(&source).unwrap_or_else(|_| Pattern {
+        source,
+        regex: None,
+        matches_all: false,
+    })
+}
+
 /// Topic permissions of a user for one topic exchange: routing-key regexes.
 #[derive(Debug, Clone)]
 pub struct TopicPermission {
@@ -56,6 +70,23 @@ impl Pattern {
             source: source.to_owned(),
             regex,
             matches_all: matches!(source, ".*" | "^.*" | "^.*$" | ".*$"),
+        })
+    }
+
+    /// A topic permission pattern as stored: its text may hold RabbitMQ's variables
+    /// (`{username}`, `{vhost}`, `{client_id}`), so it is compiled only once they are
+    /// expanded for a connection ([`Grant::new`]); on its own it matches nothing.
+    pub fn template(source: &str) -> Result<Self, regex_lite::Error> {
+        // Check it compiles with the variables filled in.
+        let filled = source
+            .replace("{username}", "u")
+            .replace("{vhost}", "v")
+            .replace("{client_id}", "c");
+        Pattern::new(&filled)?;
+        Ok(Self {
+            source: source.to_owned(),
+            regex: None,
+            matches_all: false,
         })
     }
 
@@ -223,9 +254,58 @@ pub struct Grant {
     pub user: String,
     pub vhost: String,
     pub permission: Permission,
+    /// Topic permissions in this vhost, with `{username}` and `{vhost}` expanded (empty for
+    /// most users, and then topic exchanges are not checked at all).
+    pub topic: Vec<TopicPermission>,
 }
 
 impl Grant {
+    /// A grant for `user` in `vhost`: its permission there and its topic permissions with
+    /// RabbitMQ's variables expanded.
+    pub fn new(users: &Users, user: &str, vhost: &str, permission: Permission) -> Self {
+        let topic = users
+            .topic_permissions()
+            .filter(|(u, v, _)| *u == user && *v == vhost)
+            .map(|(_, _, t)| TopicPermission {
+                exchange: t.exchange.clone(),
+                write: expand(&t.write, user, vhost),
+                read: expand(&t.read, user, vhost),
+            })
+            .collect();
+        Self {
+            user: user.to_owned(),
+            vhost: vhost.to_owned(),
+            permission,
+            topic,
+        }
+    }
+
+    /// RabbitMQ's topic authorisation: a routing key published to (write) or bound from
+    /// (read) a topic exchange must match the user's topic permission for that exchange, if
+    /// there is one.
+    pub fn check_topic(
+        &self,
+        access: Access,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<(), ControlError> {
+        let Some(t) = self.topic.iter().find(|t| t.exchange == exchange) else {
+            return Ok(());
+        };
+        let pattern = if access == Access::Read {
+            &t.read
+        } else {
+            &t.write
+        };
+        if pattern.allows(routing_key) {
+            return Ok(());
+        }
+        Err(ControlError::access_refused(format!(
+            "access to topic '{routing_key}' in exchange '{exchange}' in vhost '{}' refused for user '{}'",
+            self.vhost, self.user
+        )))
+    }
+
     /// RabbitMQ's check: the resource name must match the user's regex for that access kind.
     pub fn check(
         &self,
