@@ -140,6 +140,33 @@ pub fn list_params(query: &HashMap<String, String>) -> ApiResult<ListParams> {
     ListParams::parse(query)
 }
 
+/// Answer a listing request: parse its query, then filter, sort, page and render `items`
+/// (see [`listing::list`]).
+pub fn list_response<T>(
+    items: Vec<T>,
+    query: &HashMap<String, String>,
+    name_of: impl Fn(&T) -> &str,
+    default_key: impl Fn(&T) -> (&str, &str),
+    render: impl Fn(&T) -> Value,
+) -> ApiResult<Response> {
+    let params = ListParams::parse(query)?;
+    Ok(json(listing::list(
+        items,
+        &params,
+        name_of,
+        default_key,
+        render,
+    )?))
+}
+
+/// A string field the request must carry (RabbitMQ: `[{key_missing,KEY}]`).
+pub fn required_str(body: &Map<String, Value>, key: &str) -> ApiResult<String> {
+    match body.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(ApiError::bad_request(format!("[{{key_missing,{key}}}]"))),
+    }
+}
+
 /// A boolean field RabbitMQ accepts as JSON bool or the strings "true"/"false".
 pub fn bool_field(body: &Map<String, Value>, key: &str, default: bool) -> ApiResult<bool> {
     match body.get(key) {

@@ -235,22 +235,41 @@ impl Channel {
             msg.body(),
             ctx.frame_max,
         );
-        let stats = ctx.stats_for(&queue);
-        stats.redeliver += u64::from(message.redelivered);
-        self.counters.redeliver += u64::from(message.redelivered);
-        if no_ack {
-            stats.get_no_ack += 1;
-            self.counters.get_no_ack += 1;
-        } else {
-            stats.get += 1;
-            self.counters.get += 1;
-            stats.unacked += 1;
+        self.count_delivery(ctx, &queue, message.redelivered, no_ack, true);
+        if !no_ack {
             self.unacked.push(Unacked {
                 tag,
                 queue,
                 message,
                 consumer: None,
             });
+        }
+    }
+
+    /// Count a delivery (`via_get`: a basic.get-ok) for the channel and, in this batch, for its
+    /// queue.
+    fn count_delivery(
+        &mut self,
+        ctx: &mut ConnCtx,
+        queue: &Arc<Queue>,
+        redelivered: bool,
+        no_ack: bool,
+        via_get: bool,
+    ) {
+        let stats = ctx.stats_for(queue);
+        let c = &mut self.counters;
+        stats.redeliver += u64::from(redelivered);
+        c.redeliver += u64::from(redelivered);
+        let (queue_count, channel_count) = match (via_get, no_ack) {
+            (true, true) => (&mut stats.get_no_ack, &mut c.get_no_ack),
+            (true, false) => (&mut stats.get, &mut c.get),
+            (false, true) => (&mut stats.deliver_no_ack, &mut c.deliver_no_ack),
+            (false, false) => (&mut stats.deliver, &mut c.deliver),
+        };
+        *queue_count += 1;
+        *channel_count += 1;
+        if !no_ack {
+            stats.unacked += 1;
         }
     }
 
@@ -299,16 +318,8 @@ impl Channel {
         if consumer.sent() {
             ctx.kick(queue);
         }
-        let stats = ctx.stats_for(queue);
-        stats.redeliver += u64::from(message.redelivered);
-        self.counters.redeliver += u64::from(message.redelivered);
-        if consumer.no_ack {
-            stats.deliver_no_ack += 1;
-            self.counters.deliver_no_ack += 1;
-        } else {
-            stats.deliver += 1;
-            self.counters.deliver += 1;
-            stats.unacked += 1;
+        self.count_delivery(ctx, queue, message.redelivered, consumer.no_ack, false);
+        if !consumer.no_ack {
             self.unacked.push(Unacked {
                 tag,
                 queue: Arc::clone(queue),

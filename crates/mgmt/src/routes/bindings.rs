@@ -18,7 +18,7 @@ use super::exchanges::visible_vhost;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::path::{encode, exchange_name};
-use crate::{arguments_field, body_object, json, list_params, listing, render, str_field, Api};
+use crate::{arguments_field, body_object, json, list_response, render, str_field, Api};
 
 pub fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -35,7 +35,6 @@ pub fn routes() -> Router<Arc<Api>> {
 }
 
 fn listing_of(items: Vec<BindingInfo>, q: &HashMap<String, String>) -> ApiResult<Response> {
-    let params = list_params(q)?;
     let mut items = items;
     // RabbitMQ lists bindings by vhost, source, destination, routing key.
     items.sort_by(|a, b| {
@@ -46,8 +45,7 @@ fn listing_of(items: Vec<BindingInfo>, q: &HashMap<String, String>) -> ApiResult
             &b.routing_key,
         ))
     });
-    let body = listing::list(items, &params, |b| &b.source, |_| ("", ""), render::binding)?;
-    Ok(json(body))
+    list_response(items, q, |b| &b.source, |_| ("", ""), render::binding)
 }
 
 async fn list_all(

@@ -16,7 +16,7 @@ use warren_model::query::{ChannelInfo, ConnectionSummary};
 use super::exchanges::visible_vhost;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::{json, list_params, listing, render, Api};
+use crate::{json, list_response, render, Api};
 
 pub fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -44,15 +44,13 @@ fn connection_listing(
     items: Vec<ConnectionSummary>,
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
-    let params = list_params(q)?;
-    let body = listing::list(
+    list_response(
         items,
-        &params,
+        q,
         |c| &c.name,
         |c| ("", &c.name),
         |c| render::connection(c, &api.node, &api.rates),
-    )?;
-    Ok(json(body))
+    )
 }
 
 async fn list(
@@ -178,7 +176,6 @@ async fn channel_listing(
     vhost: Option<&str>,
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
-    let params = list_params(q)?;
     let connections = visible_connections(api, caller);
     let mut items = api.broker.channel_infos(connection).await;
     items.retain(|ch| {
@@ -189,14 +186,13 @@ async fn channel_listing(
         .map(|ch| render::channel_name(&ch.connection, ch.number))
         .collect();
     let items: Vec<(String, ChannelInfo)> = names.into_iter().zip(items).collect();
-    let body = listing::list(
+    list_response(
         items,
-        &params,
+        q,
         |(name, _)| name,
         |(name, _)| ("", name),
         |(_, ch)| channel_json(ch, &connections, api),
-    )?;
-    Ok(json(body))
+    )
 }
 
 async fn channels(

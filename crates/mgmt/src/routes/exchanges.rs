@@ -11,14 +11,13 @@ use axum::Router;
 use serde_json::{json as j, Value};
 use warren_broker::auth::{Access, ResourceKind};
 use warren_model::command::{Command, DestinationKind, ExchangeSpec, Origin};
-use warren_model::query::ExchangeInfo;
+use warren_model::query::{BindingInfo, ExchangeInfo};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::path::exchange_name;
 use crate::{
-    arguments_field, body_object, bool_field, json, list_params, listing, outcome, render,
-    str_field, Api,
+    arguments_field, body_object, bool_field, json, list_response, outcome, render, str_field, Api,
 };
 
 pub fn routes() -> Router<Arc<Api>> {
@@ -40,21 +39,14 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/api/exchanges/{vhost}/{name}/publish", post(publish))
 }
 
-fn listing_of(
-    api: &Api,
-    items: Vec<ExchangeInfo>,
-    q: &HashMap<String, String>,
-) -> ApiResult<Response> {
-    let params = list_params(q)?;
-    let body = listing::list(
+fn listing_of(items: Vec<ExchangeInfo>, q: &HashMap<String, String>) -> ApiResult<Response> {
+    list_response(
         items,
-        &params,
+        q,
         |x| &x.name,
         |x| (&x.vhost, &x.name),
         render::exchange,
-    )?;
-    let _ = api;
-    Ok(json(body))
+    )
 }
 
 async fn list_all(
@@ -64,7 +56,7 @@ async fn list_all(
 ) -> ApiResult<Response> {
     let mut items = api.broker.exchange_infos(None);
     items.retain(|x| caller.sees_vhost(&api, &x.vhost));
-    listing_of(&api, items, &q)
+    listing_of(items, &q)
 }
 
 /// A vhost the caller may look into: 404 if it does not exist.
@@ -87,7 +79,7 @@ async fn list_vhost(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     visible_vhost(&api, &caller, &vhost)?;
-    listing_of(&api, api.broker.exchange_infos(Some(&vhost)), &q)
+    listing_of(api.broker.exchange_infos(Some(&vhost)), &q)
 }
 
 fn find(api: &Api, vhost: &str, name: &str) -> ApiResult<ExchangeInfo> {
@@ -175,17 +167,36 @@ async fn delete(
     Ok(outcome(done))
 }
 
+/// The bindings of an exchange in one direction, as a sorted JSON list.
+fn exchange_bindings(
+    api: &Api,
+    caller: &Caller,
+    vhost: &str,
+    name: &str,
+    keep: impl Fn(&BindingInfo, &str) -> bool,
+    order: impl Fn(&BindingInfo) -> (&str, &str),
+) -> ApiResult<Response> {
+    visible_vhost(api, caller, vhost)?;
+    let x = find(api, vhost, name)?;
+    let mut list = api.broker.binding_infos(Some(vhost));
+    list.retain(|b| keep(b, &x.name));
+    list.sort_by(|a, b| order(a).cmp(&order(b)));
+    Ok(json(list.iter().map(render::binding).collect()))
+}
+
 async fn bindings_source(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    visible_vhost(&api, &caller, &vhost)?;
-    let x = find(&api, &vhost, &name)?;
-    let mut list = api.broker.binding_infos(Some(&vhost));
-    list.retain(|b| b.source == x.name);
-    list.sort_by(|a, b| (&a.destination, &a.routing_key).cmp(&(&b.destination, &b.routing_key)));
-    Ok(json(list.iter().map(render::binding).collect()))
+    exchange_bindings(
+        &api,
+        &caller,
+        &vhost,
+        &name,
+        |b, x| b.source == x,
+        |b| (&b.destination, &b.routing_key),
+    )
 }
 
 async fn bindings_destination(
@@ -193,12 +204,14 @@ async fn bindings_destination(
     caller: Caller,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    visible_vhost(&api, &caller, &vhost)?;
-    let x = find(&api, &vhost, &name)?;
-    let mut list = api.broker.binding_infos(Some(&vhost));
-    list.retain(|b| b.destination_kind == DestinationKind::Exchange && b.destination == x.name);
-    list.sort_by(|a, b| (&a.source, &a.routing_key).cmp(&(&b.source, &b.routing_key)));
-    Ok(json(list.iter().map(render::binding).collect()))
+    exchange_bindings(
+        &api,
+        &caller,
+        &vhost,
+        &name,
+        |b, x| b.destination_kind == DestinationKind::Exchange && b.destination == x,
+        |b| (&b.source, &b.routing_key),
+    )
 }
 
 async fn publish(

@@ -15,7 +15,7 @@ use warren_model::policy::Policy;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::{json, list_params, listing, outcome, Api};
+use crate::{json, list_response, outcome, Api};
 
 const NOT_AUTHORISED: &str = "User not authorised to access object";
 
@@ -52,9 +52,7 @@ fn render(p: &Policy) -> serde_json::Value {
 }
 
 fn listing_of(items: Vec<Policy>, q: &HashMap<String, String>) -> ApiResult<Response> {
-    let params = list_params(q)?;
-    let body = listing::list(items, &params, |p| &p.name, |p| (&p.vhost, &p.name), render)?;
-    Ok(json(body))
+    list_response(items, q, |p| &p.name, |p| (&p.vhost, &p.name), render)
 }
 
 async fn list_all(

@@ -19,7 +19,8 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::message::{self, AckMode};
 use crate::{
-    arguments_field, body_object, bool_field, json, list_params, listing, render, str_field, Api,
+    arguments_field, body_object, bool_field, json, list_params, list_response, listing, render,
+    str_field, Api,
 };
 
 pub fn routes() -> Router<Arc<Api>> {
@@ -40,15 +41,27 @@ fn listing_of(
     items: Vec<QueueInfo>,
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
-    let params = list_params(q)?;
-    let body = listing::list(
+    list_response(
         items,
-        &params,
+        q,
         |q| &q.name,
         |q| (&q.vhost, &q.name),
         |q| render::queue(q, &api.node, &api.rates),
-    )?;
-    Ok(json(body))
+    )
+}
+
+/// A queue the request names, which the caller needs `access` to.
+fn existing_queue(
+    api: &Api,
+    caller: &Caller,
+    vhost: &str,
+    name: &str,
+    access: Access,
+) -> ApiResult<()> {
+    if api.broker.queue_info(vhost, name).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    caller.require_permission(api, vhost, access, ResourceKind::Queue, name)
 }
 
 async fn list_all(
@@ -140,10 +153,7 @@ async fn delete(
     Path((vhost, name)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    if api.broker.queue_info(&vhost, &name).is_none() {
-        return Err(ApiError::NotFound);
-    }
-    caller.require_permission(&api, &vhost, Access::Configure, ResourceKind::Queue, &name)?;
+    existing_queue(&api, &caller, &vhost, &name, Access::Configure)?;
     let flag = |k: &str| q.get(k).is_some_and(|v| v == "true");
     api.broker.execute(
         Origin::Operator,
@@ -163,10 +173,7 @@ async fn purge(
     caller: Caller,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    if api.broker.queue_info(&vhost, &name).is_none() {
-        return Err(ApiError::NotFound);
-    }
-    caller.require_permission(&api, &vhost, Access::Read, ResourceKind::Queue, &name)?;
+    existing_queue(&api, &caller, &vhost, &name, Access::Read)?;
     api.broker
         .execute(Origin::Operator, Command::PurgeQueue { vhost, name })?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -179,10 +186,7 @@ async fn get_messages(
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = body_object(&body)?;
-    if api.broker.queue_info(&vhost, &name).is_none() {
-        return Err(ApiError::NotFound);
-    }
-    caller.require_permission(&api, &vhost, Access::Read, ResourceKind::Queue, &name)?;
+    existing_queue(&api, &caller, &vhost, &name, Access::Read)?;
     let missing: Vec<String> = ["count", "ackmode", "encoding"]
         .into_iter()
         .filter(|k| !body.contains_key(*k))

@@ -14,7 +14,7 @@ use warren_model::command::{Command, Origin, PermissionSpec, TopicPermissionSpec
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::{body_object, json, list_params, listing, outcome, render, str_field, Api};
+use crate::{body_object, json, list_response, outcome, render, required_str, str_field, Api};
 
 pub fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -48,15 +48,13 @@ async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let params = list_params(&q)?;
-    let body = listing::list(
+    list_response(
         api.broker.user_infos(),
-        &params,
+        &q,
         |u| &u.name,
         |u| ("", &u.name),
         render::user,
-    )?;
-    Ok(json(body))
+    )
 }
 
 async fn without_permissions(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
@@ -169,19 +167,38 @@ async fn delete(
     Ok(outcome(done))
 }
 
+/// A user's permissions (or topic permissions), after checking the user exists.
+fn of_user<T>(
+    api: &Api,
+    user: &str,
+    mut list: Vec<T>,
+    owner: impl Fn(&T) -> &str,
+    order: impl Fn(&T) -> (&str, &str),
+    render: impl Fn(&T) -> Value,
+) -> ApiResult<Response> {
+    if !api.broker.user_infos().iter().any(|u| u.name == user) {
+        return Err(ApiError::NotFound);
+    }
+    list.retain(|p| owner(p) == user);
+    list.sort_by(|a, b| order(a).cmp(&order(b)));
+    Ok(json(list.iter().map(render).collect()))
+}
+
 async fn user_permissions(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Path(user): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    if !api.broker.user_infos().iter().any(|u| u.name == user) {
-        return Err(ApiError::NotFound);
-    }
-    let mut list = api.broker.permission_infos();
-    list.retain(|p| p.user == user);
-    list.sort_by(|a, b| a.vhost.cmp(&b.vhost));
-    Ok(json(list.iter().map(render::permission).collect()))
+    let list = api.broker.permission_infos();
+    of_user(
+        &api,
+        &user,
+        list,
+        |p| &p.user,
+        |p| (&p.vhost, ""),
+        render::permission,
+    )
 }
 
 async fn user_topic_permissions(
@@ -190,13 +207,15 @@ async fn user_topic_permissions(
     Path(user): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    if !api.broker.user_infos().iter().any(|u| u.name == user) {
-        return Err(ApiError::NotFound);
-    }
-    let mut list = api.broker.topic_permission_infos();
-    list.retain(|p| p.user == user);
-    list.sort_by(|a, b| (&a.vhost, &a.exchange).cmp(&(&b.vhost, &b.exchange)));
-    Ok(json(list.iter().map(render::topic_permission).collect()))
+    let list = api.broker.topic_permission_infos();
+    of_user(
+        &api,
+        &user,
+        list,
+        |p| &p.user,
+        |p| (&p.vhost, &p.exchange),
+        render::topic_permission,
+    )
 }
 
 async fn all_permissions(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
@@ -242,12 +261,7 @@ async fn put_permission(
     caller.require_admin()?;
     let body = body_object(&body)?;
     user_and_vhost(&api, &vhost, &user)?;
-    let field = |k: &str| -> ApiResult<String> {
-        match body.get(k) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            _ => Err(ApiError::bad_request(format!("[{{key_missing,{k}}}]"))),
-        }
-    };
+    let field = |k: &str| required_str(&body, k);
     let spec = PermissionSpec {
         user,
         vhost,
@@ -306,12 +320,7 @@ async fn put_topic_permission(
     caller.require_admin()?;
     let body = body_object(&body)?;
     user_and_vhost(&api, &vhost, &user)?;
-    let field = |k: &str| -> ApiResult<String> {
-        match body.get(k) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            _ => Err(ApiError::bad_request(format!("[{{key_missing,{k}}}]"))),
-        }
-    };
+    let field = |k: &str| required_str(&body, k);
     let spec = TopicPermissionSpec {
         user,
         vhost,

@@ -14,7 +14,7 @@ use warren_model::query::VhostInfo;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::{body_object, json, list_params, listing, outcome, render, str_field, Api};
+use crate::{body_object, json, list_response, outcome, render, str_field, Api};
 
 pub fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -38,16 +38,13 @@ async fn list(
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let params = list_params(&q)?;
-    let items = visible(&api, &caller);
-    let body = listing::list(
-        items,
-        &params,
+    list_response(
+        visible(&api, &caller),
+        &q,
         |v| &v.spec.name,
         |v| ("", &v.spec.name),
         |v| render::vhost(v, &api.node, &api.rates),
-    )?;
-    Ok(json(body))
+    )
 }
 
 async fn show(
@@ -123,17 +120,36 @@ async fn delete(
     Ok(outcome(done))
 }
 
+/// A vhost's permissions (or topic permissions), after checking the vhost exists.
+fn of_vhost<T>(
+    api: &Api,
+    vhost: &str,
+    mut list: Vec<T>,
+    vhost_of: impl Fn(&T) -> &str,
+    order: impl Fn(&T) -> (&str, &str),
+    render: impl Fn(&T) -> serde_json::Value,
+) -> ApiResult<Response> {
+    api.broker.vhost(vhost).ok_or(ApiError::NotFound)?;
+    list.retain(|p| vhost_of(p) == vhost);
+    list.sort_by(|a, b| order(a).cmp(&order(b)));
+    Ok(json(list.iter().map(render).collect()))
+}
+
 async fn permissions(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Path(vhost): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
-    let mut list = api.broker.permission_infos();
-    list.retain(|p| p.vhost == vhost);
-    list.sort_by(|a, b| a.user.cmp(&b.user));
-    Ok(json(list.iter().map(render::permission).collect()))
+    let list = api.broker.permission_infos();
+    of_vhost(
+        &api,
+        &vhost,
+        list,
+        |p| &p.vhost,
+        |p| (&p.user, ""),
+        render::permission,
+    )
 }
 
 async fn topic_permissions(
@@ -142,9 +158,13 @@ async fn topic_permissions(
     Path(vhost): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
-    let mut list = api.broker.topic_permission_infos();
-    list.retain(|p| p.vhost == vhost);
-    list.sort_by(|a, b| (&a.user, &a.exchange).cmp(&(&b.user, &b.exchange)));
-    Ok(json(list.iter().map(render::topic_permission).collect()))
+    let list = api.broker.topic_permission_infos();
+    of_vhost(
+        &api,
+        &vhost,
+        list,
+        |p| &p.vhost,
+        |p| (&p.user, &p.exchange),
+        render::topic_permission,
+    )
 }
