@@ -16,6 +16,7 @@ pub mod path;
 pub mod rates;
 pub mod render;
 mod routes;
+pub mod server;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -80,12 +81,7 @@ pub async fn serve(
             api.rates.prune();
         }
     });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = server::run(listener, app, shutdown).await;
     pruner.abort();
     served
 }
