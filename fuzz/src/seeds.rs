@@ -751,6 +751,30 @@ pub fn definitions() -> Vec<Seed> {
     ]
 }
 
+pub fn mgmt_request() -> Vec<Seed> {
+    let req = |method: u8, path: &str, body: &str| {
+        let mut out = vec![method];
+        out.extend_from_slice(path.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(body.as_bytes());
+        out
+    };
+    vec![
+        seed("overview", req(0, "overview", "")),
+        seed("put_queue", req(1, "queues/%2F/q1", r#"{"durable":true,"arguments":{"x-max-length":10}}"#)),
+        seed("put_exchange", req(1, "exchanges/%2F/x1", r#"{"type":"topic","durable":true}"#)),
+        seed("bind", req(2, "bindings/%2F/e/x1/q/q1", r#"{"routing_key":"a.#","arguments":{"x-match":"all"}}"#)),
+        seed("publish", req(2, "exchanges/%2F/amq.default/publish", r#"{"properties":{"headers":{"h":[1,2.5,{"a":null}]}},"routing_key":"q1","payload":"aGk=","payload_encoding":"base64"}"#)),
+        seed("get", req(2, "queues/%2F/q1/get", r#"{"count":5,"ackmode":"ack_requeue_true","encoding":"auto","truncate":3}"#)),
+        seed("policy", req(1, "policies/%2F/p1", r#"{"pattern":"^q","definition":{"max-length":5,"ha-mode":"exactly","ha-params":2},"apply-to":"queues","priority":1}"#)),
+        seed("user", req(1, "users/bob", r#"{"password":"pw","tags":"monitoring,management"}"#)),
+        seed("permissions", req(1, "permissions/%2F/bob", r#"{"configure":"^bob","write":".*","read":"("}"#)),
+        seed("definitions", req(2, "definitions", r#"{"users":[{"name":"u","password":"p"}],"queues":[{"name":"dq","vhost":"/","durable":true,"auto_delete":false,"arguments":{}}]}"#)),
+        seed("paged", req(0, "queues?page=1&page_size=2&name=q&use_regex=true&sort=message_stats.publish&columns=name,message_stats.publish", "")),
+        seed("delete_vhost", req(3, "vhosts/v2", "")),
+    ]
+}
+
 /// Every target's seeds, by target name.
 pub fn all() -> Vec<(&'static str, Vec<Seed>)> {
     vec![
@@ -762,5 +786,6 @@ pub fn all() -> Vec<(&'static str, Vec<Seed>)> {
         ("store_record", store_record()),
         ("store_recovery", store_recovery()),
         ("definitions", definitions()),
+        ("mgmt_request", mgmt_request()),
     ]
 }
