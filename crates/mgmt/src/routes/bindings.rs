@@ -56,7 +56,7 @@ async fn list_all(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let mut items = api.broker.binding_infos(None);
-    items.retain(|b| caller.sees_vhost(&api, &b.vhost));
+    items.retain(|b| caller.lists_in_vhost(&api, &b.vhost));
     listing_of(items, &q)
 }
 

@@ -63,7 +63,7 @@ async fn list_all(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let mut items = api.broker.exchange_infos(None);
-    items.retain(|x| caller.sees_vhost(&api, &x.vhost));
+    items.retain(|x| caller.lists_in_vhost(&api, &x.vhost));
     listing_of(&api, items, &q)
 }
 
@@ -72,7 +72,7 @@ pub fn visible_vhost(api: &Api, caller: &Caller, vhost: &str) -> ApiResult<()> {
     if api.broker.vhost(vhost).is_none() {
         return Err(ApiError::NotFound);
     }
-    if !caller.sees_vhost(api, vhost) {
+    if !caller.lists_in_vhost(api, vhost) {
         return Err(ApiError::not_authorised(
             "User not authorised to access virtual host",
         ));
