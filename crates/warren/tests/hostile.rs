@@ -684,7 +684,14 @@ async fn deeply_nested_definitions_do_not_crash_the_broker() {
     std::fs::write(&path, json).expect("write definitions");
     let data = tempfile::tempdir().expect("temp dir");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--bind", "127.0.0.1", "--amqp-port", "0", "--mgmt-port", "0"])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--amqp-port",
+            "0",
+            "--mgmt-port",
+            "0",
+        ])
         .arg("--definitions")
         .arg(&path)
         .arg("--data-dir")
