@@ -103,13 +103,15 @@ async fn show(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Path((vhost, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     visible_vhost(&api, &caller, &vhost)?;
     let x = find(&api, &vhost, &name)?;
     let mut v = render::exchange(&x);
     v["incoming"] = j!([]);
     v["outgoing"] = j!([]);
-    Ok(json(v))
+    let params = list_params(&q)?;
+    Ok(json(listing::columns(v, &params)))
 }
 
 async fn put(
@@ -129,15 +131,13 @@ async fn put(
         ResourceKind::Exchange,
         &name,
     )?;
-    let kind = match body.get("type") {
-        Some(Value::String(t)) => t.clone(),
-        _ => return Err(ApiError::bad_request("[{key_missing,type}]")),
-    };
+    // RabbitMQ fills what the body leaves out from exchange.declare's defaults: a direct
+    // exchange, not durable.
     let spec = ExchangeSpec {
         vhost,
         name,
-        kind,
-        durable: bool_field(&body, "durable", true)?,
+        kind: str_field(&body, "type", "direct")?,
+        durable: bool_field(&body, "durable", false)?,
         auto_delete: bool_field(&body, "auto_delete", false)?,
         internal: bool_field(&body, "internal", false)?,
         arguments: arguments_field(&body)?,
@@ -208,7 +208,13 @@ async fn publish(
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = body_object(&body)?;
-    let x = find(&api, &vhost, &name)?;
+    // RabbitMQ publishes on a channel: a missing exchange is that channel's 404, as a 400.
+    let x = find(&api, &vhost, &name).map_err(|_| {
+        ApiError::bad_request(format!(
+            "404 NOT_FOUND - no exchange '{}' in vhost '{vhost}'",
+            exchange_name(&name)
+        ))
+    })?;
     caller.require_permission(&api, &vhost, Access::Write, ResourceKind::Exchange, &x.name)?;
     let missing: Vec<&str> = ["properties", "routing_key", "payload", "payload_encoding"]
         .into_iter()
