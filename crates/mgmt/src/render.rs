@@ -63,7 +63,7 @@ pub fn binding(b: &BindingInfo) -> Value {
 }
 
 pub fn exchange(x: &ExchangeInfo) -> Value {
-    json!({
+    let mut v = json!({
         "arguments": table(&x.arguments),
         "auto_delete": x.auto_delete,
         "durable": x.durable,
@@ -72,8 +72,12 @@ pub fn exchange(x: &ExchangeInfo) -> Value {
         "type": x.kind,
         "user_who_performed_action": "",
         "vhost": x.vhost,
-        "policy": x.policy,
-    })
+    });
+    // RabbitMQ shows `policy` only on exchanges a policy applies to.
+    if let Some(policy) = &x.policy {
+        v["policy"] = json!(policy);
+    }
+    v
 }
 
 const QUEUE_STATS: [&str; 9] = [
