@@ -6,8 +6,11 @@ Which broker the tests talk to:
   for ``private_broker``) starts that binary as
   ``$WARREN_BIN --bind 127.0.0.1 --amqp-port 0 --mgmt-port 0 --data-dir DIR``
   and waits for the line ``listening amqp HOST:PORT`` on its output.
+  It also waits for ``listening management HOST:PORT`` (printed before the AMQP line):
+  ``broker.mgmt_url`` is the management HTTP API's base URL.
 * ``AMQP_PORT=5672`` (and no WARREN_BIN): an already running broker on
-  127.0.0.1:$AMQP_PORT (e.g. RabbitMQ, to validate the tests themselves).
+  127.0.0.1:$AMQP_PORT (e.g. RabbitMQ, to validate the tests themselves); its management
+  API on 127.0.0.1:$MGMT_PORT (tests that need the API are skipped without MGMT_PORT).
 
 Tests that restart the broker (``restartable_broker``: a process and data dir of the
 test's own) need WARREN_BIN and are skipped otherwise.
@@ -32,6 +35,7 @@ DEFAULT_TEST_TIMEOUT = 90  # seconds, per test (pytest-timeout), unless marked
 STARTUP_TIMEOUT = 30  # seconds to see "listening amqp HOST:PORT"
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL
 LISTEN_RE = re.compile(r"listening amqp (\S+):(\d+)")
+MGMT_LISTEN_RE = re.compile(r"listening management (\S+):(\d+)")
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 _running_brokers = []  # WarrenProcess instances currently alive (for failure reports)
@@ -40,11 +44,19 @@ _running_brokers = []  # WarrenProcess instances currently alive (for failure re
 class Broker:
     """Where a broker listens, and how to connect to it."""
 
-    def __init__(self, host, port, process=None, description=""):
+    def __init__(self, host, port, process=None, description="", mgmt_port=None):
         self.host = host
         self.port = int(port)
         self.process = process
         self.description = description or f"{host}:{port}"
+        self.mgmt_port = int(mgmt_port) if mgmt_port else None
+
+    @property
+    def mgmt_url(self):
+        """The management API's base URL (http://HOST:PORT), or None if there is none."""
+        if self.mgmt_port is None:
+            return None
+        return f"http://{self.host}:{self.mgmt_port}"
 
     def params(self, vhost="/", username="guest", password="guest", **kw):
         kw.setdefault("connection_attempts", 1)
@@ -74,8 +86,9 @@ class Broker:
 class WarrenProcess:
     """A Warren binary running as a child process, its output collected."""
 
-    def __init__(self, binary, data_dir, log_path, extra_args=()):
+    def __init__(self, binary, data_dir, log_path, extra_args=(), bind="127.0.0.1"):
         self.binary = binary
+        self.bind = bind
         self.extra_args = list(extra_args)
         self.data_dir = str(data_dir)
         self.log_path = str(log_path)
@@ -84,6 +97,7 @@ class WarrenProcess:
         self._reader = None
         self._cond = threading.Condition()
         self._eof = False
+        self.mgmt_port = None  # from "listening management HOST:PORT" of the current run
 
     def start(self):
         """Start the binary (again, after stop() or kill(): same data dir, new port)."""
@@ -91,9 +105,10 @@ class WarrenProcess:
             # A new run: look for its own "listening" line only.
             self.lines.clear()
             self._eof = False
+            self.mgmt_port = None
         cmd = [
             self.binary,
-            "--bind", "127.0.0.1",
+            "--bind", self.bind,
             "--amqp-port", "0",
             "--mgmt-port", "0",
             "--data-dir", self.data_dir,
@@ -136,6 +151,9 @@ class WarrenProcess:
             while problem is None:
                 lines = list(self.lines)
                 for line in lines[seen:]:
+                    mg = MGMT_LISTEN_RE.search(line)
+                    if mg:
+                        self.mgmt_port = int(mg.group(2))
                     m = LISTEN_RE.search(line)
                     if m:
                         host = m.group(1).strip("[]")
@@ -206,10 +224,17 @@ def _start_broker(tmp_path_factory, label):
         data_dir.mkdir()
         proc = WarrenProcess(binary, data_dir, base / "warren.log")
         host, port = proc.start()
-        return Broker(host, port, process=proc, description=f"warren {host}:{port} (log {proc.log_path})")
+        return Broker(
+            host,
+            port,
+            process=proc,
+            description=f"warren {host}:{port} (log {proc.log_path})",
+            mgmt_port=proc.mgmt_port,
+        )
     port = _external_port()
     if port:
-        return Broker("127.0.0.1", port, description=f"external broker 127.0.0.1:{port}")
+        mgmt_port = os.environ.get("MGMT_PORT")
+        return Broker("127.0.0.1", port, description=f"external broker 127.0.0.1:{port}", mgmt_port=mgmt_port)
     pytest.fail(
         "No broker configured: set WARREN_BIN=/path/to/warren to start one, "
         "or AMQP_PORT=5672 to use a broker that is already running on 127.0.0.1.",
@@ -250,6 +275,7 @@ class RestartableBroker(Broker):
 
     def start(self):
         self.host, self.port = self.process.start()
+        self.mgmt_port = self.process.mgmt_port
         self.description = f"warren {self.host}:{self.port} (log {self.process.log_path})"
 
     def stop(self):
@@ -382,3 +408,22 @@ def pytest_runtest_makereport(item, call):
             report.sections.append(
                 (f"warren output (last 100 lines, full log {proc.log_path})", "\n".join(proc.tail(100)))
             )
+
+
+@pytest.fixture(scope="session")
+def mgmt(broker):
+    """A management API client (guest/guest) for the shared broker."""
+    import mgmt_helpers
+
+    mgmt_helpers.skip_without_mgmt(broker)
+    return mgmt_helpers.Mgmt(broker.mgmt_url)
+
+
+@pytest.fixture
+def cleanup(mgmt):
+    """cleanup.user(...), .vhost(...), .queue(...), ...: created through the API, deleted after the test."""
+    import mgmt_helpers
+
+    c = mgmt_helpers.Cleanup(mgmt)
+    yield c
+    c.run()

@@ -57,13 +57,20 @@ impl Caller {
         }
     }
 
-    /// A vhost the caller may list the contents of: every vhost for monitors, else those
-    /// the user has permissions in.
+    /// A vhost the caller sees in vhost listings and totals: every vhost for monitors, else
+    /// those the user has permissions in (RabbitMQ's `list_visible_vhosts`).
     pub fn sees_vhost(&self, api: &Api, vhost: &str) -> bool {
         if self.is_monitor() {
             return true;
         }
         self.has_permissions_in(api, vhost)
+    }
+
+    /// A vhost whose queues, exchanges and bindings the caller may list: every vhost for
+    /// administrators, else only those the user has permissions in, monitoring or not
+    /// (RabbitMQ's `filter_vhost` and `is_authorized_vhost`).
+    pub fn lists_in_vhost(&self, api: &Api, vhost: &str) -> bool {
+        self.is_admin() || self.has_permissions_in(api, vhost)
     }
 
     pub fn has_permissions_in(&self, api: &Api, vhost: &str) -> bool {

@@ -155,14 +155,6 @@ pub fn list_response<T>(
     )?))
 }
 
-/// A string field the request must carry (RabbitMQ: `[{key_missing,KEY}]`).
-pub fn required_str(body: &Map<String, Value>, key: &str) -> ApiResult<String> {
-    match body.get(key) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        _ => Err(ApiError::bad_request(format!("[{{key_missing,{key}}}]"))),
-    }
-}
-
 /// A boolean field RabbitMQ accepts as JSON bool or the strings "true"/"false".
 pub fn bool_field(body: &Map<String, Value>, key: &str, default: bool) -> ApiResult<bool> {
     match body.get(key) {

@@ -1,6 +1,6 @@
-//! Listings as RabbitMQ serves them: sorted (by `vhost` then `name` unless `sort` names a
-//! field, dotted paths allowed), filtered by `name` (substring, or a regex with
-//! `use_regex=true`), trimmed to `columns`, and paginated when `page` is given.
+//! Listings as RabbitMQ serves them: sorted (by `sort`, a field or dotted path, then `vhost`
+//! and `name`), trimmed to `columns`, and paginated when `page` is given; only then does
+//! `name` filter them (a case-insensitive substring, or regex with `use_regex=true`).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -136,25 +136,28 @@ pub fn list<T>(
     render: impl Fn(&T) -> Value,
 ) -> ApiResult<Value> {
     let total = items.len();
-    if let Some(filter) = &params.name {
+    // RabbitMQ filters by name as part of pagination: without `page`, `name` is ignored.
+    if let (Some(_), Some(filter)) = (params.page, &params.name) {
         if params.use_regex {
-            let re = regex_lite::Regex::new(filter)
+            let re = regex_lite::RegexBuilder::new(filter)
+                .case_insensitive(true)
+                .build()
                 .map_err(|e| ApiError::bad_request(format!("invalid regular expression: {e}")))?;
             items.retain(|i| re.is_match(name_of(i)));
         } else {
-            items.retain(|i| name_of(i).contains(filter.as_str()));
+            let filter = filter.to_lowercase();
+            items.retain(|i| name_of(i).to_lowercase().contains(&filter));
         }
     }
     let filtered = items.len();
-    // Sorting by a field needs every item rendered; the default order does not.
+    // Sorting by a field needs every item rendered; the default order does not. Ties keep
+    // the default order (RabbitMQ sorts by the field, then vhost and name).
     let sorted_by_field = params.sort.is_some();
     let mut rendered: Vec<Value> = Vec::new();
-    match &params.sort {
-        None => items.sort_by(|a, b| default_key(a).cmp(&default_key(b))),
-        Some(key) => {
-            rendered = items.iter().map(&render).collect();
-            rendered.sort_by(|a, b| compare(field(a, key), field(b, key)));
-        }
+    items.sort_by(|a, b| default_key(a).cmp(&default_key(b)));
+    if let Some(key) = &params.sort {
+        rendered = items.iter().map(&render).collect();
+        rendered.sort_by(|a, b| compare(field(a, key), field(b, key)));
     }
     if params.sort_reverse {
         if sorted_by_field {
@@ -167,13 +170,14 @@ pub fn list<T>(
         None => (0, filtered),
         Some(page) => {
             let start = (page - 1).saturating_mul(params.page_size);
-            // RabbitMQ checks the page against the unfiltered length.
-            if start > 0 && start >= total {
+            // RabbitMQ (lists:sublist) answers the page just past the filtered items with
+            // no items, and any later page with an error naming the filtered length.
+            if start > filtered {
                 return Err(ApiError::Other {
                     status: StatusCode::BAD_REQUEST,
                     error: "page_out_of_range",
                     reason: format!(
-                        "Page out of range, page: {page} page size: {}, len: {total}",
+                        "Page out of range, page: {page} page size: {}, len: {filtered}",
                         params.page_size
                     ),
                 });
@@ -253,10 +257,17 @@ mod tests {
             names(&run(&items, &params(&[])).unwrap()),
             ["a", "q1", "q2"]
         );
-        let v = run(&items, &params(&[("name", "q")])).unwrap();
+        let v = run(&items, &params(&[("page", "1"), ("name", "Q")])).unwrap();
         assert_eq!(names(&v), ["q1", "q2"]);
-        let v = run(&items, &params(&[("name", "^a$"), ("use_regex", "true")])).unwrap();
+        let v = run(
+            &items,
+            &params(&[("page", "1"), ("name", "^A$"), ("use_regex", "true")]),
+        )
+        .unwrap();
         assert_eq!(names(&v), ["a"]);
+        // Without a page, RabbitMQ ignores the name filter.
+        let v = run(&items, &params(&[("name", "q")])).unwrap();
+        assert_eq!(names(&v), ["a", "q1", "q2"]);
     }
 
     #[test]
@@ -296,6 +307,17 @@ mod tests {
                 error: "page_out_of_range",
                 ..
             })
+        ));
+        // The page just past the filtered items is empty; the next one is out of range,
+        // measured against the filtered length.
+        let next = &[("page_size", "1"), ("name", "q")];
+        let v = run(&items, &params(&[&[("page", "3")], &next[..]].concat())).unwrap();
+        assert_eq!((names(&v).len(), v["item_count"].as_u64()), (0, Some(0)));
+        let past = run(&items, &params(&[&[("page", "4")], &next[..]].concat()));
+        assert!(matches!(
+            past,
+            Err(ApiError::Other { reason, .. })
+                if reason == "Page out of range, page: 4 page size: 1, len: 2"
         ));
         let q: HashMap<String, String> = [("page", "1"), ("page_size", "1000")]
             .iter()

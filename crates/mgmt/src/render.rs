@@ -63,7 +63,7 @@ pub fn binding(b: &BindingInfo) -> Value {
 }
 
 pub fn exchange(x: &ExchangeInfo) -> Value {
-    json!({
+    let mut v = json!({
         "arguments": table(&x.arguments),
         "auto_delete": x.auto_delete,
         "durable": x.durable,
@@ -72,8 +72,12 @@ pub fn exchange(x: &ExchangeInfo) -> Value {
         "type": x.kind,
         "user_who_performed_action": "",
         "vhost": x.vhost,
-        "policy": x.policy,
-    })
+    });
+    // RabbitMQ shows `policy` only on exchanges a policy applies to.
+    if let Some(policy) = &x.policy {
+        v["policy"] = json!(policy);
+    }
+    v
 }
 
 const QUEUE_STATS: [&str; 9] = [
@@ -218,7 +222,15 @@ pub fn connection(c: &ConnectionSummary, node: &str, rates: &Rates) -> Value {
     out.insert("auth_mechanism".into(), json!(c.auth_mechanism));
     out.insert("channel_max".into(), json!(c.channel_max));
     out.insert("channels".into(), json!(c.channels));
-    out.insert("client_properties".into(), table(&c.client_properties));
+    let client_properties = table(&c.client_properties);
+    // RabbitMQ shows the client's `connection_name` as `user_provided_name` (absent if none).
+    if let Some(name) = client_properties
+        .get("connection_name")
+        .filter(|n| n.is_string())
+    {
+        out.insert("user_provided_name".into(), name.clone());
+    }
+    out.insert("client_properties".into(), client_properties);
     out.insert("connected_at".into(), json!(c.connected_at_ms));
     out.insert("frame_max".into(), json!(c.frame_max));
     out.insert("host".into(), json!(c.host));

@@ -54,7 +54,7 @@ async fn list_all(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let mut items = api.broker.binding_infos(None);
-    items.retain(|b| caller.sees_vhost(&api, &b.vhost));
+    items.retain(|b| caller.lists_in_vhost(&api, &b.vhost));
     listing_of(items, &q)
 }
 
@@ -114,7 +114,8 @@ async fn between(
 ) -> ApiResult<Response> {
     visible_vhost(&api, &caller, &vhost)?;
     let kind = destination_kind(&kind)?;
-    let list = bindings_between(&api, &vhost, &source, kind, &destination)?;
+    // RabbitMQ lists no bindings (200 []) when an end is missing.
+    let list = bindings_between(&api, &vhost, &source, kind, &destination).unwrap_or_default();
     Ok(json(list.iter().map(render::binding).collect()))
 }
 
@@ -142,7 +143,28 @@ async fn create(
 ) -> ApiResult<Response> {
     let body = body_object(&body)?;
     let kind = destination_kind(&kind)?;
-    bindings_between(&api, &vhost, &source, kind, &destination)?;
+    // A missing end is queue.bind's 404, with its text (RabbitMQ), source first.
+    let v = api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
+    let missing = |what: &str, name: &str| {
+        ApiError::NotFoundReason(format!("no {what} '{name}' in vhost '{vhost}'"))
+    };
+    if !v.exchange_exists(exchange_name(&source)) {
+        return Err(missing("exchange", &source));
+    }
+    let destination_exists = match kind {
+        DestinationKind::Queue => v.queue(&destination).is_some(),
+        DestinationKind::Exchange => {
+            let d = exchange_name(&destination);
+            !d.is_empty() && v.exchange_exists(d)
+        }
+    };
+    if !destination_exists {
+        let what = match kind {
+            DestinationKind::Queue => "queue",
+            DestinationKind::Exchange => "exchange",
+        };
+        return Err(missing(what, &destination));
+    }
     let source = exchange_name(&source).to_owned();
     check_bind(&api, &caller, &vhost, &source, kind, &destination)?;
     let spec = BindingSpec {

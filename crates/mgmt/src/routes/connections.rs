@@ -247,7 +247,13 @@ async fn channel(
 async fn consumer_listing(api: &Api, caller: &Caller, vhost: Option<&str>) -> ApiResult<Response> {
     let connections = api.broker.connection_summaries();
     let mut items = api.broker.consumer_infos(vhost);
-    items.retain(|c| caller.sees_vhost(api, &c.vhost));
+    // RabbitMQ: monitors see every consumer, other users their own connections' only.
+    items.retain(|c| {
+        caller.is_monitor()
+            || connections
+                .iter()
+                .any(|s| s.name == c.connection && s.user == caller.name)
+    });
     items.sort_by(|a, b| {
         (&a.vhost, &a.queue, &a.consumer_tag).cmp(&(&b.vhost, &b.queue, &b.consumer_tag))
     });

@@ -17,7 +17,8 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::path::exchange_name;
 use crate::{
-    arguments_field, body_object, bool_field, json, list_response, outcome, render, str_field, Api,
+    arguments_field, body_object, bool_field, json, list_params, list_response, listing, outcome,
+    render, str_field, Api,
 };
 
 pub fn routes() -> Router<Arc<Api>> {
@@ -55,7 +56,7 @@ async fn list_all(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let mut items = api.broker.exchange_infos(None);
-    items.retain(|x| caller.sees_vhost(&api, &x.vhost));
+    items.retain(|x| caller.lists_in_vhost(&api, &x.vhost));
     listing_of(items, &q)
 }
 
@@ -64,7 +65,7 @@ pub fn visible_vhost(api: &Api, caller: &Caller, vhost: &str) -> ApiResult<()> {
     if api.broker.vhost(vhost).is_none() {
         return Err(ApiError::NotFound);
     }
-    if !caller.sees_vhost(api, vhost) {
+    if !caller.lists_in_vhost(api, vhost) {
         return Err(ApiError::not_authorised(
             "User not authorised to access virtual host",
         ));
@@ -95,13 +96,15 @@ async fn show(
     State(api): State<Arc<Api>>,
     caller: Caller,
     Path((vhost, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     visible_vhost(&api, &caller, &vhost)?;
     let x = find(&api, &vhost, &name)?;
     let mut v = render::exchange(&x);
     v["incoming"] = j!([]);
     v["outgoing"] = j!([]);
-    Ok(json(v))
+    let params = list_params(&q)?;
+    Ok(json(listing::columns(v, &params)))
 }
 
 async fn put(
@@ -121,15 +124,13 @@ async fn put(
         ResourceKind::Exchange,
         &name,
     )?;
-    let kind = match body.get("type") {
-        Some(Value::String(t)) => t.clone(),
-        _ => return Err(ApiError::bad_request("[{key_missing,type}]")),
-    };
+    // RabbitMQ fills what the body leaves out from exchange.declare's defaults: a direct
+    // exchange, not durable.
     let spec = ExchangeSpec {
         vhost,
         name,
-        kind,
-        durable: bool_field(&body, "durable", true)?,
+        kind: str_field(&body, "type", "direct")?,
+        durable: bool_field(&body, "durable", false)?,
         auto_delete: bool_field(&body, "auto_delete", false)?,
         internal: bool_field(&body, "internal", false)?,
         arguments: arguments_field(&body)?,
@@ -221,7 +222,13 @@ async fn publish(
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = body_object(&body)?;
-    let x = find(&api, &vhost, &name)?;
+    // RabbitMQ publishes on a channel: a missing exchange is that channel's 404, as a 400.
+    let x = find(&api, &vhost, &name).map_err(|_| {
+        ApiError::bad_request(format!(
+            "404 NOT_FOUND - no exchange '{}' in vhost '{vhost}'",
+            exchange_name(&name)
+        ))
+    })?;
     caller.require_permission(&api, &vhost, Access::Write, ResourceKind::Exchange, &x.name)?;
     let missing: Vec<&str> = ["properties", "routing_key", "payload", "payload_encoding"]
         .into_iter()

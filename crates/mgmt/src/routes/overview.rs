@@ -1,9 +1,10 @@
 //! `/api/overview`, `/api/nodes`, `/api/whoami`, health checks, aliveness test, extensions,
 //! cluster name and the other node-wide endpoints.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -72,7 +73,12 @@ fn contexts(api: &Api) -> Value {
           "port": api.http_addr.port().to_string() }])
 }
 
-async fn overview(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
+async fn overview(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let params = crate::list_params(&q)?;
     let b = &api.broker;
     let mut queues = b.queue_infos(None);
     queues.retain(|q| caller.sees_vhost(&api, &q.vhost));
@@ -124,7 +130,7 @@ async fn overview(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Resp
         v["listeners"] = listeners(&api);
         v["contexts"] = contexts(&api);
     }
-    Ok(json(v))
+    Ok(json(crate::listing::columns(v, &params)))
 }
 
 /// Open file descriptors of this process.

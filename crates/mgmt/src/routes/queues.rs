@@ -70,9 +70,7 @@ async fn list_all(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let mut items = api.broker.queue_infos(None);
-    if !caller.is_monitor() {
-        items.retain(|i| caller.sees_vhost(&api, &i.vhost));
-    }
+    items.retain(|i| caller.lists_in_vhost(&api, &i.vhost));
     listing_of(&api, items, &q)
 }
 

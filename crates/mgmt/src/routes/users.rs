@@ -14,7 +14,7 @@ use warren_model::command::{Command, Origin, PermissionSpec, TopicPermissionSpec
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::{body_object, json, list_response, outcome, render, required_str, str_field, Api};
+use crate::{body_object, json, list_response, outcome, render, str_field, Api};
 
 pub fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -81,10 +81,16 @@ async fn show(
     Ok(json(render::user(&u)))
 }
 
-/// Tags as RabbitMQ takes them: a comma-separated string or a list.
+/// Tags as RabbitMQ takes them: a comma-separated string or a list; required (the
+/// pre-3.0 `administrator` flag stands in for them).
 fn tags(body: &serde_json::Map<String, Value>) -> ApiResult<Vec<String>> {
     match body.get("tags") {
-        None | Some(Value::Null) => Ok(Vec::new()),
+        None => match body.get("administrator") {
+            None => Err(ApiError::bad_request("tags_not_present")),
+            Some(v) if v == "true" || v == true => Ok(vec!["administrator".to_owned()]),
+            Some(_) => Ok(Vec::new()),
+        },
+        Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(s
             .split(',')
             .map(str::trim)
@@ -115,6 +121,11 @@ async fn put(
     let existing = api.broker.user_infos().into_iter().find(|u| u.name == user);
     let (password_hash, hashing_algorithm) = match (body.get("password"), body.get("password_hash"))
     {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "both_password_and_password_hash_are_provided",
+            ))
+        }
         (Some(Value::String(p)), _) => (
             password::hash_password(p.as_bytes()),
             password::DEFAULT_ALGORITHM.to_owned(),
@@ -131,15 +142,15 @@ async fn put(
         (Some(_), _) | (_, Some(_)) => {
             return Err(ApiError::bad_request("password must be a string"))
         }
-        // RabbitMQ: a new user needs one of them; an update may keep the hash.
-        (None, None) => match &existing {
-            Some(u) => (u.password_hash.clone(), u.hashing_algorithm.clone()),
-            None => {
-                return Err(ApiError::bad_request(
-                    "[{key_missing,password_or_password_hash}]",
-                ))
-            }
-        },
+        // RabbitMQ: neither creates a user, or leaves one, without a password (no login
+        // with a password; other mechanisms may still authenticate it).
+        (None, None) => (
+            String::new(),
+            existing.map_or_else(
+                || password::DEFAULT_ALGORITHM.to_owned(),
+                |u| u.hashing_algorithm,
+            ),
+        ),
     };
     let done = api.broker.execute(
         Origin::Operator,
@@ -240,16 +251,26 @@ async fn show_permission(
     Ok(json(render::permission(&p)))
 }
 
-/// PUT needs an existing user and vhost (RabbitMQ: 400 `user_not_found` / 404 when the vhost
-/// is missing).
+/// PUT needs an existing user and vhost (RabbitMQ: 400 `vhost_or_user_not_found`).
 fn user_and_vhost(api: &Api, vhost: &str, user: &str) -> ApiResult<()> {
-    if api.broker.vhost(vhost).is_none() {
-        return Err(ApiError::NotFound);
-    }
-    if !api.broker.user_infos().iter().any(|u| u.name == user) {
-        return Err(ApiError::bad_request("user_not_found"));
+    if api.broker.vhost(vhost).is_none() || !api.broker.user_infos().iter().any(|u| u.name == user)
+    {
+        return Err(ApiError::bad_request("vhost_or_user_not_found"));
     }
     Ok(())
+}
+
+/// The string fields of a permission body, or RabbitMQ's list of every missing one.
+fn string_fields(body: &serde_json::Map<String, Value>, keys: [&str; 3]) -> ApiResult<[String; 3]> {
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|k| !matches!(body.get(**k), Some(Value::String(_))))
+        .map(|k| format!("{{key_missing,{k}}}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(format!("[{}]", missing.join(","))));
+    }
+    Ok(keys.map(|k| body[k].as_str().unwrap_or_default().to_owned()))
 }
 
 async fn put_permission(
@@ -261,13 +282,13 @@ async fn put_permission(
     caller.require_admin()?;
     let body = body_object(&body)?;
     user_and_vhost(&api, &vhost, &user)?;
-    let field = |k: &str| required_str(&body, k);
+    let [configure, write, read] = string_fields(&body, ["configure", "write", "read"])?;
     let spec = PermissionSpec {
         user,
         vhost,
-        configure: field("configure")?,
-        write: field("write")?,
-        read: field("read")?,
+        configure,
+        write,
+        read,
     };
     let done = api
         .broker
@@ -320,13 +341,13 @@ async fn put_topic_permission(
     caller.require_admin()?;
     let body = body_object(&body)?;
     user_and_vhost(&api, &vhost, &user)?;
-    let field = |k: &str| required_str(&body, k);
+    let [exchange, write, read] = string_fields(&body, ["exchange", "write", "read"])?;
     let spec = TopicPermissionSpec {
         user,
         vhost,
-        exchange: field("exchange")?,
-        write: field("write")?,
-        read: field("read")?,
+        exchange,
+        write,
+        read,
     };
     let done = api
         .broker

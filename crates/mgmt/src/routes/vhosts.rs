@@ -52,6 +52,8 @@ async fn show(
     caller: Caller,
     Path(vhost): Path<String>,
 ) -> ApiResult<Response> {
+    // RabbitMQ shows a single vhost to administrators only.
+    caller.require_admin()?;
     let v = visible(&api, &caller)
         .into_iter()
         .find(|v| v.spec.name == vhost)
