@@ -210,7 +210,7 @@ fn queue_info(
     connection_names: &HashMap<u64, String>,
     policies: Option<&VhostPolicies>,
 ) -> QueueInfo {
-    let (ready, consumers) = q.counts();
+    let (ready, consumers, bytes, memory_bytes) = q.sizes();
     let policy = applied(policies, q.name(), false);
     QueueInfo {
         vhost: q.vhost.to_string(),
@@ -222,8 +222,10 @@ fn queue_info(
         arguments: q.spec.arguments.clone(),
         messages_ready: u64::from(ready),
         messages_unacknowledged: q.unacked(),
-        message_bytes_ready: 0,
-        messages_paged_out: 0,
+        message_bytes_ready: bytes.total,
+        message_bytes_ram: bytes.in_memory,
+        messages_paged_out: bytes.paged_out,
+        memory_bytes,
         consumers,
         counters: q.counters(),
         idle_since_ms: None,

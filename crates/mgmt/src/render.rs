@@ -135,6 +135,10 @@ pub fn queue(q: &QueueInfo, node: &str, rates: &Rates) -> Value {
         r[n + 2],
     );
     out.insert("messages_paged_out".into(), json!(q.messages_paged_out));
+    out.insert("message_bytes".into(), json!(q.message_bytes_ready));
+    out.insert("message_bytes_ready".into(), json!(q.message_bytes_ready));
+    out.insert("message_bytes_ram".into(), json!(q.message_bytes_ram));
+    out.insert("memory".into(), json!(q.memory_bytes));
     out.insert("name".into(), json!(q.name));
     out.insert("node".into(), json!(node));
     out.insert("operator_policy".into(), Value::Null);

@@ -32,10 +32,14 @@ pub struct QueueInfo {
     pub arguments: FieldTable,
     pub messages_ready: u64,
     pub messages_unacknowledged: u64,
-    /// Body bytes of the ready messages.
+    /// Bytes of the ready messages (content: properties and body).
     pub message_bytes_ready: u64,
+    /// Of those, the bytes held in memory.
+    pub message_bytes_ram: u64,
     /// Ready messages whose bodies live only on disk.
     pub messages_paged_out: u64,
+    /// Memory the queue holds: messages in memory plus its own structures, in bytes.
+    pub memory_bytes: u64,
     pub consumers: u32,
     pub counters: QueueCounters,
     /// Milliseconds since the Unix epoch when the queue last had nothing to do, if idle.

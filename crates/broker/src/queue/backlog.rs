@@ -20,12 +20,16 @@ pub struct QueuedMessage {
     pub redelivered: bool,
     /// Position in this queue, assigned on enqueue; requeued messages return to it.
     pub seq: u64,
+    /// The message's size (exchange, routing key, properties and body; for a message
+    /// recovered from disk, its record's), for the queue's byte counts.
+    size_bytes: u32,
 }
 
 impl QueuedMessage {
     /// A message kept in memory only.
     pub fn new(message: Arc<Message>) -> Self {
         Self {
+            size_bytes: u32::try_from(message.size()).unwrap_or(u32::MAX),
             message: Some(message),
             stored: None,
             redelivered: false,
@@ -35,11 +39,25 @@ impl QueuedMessage {
 
     /// A message with a stored copy; `message` is None when it is kept on disk only.
     pub fn stored(message: Option<Arc<Message>>, stored: StoreRef) -> Self {
+        let size_bytes = match &message {
+            Some(m) => u32::try_from(m.size()).unwrap_or(u32::MAX),
+            None => stored.loc.record_len(),
+        };
         Self {
             message,
             stored: Some(stored),
             redelivered: false,
             seq: 0,
+            size_bytes,
+        }
+    }
+
+    /// Bytes of this message held in memory (0 while it is on disk only).
+    fn memory_bytes(&self) -> u64 {
+        if self.message.is_some() {
+            u64::from(self.size_bytes)
+        } else {
+            0
         }
     }
 
@@ -139,11 +157,38 @@ async fn read_batch(paged: &mut [&mut QueuedMessage]) -> Vec<(u64, StoreError)> 
     failed
 }
 
-/// Ready messages in delivery order (ascending `seq`).
+/// Ready messages in delivery order (ascending `seq`), with their byte counts (kept as
+/// messages come and go, under the queue lock the caller holds anyway).
 #[derive(Debug, Default)]
 pub struct Backlog {
     ready: VecDeque<QueuedMessage>,
     next_seq: u64,
+    bytes: BacklogBytes,
+}
+
+/// Sizes of a backlog's messages.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BacklogBytes {
+    /// All ready messages.
+    pub total: u64,
+    /// Those held in memory.
+    pub in_memory: u64,
+    /// How many ready messages are on disk only.
+    pub paged_out: u64,
+}
+
+impl BacklogBytes {
+    fn add(&mut self, m: &QueuedMessage) {
+        self.total += u64::from(m.size_bytes);
+        self.in_memory += m.memory_bytes();
+        self.paged_out += u64::from(m.message.is_none());
+    }
+
+    fn remove(&mut self, m: &QueuedMessage) {
+        self.total -= u64::from(m.size_bytes);
+        self.in_memory -= m.memory_bytes();
+        self.paged_out -= u64::from(m.message.is_none());
+    }
 }
 
 impl Backlog {
@@ -155,14 +200,21 @@ impl Backlog {
         self.ready.is_empty()
     }
 
+    pub fn bytes(&self) -> BacklogBytes {
+        self.bytes
+    }
+
     pub fn push_back(&mut self, mut m: QueuedMessage) {
         m.seq = self.next_seq;
         self.next_seq += 1;
+        self.bytes.add(&m);
         self.ready.push_back(m);
     }
 
     pub fn pop_front(&mut self) -> Option<QueuedMessage> {
-        self.ready.pop_front()
+        let m = self.ready.pop_front()?;
+        self.bytes.remove(&m);
+        Some(m)
     }
 
     /// Put returned messages back where they were, as RabbitMQ does: ordered by their
@@ -175,6 +227,7 @@ impl Backlog {
             } else {
                 self.ready.partition_point(|x| x.seq < m.seq)
             };
+            self.bytes.add(&m);
             self.ready.insert(at, m);
         }
     }
@@ -183,6 +236,7 @@ impl Backlog {
     pub fn purge(&mut self) -> usize {
         let n = self.ready.len();
         self.ready.clear();
+        self.bytes = BacklogBytes::default();
         n
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use warren_codec::types::FieldTable;
 use warren_model::query::QueueCounters;
 
-pub use backlog::{load_paged, Backlog, QueuedMessage};
+pub use backlog::{load_paged, Backlog, BacklogBytes, QueuedMessage};
 pub use consumer::{ChannelCredit, Consumer};
 use outbox::OutboxEvent;
 
@@ -182,6 +182,22 @@ impl Queue {
 
     pub fn consumer_count(&self) -> u32 {
         count(self.state.lock().consumers.len())
+    }
+
+    /// Sizes for the management API, read under one lock: (ready messages, consumers, byte
+    /// counts of the ready messages, estimated memory the queue holds in bytes).
+    pub fn sizes(&self) -> (u32, u32, BacklogBytes, u64) {
+        let st = self.state.lock();
+        let bytes = st.backlog.bytes();
+        let memory = std::mem::size_of::<Queue>()
+            + st.backlog.len() * std::mem::size_of::<QueuedMessage>()
+            + st.consumers.len() * std::mem::size_of::<Consumer>();
+        (
+            count(st.backlog.len()),
+            count(st.consumers.len()),
+            bytes,
+            bytes.in_memory + memory as u64,
+        )
     }
 
     /// The attached consumers, in dispatch order.
