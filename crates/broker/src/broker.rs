@@ -43,6 +43,8 @@ pub struct Broker {
     pub(crate) log: Arc<dyn MetaLog>,
     /// Resource alarms (memory, disk): publishing connections are blocked while one is set.
     alarm: tokio::sync::watch::Sender<Alarms>,
+    /// Messages through every channel since start, added once per batch by connections.
+    pub totals: crate::totals::Totals,
 }
 
 impl Broker {
@@ -59,6 +61,7 @@ impl Broker {
             log: Arc::clone(&store) as Arc<dyn MetaLog>,
             store,
             alarm: tokio::sync::watch::channel(Alarms::default()).0,
+            totals: Default::default(),
         }
     }
 

@@ -37,6 +37,7 @@ pub mod monitor;
 pub mod policies;
 pub mod query;
 pub mod queue;
+pub mod totals;
 pub mod util;
 pub mod vhost;
 

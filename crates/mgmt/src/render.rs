@@ -5,8 +5,8 @@ use serde_json::{json, Map, Value};
 use warren_codec::types::FieldTable;
 use warren_model::json_args::table_to_json;
 use warren_model::query::{
-    BindingInfo, ConnectionSummary, ConsumerInfo, ExchangeInfo, PermissionInfo, QueueInfo,
-    TopicPermissionInfo, UserInfo, VhostInfo,
+    BindingInfo, ChannelCounters, ConnectionSummary, ConsumerInfo, ExchangeInfo, PermissionInfo,
+    QueueInfo, TopicPermissionInfo, UserInfo, VhostInfo,
 };
 
 use crate::rates::Rates;
@@ -30,6 +30,30 @@ fn stats(names: &[&str], values: &[u64], rates: &[f64]) -> Value {
         counter(&mut out, name, *value, *rate);
     }
     Value::Object(out)
+}
+
+/// `message_stats` of a channel or of the whole broker: each counter with its rate.
+pub fn message_stats(rates: &Rates, key: &str, c: &ChannelCounters) -> Value {
+    let counts = [
+        ("publish", c.publish),
+        ("confirm", c.confirm),
+        ("deliver", c.deliver),
+        ("deliver_no_ack", c.deliver_no_ack),
+        ("get", c.get),
+        ("get_no_ack", c.get_no_ack),
+        ("get_empty", c.get_empty),
+        ("redeliver", c.redeliver),
+        ("ack", c.ack),
+        ("return_unroutable", c.return_unroutable),
+        ("drop_unroutable", c.drop_unroutable),
+        (
+            "deliver_get",
+            c.deliver + c.deliver_no_ack + c.get + c.get_no_ack,
+        ),
+    ];
+    let names: Vec<&str> = counts.iter().map(|(n, _)| *n).collect();
+    let values: Vec<u64> = counts.iter().map(|(_, v)| *v).collect();
+    stats(&names, &values, &rates.rates(key, &values))
 }
 
 /// RabbitMQ's properties key for a binding: the routing key percent-encoded when there are

@@ -137,7 +137,8 @@ impl Channel {
         // Over the memory budget, requeued messages that are also on disk wait there.
         let page = how == Settle::Requeue && ctx.broker.store.over_budget();
         if how == Settle::Ack {
-            self.counters.ack += settled.len() as u64;
+            let n = settled.len() as u64;
+            self.bump(&mut ctx.totals, |c| c.ack += n);
         }
         for u in settled {
             let stats = ctx.stats_for(&u.queue);

@@ -178,7 +178,7 @@ impl Channel {
             warren_model::command::Origin::Connection(ctx.shared.id),
         )?;
         let Some((message, remaining)) = q.get() else {
-            self.counters.get_empty += 1;
+            self.bump(&mut ctx.totals, |c| c.get_empty += 1);
             ctx.stats_for(&q).get_empty += 1;
             ctx.send(
                 self.id,
@@ -256,18 +256,24 @@ impl Channel {
         no_ack: bool,
         via_get: bool,
     ) {
+        let redelivered = u64::from(redelivered);
+        self.bump(&mut ctx.totals, |c| {
+            c.redeliver += redelivered;
+            *match (via_get, no_ack) {
+                (true, true) => &mut c.get_no_ack,
+                (true, false) => &mut c.get,
+                (false, true) => &mut c.deliver_no_ack,
+                (false, false) => &mut c.deliver,
+            } += 1;
+        });
         let stats = ctx.stats_for(queue);
-        let c = &mut self.counters;
-        stats.redeliver += u64::from(redelivered);
-        c.redeliver += u64::from(redelivered);
-        let (queue_count, channel_count) = match (via_get, no_ack) {
-            (true, true) => (&mut stats.get_no_ack, &mut c.get_no_ack),
-            (true, false) => (&mut stats.get, &mut c.get),
-            (false, true) => (&mut stats.deliver_no_ack, &mut c.deliver_no_ack),
-            (false, false) => (&mut stats.deliver, &mut c.deliver),
-        };
-        *queue_count += 1;
-        *channel_count += 1;
+        stats.redeliver += redelivered;
+        *match (via_get, no_ack) {
+            (true, true) => &mut stats.get_no_ack,
+            (true, false) => &mut stats.get,
+            (false, true) => &mut stats.deliver_no_ack,
+            (false, false) => &mut stats.deliver,
+        } += 1;
         if !no_ack {
             stats.unacked += 1;
         }

@@ -43,6 +43,9 @@ pub struct ConnCtx {
     pub exclusive_queues: Vec<Arc<Queue>>,
     /// Whether the client asked for basic.cancel when its queue goes away.
     pub consumer_cancel_notify: bool,
+    /// Message counts of this batch over all channels, added to the broker's totals once the
+    /// batch ends.
+    pub totals: ChannelCounters,
     /// Per-queue delivery and settlement counts of this batch.
     pub queue_deltas: Vec<(Arc<Queue>, QueueDelta)>,
     /// Queues to re-run dispatch on once this batch of frames is handled.
@@ -93,10 +96,13 @@ impl ConnCtx {
         &mut self.queue_deltas[i].1
     }
 
-    /// Hand this batch's per-queue counts to their queues.
+    /// Hand this batch's per-queue counts to their queues, and its totals to the broker.
     pub fn flush_queue_stats(&mut self) {
         for (q, delta) in self.queue_deltas.drain(..) {
             q.add_stats(&delta);
+        }
+        if self.totals != ChannelCounters::default() {
+            self.broker.totals.add(&std::mem::take(&mut self.totals));
         }
     }
 }
@@ -356,6 +362,16 @@ impl Channel {
     }
 
     /// Emit pending publisher confirms, coalesced into one `multiple` ack where possible.
+    /// Count on this channel and in the batch's totals.
+    pub(super) fn bump(
+        &mut self,
+        totals: &mut ChannelCounters,
+        count: impl Fn(&mut ChannelCounters),
+    ) {
+        count(&mut self.counters);
+        count(totals);
+    }
+
     /// What the management API shows of this channel.
     pub fn info(&self, ctx: &ConnCtx) -> ChannelInfo {
         let info = &ctx.shared.info;
@@ -400,7 +416,9 @@ impl Channel {
             warren_codec::method::write_nack(&mut ctx.out, self.id, tag, false);
         }
         if c.ready_upto > c.acked_upto {
-            self.counters.confirm += c.ready_upto - c.acked_upto;
+            let confirmed = c.ready_upto - c.acked_upto;
+            self.counters.confirm += confirmed;
+            ctx.totals.confirm += confirmed;
             let multiple = c.ready_upto - c.acked_upto > 1;
             warren_codec::method::write_ack(&mut ctx.out, self.id, c.ready_upto, multiple);
             c.acked_upto = c.ready_upto;

@@ -337,7 +337,7 @@ impl Channel {
         ready: ReadyPublish,
     ) -> AmqpResult<Option<u64>> {
         let ReadyPublish { mandatory, message } = ready;
-        self.counters.publish += 1;
+        self.bump(&mut ctx.totals, |c| c.publish += 1);
         let exchange = name_str(message.exchange());
         if exchange.is_empty() && message.routing_key().starts_with(REPLY_TO_PREFIX) {
             self.publish_direct_reply(ctx, message, mandatory)?;
@@ -354,10 +354,10 @@ impl Channel {
         let mut stored_at = None;
         if out.is_empty() {
             if mandatory {
-                self.counters.return_unroutable += 1;
+                self.bump(&mut ctx.totals, |c| c.return_unroutable += 1);
                 write_return_frames(ctx, self.id, &message);
             } else {
-                self.counters.drop_unroutable += 1;
+                self.bump(&mut ctx.totals, |c| c.drop_unroutable += 1);
             }
         } else {
             stored_at = enqueue(ctx, Arc::new(message), &mut out, &mut self.holders);

@@ -255,6 +255,7 @@ impl Driver {
                 consumer_cancel_notify,
                 kicks: Vec::new(),
                 queue_deltas: Vec::new(),
+                totals: Default::default(),
                 throttled: Vec::new(),
                 marks: Vec::new(),
                 awaiting_sync: 0,

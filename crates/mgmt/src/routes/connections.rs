@@ -117,32 +117,8 @@ async fn close(
 fn channel_json(ch: &ChannelInfo, connections: &[ConnectionSummary], api: &Api) -> Value {
     let node = &api.node;
     let conn = connections.iter().find(|c| c.name == ch.connection);
-    let c = &ch.counters;
-    let counts = [
-        ("publish", c.publish),
-        ("confirm", c.confirm),
-        ("deliver", c.deliver),
-        ("deliver_no_ack", c.deliver_no_ack),
-        ("get", c.get),
-        ("get_no_ack", c.get_no_ack),
-        ("get_empty", c.get_empty),
-        ("redeliver", c.redeliver),
-        ("ack", c.ack),
-        ("return_unroutable", c.return_unroutable),
-        ("drop_unroutable", c.drop_unroutable),
-        (
-            "deliver_get",
-            c.deliver + c.deliver_no_ack + c.get + c.get_no_ack,
-        ),
-    ];
     let name = render::channel_name(&ch.connection, ch.number);
-    let values: Vec<u64> = counts.iter().map(|(_, n)| *n).collect();
-    let rates = api.rates.rates(&format!("ch\0{name}"), &values);
-    let mut stats = serde_json::Map::new();
-    for ((key, n), rate) in counts.iter().zip(rates) {
-        stats.insert((*key).into(), j!(n));
-        stats.insert(format!("{key}_details"), j!({ "rate": rate }));
-    }
+    let stats = render::message_stats(&api.rates, &format!("ch\0{name}"), &ch.counters);
     j!({
         "acks_uncommitted": 0,
         "confirm": ch.confirm,

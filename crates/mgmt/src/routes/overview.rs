@@ -15,7 +15,7 @@ use warren_model::command::{Command, Origin, QueueSpec};
 use super::exchanges::visible_vhost;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::{json, Api};
+use crate::{json, render, Api};
 
 /// The RabbitMQ release whose management API Warren implements; tools read it to pick
 /// what to call.
@@ -85,7 +85,6 @@ async fn overview(
     let (ready, unacked) = queues.iter().fold((0, 0), |(r, u), q| {
         (r + q.messages_ready, u + q.messages_unacknowledged)
     });
-    let publish: u64 = queues.iter().map(|q| q.counters.publish).sum();
     let mut exchanges = b.exchange_infos(None);
     exchanges.retain(|x| caller.sees_vhost(&api, &x.vhost));
     let connections: Vec<_> = b
@@ -97,7 +96,8 @@ async fn overview(
     let consumers: u64 = queues.iter().map(|q| u64::from(q.consumers)).sum();
     let r = api
         .rates
-        .rates("overview", &[ready + unacked, ready, unacked, publish]);
+        .rates("overview", &[ready + unacked, ready, unacked]);
+    let message_stats = render::message_stats(&api.rates, "overview-msgs", &b.totals.snapshot());
     let mut v = j!({
         "management_version": RABBITMQ_API_VERSION,
         "rates_mode": "basic",
@@ -109,7 +109,7 @@ async fn overview(
         "cluster_name": api.node,
         "disable_stats": false,
         "enable_queue_totals": false,
-        "message_stats": {"publish": publish, "publish_details": {"rate": r[3]}},
+        "message_stats": message_stats,
         "queue_totals": {
             "messages": ready + unacked, "messages_details": {"rate": r[0]},
             "messages_ready": ready, "messages_ready_details": {"rate": r[1]},

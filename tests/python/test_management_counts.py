@@ -1,4 +1,4 @@
-"""Queue sizes in the management API: `messages_ready`, `message_bytes_ready`,
+"""Counts in the management API. Queue sizes: `messages_ready`, `message_bytes_ready`,
 `message_bytes_ram` and `memory` follow what the queue holds, as in RabbitMQ's queue
 objects (which report the queue process's memory; Warren reports the messages it holds in
 memory plus its own structures)."""
@@ -30,3 +30,33 @@ def test_byte_counts_and_memory_follow_the_messages_a_queue_holds(broker, mgmt, 
     mgmt.ok("DELETE", f"/api/queues/{vh('/')}/{q}/contents")
     purged = mgmt.json(f"/api/queues/{vh('/')}/{q}")
     assert (purged["message_bytes_ready"], purged["memory"]) == (0, empty["memory"])
+
+
+def test_overview_message_stats_count_every_channel(broker, mgmt, cleanup):
+    def stats():
+        return mgmt.json("/api/overview")["message_stats"]
+
+    q = unique("totals")
+    cleanup.queue("/", q, durable=False)
+    before = stats()
+    conn = broker.connect()
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for _ in range(7):
+        ch.basic_publish("", q, b"m")
+    for _ in range(2):
+        ch.basic_publish("amq.direct", "nowhere", b"lost")
+    got = 0
+    for method, _props, _body in ch.consume(q, inactivity_timeout=5):
+        if method is None:
+            break
+        ch.basic_ack(method.delivery_tag)
+        got += 1
+        if got == 7:
+            break
+    ch.cancel()
+    conn.close()
+    after = stats()
+    delta = {k: after[k] - before.get(k, 0) for k in ("publish", "confirm", "drop_unroutable", "deliver", "ack", "deliver_get")}
+    assert delta == {"publish": 9, "confirm": 9, "drop_unroutable": 2, "deliver": 7, "ack": 7, "deliver_get": 7}
+    assert "rate" in after["publish_details"]

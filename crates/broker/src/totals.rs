@@ -1,0 +1,106 @@
+//! Broker-wide message counts (published, confirmed, delivered, acked …) since start: the
+//! overview's `message_stats` and, later, Prometheus' global counters. Connections add their
+//! batch's counts once per batch, so no message touches these atomics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use warren_model::query::ChannelCounters;
+
+#[derive(Debug, Default)]
+pub struct Totals {
+    publish: AtomicU64,
+    confirm: AtomicU64,
+    deliver: AtomicU64,
+    deliver_no_ack: AtomicU64,
+    get: AtomicU64,
+    get_no_ack: AtomicU64,
+    get_empty: AtomicU64,
+    redeliver: AtomicU64,
+    ack: AtomicU64,
+    return_unroutable: AtomicU64,
+    drop_unroutable: AtomicU64,
+}
+
+impl Totals {
+    fn fields(&self) -> [&AtomicU64; 11] {
+        [
+            &self.publish,
+            &self.confirm,
+            &self.deliver,
+            &self.deliver_no_ack,
+            &self.get,
+            &self.get_no_ack,
+            &self.get_empty,
+            &self.redeliver,
+            &self.ack,
+            &self.return_unroutable,
+            &self.drop_unroutable,
+        ]
+    }
+
+    /// Add one connection's batch.
+    pub fn add(&self, c: &ChannelCounters) {
+        for (total, n) in self.fields().into_iter().zip(values(c)) {
+            if n != 0 {
+                total.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> ChannelCounters {
+        let [publish, confirm, deliver, deliver_no_ack, get, get_no_ack, get_empty, redeliver, ack, return_unroutable, drop_unroutable] =
+            self.fields().map(|a| a.load(Ordering::Relaxed));
+        ChannelCounters {
+            publish,
+            confirm,
+            deliver,
+            deliver_no_ack,
+            get,
+            get_no_ack,
+            get_empty,
+            redeliver,
+            ack,
+            return_unroutable,
+            drop_unroutable,
+        }
+    }
+}
+
+fn values(c: &ChannelCounters) -> [u64; 11] {
+    [
+        c.publish,
+        c.confirm,
+        c.deliver,
+        c.deliver_no_ack,
+        c.get,
+        c.get_no_ack,
+        c.get_empty,
+        c.redeliver,
+        c.ack,
+        c.return_unroutable,
+        c.drop_unroutable,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_add_up_field_by_field() {
+        let t = Totals::default();
+        let batch = ChannelCounters {
+            publish: 3,
+            ack: 2,
+            drop_unroutable: 1,
+            ..ChannelCounters::default()
+        };
+        t.add(&batch);
+        t.add(&batch);
+        let s = t.snapshot();
+        assert_eq!(
+            (s.publish, s.ack, s.drop_unroutable, s.deliver),
+            (6, 4, 2, 0)
+        );
+    }
+}
