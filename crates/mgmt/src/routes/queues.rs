@@ -103,6 +103,13 @@ async fn put(
     Path((vhost, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
+    // An AMQP queue name is a short string (RabbitMQ checks this first).
+    if name.len() > 255 {
+        return Err(ApiError::bad_request(format!(
+            "queue should be less than 255 bytes, actually was {}\n",
+            name.len()
+        )));
+    }
     let body = body_object(&body)?;
     if api.broker.vhost(&vhost).is_none() {
         return Err(ApiError::NotFoundReason("vhost_not_found".into()));
