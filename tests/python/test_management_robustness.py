@@ -33,8 +33,10 @@ def queue_path(name):
 
 
 @pytest.mark.parametrize("raw", [b"{bad", b"[1,2]", b'"a string"', b"42", b"null", b"\xff\xfe{}"])
-def test_malformed_or_non_object_json_is_not_json(mgmt, healthy, raw):
+def test_malformed_or_non_object_json_is_not_json(mgmt, cleanup, healthy, raw):
     name = unique("q")
+    for path in (queue_path(name), f"/api/exchanges/%2F/{name}", f"/api/vhosts/{name}", f"/api/users/{name}"):
+        cleanup.add(path)  # in case a broker accepts the body
     for method, path in (("PUT", queue_path(name)), ("PUT", f"/api/exchanges/%2F/{name}"),
                          ("PUT", f"/api/vhosts/{name}"), ("PUT", f"/api/users/{name}"),
                          ("POST", "/api/exchanges/%2F/amq.default/publish"), ("POST", f"/api/bindings/%2F/e/amq.direct/q/{name}")):
@@ -60,8 +62,9 @@ def test_malformed_or_non_object_json_is_not_json(mgmt, healthy, raw):
         {"arguments": {"x-queue-type": "no-such-type"}},
     ],
 )
-def test_wrong_types_are_bad_requests(mgmt, healthy, body):
+def test_wrong_types_are_bad_requests(mgmt, cleanup, healthy, body):
     name = unique("q")
+    cleanup.add(queue_path(name))
     r = mgmt.put(queue_path(name), body)
     assert r.status == 400 and r.body["error"] == "bad_request", r.body
     assert mgmt.get(queue_path(name)).status == 404
@@ -69,6 +72,7 @@ def test_wrong_types_are_bad_requests(mgmt, healthy, body):
 
 def test_wrong_types_elsewhere(mgmt, cleanup, healthy):
     x = unique("x")
+    cleanup.add(f"/api/exchanges/%2F/{x}")
     r = mgmt.put(f"/api/exchanges/%2F/{x}", {"type": "no-such-type"})
     assert r.status in (400, 404) and mgmt.get(f"/api/exchanges/%2F/{x}").status == 404
     r = mgmt.put(f"/api/users/{unique('u')}", {"password": 5, "tags": ""})
@@ -88,14 +92,15 @@ def test_wrong_types_elsewhere(mgmt, cleanup, healthy):
     assert mgmt.json(queue_path(q))["messages"] == 0
 
 
-def test_queue_names_longer_than_255_bytes_are_refused(mgmt, healthy):
+def test_queue_names_longer_than_255_bytes_are_refused(mgmt, cleanup, healthy):
     name = "t-" + "a" * 298
+    cleanup.add(queue_path(name))
     r = mgmt.put(queue_path(name), {})
     assert (r.status, r.body) == (400, {"error": "bad_request", "reason": "queue should be less than 255 bytes, actually was 300\n"})
     assert mgmt.get(queue_path(name)).status == 404
 
 
-def test_huge_body_is_413_and_the_broker_keeps_serving(mgmt, broker, healthy):
+def test_huge_body_is_413_and_the_broker_keeps_serving(mgmt, broker, cleanup, healthy):
     """Bodies beyond 20 MiB (RabbitMQ's default max) are refused without being kept in memory."""
     size = 21 << 20
     host, port = urllib.parse.urlsplit(mgmt.base_url).netloc.split(":")
@@ -105,6 +110,7 @@ def test_huge_body_is_413_and_the_broker_keeps_serving(mgmt, broker, healthy):
         f"Content-Length: {size}\r\nConnection: close\r\n\r\n"
     ).encode()
     chunk = b" " * (1 << 20)
+    cleanup.add(head.split(b" ")[1].decode())
     with socket.create_connection((host, int(port)), timeout=30) as s:
         s.sendall(head + b'{"a":"')
         try:
@@ -124,10 +130,10 @@ def test_huge_body_is_413_and_the_broker_keeps_serving(mgmt, broker, healthy):
     assert response.startswith(b"HTTP/1.1 413"), response[:200]
 
 
-def test_deeply_nested_json_is_refused_without_a_crash(mgmt, healthy):
+def test_deeply_nested_json_is_refused_without_a_crash(mgmt, cleanup, healthy):
     depth = 100_000
     for raw in (b"[" * depth + b"]" * depth, b'{"arguments":' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"):
-        r = mgmt.put(queue_path(unique("deep")), raw_body=raw)
+        r = mgmt.put(cleanup.add(queue_path(unique("deep"))), raw_body=raw)
         assert (r.status, r.body) == (400, NOT_JSON)
         r = mgmt.post("/api/definitions", raw_body=raw)
         assert r.status == 400
@@ -152,7 +158,7 @@ def test_methods_a_resource_does_not_have_are_405(mgmt, healthy, method, path):
 
 
 def test_invalid_utf8_and_odd_names(mgmt, cleanup, healthy, connect):
-    r = mgmt.put("/api/queues/%2F/t-%FF%FE", {})
+    r = mgmt.put(cleanup.add("/api/queues/%2F/t-%FF%FE"), {})
     assert 400 <= r.status < 500
     assert all("\ufffd" not in q["name"] for q in mgmt.json("/api/queues/%2F"))
     # Names with spaces, slashes, percent signs and non-ASCII letters work, URL-encoded.
