@@ -289,9 +289,33 @@ def test_policy_put_get_and_errors(mgmt, cleanup):
         "error": "bad_request",
         "reason": 'Validation failed\n\n[{&lt;&lt;"no-such-key"&gt;&gt;,1}] are not recognised policy settings\n',
     })
+    r = mgmt.put("/api/policies/t-no-such-vhost/p", body)
+    assert (r.status, r.body) == (404, {"error": "not_found", "reason": "vhost_not_found"})
+    r = mgmt.get("/api/policies/t-no-such-vhost/p")
+    assert (r.status, r.body) == (404, NOT_FOUND)
     assert mgmt.delete(path).status == 204
     r = mgmt.delete(path)
     assert (r.status, r.body) == (404, NOT_FOUND)
+
+
+def test_policy_listing_order_and_who_may_list(mgmt, cleanup):
+    vhost = cleanup.vhost(unique("polvh"))
+    for name, priority in (("a", 5), ("b", 1), ("c", 3)):
+        cleanup.policy(vhost, name, {"pattern": "^t-nothing$", "definition": {"max-length": 1}, "priority": priority})
+    # RabbitMQ lists policies by priority.
+    assert [p["name"] for p in mgmt.json(f"/api/policies/{vh(vhost)}")] == ["b", "c", "a"]
+    # Any management user may list them, in the vhosts it has permissions in; only
+    # policymakers may change them.
+    user = cleanup.user(unique("mgr"), tags="management")
+    assert [p for p in mgmt.json("/api/policies", user=(user, "pw")) if p["vhost"] == vhost] == []
+    r = mgmt.get(f"/api/policies/{vh(vhost)}", user=(user, "pw"))
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "User not authorised to access virtual host"})
+    cleanup.permissions(vhost, user)
+    assert [p["name"] for p in mgmt.json(f"/api/policies/{vh(vhost)}", user=(user, "pw"))] == ["b", "c", "a"]
+    r = mgmt.put(f"/api/policies/{vh(vhost)}/d", {"pattern": "x", "definition": {"max-length": 1}}, user=(user, "pw"))
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "User not authorised to access object"})
+    r = mgmt.get(f"/api/policies/{vh(vhost)}/a", user=(user, "pw"))
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "User not authorised to access object"})
 
 
 def test_policy_applies_to_matching_queues_by_priority(mgmt, cleanup):
