@@ -155,7 +155,16 @@ def test_user_with_password_can_log_in_over_amqp_and_http(mgmt, cleanup, broker)
     assert not amqp_login(broker, name, "wrong")
     assert mgmt.get("/api/whoami", user=(name, "s3cret")).status == 200
 
-    assert (mgmt.delete(path).status, mgmt.delete(path).body) == (204, NOT_FOUND)
+    # Deleting the user closes its connections.
+    conn = broker.connect(username=name, password="s3cret")
+    try:
+        assert (mgmt.delete(path).status, mgmt.delete(path).body) == (204, NOT_FOUND)
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as info:
+            wait_until(conn, lambda: False, timeout=10, what="the broker closing the connection")
+        assert (info.value.reply_code, info.value.reply_text) == (320, f"CONNECTION_FORCED - user '{name}' is deleted")
+    finally:
+        if conn.is_open:
+            conn.close()
     assert not amqp_login(broker, name, "s3cret")
 
 
