@@ -35,6 +35,20 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/api/queues/{vhost}/{name}/bindings", get(bindings))
 }
 
+/// RabbitMQ's API works on its own channel: another connection's exclusive queue is locked
+/// to it (AMQP's RESOURCE_LOCKED text, as a 400).
+fn unlocked(info: &QueueInfo) -> ApiResult<()> {
+    if !info.exclusive {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "cannot obtain exclusive access to locked queue '{}' in vhost '{}'. It could be \
+         originally declared on another connection or the exclusive property value does not \
+         match that of the original declaration.",
+        info.name, info.vhost
+    )))
+}
+
 fn listing_of(
     api: &Api,
     items: Vec<QueueInfo>,
@@ -145,10 +159,12 @@ async fn delete(
     Path((vhost, name)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    if api.broker.queue_info(&vhost, &name).is_none() {
-        return Err(ApiError::NotFound);
-    }
+    let info = api
+        .broker
+        .queue_info(&vhost, &name)
+        .ok_or(ApiError::NotFound)?;
     caller.require_permission(&api, &vhost, Access::Configure, ResourceKind::Queue, &name)?;
+    unlocked(&info)?;
     let flag = |k: &str| q.get(k).is_some_and(|v| v == "true");
     api.broker.execute(
         Origin::Operator,
@@ -168,10 +184,12 @@ async fn purge(
     caller: Caller,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    if api.broker.queue_info(&vhost, &name).is_none() {
-        return Err(ApiError::NotFound);
-    }
+    let info = api
+        .broker
+        .queue_info(&vhost, &name)
+        .ok_or(ApiError::NotFound)?;
     caller.require_permission(&api, &vhost, Access::Read, ResourceKind::Queue, &name)?;
+    unlocked(&info)?;
     api.broker
         .execute(Origin::Operator, Command::PurgeQueue { vhost, name })?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -184,10 +202,17 @@ async fn get_messages(
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = body_object(&body)?;
-    if api.broker.queue_info(&vhost, &name).is_none() {
-        return Err(ApiError::NotFound);
-    }
+    let info = api
+        .broker
+        .queue_info(&vhost, &name)
+        .ok_or(ApiError::NotFound)?;
     caller.require_permission(&api, &vhost, Access::Read, ResourceKind::Queue, &name)?;
+    unlocked(&info).map_err(|e| match e {
+        ApiError::BadRequest(reason) => {
+            ApiError::BadRequest(format!("405 RESOURCE_LOCKED - {reason}"))
+        }
+        other => other,
+    })?;
     let missing: Vec<String> = ["count", "ackmode", "encoding"]
         .into_iter()
         .filter(|k| !body.contains_key(*k))
