@@ -112,9 +112,7 @@ impl Caller {
             vhost: vhost.to_owned(),
             permission: permission.clone(),
         };
-        grant
-            .check(access, kind, name)
-            .map_err(|e| ApiError::NotAuthorised(format!("ACCESS_REFUSED - {}", e.message)))
+        grant.check(access, kind, name).map_err(ApiError::from)
     }
 }
 
