@@ -486,7 +486,7 @@ def test_exclusive_queue_shows_its_owner(mgmt, connect):
     conn_name = unique("owner")
     conn = connect(client_properties={"connection_name": conn_name})
     ch = conn.channel()
-    q = ch.queue_declare("", exclusive=True).method.queue
+    q = ch.queue_declare(unique("excl"), exclusive=True).method.queue
     conns = eventually(
         lambda: mgmt.json("/api/connections"),
         lambda cs: any(c["client_properties"].get("connection_name") == conn_name for c in cs),
@@ -497,6 +497,17 @@ def test_exclusive_queue_shows_its_owner(mgmt, connect):
     assert info["exclusive"] is True
     assert info["owner_pid_details"]["name"] == owner["name"]
     assert info["durable"] is False
+    # The API is not the owner: the queue is locked to it (RabbitMQ's RESOURCE_LOCKED text).
+    locked = (f"cannot obtain exclusive access to locked queue '{q}' in vhost '/'. It could be originally declared "
+              "on another connection or the exclusive property value does not match that of the original declaration.")
+    path = f"/api/queues/%2F/{enc(q)}"
+    for method, suffix, body, reason in (("PUT", "", {}, locked), ("DELETE", "", None, locked),
+                                         ("DELETE", "/contents", None, locked),
+                                         ("POST", "/get", {"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"},
+                                          "405 RESOURCE_LOCKED - " + locked)):
+        r = mgmt.request(method, path + suffix, body)
+        assert (r.status, r.body) == (400, {"error": "bad_request", "reason": reason}), (method, suffix)
+    assert ch.queue_declare(q, passive=True).method.queue == q
 
 
 # --- 4. pagination, sorting, filtering, columns -----------------------------------------

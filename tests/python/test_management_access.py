@@ -243,6 +243,17 @@ def test_permissions_put_get_delete_and_their_effect_on_amqp(mgmt, cleanup, brok
         if conn.is_open:
             conn.close()
 
+    # Through the API the same permissions apply, with RabbitMQ's terse reason.
+    mgmt.ok("PUT", f"/api/users/{name}", {"password": "pw", "tags": "management"})
+    r = mgmt.put(f"/api/queues/%2F/{unique('forbidden')}", {}, user=(name, "pw"))
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "Access refused."})
+    r = mgmt.put(cleanup.add("/api/queues/%2F/allowed-" + unique("q")), {}, user=(name, "pw"))
+    assert r.status == 201
+    r = mgmt.put("/api/exchanges/%2F/amq.t-reserved", {"type": "direct"})
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "Access refused."})
+    r = mgmt.delete("/api/exchanges/%2F/amq.direct")
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "Access refused."})
+
     r = mgmt.delete(path)
     assert (r.status, r.raw) == (204, b"")
     r = mgmt.get(path)
