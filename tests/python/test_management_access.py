@@ -190,6 +190,10 @@ def test_user_tags_as_list_or_comma_string_and_required(mgmt, cleanup):
     assert (r.status, r.body) == (400, {"error": "bad_request", "reason": "tags_not_present"})
     r = mgmt.put(f"/api/users/{unique('c')}", {"password": "pw", "password_hash": RABBITMQ_HASH_OF_PW, "tags": ""})
     assert (r.status, r.body) == (400, {"error": "bad_request", "reason": "both_password_and_password_hash_are_provided"})
+    # A hash that is not base64 is refused (RabbitMQ's reason is ["not_base64", HASH]).
+    for bad in ("!!notbase64", "abc"):
+        r = mgmt.put(f"/api/users/{unique('c')}", {"password_hash": bad, "tags": ""})
+        assert r.status == 400 and r.body["error"] == "bad_request" and "not_base64" in r.body["reason"], r.body
 
 
 def test_clearing_a_password_stops_logins(mgmt, cleanup, broker):
