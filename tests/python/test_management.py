@@ -367,8 +367,9 @@ def test_queue_counts_and_message_stats_follow_traffic(mgmt, cleanup, connect):
     ch.basic_ack(method.delivery_tag)
     q = eventually(
         lambda: queue_of(mgmt, "/", name),
-        lambda q: q["message_stats"].get("get") == 3 and q["message_stats"].get("ack") == 3,
-        what="get 3 / ack 3",
+        lambda q: q["message_stats"].get("get") == 3 and q["message_stats"].get("ack") == 3
+        and q["messages"] == 2 and q["consumers"] == 0,
+        what="get 3 / ack 3, 2 messages left",
     )
     s = q["message_stats"]
     assert s["publish"] == 5
