@@ -49,7 +49,8 @@ fn connection_listing(
         items,
         &params,
         |c| &c.name,
-        |c| ("", &c.name),
+        // RabbitMQ's default order: vhost, then name.
+        |c| (&c.vhost, &c.name),
         |c| render::connection(c, &api.node, &api.rates),
     )?;
     Ok(json(body))
@@ -193,7 +194,7 @@ async fn channel_listing(
         items,
         &params,
         |(name, _)| name,
-        |(name, _)| ("", name),
+        |(name, ch)| (&ch.vhost, name),
         |(_, ch)| channel_json(ch, &connections, api),
     )?;
     Ok(json(body))
