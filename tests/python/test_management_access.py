@@ -60,6 +60,19 @@ def test_connection_listing_shows_the_client(mgmt, broker, connect):
     assert (r.status, r.body) == (404, NOT_FOUND)
 
 
+def test_connections_and_channels_are_listed_by_vhost_then_name(mgmt, cleanup, broker, connect):
+    vhost = cleanup.vhost(unique("order"))
+    tags = [unique("c") for _ in range(4)]
+    # Opened in turns, so that name (client port) order and vhost order differ.
+    for i, tag in enumerate(tags):
+        conn = connect(vhost=vhost if i % 2 == 0 else "/", client_properties={"connection_name": tag})
+        conn.channel()
+    for path in ("/api/connections", "/api/channels"):
+        listed = eventually(lambda: mgmt.json(path), lambda xs: sum(x["vhost"] == vhost for x in xs) == 2, what=path)
+        keys = [(x["vhost"], x["name"]) for x in listed]
+        assert keys == sorted(keys), path
+
+
 def test_channels_show_prefetch_unacked_and_confirm_mode(mgmt, cleanup, broker, connect):
     q = cleanup.queue("/", unique("chq"))
     name = unique("conn")
