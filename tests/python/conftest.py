@@ -308,6 +308,31 @@ def restartable_broker(tmp_path_factory, request):
         b.stop()
 
 
+@pytest.fixture
+def broker_factory(tmp_path_factory, request):
+    """new_broker() -> a fresh RestartableBroker of the test's own (empty data dir), as many as
+    the test wants; all stopped at teardown. Needs WARREN_BIN."""
+    binary = os.environ.get("WARREN_BIN")
+    if not binary:
+        pytest.skip("needs WARREN_BIN: fresh brokers cannot be started with an external broker (AMQP_PORT)")
+    label = re.sub(r"\W+", "-", request.node.name)[:40]
+    started = []
+
+    def new_broker():
+        base = tmp_path_factory.mktemp(f"warren-{label}")
+        data_dir = base / "data"
+        data_dir.mkdir()
+        b = RestartableBroker("127.0.0.1", 0, process=WarrenProcess(binary, data_dir, base / "warren.log"))
+        b.start()
+        started.append(b)
+        return b
+
+    yield new_broker
+    for b in started:
+        if b.process.proc is not None and b.process.proc.poll() is None:
+            b.stop()
+
+
 class Connections:
     """Opens pika BlockingConnections and closes them all at teardown."""
 

@@ -60,6 +60,19 @@ def test_connection_listing_shows_the_client(mgmt, broker, connect):
     assert (r.status, r.body) == (404, NOT_FOUND)
 
 
+def test_connections_and_channels_are_listed_by_vhost_then_name(mgmt, cleanup, broker, connect):
+    vhost = cleanup.vhost(unique("order"))
+    tags = [unique("c") for _ in range(4)]
+    # Opened in turns, so that name (client port) order and vhost order differ.
+    for i, tag in enumerate(tags):
+        conn = connect(vhost=vhost if i % 2 == 0 else "/", client_properties={"connection_name": tag})
+        conn.channel()
+    for path in ("/api/connections", "/api/channels"):
+        listed = eventually(lambda: mgmt.json(path), lambda xs: sum(x["vhost"] == vhost for x in xs) == 2, what=path)
+        keys = [(x["vhost"], x["name"]) for x in listed]
+        assert keys == sorted(keys), path
+
+
 def test_channels_show_prefetch_unacked_and_confirm_mode(mgmt, cleanup, broker, connect):
     q = cleanup.queue("/", unique("chq"))
     name = unique("conn")
@@ -155,7 +168,16 @@ def test_user_with_password_can_log_in_over_amqp_and_http(mgmt, cleanup, broker)
     assert not amqp_login(broker, name, "wrong")
     assert mgmt.get("/api/whoami", user=(name, "s3cret")).status == 200
 
-    assert (mgmt.delete(path).status, mgmt.delete(path).body) == (204, NOT_FOUND)
+    # Deleting the user closes its connections.
+    conn = broker.connect(username=name, password="s3cret")
+    try:
+        assert (mgmt.delete(path).status, mgmt.delete(path).body) == (204, NOT_FOUND)
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as info:
+            wait_until(conn, lambda: False, timeout=10, what="the broker closing the connection")
+        assert (info.value.reply_code, info.value.reply_text) == (320, f"CONNECTION_FORCED - user '{name}' is deleted")
+    finally:
+        if conn.is_open:
+            conn.close()
     assert not amqp_login(broker, name, "s3cret")
 
 
@@ -181,6 +203,10 @@ def test_user_tags_as_list_or_comma_string_and_required(mgmt, cleanup):
     assert (r.status, r.body) == (400, {"error": "bad_request", "reason": "tags_not_present"})
     r = mgmt.put(f"/api/users/{unique('c')}", {"password": "pw", "password_hash": RABBITMQ_HASH_OF_PW, "tags": ""})
     assert (r.status, r.body) == (400, {"error": "bad_request", "reason": "both_password_and_password_hash_are_provided"})
+    # A hash that is not base64 is refused (RabbitMQ's reason is ["not_base64", HASH]).
+    for bad in ("!!notbase64", "abc"):
+        r = mgmt.put(f"/api/users/{unique('c')}", {"password_hash": bad, "tags": ""})
+        assert r.status == 400 and r.body["error"] == "bad_request" and "not_base64" in r.body["reason"], r.body
 
 
 def test_clearing_a_password_stops_logins(mgmt, cleanup, broker):
@@ -233,6 +259,17 @@ def test_permissions_put_get_delete_and_their_effect_on_amqp(mgmt, cleanup, brok
     finally:
         if conn.is_open:
             conn.close()
+
+    # Through the API the same permissions apply, with RabbitMQ's terse reason.
+    mgmt.ok("PUT", f"/api/users/{name}", {"password": "pw", "tags": "management"})
+    r = mgmt.put(f"/api/queues/%2F/{unique('forbidden')}", {}, user=(name, "pw"))
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "Access refused."})
+    r = mgmt.put(cleanup.add("/api/queues/%2F/allowed-" + unique("q")), {}, user=(name, "pw"))
+    assert r.status == 201
+    r = mgmt.put("/api/exchanges/%2F/amq.t-reserved", {"type": "direct"})
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "Access refused."})
+    r = mgmt.delete("/api/exchanges/%2F/amq.direct")
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "Access refused."})
 
     r = mgmt.delete(path)
     assert (r.status, r.raw) == (204, b"")
@@ -289,9 +326,33 @@ def test_policy_put_get_and_errors(mgmt, cleanup):
         "error": "bad_request",
         "reason": 'Validation failed\n\n[{&lt;&lt;"no-such-key"&gt;&gt;,1}] are not recognised policy settings\n',
     })
+    r = mgmt.put("/api/policies/t-no-such-vhost/p", body)
+    assert (r.status, r.body) == (404, {"error": "not_found", "reason": "vhost_not_found"})
+    r = mgmt.get("/api/policies/t-no-such-vhost/p")
+    assert (r.status, r.body) == (404, NOT_FOUND)
     assert mgmt.delete(path).status == 204
     r = mgmt.delete(path)
     assert (r.status, r.body) == (404, NOT_FOUND)
+
+
+def test_policy_listing_order_and_who_may_list(mgmt, cleanup):
+    vhost = cleanup.vhost(unique("polvh"))
+    for name, priority in (("a", 5), ("b", 1), ("c", 3)):
+        cleanup.policy(vhost, name, {"pattern": "^t-nothing$", "definition": {"max-length": 1}, "priority": priority})
+    # RabbitMQ lists policies by priority.
+    assert [p["name"] for p in mgmt.json(f"/api/policies/{vh(vhost)}")] == ["b", "c", "a"]
+    # Any management user may list them, in the vhosts it has permissions in; only
+    # policymakers may change them.
+    user = cleanup.user(unique("mgr"), tags="management")
+    assert [p for p in mgmt.json("/api/policies", user=(user, "pw")) if p["vhost"] == vhost] == []
+    r = mgmt.get(f"/api/policies/{vh(vhost)}", user=(user, "pw"))
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "User not authorised to access virtual host"})
+    cleanup.permissions(vhost, user)
+    assert [p["name"] for p in mgmt.json(f"/api/policies/{vh(vhost)}", user=(user, "pw"))] == ["b", "c", "a"]
+    r = mgmt.put(f"/api/policies/{vh(vhost)}/d", {"pattern": "x", "definition": {"max-length": 1}}, user=(user, "pw"))
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "User not authorised to access object"})
+    r = mgmt.get(f"/api/policies/{vh(vhost)}/a", user=(user, "pw"))
+    assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "User not authorised to access object"})
 
 
 def test_policy_applies_to_matching_queues_by_priority(mgmt, cleanup):

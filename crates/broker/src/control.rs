@@ -315,16 +315,25 @@ impl Broker {
         }
     }
 
+    /// Delete a user; its connections are closed (RabbitMQ's connection tracking).
     pub(crate) fn delete_user(&self, name: &str) -> ControlResult<Outcome> {
-        let mut users = self.users.write();
-        if users.user(name).is_none() {
-            return Err(ControlError::not_found(format!(
-                "user '{name}' does not exist"
-            )));
+        {
+            let mut users = self.users.write();
+            if users.user(name).is_none() {
+                return Err(ControlError::not_found(format!(
+                    "user '{name}' does not exist"
+                )));
+            }
+            self.log
+                .append(&MetaRecord::DeleteUser { name: name.into() });
+            users.delete_user(name);
         }
-        self.log
-            .append(&MetaRecord::DeleteUser { name: name.into() });
-        users.delete_user(name);
+        let reason = format!("user '{name}' is deleted");
+        for c in self.connections.lock().values() {
+            if c.info.user == name {
+                c.push(OutboxEvent::Close(ControlError::connection_forced(&reason)));
+            }
+        }
         Ok(Outcome::Deleted)
     }
 

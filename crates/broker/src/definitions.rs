@@ -295,6 +295,18 @@ impl Importer<'_> {
         let Some(arguments) = self.arguments(&what, &q.arguments) else {
             return;
         };
+        // Quorum and stream queues are declared as classic ones: say so, as for vhosts.
+        let kind = q
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("x-queue-type"))
+            .or_else(|| q.extra.get("type"))
+            .and_then(Value::as_str);
+        if let Some(kind @ ("quorum" | "stream")) = kind {
+            self.problem(format!(
+                "{what}: queue type '{kind}' is not supported; declared as classic"
+            ));
+        }
         self.run(
             what,
             Command::DeclareQueue(QueueSpec {

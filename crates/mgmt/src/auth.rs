@@ -108,9 +108,7 @@ impl Caller {
             ));
         };
         let grant = warren_broker::auth::Grant::new(&users, &self.name, vhost, permission.clone());
-        grant
-            .check(access, kind, name)
-            .map_err(|e| ApiError::NotAuthorised(format!("ACCESS_REFUSED - {}", e.message)))
+        grant.check(access, kind, name).map_err(ApiError::from)
     }
 }
 

@@ -49,13 +49,20 @@ impl ApiError {
     }
 }
 
+/// RabbitMQ's reason for any access refusal on the channel an API request uses (the AMQP
+/// text is only logged).
+pub const ACCESS_REFUSED: &str = "Access refused.";
+
 /// How a control-plane failure reads in the API (RabbitMQ turns the AMQP error of the
 /// channel it used into these).
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         match e.kind {
             ErrorKind::NotFound => ApiError::NotFound,
-            ErrorKind::AccessRefused => ApiError::NotAuthorised(e.message),
+            ErrorKind::AccessRefused => {
+                tracing::debug!(error = %e.message, "management request refused");
+                ApiError::not_authorised(ACCESS_REFUSED)
+            }
             ErrorKind::PreconditionFailed
             | ErrorKind::ResourceLocked
             | ErrorKind::CommandInvalid

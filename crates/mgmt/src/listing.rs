@@ -31,7 +31,14 @@ impl ListParams {
         let number = |key: &str| -> ApiResult<Option<usize>> {
             match query.get(key) {
                 None => Ok(None),
-                Some(v) => v.parse().map(Some).map_err(|_| bad_pagination(query)),
+                Some(v) => v.parse().map(Some).map_err(|_| {
+                    // RabbitMQ: a negative number is out of range, anything else not a number.
+                    if v.parse::<i64>().is_ok() {
+                        bad_pagination(query)
+                    } else {
+                        ApiError::bad_request("Pagination parameters are invalid")
+                    }
+                }),
             }
         };
         let page = number("page")?;

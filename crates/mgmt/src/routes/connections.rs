@@ -48,7 +48,8 @@ fn connection_listing(
         items,
         q,
         |c| &c.name,
-        |c| ("", &c.name),
+        // RabbitMQ's default order: vhost, then name.
+        |c| (&c.vhost, &c.name),
         |c| render::connection(c, &api.node, &api.rates),
     )
 }
@@ -166,7 +167,7 @@ async fn channel_listing(
         items,
         q,
         |(name, _)| name,
-        |(name, _)| ("", name),
+        |(name, ch)| (&ch.vhost, name),
         |(_, ch)| channel_json(ch, &connections, api),
     )
 }

@@ -1,5 +1,5 @@
-//! `/api/policies`: list, show, set, clear (policymakers and administrators, in vhosts they
-//! have permissions in).
+//! `/api/policies`: list (any management user, the vhosts they have permissions in), show,
+//! set, clear (policymakers and administrators, in vhosts they have permissions in).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,8 +51,10 @@ fn render(p: &Policy) -> serde_json::Value {
     serde_json::to_value(p).unwrap_or_default()
 }
 
-fn listing_of(items: Vec<Policy>, q: &HashMap<String, String>) -> ApiResult<Response> {
-    list_response(items, q, |p| &p.name, |p| (&p.vhost, &p.name), render)
+/// Policies listed as RabbitMQ lists them: by priority (then vhost and name).
+fn listing_of(mut items: Vec<Policy>, q: &HashMap<String, String>) -> ApiResult<Response> {
+    items.sort_by(|a, b| (a.priority, &a.vhost, &a.name).cmp(&(b.priority, &b.vhost, &b.name)));
+    list_response(items, q, |p| &p.name, |_| ("", ""), render)
 }
 
 async fn list_all(
@@ -60,9 +62,8 @@ async fn list_all(
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    require(&api, &caller, None)?;
     let mut items = api.broker.policy_list(None);
-    items.retain(|p| caller.is_admin() || caller.has_permissions_in(&api, &p.vhost));
+    items.retain(|p| caller.lists_in_vhost(&api, &p.vhost));
     listing_of(items, &q)
 }
 
@@ -72,7 +73,7 @@ async fn list_vhost(
     Path(vhost): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    require(&api, &caller, Some(&vhost))?;
+    super::exchanges::visible_vhost(&api, &caller, &vhost)?;
     listing_of(api.broker.policy_list(Some(&vhost)), &q)
 }
 
@@ -97,6 +98,10 @@ async fn put(
     Path((vhost, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
+    if api.broker.vhost(&vhost).is_none() {
+        require(&api, &caller, None)?;
+        return Err(ApiError::NotFoundReason("vhost_not_found".into()));
+    }
     require(&api, &caller, Some(&vhost))?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::not_json())?;
     let policy = Policy::from_api_body(&vhost, &name, text.trim()).map_err(|e| {

@@ -36,6 +36,20 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/api/queues/{vhost}/{name}/bindings", get(bindings))
 }
 
+/// RabbitMQ's API works on its own channel: another connection's exclusive queue is locked
+/// to it (AMQP's RESOURCE_LOCKED text, as a 400).
+fn unlocked(info: &QueueInfo) -> ApiResult<()> {
+    if !info.exclusive {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "cannot obtain exclusive access to locked queue '{}' in vhost '{}'. It could be \
+         originally declared on another connection or the exclusive property value does not \
+         match that of the original declaration.",
+        info.name, info.vhost
+    )))
+}
+
 fn listing_of(
     api: &Api,
     items: Vec<QueueInfo>,
@@ -57,11 +71,13 @@ fn existing_queue(
     vhost: &str,
     name: &str,
     access: Access,
-) -> ApiResult<()> {
-    if api.broker.queue_info(vhost, name).is_none() {
-        return Err(ApiError::NotFound);
-    }
-    caller.require_permission(api, vhost, access, ResourceKind::Queue, name)
+) -> ApiResult<QueueInfo> {
+    let info = api
+        .broker
+        .queue_info(vhost, name)
+        .ok_or(ApiError::NotFound)?;
+    caller.require_permission(api, vhost, access, ResourceKind::Queue, name)?;
+    Ok(info)
 }
 
 async fn list_all(
@@ -116,6 +132,13 @@ async fn put(
     Path((vhost, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
+    // An AMQP queue name is a short string (RabbitMQ checks this first).
+    if name.len() > 255 {
+        return Err(ApiError::bad_request(format!(
+            "queue should be less than 255 bytes, actually was {}\n",
+            name.len()
+        )));
+    }
     let body = body_object(&body)?;
     if api.broker.vhost(&vhost).is_none() {
         return Err(ApiError::NotFoundReason("vhost_not_found".into()));
@@ -151,7 +174,8 @@ async fn delete(
     Path((vhost, name)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    existing_queue(&api, &caller, &vhost, &name, Access::Configure)?;
+    let info = existing_queue(&api, &caller, &vhost, &name, Access::Configure)?;
+    unlocked(&info)?;
     let flag = |k: &str| q.get(k).is_some_and(|v| v == "true");
     api.broker.execute(
         Origin::Operator,
@@ -171,7 +195,8 @@ async fn purge(
     caller: Caller,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    existing_queue(&api, &caller, &vhost, &name, Access::Read)?;
+    let info = existing_queue(&api, &caller, &vhost, &name, Access::Read)?;
+    unlocked(&info)?;
     api.broker
         .execute(Origin::Operator, Command::PurgeQueue { vhost, name })?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -184,7 +209,13 @@ async fn get_messages(
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = body_object(&body)?;
-    existing_queue(&api, &caller, &vhost, &name, Access::Read)?;
+    let info = existing_queue(&api, &caller, &vhost, &name, Access::Read)?;
+    unlocked(&info).map_err(|e| match e {
+        ApiError::BadRequest(reason) => {
+            ApiError::BadRequest(format!("405 RESOURCE_LOCKED - {reason}"))
+        }
+        other => other,
+    })?;
     let missing: Vec<String> = ["count", "ackmode", "encoding"]
         .into_iter()
         .filter(|k| !body.contains_key(*k))

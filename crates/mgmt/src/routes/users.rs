@@ -131,6 +131,11 @@ async fn put(
             password::DEFAULT_ALGORITHM.to_owned(),
         ),
         (_, Some(Value::String(h))) => {
+            // RabbitMQ decodes the hash first: 400 not_base64 (an empty hash clears it).
+            use base64::Engine;
+            if base64::engine::general_purpose::STANDARD.decode(h).is_err() {
+                return Err(ApiError::bad_request(format!("not_base64: {h}")));
+            }
             let algorithm = str_field(&body, "hashing_algorithm", password::DEFAULT_ALGORITHM)?;
             if !password::KNOWN_ALGORITHMS.contains(&algorithm.as_str()) {
                 return Err(ApiError::bad_request(format!(
