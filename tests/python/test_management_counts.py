@@ -5,14 +5,16 @@ memory plus its own structures)."""
 
 import pika
 
-from mgmt_helpers import unique, vh
+from mgmt_helpers import eventually, unique, vh
 
 
 def test_byte_counts_and_memory_follow_the_messages_a_queue_holds(broker, mgmt, cleanup):
     q = unique("sizes")
     cleanup.queue("/", q, durable=False)
-    empty = mgmt.json(f"/api/queues/{vh('/')}/{q}")
-    assert (empty["message_bytes_ready"], empty["message_bytes_ram"]) == (0, 0)
+    path = f"/api/queues/{vh('/')}/{q}"
+    # RabbitMQ's statistics lag by up to 5 s; Warren's are current.
+    empty = eventually(lambda: mgmt.json(path), lambda v: v["message_bytes_ready"] == 0, what="stats")
+    assert empty["message_bytes_ram"] == 0
 
     conn = broker.connect()
     ch = conn.channel()
@@ -20,16 +22,20 @@ def test_byte_counts_and_memory_follow_the_messages_a_queue_holds(broker, mgmt, 
     for _ in range(20):
         ch.basic_publish("", q, body)
     conn.close()
-    full = mgmt.json(f"/api/queues/{vh('/')}/{q}")
+    full = eventually(lambda: mgmt.json(path), lambda v: v["message_bytes_ready"] > 0, what="stats")
     assert full["messages_ready"] == 20
     # Each message counts its body and its (small) exchange, routing key and properties.
     assert 20 * 10_000 <= full["message_bytes_ready"] < 20 * 10_200
     assert full["message_bytes_ram"] == full["message_bytes_ready"]
-    assert full["memory"] >= full["message_bytes_ram"] > empty["memory"]
+    assert full["memory"] > 0
+    if broker.process is not None:
+        # Warren's memory counts the messages it holds in memory (RabbitMQ's queue process
+        # memory does not: message bodies live outside its heap).
+        assert full["memory"] >= full["message_bytes_ram"] > empty["memory"]
 
-    mgmt.ok("DELETE", f"/api/queues/{vh('/')}/{q}/contents")
-    purged = mgmt.json(f"/api/queues/{vh('/')}/{q}")
-    assert (purged["message_bytes_ready"], purged["memory"]) == (0, empty["memory"])
+    mgmt.ok("DELETE", f"{path}/contents")
+    purged = eventually(lambda: mgmt.json(path), lambda v: v["message_bytes_ready"] == 0, what="stats")
+    assert purged["memory"] < full["memory"]
 
 
 def test_overview_message_stats_count_every_channel(broker, mgmt, cleanup):
@@ -56,7 +62,12 @@ def test_overview_message_stats_count_every_channel(broker, mgmt, cleanup):
             break
     ch.cancel()
     conn.close()
-    after = stats()
-    delta = {k: after[k] - before.get(k, 0) for k in ("publish", "confirm", "drop_unroutable", "deliver", "ack", "deliver_get")}
-    assert delta == {"publish": 9, "confirm": 9, "drop_unroutable": 2, "deliver": 7, "ack": 7, "deliver_get": 7}
+    keys = ("publish", "confirm", "drop_unroutable", "deliver", "ack", "deliver_get")
+    want = {"publish": 9, "confirm": 9, "drop_unroutable": 2, "deliver": 7, "ack": 7, "deliver_get": 7}
+
+    def delta(now):
+        return {k: now.get(k, 0) - before.get(k, 0) for k in keys}
+
+    after = eventually(stats, lambda now: delta(now) == want, what="overview message_stats")
+    assert delta(after) == want
     assert "rate" in after["publish_details"]

@@ -22,6 +22,9 @@ pub enum ApiError {
     NotFoundReason(String),
     /// 400 with `bad_request` and a reason.
     BadRequest(String),
+    /// 400 with `bad_request` and a reason that is JSON, not text (RabbitMQ renders some
+    /// Erlang terms as lists, e.g. `["no_such_user","bob"]`).
+    BadRequestTerm(serde_json::Value),
     /// Any status with its own error word (`invalid_pagination_parameters`, …).
     Other {
         status: StatusCode,
@@ -99,6 +102,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::BadRequest(reason) => {
                 json_error(StatusCode::BAD_REQUEST, "bad_request", reason)
+            }
+            ApiError::BadRequestTerm(reason) => {
+                let body = serde_json::json!({ "error": "bad_request", "reason": reason });
+                (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
             }
             ApiError::Other {
                 status,

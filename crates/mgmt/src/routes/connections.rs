@@ -23,6 +23,10 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/api/connections", get(list))
         .route("/api/connections/{name}", get(show).delete(close))
         .route("/api/connections/{name}/channels", get(connection_channels))
+        .route(
+            "/api/connections/username/{user}",
+            get(user_connections).delete(close_user_connections),
+        )
         .route("/api/vhosts/{vhost}/connections", get(vhost_connections))
         .route("/api/vhosts/{vhost}/channels", get(vhost_channels))
         .route("/api/channels", get(channels))
@@ -75,6 +79,57 @@ async fn vhost_connections(
     connection_listing(&api, items, &q)
 }
 
+async fn user_connections(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(user): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    if !caller.is_admin() && user != caller.name {
+        return Err(ApiError::not_authorised(
+            "User not authorised to access object",
+        ));
+    }
+    let mut items = visible_connections(&api, &caller);
+    items.retain(|c| c.user == user);
+    connection_listing(&api, items, &q)
+}
+
+/// Close every connection of a user (the `X-Reason` header gives the reason).
+async fn close_user_connections(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if !caller.is_admin() && user != caller.name {
+        return Err(ApiError::not_authorised(
+            "User not authorised to access object",
+        ));
+    }
+    let reason = close_reason(&headers);
+    for c in api.broker.connection_summaries() {
+        if c.user == user {
+            let command = Command::CloseConnection {
+                name: c.name,
+                reason: reason.clone(),
+            };
+            // A connection that closed meanwhile is not an error.
+            let _ = api.broker.execute(Origin::Operator, command);
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The close reason a DELETE gives in `X-Reason` (RabbitMQ's default otherwise).
+fn close_reason(headers: &HeaderMap) -> String {
+    headers
+        .get("x-reason")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Closed via management plugin")
+        .to_owned()
+}
+
 fn find_connection(api: &Api, caller: &Caller, name: &str) -> ApiResult<ConnectionSummary> {
     visible_connections(api, caller)
         .into_iter()
@@ -105,11 +160,7 @@ async fn close(
             "User not authorised to access object",
         ));
     }
-    let reason = headers
-        .get("x-reason")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("Closed via management plugin")
-        .to_owned();
+    let reason = close_reason(&headers);
     api.broker
         .execute(Origin::Operator, Command::CloseConnection { name, reason })?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -37,6 +37,24 @@ pub fn routes() -> Router<Arc<Api>> {
             "/api/health/checks/port-listener/{port}",
             get(port_listener),
         )
+        .route(
+            "/api/health/checks/protocol-listener/{protocol}",
+            get(protocol_listener),
+        )
+        .route(
+            "/api/health/checks/node-is-quorum-critical",
+            get(single_node),
+        )
+        .route(
+            "/api/health/checks/node-is-mirror-sync-critical",
+            get(single_node),
+        )
+        .route(
+            "/api/health/checks/certificate-expiration/{within}/{unit}",
+            get(certificate_expiration),
+        )
+        .route("/api/vhost-limits", get(empty_list))
+        .route("/api/user-limits", get(empty_list))
         .route("/api/aliveness-test/{vhost}", get(aliveness))
         .route("/api/feature-flags", get(empty_list))
         .route("/api/global-parameters", get(empty_list))
@@ -252,6 +270,49 @@ async fn alarms(State(api): State<Arc<Api>>, _caller: Caller) -> Response {
     }
     let body = j!({"status": "failed", "reason": "resource alarm(s) in effect in the cluster", "alarms": list});
     (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+}
+
+/// RabbitMQ's names for AMQP 0-9-1 in this check.
+fn protocol_name(text: &str) -> &str {
+    match text {
+        "amqp" | "amqp091" | "amqp0-9-1" | "amqp0.9.1" | "amqp0_9_1" => "amqp",
+        "http" | "management" => "http",
+        other => other,
+    }
+}
+
+/// 200 when a listener for the protocol runs, else 503 listing the ones that do.
+async fn protocol_listener(_caller: Caller, Path(protocol): Path<String>) -> Response {
+    let wanted = protocol_name(&protocol);
+    let running = ["http", "amqp"];
+    if running.contains(&wanted) {
+        return json(j!({ "status": "ok", "protocol": wanted }));
+    }
+    let body = j!({"status": "failed", "reason": "No active listener", "missing": wanted, "protocols": running});
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+}
+
+/// Quorum and mirror-sync criticality: nothing is critical on a single node.
+async fn single_node(_caller: Caller) -> Response {
+    json(j!({ "status": "ok", "reason": "single node cluster" }))
+}
+
+/// No TLS listener holds a certificate (yet), so none expires.
+async fn certificate_expiration(
+    _caller: Caller,
+    Path((within, unit)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    if within.parse::<u32>().is_err() {
+        return Err(ApiError::bad_request(
+            "Time period must be a positive integer.",
+        ));
+    }
+    if !["days", "weeks", "months", "years"].contains(&unit.as_str()) {
+        return Err(ApiError::bad_request(
+            "Time unit not recognised. Supported units: days, weeks, months, years.",
+        ));
+    }
+    Ok(json(j!({ "status": "ok" })))
 }
 
 async fn port_listener(

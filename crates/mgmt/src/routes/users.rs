@@ -20,6 +20,7 @@ pub fn routes() -> Router<Arc<Api>> {
     Router::new()
         .route("/api/users", get(list))
         .route("/api/users/without-permissions", get(without_permissions))
+        .route("/api/users/bulk-delete", axum::routing::post(bulk_delete))
         .route("/api/users/{user}", get(show).put(put).delete(delete))
         .route("/api/users/{user}/permissions", get(user_permissions))
         .route(
@@ -64,6 +65,43 @@ async fn without_permissions(State(api): State<Arc<Api>>, caller: Caller) -> Api
     users.retain(|u| !permissions.iter().any(|p| p.user == u.name));
     users.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(json(users.iter().map(render::user).collect()))
+}
+
+/// `{"users": [NAME, …]}`: delete them in order; an unknown name stops there with 400
+/// `["no_such_user", NAME]` (the ones before it are gone, as in RabbitMQ).
+async fn bulk_delete(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let body = body_object(&body)?;
+    let names: Vec<String> = match body.get("users") {
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|n| n.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ApiError::bad_request("users: expected a list of names"))?,
+        _ => return Err(ApiError::bad_request("[{key_missing,users}]")),
+    };
+    for name in names {
+        let deleted = api
+            .broker
+            .execute(Origin::Operator, Command::DeleteUser { name: name.clone() });
+        if let Err(e) = deleted {
+            api.broker.sync_metadata().await;
+            return Err(match e.kind {
+                warren_model::ErrorKind::NotFound => {
+                    ApiError::BadRequestTerm(serde_json::json!(["no_such_user", name]))
+                }
+                _ => e.into(),
+            });
+        }
+    }
+    api.broker.sync_metadata().await;
+    Ok(axum::response::IntoResponse::into_response(
+        axum::http::StatusCode::NO_CONTENT,
+    ))
 }
 
 async fn show(
