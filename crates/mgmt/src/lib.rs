@@ -146,13 +146,8 @@ pub fn list_response<T>(
     render: impl Fn(&T) -> Value,
 ) -> ApiResult<Response> {
     let params = ListParams::parse(query)?;
-    Ok(json(listing::list(
-        items,
-        &params,
-        name_of,
-        default_key,
-        render,
-    )?))
+    let body = listing::list(items, &params, name_of, default_key, render)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// A boolean field RabbitMQ accepts as JSON bool or the strings "true"/"false".

@@ -132,16 +132,18 @@ fn trim(value: Value, columns: &[String]) -> Value {
     Value::Object(out)
 }
 
-/// Serve a listing of `items`: each has a name (for the filter) and a sort key (vhost,
-/// name) for the default order; only the items shown are rendered unless `sort` names
-/// another field.
+/// Serve a listing of `items` as JSON bytes: each item has a name (for the filter) and a
+/// sort key (vhost, name) for the default order. Items are rendered one at a time as they
+/// are written, so a listing of 100,000 queues holds one rendered object at a time, not
+/// all of them; sorting by a field other than the name renders each item once more to read
+/// its key.
 pub fn list<T>(
     mut items: Vec<T>,
     params: &ListParams,
     name_of: impl Fn(&T) -> &str,
     default_key: impl Fn(&T) -> (&str, &str),
     render: impl Fn(&T) -> Value,
-) -> ApiResult<Value> {
+) -> ApiResult<Vec<u8>> {
     let total = items.len();
     // RabbitMQ filters by name as part of pagination: without `page`, `name` is ignored.
     if let (Some(_), Some(filter)) = (params.page, &params.name) {
@@ -157,21 +159,27 @@ pub fn list<T>(
         }
     }
     let filtered = items.len();
-    // Sorting by a field needs every item rendered; the default order does not. Ties keep
-    // the default order (RabbitMQ sorts by the field, then vhost and name).
-    let sorted_by_field = params.sort.is_some();
-    let mut rendered: Vec<Value> = Vec::new();
+    // Ties keep the default order (RabbitMQ sorts by the field, then vhost and name).
     items.sort_by(|a, b| default_key(a).cmp(&default_key(b)));
+    let mut order: Vec<usize> = (0..items.len()).collect();
     if let Some(key) = &params.sort {
-        rendered = items.iter().map(&render).collect();
-        rendered.sort_by(|a, b| compare(field(a, key), field(b, key)));
+        // The name needs no rendering when the rendered "name" is the item's name.
+        let name_is_field = key == "name"
+            && items.first().is_some_and(|i| {
+                field(&render(i), "name").and_then(Value::as_str) == Some(name_of(i))
+            });
+        if name_is_field {
+            order.sort_by(|a, b| name_of(&items[*a]).cmp(name_of(&items[*b])));
+        } else {
+            let keys: Vec<Option<Value>> = items
+                .iter()
+                .map(|i| field(&render(i), key).cloned())
+                .collect();
+            order.sort_by(|a, b| compare(keys[*a].as_ref(), keys[*b].as_ref()));
+        }
     }
     if params.sort_reverse {
-        if sorted_by_field {
-            rendered.reverse();
-        } else {
-            items.reverse();
-        }
+        order.reverse();
     }
     let (start, end) = match params.page {
         None => (0, filtered),
@@ -195,27 +203,36 @@ pub fn list<T>(
             )
         }
     };
-    let shown: Vec<Value> = if sorted_by_field {
-        rendered.drain(start..end).collect()
-    } else {
-        items[start..end].iter().map(&render).collect()
-    };
-    let shown: Vec<Value> = match &params.columns {
-        Some(columns) => shown.into_iter().map(|v| trim(v, columns)).collect(),
-        None => shown,
-    };
-    let Some(page) = params.page else {
-        return Ok(Value::Array(shown));
-    };
-    Ok(serde_json::json!({
-        "filtered_count": filtered,
-        "item_count": shown.len(),
-        "items": shown,
-        "page": page,
-        "page_count": filtered.div_ceil(params.page_size),
-        "page_size": params.page_size,
-        "total_count": total,
-    }))
+    let mut out = Vec::new();
+    if params.page.is_some() {
+        out.extend_from_slice(
+            format!(
+                "{{\"filtered_count\":{filtered},\"item_count\":{},\"items\":",
+                end - start
+            )
+            .as_bytes(),
+        );
+    }
+    out.push(b'[');
+    for (n, &i) in order[start..end].iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let v = columns(render(&items[i]), params);
+        serde_json::to_writer(&mut out, &v).map_err(|_| ApiError::Internal)?;
+    }
+    out.push(b']');
+    if let Some(page) = params.page {
+        out.extend_from_slice(
+            format!(
+                ",\"page\":{page},\"page_count\":{},\"page_size\":{},\"total_count\":{total}}}",
+                filtered.div_ceil(params.page_size),
+                params.page_size
+            )
+            .as_bytes(),
+        );
+    }
+    Ok(out)
 }
 
 /// Trim one object to `columns` when asked.
@@ -248,13 +265,14 @@ mod tests {
 
     fn run(items: &[(&str, u64)], p: &ListParams) -> ApiResult<Value> {
         let items: Vec<(String, u64)> = items.iter().map(|(n, c)| ((*n).into(), *c)).collect();
-        list(
+        let bytes = list(
             items,
             p,
             |i| &i.0,
             |i| ("/", &i.0),
             |i| serde_json::json!({"name": i.0, "stats": {"n": i.1}}),
-        )
+        )?;
+        Ok(serde_json::from_slice(&bytes).expect("a listing is JSON"))
     }
 
     #[test]
