@@ -148,8 +148,9 @@ pub struct Channel {
     scratch: RouteScratch,
     route_out: Vec<Arc<Queue>>,
     holders: Vec<u32>,
-    /// Messages through this channel (read by the management API's channel snapshots).
-    pub counters: ChannelCounters,
+    /// Messages through this channel (read by the management API's channel snapshots);
+    /// allocated on the channel's first message, so idle channels cost a pointer.
+    counters: Option<Box<ChannelCounters>>,
 }
 
 #[derive(Debug, Default)]
@@ -183,7 +184,7 @@ impl Channel {
             scratch: RouteScratch::default(),
             route_out: Vec::new(),
             holders: Vec::new(),
-            counters: ChannelCounters::default(),
+            counters: None,
         }
     }
 
@@ -368,7 +369,7 @@ impl Channel {
         totals: &mut ChannelCounters,
         count: impl Fn(&mut ChannelCounters),
     ) {
-        count(&mut self.counters);
+        count(self.counters.get_or_insert_with(Box::default));
         count(totals);
     }
 
@@ -395,7 +396,7 @@ impl Channel {
             consumer_count: u32::try_from(self.consumers.len()).unwrap_or(u32::MAX),
             confirm: self.confirm.is_some(),
             transactional: self.tx.is_some(),
-            counters: self.counters,
+            counters: self.counters.as_deref().copied().unwrap_or_default(),
         }
     }
 
@@ -417,7 +418,7 @@ impl Channel {
         }
         if c.ready_upto > c.acked_upto {
             let confirmed = c.ready_upto - c.acked_upto;
-            self.counters.confirm += confirmed;
+            self.counters.get_or_insert_with(Box::default).confirm += confirmed;
             ctx.totals.confirm += confirmed;
             let multiple = c.ready_upto - c.acked_upto > 1;
             warren_codec::method::write_ack(&mut ctx.out, self.id, c.ready_upto, multiple);
