@@ -17,7 +17,7 @@
 #   QUICK=1             short durations and small counts (not representative)
 #   SCENARIOS=a,b,...   subset: rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k
 #                       persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k
-#                       floor_2k floor_10k connections queues backlog restart paging
+#                       floor_2k floor_10k connections queues backlog restart paging mgmt_list
 #                       (rawpipe and floor_* run with no broker; restart and paging are
 #                       Warren only, each on a Warren of its own;
 #                       RabbitMQ is not started when only Warren-only scenarios are selected)
@@ -28,6 +28,20 @@
 #   BENCH_OUT=BENCHMARKS.md   where the report goes (absolute, or relative to the repo root)
 #   KEEP_TMP=1          keep the brokers' temporary data dirs
 #   SMOKE_PROFILE=debug build profile for --smoke (debug|release)
+#   WAIT_LOAD=0.6       before each run wait until the 1-minute load is below this (polled
+#                       every LOAD_POLL=30 s, at most LOAD_WAIT_MAX=2700 s); off by default
+#                       (on, at 0.6, in A/B mode). Each run's load is recorded either way.
+#   SPLICE=1            write only the management API section into BENCH_OUT (mgmt_list)
+#   AB_BEFORE=BIN       A/B mode (see scripts/bench/ab.sh): the scenarios against the Warren
+#                       binary BIN (before, AMQP port AB_PORT=5695) and this checkout's (after),
+#                       no RabbitMQ; only the A/B section of BENCH_OUT is written.
+#                       AB_BEFORE_REV names BIN's commit in the report.
+#
+# mgmt_list: MGMT_QUEUES=100000 queues (QUICK: 5000) declared with warren-perf (at most
+#   MGMT_DECLARE_TIMEOUT=1800 s), then GET /api/queues, a first page, a middle page sorted by
+#   name and filtered, and GET /api/overview timed MGMT_REPS=3 times each with curl (each at
+#   most MGMT_TIMEOUT=600 s); RSS before and after. RabbitMQ gets its management plugin (on
+#   127.0.0.1:RABBIT_MGMT_PORT=15682) for this scenario only.
 #
 # Durability scenarios (Warren only; fresh data dir and Warren process each round):
 #   restart   1,000,000 x 1 KiB persistent messages over 100 durable queues (QUICK: 100,000),
@@ -45,7 +59,7 @@ MODE=full
 case "${1:-}" in
   --smoke) MODE=smoke ;;
   "") ;;
-  -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
 esac
 
@@ -89,6 +103,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_warren || true
+  stop_before || true
   dw_stop TERM || true
   if [ -n "$RMQ_UP" ]; then stop_rabbit || true; fi
   if [ "$EPMD_WAS_RUNNING" = no ] && command -v epmd >/dev/null 2>&1; then
@@ -118,43 +133,62 @@ make_tmp() {
 
 WARREN_BIN=""
 WARREN_LOG=""
+WARREN_MGMT=""
 
-start_warren() {
+# wstart BIN PORT NAME: start a Warren on a fresh data dir $TMP/NAME-data and wait for
+# 'listening amqp'; sets W_PID, W_LOG, W_URI and W_MGMT (its management HOST:PORT, if any).
+wstart() {
+  local bin=$1 port=$2 name=$3
   WARREN_N=$((WARREN_N + 1))
-  local data=$TMP/warren-data
+  local data=$TMP/$name-data
   rm -rf "$data"
   mkdir -p "$data"
-  WARREN_LOG=$LOGDIR/warren-$WARREN_N.log
-  WARREN_CMD="$WARREN_BIN --bind 127.0.0.1 --amqp-port $WARREN_PORT --mgmt-port 0 --data-dir $data"
+  W_LOG=$LOGDIR/$name-$WARREN_N.log
+  WARREN_CMD="$bin --bind 127.0.0.1 --amqp-port $port --mgmt-port 0 --data-dir $data"
   # shellcheck disable=SC2086
-  $WARREN_CMD >"$WARREN_LOG" 2>&1 &
-  WARREN_PID=$!
+  $WARREN_CMD >"$W_LOG" 2>&1 &
+  W_PID=$!
   local i addr=""
   for i in $(seq 1 300); do
-    addr=$(sed -n 's/.*listening amqp \([^ ]*\).*/\1/p' "$WARREN_LOG" | head -n1)
+    addr=$(sed -n 's/.*listening amqp \([^ ]*\).*/\1/p' "$W_LOG" | head -n1)
     [ -n "$addr" ] && break
-    kill -0 "$WARREN_PID" 2>/dev/null || { cat "$WARREN_LOG" >&2; die "warren exited during start"; }
+    kill -0 "$W_PID" 2>/dev/null || { cat "$W_LOG" >&2; die "$name exited during start"; }
     sleep 0.1
   done
-  [ -n "$addr" ] || { cat "$WARREN_LOG" >&2; die "warren did not report 'listening amqp' in 30 s"; }
-  WARREN_ACTUAL_PORT=${addr##*:}
-  WARREN_URI="amqp://guest:guest@127.0.0.1:$WARREN_ACTUAL_PORT/%2f"
+  [ -n "$addr" ] || { cat "$W_LOG" >&2; die "$name did not report 'listening amqp' in 30 s"; }
+  W_URI="amqp://guest:guest@127.0.0.1:${addr##*:}/%2f"
+  W_MGMT=$(sed -n 's/.*listening management \([^ ]*\).*/\1/p' "$W_LOG" | head -n1)
 }
 
-stop_warren() {
-  [ -n "$WARREN_PID" ] || return 0
-  if kill -0 "$WARREN_PID" 2>/dev/null; then
-    kill -TERM "$WARREN_PID" 2>/dev/null || true
-    local i
+# wstop PID: SIGTERM, up to 10 s, then SIGKILL.
+wstop() {
+  local pid=$1 i
+  [ -n "$pid" ] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 1 100); do
-      kill -0 "$WARREN_PID" 2>/dev/null || break
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    kill -KILL "$WARREN_PID" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
   fi
-  wait "$WARREN_PID" 2>/dev/null || true
-  WARREN_PID=""
+  wait "$pid" 2>/dev/null || true
 }
+
+start_warren() {
+  wstart "$WARREN_BIN" "$WARREN_PORT" warren
+  WARREN_PID=$W_PID WARREN_LOG=$W_LOG WARREN_URI=$W_URI WARREN_MGMT=$W_MGMT
+  WARREN_ACTUAL_PORT=${W_URI##*:}; WARREN_ACTUAL_PORT=${WARREN_ACTUAL_PORT%%/*}
+}
+stop_warren() { wstop "$WARREN_PID"; WARREN_PID=""; }
+
+# A/B mode (AB_BEFORE=/path/to/warren): the other Warren, the "before" binary.
+BEFORE_PID=""
+start_before() {
+  wstart "$AB_BEFORE" "$AB_PORT" before
+  BEFORE_PID=$W_PID BEFORE_URI=$W_URI
+}
+stop_before() { wstop "$BEFORE_PID"; BEFORE_PID=""; }
 
 # The durability scenarios' own Warren (port WARREN_DUR_PORT, a data dir kept across its
 # restarts). dw_start DATA [ARGS...] starts it and waits for 'listening amqp' (up to 10 min:
@@ -295,17 +329,62 @@ else
   PAGING_MSGS=655360; PAGING_BUDGET=1073741824   # 10 GiB of 16 KiB messages, 1 GiB budget
 fi
 DUR_PHASE=900
-ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k floor_2k floor_10k connections queues backlog restart paging"
-SELECTED=${SCENARIOS:-$ALL_SCENARIOS}
+# mgmt_list: queues declared, then each listing request timed MGMT_REPS times.
+MGMT_QUEUES=${MGMT_QUEUES:-$([ "$QUICK" = 1 ] && echo 5000 || echo 100000)}
+MGMT_REPS=${MGMT_REPS:-3}
+MGMT_TIMEOUT=${MGMT_TIMEOUT:-600}                  # seconds, per HTTP request
+MGMT_DECLARE_TIMEOUT=${MGMT_DECLARE_TIMEOUT:-1800}  # seconds, declaring the queues
+MGMT_SETTLE=${MGMT_SETTLE:-10}                      # seconds between declaring and listing
+RABBIT_MGMT_PORT=${RABBIT_MGMT_PORT:-15682}
+ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k floor_2k floor_10k connections queues backlog restart paging mgmt_list"
+# A/B mode: the same scenarios against two Warren binaries, no RabbitMQ.
+AB_BEFORE=${AB_BEFORE:-}
+AB_PORT=${AB_PORT:-5695}
+AB_SCENARIOS="t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k connections queues backlog"
+if [ -n "$AB_BEFORE" ]; then
+  [ -x "$AB_BEFORE" ] || die "AB_BEFORE=$AB_BEFORE is not an executable"
+  case "$AB_BEFORE" in /*) ;; *) AB_BEFORE=$PWD/$AB_BEFORE ;; esac
+  SELECTED=${SCENARIOS:-t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency connections}
+  WAIT_LOAD=${WAIT_LOAD-0.6}
+else
+  SELECTED=${SCENARIOS:-$ALL_SCENARIOS}
+fi
 SELECTED=" ${SELECTED//,/ } "
 for s in $SELECTED; do
   case " $ALL_SCENARIOS " in *" $s "*) ;; *) die "unknown scenario '$s' (known: $ALL_SCENARIOS)" ;; esac
+  if [ -n "$AB_BEFORE" ]; then
+    case " $AB_SCENARIOS " in *" $s "*) ;; *) die "scenario '$s' is not run in A/B mode (AB_BEFORE; known: $AB_SCENARIOS)" ;; esac
+  fi
 done
 case "$ROUNDS" in ''|*[!0-9]*|0) die "ROUNDS must be a positive integer" ;; esac
 # Scenarios that run against no broker or against a Warren of their own.
 is_warren_only() { case "$1" in rawpipe|floor_*|restart|paging) return 0 ;; *) return 1 ;; esac; }
 NEED_RABBIT=""
-for s in $SELECTED; do is_warren_only "$s" || NEED_RABBIT=1; done
+if [ -z "$AB_BEFORE" ]; then
+  for s in $SELECTED; do is_warren_only "$s" || NEED_RABBIT=1; done
+fi
+
+# WAIT_LOAD=X: before each run, wait until the 1-minute load average is below X (polling
+# every LOAD_POLL s, at most LOAD_WAIT_MAX s; then run anyway). The load at the start and end
+# of every run is recorded either way.
+WAIT_LOAD=${WAIT_LOAD:-}
+LOAD_POLL=${LOAD_POLL:-30}
+LOAD_WAIT_MAX=${LOAD_WAIT_MAX:-2700}
+load1() { cut -d' ' -f1 /proc/loadavg; }
+wait_quiet() {
+  [ -n "$WAIT_LOAD" ] || return 0
+  local waited=0 l
+  while l=$(load1); awk "BEGIN {exit !($l >= $WAIT_LOAD)}"; do
+    if [ "$waited" -ge "$LOAD_WAIT_MAX" ]; then
+      echo "  load $l still >= $WAIT_LOAD after ${waited} s: running anyway"
+      return 0
+    fi
+    [ "$waited" = 0 ] && echo "  waiting for the 1-minute load ($l) to fall below $WAIT_LOAD"
+    sleep "$LOAD_POLL"
+    waited=$((waited + LOAD_POLL))
+  done
+  [ "$waited" = 0 ] || echo "  load $l after ${waited} s"
+}
 
 # The warren-perf arguments of each scenario (@PID@ = the broker's pid).
 scenario_args() {
@@ -362,9 +441,11 @@ ensure_rabbitmq() {
 }
 
 RMQ_DIR=""
+RABBIT_CONF=""
 setup_rabbit_dir() {
   rmq_node_env "$TMP/rabbitmq" "$RABBIT_NODENAME" "$RABBIT_PORT" "$RABBIT_DIST_PORT"
-  rmq_write_files "listeners.tcp.default = 127.0.0.1:$RABBIT_PORT"
+  RABBIT_CONF="listeners.tcp.default = 127.0.0.1:$RABBIT_PORT"
+  rmq_write_files "$RABBIT_CONF"
 }
 
 RMQ_N=0
@@ -426,7 +507,8 @@ run_one() {
   local sc=$1 br=$2 rd=$3
   local uri="" pid=""
   case "$br" in
-    warren) uri=$WARREN_URI; pid=$WARREN_PID ;;
+    warren|after) uri=$WARREN_URI; pid=$WARREN_PID ;;
+    before) uri=$BEFORE_URI; pid=$BEFORE_PID ;;
     rabbitmq) uri=$RABBIT_URI; pid=$RMQ_PID ;;
   esac
   local spec args=() shown=() w
@@ -441,17 +523,20 @@ run_one() {
     cmd="warren-perf --uri \$URI ${shown[*]}"
     args=(--uri "$uri" "${args[@]}")
   fi
-  local err=$LOGDIR/$sc-$br-$rd.err io0="" io1="" out rc=0 t0 t1
+  local err=$LOGDIR/$sc-$br-$rd.err io0="" io1="" out rc=0 t0 t1 l0 l1
+  wait_quiet
   [ -n "$pid" ] && io0=$(io_written "$pid")
+  l0=$(load1)
   t0=$(date +%s.%N)
   out=$(timeout -k 10 1800 "$PERF" "${args[@]}" 2>"$err") || rc=$?
   t1=$(date +%s.%N)
+  l1=$(load1)
   [ -n "$pid" ] && io1=$(io_written "$pid")
   local io=""
   if [ -n "$io0" ] && [ -n "$io1" ]; then io=$((io1 - io0)); fi
   printf '%s\n' "$out" | python3 "$HELPER" record "$RESULTS" --scenario "$sc" --broker "$br" \
     --round "$rd" --rc "$rc" --elapsed "$(awk "BEGIN {print $t1 - $t0}")" \
-    --io "$io" --cmd "$cmd" --stderr "$err"
+    --io "$io" --cmd "$cmd" --stderr "$err" --load "$l0" --load-after "$l1"
 }
 
 # --------------------------------------------------------------------------------------------
@@ -567,9 +652,57 @@ restart_broker() {
   [ "${2:-}" = light ] && w=warm_up_light
   echo "  (restarting $1)"
   case "$1" in
-    warren) stop_warren; start_warren; $w "$WARREN_URI" ;;
+    warren|after) stop_warren; start_warren; $w "$WARREN_URI" ;;
+    before) stop_before; start_before; $w "$BEFORE_URI" ;;
     rabbitmq) stop_rabbit; start_rabbit; $w "$RABBIT_URI" ;;
   esac
+}
+
+# rabbit_mgmt on|off: the RabbitMQ node's files with or without the management plugin (on
+# 127.0.0.1:RABBIT_MGMT_PORT); takes effect at its next start. Only mgmt_list turns it on:
+# the plugin's statistics collection is work the other scenarios should not carry.
+rabbit_mgmt() {
+  local plugins='[].' conf=$RABBIT_CONF
+  if [ "$1" = on ]; then
+    plugins='[rabbitmq_management].'
+    conf=$(printf '%s\nmanagement.tcp.ip = 127.0.0.1\nmanagement.tcp.port = %s' "$RABBIT_CONF" "$RABBIT_MGMT_PORT")
+  fi
+  echo "$plugins" | as_root tee "$RMQ_DIR/enabled_plugins" >/dev/null
+  printf '%s\n' "$conf" | as_root tee "$RMQ_DIR/rabbitmq.conf" >/dev/null
+}
+
+# mgmt_list BROKER ROUND: a fresh broker (RabbitMQ with the management plugin), MGMT_QUEUES
+# queues declared with warren-perf (bounded by MGMT_DECLARE_TIMEOUT; if it runs out, the
+# count reached is what gets listed), then the listing requests timed (report.py mgmt-list).
+# The broker is restarted plain afterwards, so no broker with 100,000 queues (and, for
+# RabbitMQ, a statistics collector walking them) idles beside the next measurement.
+run_mgmt_list() {
+  local br=$1 rd=$2 pfx=$LOGDIR/mgmt_list-$1-$2 url pid uri rc=0
+  case "$br" in
+    warren) restart_broker warren light; url="http://$WARREN_MGMT"; pid=$WARREN_PID; uri=$WARREN_URI ;;
+    rabbitmq)
+      rabbit_mgmt on
+      restart_broker rabbitmq light
+      url="http://127.0.0.1:$RABBIT_MGMT_PORT"; pid=$RMQ_PID; uri=$RABBIT_URI ;;
+  esac
+  wait_quiet
+  local l0 l1 cmd
+  l0=$(load1)
+  cmd="warren-perf --uri \$URI --timeout $MGMT_DECLARE_TIMEOUT queues --count $MGMT_QUEUES --keep --pid \$PID --settle $MGMT_SETTLE"
+  echo "  $br: declaring $MGMT_QUEUES queues"
+  timeout -k 10 $((MGMT_DECLARE_TIMEOUT + 30)) "$PERF" --uri "$uri" --timeout "$MGMT_DECLARE_TIMEOUT" \
+    queues --count "$MGMT_QUEUES" --keep --pid "$pid" --settle "$MGMT_SETTLE" \
+    >"$pfx-declare.json" 2>"$pfx-declare.err" || rc=$?
+  tail -n 2 "$pfx-declare.err" | sed 's/^/    /'
+  timeout -k 10 $((MGMT_TIMEOUT * 4 * MGMT_REPS + 300)) python3 "$HELPER" mgmt-list --url "$url" \
+    --pid "$pid" --reps "$MGMT_REPS" --timeout "$MGMT_TIMEOUT" --declare "$pfx-declare.json" \
+    --declare-rc "$rc" >"$pfx.json" 2>"$pfx.err" || true
+  l1=$(load1)
+  cmd=$(printf '%s\npython3 scripts/bench/report.py mgmt-list --url $MGMT_URL --pid $PID --reps %s --timeout %s' "$cmd" "$MGMT_REPS" "$MGMT_TIMEOUT")
+  python3 "$HELPER" record "$RESULTS" --scenario mgmt_list --broker "$br" --round "$rd" \
+    --rc 0 --cmd "$cmd" --stderr "$pfx.err" --load "$l0" --load-after "$l1" <"$pfx.json"
+  [ "$br" = rabbitmq ] && rabbit_mgmt off
+  restart_broker "$br" light
 }
 
 # --------------------------------------------------------------------------------------------
@@ -578,6 +711,8 @@ restart_broker() {
 step "bench: $( [ "$QUICK" = 1 ] && echo QUICK || echo full ) run, $ROUNDS rounds, scenarios:$SELECTED"
 PORTS="$WARREN_PORT $DUR_PORT"
 [ -n "$NEED_RABBIT" ] && PORTS="$PORTS $RABBIT_PORT $RABBIT_DIST_PORT"
+case "$SELECTED" in *" mgmt_list "*) PORTS="$PORTS $RABBIT_MGMT_PORT" ;; esac
+[ -n "$AB_BEFORE" ] && PORTS="$PORTS $AB_PORT"
 for p in $PORTS; do
   port_free "$p" || die "port $p is in use (set WARREN_PORT / WARREN_DUR_PORT / RABBIT_PORT / RABBIT_DIST_PORT)"
 done
@@ -594,6 +729,8 @@ if [ -n "$NEED_RABBIT" ]; then
   setup_rabbit_dir
   pgrep -x epmd >/dev/null 2>&1 || EPMD_WAS_RUNNING=no
   step "starting Warren (port $WARREN_PORT) and RabbitMQ ($RABBIT_NODENAME, port $RABBIT_PORT)"
+elif [ -n "$AB_BEFORE" ]; then
+  step "A/B: starting Warren before ($AB_BEFORE, port $AB_PORT) and after ($WARREN_BIN, port $WARREN_PORT)"
 else
   step "starting Warren (port $WARREN_PORT); no RabbitMQ: only Warren-only scenarios selected"
 fi
@@ -601,8 +738,13 @@ start_warren
 warm_up "$WARREN_URI"
 echo "warren pid $WARREN_PID, open files $(nofile_of "$WARREN_PID"); log $WARREN_LOG"
 NOFILE_WARREN=$(nofile_of "$WARREN_PID")
+if [ -n "$AB_BEFORE" ]; then
+  start_before
+  warm_up "$BEFORE_URI"
+  echo "warren (before) pid $BEFORE_PID, open files $(nofile_of "$BEFORE_PID"); log $W_LOG"
+fi
 NOFILE_PERF=$(ulimit -n)
-RABBIT_VERSION=""; RABBIT_PKG='?'; ERLANG_VERSION=""; NOFILE_RABBIT='?'; RABBIT_CONF=""
+RABBIT_VERSION=""; RABBIT_PKG='?'; ERLANG_VERSION=""; NOFILE_RABBIT='?'
 if [ -n "$NEED_RABBIT" ]; then
   start_rabbit
   warm_up "$RABBIT_URI"
@@ -621,14 +763,18 @@ for rd in $(seq 1 "$ROUNDS"); do
   if [ "$rd" -gt 1 ]; then
     restart_broker warren
     [ -z "$NEED_RABBIT" ] || restart_broker rabbitmq
+    [ -z "$AB_BEFORE" ] || restart_broker before
   fi
-  if [ $((rd % 2)) = 1 ]; then ORDER="warren rabbitmq"; else ORDER="rabbitmq warren"; fi
+  if [ -n "$AB_BEFORE" ]; then
+    if [ $((rd % 2)) = 1 ]; then ORDER="before after"; else ORDER="after before"; fi
+  elif [ $((rd % 2)) = 1 ]; then ORDER="warren rabbitmq"; else ORDER="rabbitmq warren"; fi
   for sc in $ALL_SCENARIOS; do
     case "$SELECTED" in *" $sc "*) ;; *) continue ;; esac
     case "$sc" in
       rawpipe|floor_*) run_one "$sc" none "$rd"; continue ;;
       restart) run_restart "$rd"; continue ;;
       paging) run_paging "$rd"; continue ;;
+      mgmt_list) for br in $ORDER; do run_mgmt_list "$br" "$rd"; done; continue ;;
     esac
     for br in $ORDER; do
       if is_memory "$sc"; then restart_broker "$br" light; fi
@@ -639,6 +785,7 @@ done
 
 step "stopping the brokers"
 stop_warren
+stop_before
 stop_rabbit
 
 COMMIT=$(git --no-optional-locks -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -676,11 +823,24 @@ fi
   echo "results_path=${RESULTS#"$ROOT"/}"
   echo "warren_port=$WARREN_PORT"
   echo "rabbit_port=$RABBIT_PORT"
+  echo "rabbit_mgmt_port=$RABBIT_MGMT_PORT"
+  echo "mgmt_queues=$MGMT_QUEUES"
+  echo "mgmt_reps=$MGMT_REPS"
+  echo "wait_load=$WAIT_LOAD"
+  echo "ab_before=${AB_BEFORE#"$ROOT"/}"
+  echo "ab_before_rev=${AB_BEFORE_REV:-}"
+  echo "ab_port=$AB_PORT"
+  echo "warren_code_commit=$(git --no-optional-locks -C "$ROOT" log -1 --format=%h --abbrev=12 -- crates Cargo.toml Cargo.lock 2>/dev/null)"
 } >"$META"
 
 step "results (medians of $ROUNDS rounds)"
 case "$BENCH_OUT" in /*) ;; *) BENCH_OUT=$ROOT/$BENCH_OUT ;; esac
-python3 "$HELPER" render "$RESULTS" "$META" "$BENCH_OUT"
+if [ -n "$AB_BEFORE" ] || [ "${SPLICE:-}" = 1 ]; then
+  # Only the A/B or management section is written into BENCH_OUT, the rest is left as is.
+  python3 "$HELPER" splice "$RESULTS" "$META" "$BENCH_OUT"
+else
+  python3 "$HELPER" render "$RESULTS" "$META" "$BENCH_OUT"
+fi
 echo
 echo "wrote $BENCH_OUT; raw results $RESULTS; logs $LOGDIR"
 echo "total time $(( $(date +%s) - START_TIME )) s"

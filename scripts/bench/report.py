@@ -20,6 +20,13 @@ Subcommands:
       Build one result object for a multi-step scenario (restart, paging) from warren-perf
       outputs: --base merges a JSON object at the top level, --part nests one under KEY,
       --lift copies the loss/order checks of part KEY to the top. Print it as one JSON line.
+  mgmt-list --url URL --pid PID [--reps N] [--timeout S] [--declare FILE] [--declare-rc RC]
+      The mgmt_list scenario's listing half: time (with curl) GET /api/queues, a first page,
+      a middle page sorted by name and filtered, and GET /api/overview, N times each; the
+      broker's RSS before, after and at its peak meanwhile. Print one JSON object.
+  splice RESULTS META OUT
+      Write only the sections these results make (A/B, management API) into OUT, between
+      their markers, leaving the rest of OUT as it is.
 """
 
 import json
@@ -212,6 +219,12 @@ def fmt(v, unit):
         return f"{v:.2f} s"
     if unit == "ms":
         return f"{v:,.0f} ms"
+    if unit == "dur":  # seconds, shown in the unit that suits
+        if abs(v) >= 1:
+            return f"{v:,.2f} s"
+        if abs(v) >= 0.01:
+            return f"{v * 1000:,.0f} ms"
+        return f"{v * 1000:.2f} ms"
     if unit == "us":
         if abs(v) >= 10_000:
             return f"{v / 1000:,.1f} ms"
@@ -340,10 +353,23 @@ def one_line(scenario, res):
                 f"{fmt(res.get('memory_budget'), 'bytes')} budget, publish "
                 f"{fmt(res.get('publish_per_s'), 'rate')}, drain "
                 f"{fmt(res.get('drain_per_s'), 'rate')}{tail}")
+    if kind == "mgmt_list":
+        return (f"{res.get('queues_present')} queues; GET /api/queues {fmt(res.get('list_all_s'), 'dur')} "
+                f"({fmt(res.get('list_all_bytes'), 'bytes')}), first page {fmt(res.get('page_first_s'), 'dur')}, "
+                f"middle page {fmt(res.get('page_middle_s'), 'dur')}, overview {fmt(res.get('overview_s'), 'dur')}; "
+                f"RSS {fmt(res.get('rss_before'), 'bytes')} → {fmt(res.get('rss_after'), 'bytes')}"
+                + (f"; errors: {res['errors']}" if res.get("errors") else ""))
     if kind == "backlog":
         return (f"peak RSS {fmt(res.get('peak_rss'), 'bytes')}, publish {fmt(res.get('publish_per_s'), 'rate')}, "
                 f"drain {fmt(res.get('drain_per_s'), 'rate')}{tail}")
     return json.dumps(res)[:200]
+
+
+def _float(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def cmd_record(argv):
@@ -359,6 +385,8 @@ def cmd_record(argv):
     p.add_argument("--io", default="")
     p.add_argument("--cmd", default="")
     p.add_argument("--stderr", default=None)
+    p.add_argument("--load", default="")
+    p.add_argument("--load-after", default="")
     a = p.parse_args(argv)
     text = sys.stdin.read().strip()
     result = None
@@ -385,6 +413,8 @@ def cmd_record(argv):
         "cmd": a.cmd,
         "result": result,
         "stderr_tail": err_tail,
+        "load1": _float(a.load),
+        "load1_after": _float(a.load_after),
     }
     with open(a.results, "a") as f:
         f.write(json.dumps(rec, sort_keys=True) + "\n")
@@ -602,20 +632,7 @@ DURABILITY_HOW = {
 def render(records, meta, out_path):
     by = collect(records)
     m = machine_info()
-    fields = {
-        "bindings": f"{int(meta.get('bindings', '10000')):,}",
-        "latency_rate": f"{int(float(meta.get('latency_rate', '10000'))):,}",
-        "connections": f"{int(meta.get('connections', '10000')):,}",
-        "queues": f"{int(meta.get('queues', '100000')):,}",
-        "backlog": f"{int(meta.get('backlog', '1000000')):,}",
-        "restart_messages": f"{int(meta.get('restart_messages', '1000000')):,}",
-        "restart_queues": f"{int(meta.get('restart_queues', '100')):,}",
-        "paging_messages": f"{int(meta.get('paging_messages', '655360')):,}",
-        "paging_size": fmt(int(meta.get('paging_size', '16384')), "bytes"),
-        "paging_budget": fmt(int(meta.get('paging_budget', '1073741824')), "bytes"),
-        "paging_total": fmt(int(meta.get('paging_messages', '655360'))
-                            * int(meta.get('paging_size', '16384')), "bytes"),
-    }
+    fields = render_fields(meta)
     rounds = meta.get("rounds", "?")
     quick = meta.get("quick") == "1"
 
@@ -770,6 +787,17 @@ def render(records, meta, out_path):
 
     durability_section(L, by, meta, fields)
 
+    # The management API and A/B sections: from these results, or kept from the file.
+    blocks = {}
+    if os.path.exists(out_path):
+        with open(out_path) as f:
+            blocks = existing_sections(f.read())
+    blocks.update(make_sections(records, meta))
+    for name in SECTION_ORDER:
+        if name in blocks:
+            L.append(blocks[name])
+            L.append("")
+
     # Details.
     L.append("## Details per scenario")
     L.append("")
@@ -833,7 +861,8 @@ def render(records, meta, out_path):
              "without going through `su` (whose PAM limits would cap open files at 1024), with "
              f"the open-file limit raised first: `{meta.get('rabbit_cmd', '?')}`, "
              f"where `rabbitmq.conf` holds `{meta.get('rabbit_conf', '?')}` and "
-             "`enabled_plugins` holds `[].` (no management plugin);")
+             "`enabled_plugins` holds `[].` (no management plugin; only the mgmt_list "
+             "scenario turns it on, see its section);")
     dur_note = (" (the durability scenarios, Warren only, on a Warren of their own: see "
                 "Durability above)" if any(d in by for d in DURABILITY_IDS) else "")
     L.append("5. runs the scenarios below in rounds, each against both brokers in turn"
@@ -1046,6 +1075,460 @@ def cmd_compose(argv):
     print(json.dumps(out, sort_keys=True))
 
 
+# ---------------------------------------------------------------------------------------------
+# mgmt-list (the mgmt_list scenario's listing half)
+
+# (id, label, path template); {mid} is the middle page of the queues present.
+MGMT_REQUESTS = [
+    ("list_all", "GET /api/queues (every queue)", "/api/queues"),
+    ("page_first", "GET /api/queues?page=1&page_size=100", "/api/queues?page=1&page_size=100"),
+    ("page_middle", "GET /api/queues?page={mid}&page_size=100&name=idle&sort=name",
+     "/api/queues?page={mid}&page_size=100&name=idle&sort=name"),
+    ("overview", "GET /api/overview", "/api/overview"),
+]
+
+
+def _rss(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _cpu_s(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _curl(url, user, timeout, out):
+    """One GET with curl (a new connection, no compression asked for): (status, bytes,
+    total s, time to first byte s) or an error string."""
+    import subprocess
+
+    cmd = ["curl", "-sS", "-u", user, "--max-time", str(timeout), "-o", out,
+           "-w", "%{http_code} %{size_download} %{time_total} %{time_starttransfer}", url]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        return f"curl exit {p.returncode}: {p.stderr.strip()[:300]}"
+    code, size, total, ttfb = p.stdout.split()
+    return int(code), int(size), float(total), float(ttfb)
+
+
+def cmd_mgmt_list(argv):
+    import argparse
+    import tempfile
+    import threading
+    import time
+
+    p = argparse.ArgumentParser(prog="report.py mgmt-list")
+    p.add_argument("--url", required=True)
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--user", default="guest:guest")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--declare")
+    p.add_argument("--declare-rc", type=int, default=0)
+    a = p.parse_args(argv)
+    out = {"scenario": "mgmt_list", "url": a.url, "pid": a.pid, "reps": a.reps, "errors": []}
+    if a.declare:
+        d = last_json(a.declare) or {}
+        out["queues_requested"] = d.get("count")
+        out["declare_per_s"] = d.get("declare_per_s")
+        out["declare_s"] = d.get("declare_s")
+        out["rss_before_declare"] = d.get("rss_before")
+        out["rss_after_declare"] = d.get("rss_after")
+        if a.declare_rc != 0 or "error" in d or not d:
+            out["declare_error"] = d.get("error") or f"warren-perf exit {a.declare_rc}"
+    body = tempfile.NamedTemporaryFile(prefix="mgmt-list-", suffix=".json", delete=False).name
+    try:
+        # The API answers (RabbitMQ's plugin starts after the AMQP listener).
+        overview = None
+        for _ in range(240):
+            r = _curl(a.url + "/api/overview", a.user, 10, body)
+            if isinstance(r, tuple) and r[0] == 200:
+                with open(body) as f:
+                    overview = json.load(f)
+                break
+            time.sleep(0.5)
+        if overview is None:
+            out["error"] = f"{a.url}/api/overview did not answer 200 in 120 s"
+            print(json.dumps(out, sort_keys=True))
+            return
+        present = (overview.get("object_totals") or {}).get("queues") or 0
+        out["queues_present"] = present
+        mid = max(1, present // 200)
+        out["page_middle"] = mid
+        peak = [_rss(a.pid) or 0]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.wait(0.1):
+                v = _rss(a.pid)
+                if v:
+                    peak[0] = max(peak[0], v)
+
+        out["rss_before"] = _rss(a.pid)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        runs = {rid: [] for rid, _, _ in MGMT_REQUESTS}
+        dead = set()
+        for rep in range(a.reps):
+            for rid, _, path in MGMT_REQUESTS:
+                if rid in dead:
+                    continue
+                c0 = _cpu_s(a.pid)
+                r = _curl(a.url + path.format(mid=mid), a.user, a.timeout, body)
+                c1 = _cpu_s(a.pid)
+                if not isinstance(r, tuple) or r[0] != 200:
+                    detail = r if isinstance(r, str) else f"HTTP {r[0]} after {r[2]:.2f} s"
+                    if isinstance(r, tuple):
+                        try:
+                            with open(body, errors="replace") as f:
+                                detail += ": " + f.read(300)
+                        except OSError:
+                            pass
+                    out["errors"].append(f"{rid} (repetition {rep + 1}): {detail}")
+                    dead.add(rid)  # a request that fails or times out is not repeated
+                    continue
+                code, size, total, ttfb = r
+                run = {"status": code, "bytes": size, "s": total, "ttfb_s": ttfb,
+                       "broker_cpu_s": None if c0 is None or c1 is None else round(c1 - c0, 3)}
+                # What came back (parsed outside the timing; the last repetition's body).
+                if rep == a.reps - 1 or rid in dead:
+                    try:
+                        with open(body) as f:
+                            v = json.load(f)
+                        if isinstance(v, list):
+                            run["items"] = len(v)
+                        elif rid.startswith("page"):
+                            run["items"] = v.get("item_count")
+                            run["filtered_count"] = v.get("filtered_count")
+                            run["total_count"] = v.get("total_count")
+                            run["first_name"] = (v.get("items") or [{}])[0].get("name")
+                    except (OSError, ValueError, AttributeError) as e:
+                        run["parse_error"] = str(e)[:200]
+                runs[rid].append(run)
+        stop.set()
+        sampler.join()
+        out["rss_after"] = _rss(a.pid)
+        out["peak_rss"] = max(peak[0], out["rss_after"] or 0) or None
+        out["requests"] = {}
+        for rid, label, path in MGMT_REQUESTS:
+            rs = runs[rid]
+            out["requests"][rid] = {"path": path.format(mid=mid), "runs": rs}
+            # One value per repetition: the report shows the median and every repetition.
+            out[f"{rid}_s"] = median([r["s"] for r in rs])
+            out[f"{rid}_bytes"] = median([r["bytes"] for r in rs])
+            out[f"{rid}_ttfb_s"] = median([r["ttfb_s"] for r in rs])
+            out[f"{rid}_cpu_s"] = median([r["broker_cpu_s"] for r in rs])
+            last = rs[-1] if rs else {}
+            for k in ("items", "filtered_count"):
+                if k in last:
+                    out[f"{rid}_{k}"] = last[k]
+    finally:
+        try:
+            os.unlink(body)
+        except OSError:
+            pass
+    print(json.dumps(out, sort_keys=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# sections spliced into BENCHMARKS.md (management API listing; A/B of two Warren builds)
+
+SECTION_ORDER = ["mgmt", "ab"]
+
+
+def render_fields(meta):
+    return {
+        "bindings": f"{int(meta.get('bindings', '10000')):,}",
+        "latency_rate": f"{int(float(meta.get('latency_rate', '10000'))):,}",
+        "connections": f"{int(meta.get('connections', '10000')):,}",
+        "queues": f"{int(meta.get('queues', '100000')):,}",
+        "backlog": f"{int(meta.get('backlog', '1000000')):,}",
+        "restart_messages": f"{int(meta.get('restart_messages', '1000000')):,}",
+        "restart_queues": f"{int(meta.get('restart_queues', '100')):,}",
+        "paging_messages": f"{int(meta.get('paging_messages', '655360')):,}",
+        "paging_size": fmt(int(meta.get('paging_size', '16384')), "bytes"),
+        "paging_budget": fmt(int(meta.get('paging_budget', '1073741824')), "bytes"),
+        "paging_total": fmt(int(meta.get('paging_messages', '655360'))
+                            * int(meta.get('paging_size', '16384')), "bytes"),
+    }
+
+
+def _load_note(records):
+    l0 = [r.get("load1") for r in records if r.get("load1") is not None]
+    l1 = [r.get("load1_after") for r in records if r.get("load1_after") is not None]
+    if not l0:
+        return None
+    s = (f"1-minute load average at the start of each run: min {min(l0):.2f}, median "
+         f"{median(l0):.2f}, max {max(l0):.2f}")
+    if l1:
+        s += f"; at its end (the run's own load included): median {median(l1):.2f}, max {max(l1):.2f}"
+    return s + "."
+
+
+def _rep_values(recs, key):
+    """mgmt_list: every repetition's value of a request figure (`list_all_s`, `list_all_bytes`,
+    ...) over the rounds; one value per round for the other figures."""
+    req = next((rid for rid, _, _ in MGMT_REQUESTS if key in (f"{rid}_s", f"{rid}_bytes")), None)
+    vals = []
+    for r in recs:
+        if req is None:
+            vals.append(metric_value(r, key))
+            continue
+        runs = (((r.get("result") or {}).get("requests") or {}).get(req) or {}).get("runs") or []
+        vals.extend(x.get("s" if key.endswith("_s") else "bytes") for x in runs)
+    return vals
+
+
+def section_mgmt(by, meta):
+    recs = by.get("mgmt_list")
+    if not recs:
+        return None
+    w, rb = recs.get("warren", []), recs.get("rabbitmq", [])
+    n = int(meta.get("mgmt_queues", "100000"))
+    reps = meta.get("mgmt_reps", "3")
+    L = [f"## Management API with {n:,} queues", ""]
+    L.append(f"Measured on {meta.get('date', '?')}, Warren at commit "
+             f"{meta.get('warren_commit', '?')} (release build), against RabbitMQ "
+             f"{meta.get('rabbit_version', '?').replace('RabbitMQ ', '')} with its management "
+             f"plugin. Each request timed {reps} times in a row (a new connection each, "
+             "no compression asked for) with curl as guest; median, then every repetition. "
+             f"{meta.get('rounds', '?')} round(s).")
+    L.append("")
+    rows = [
+        ("queues_present", "queues present (`object_totals.queues`)", "count", None),
+        ("declare_per_s", "declare + bind rate (warren-perf `queues`)", "qrate", HIGH),
+    ]
+    for rid, label, _ in MGMT_REQUESTS:
+        rows.append((f"{rid}_s", f"`{label}`: time", "dur", LOW))
+        if rid == "list_all":
+            rows.append((f"{rid}_bytes", f"`{label}`: response size", "bytes", None))
+    rows += [
+        ("rss_before", "RSS before the listings (queues declared)", "bytes", LOW),
+        ("rss_after", "RSS after the listings", "bytes", LOW),
+        ("peak_rss", "peak RSS during the listings (sampled every 100 ms)", "bytes", LOW),
+    ]
+    L.append("| figure | Warren | RabbitMQ | Warren/RabbitMQ |")
+    L.append("|---|---:|---:|---:|")
+    mid = None
+    for r in w + rb:
+        mid = mid or (r.get("result") or {}).get("page_middle")
+    for key, label, unit, _ in rows:
+        cells, meds = [], []
+        for lst in (w, rb):
+            vals = [v for v in _rep_values([r for r in lst if ok(r)], key)]
+            m = median(vals)
+            meds.append(m)
+            if not lst:
+                cells.append("—")
+            elif len(vals) > 1:
+                cells.append(f"**{fmt(m, unit)}** ({' / '.join(fmt(v, unit) for v in vals)})")
+            else:
+                cells.append(f"**{fmt(m, unit)}**")
+        ratio = meds[0] / meds[1] if meds[0] is not None and meds[1] else None
+        L.append(f"| {label.replace('{mid}', str(mid or '{mid}'))} | {cells[0]} | {cells[1]} | "
+                 f"{fmt_ratio(ratio) if unit not in ('count',) else '—'} |")
+    L.append("")
+    notes = []
+    for name, lst in (("Warren", w), ("RabbitMQ", rb)):
+        for r in lst:
+            res = r.get("result") or {}
+            if res.get("declare_error"):
+                notes.append(f"{name}, round {r['round']}: declaring stopped "
+                             f"({res['declare_error']}); {res.get('queues_present')} of "
+                             f"{res.get('queues_requested')} queues were present and listed.")
+            for e in res.get("errors") or []:
+                notes.append(f"{name}, round {r['round']}: {e}")
+            if "error" in res:
+                notes.append(f"{name}, round {r['round']}: {res['error']}")
+            la = res.get("list_all_items")
+            if la is not None and res.get("queues_present") and la != res["queues_present"]:
+                notes.append(f"{name}, round {r['round']}: the full listing held {la} queues, "
+                             f"the overview counted {res['queues_present']}.")
+    if notes:
+        L.extend(f"- {x}" for x in notes)
+        L.append("")
+    load = _load_note(w + rb)
+    L.append("How: `SCENARIOS=mgmt_list scripts/bench.sh` (`MGMT_QUEUES`, `MGMT_REPS`, "
+             "`ROUNDS`; `SPLICE=1` writes only this section). For each broker, freshly started "
+             "(RabbitMQ with `[rabbitmq_management].` in `enabled_plugins` and "
+             f"`management.tcp.port = {meta.get('rabbit_mgmt_port', '?')}`; the plugin stays "
+             "off for every other scenario): `warren-perf queues --count N --keep` declares the "
+             "queues (`perf-RUN-idle-I`, one binding each, bounded in time: if it runs out, "
+             "the count reached is listed), 10 s of rest, then `scripts/bench/report.py "
+             "mgmt-list` times the four requests in turn, each repetition a new `curl` "
+             "(`time_total`, body discarded; the last body is parsed afterwards to check the "
+             "item counts), and reads the broker's `VmRSS`. The middle page is page "
+             "(queues / 200), sorted by name, with the name filter `idle` (which every queue "
+             "matches: page 500 of 100 needs 50,000 matches). The broker is restarted "
+             "afterwards." + (f" {load}" if load else ""))
+    L.append("")
+    return L
+
+
+AB_FIGS = {
+    "t16_autoack": [("consumed_per_s", "delivered", "rate", HIGH)],
+    "t16_ack": [("consumed_per_s", "delivered", "rate", HIGH)],
+    "t1k_4x4": [("consumed_per_s", "delivered", "rate", HIGH)],
+    "fanout10": [("consumed_per_s", "delivered", "rate", HIGH)],
+    "topic10k": [("consumed_per_s", "delivered", "rate", HIGH)],
+    "persistent": [("confirmed_per_s", "confirmed", "rate", HIGH)],
+    "latency": [("p50_us", "p50", "us", LOW), ("p99_us", "p99", "us", LOW),
+                ("p999_us", "p99.9", "us", LOW)],
+    "connections": [("rss_per_connection", "RSS per connection", "bytes", LOW),
+                    ("rss_per_channel", "RSS per additional channel", "bytes", LOW)],
+    "queues": [("rss_per_queue", "RSS per queue", "bytes", LOW),
+               ("declare_per_s", "declare + bind rate", "qrate", HIGH)],
+    "backlog": [("peak_rss", "peak RSS", "bytes", LOW),
+                ("publish_per_s", "publish rate", "rate", HIGH),
+                ("drain_per_s", "drain rate", "rate", HIGH)],
+}
+for _lat in ("lat16_2k", "lat16_10k", "lat1k_2k", "lat1k_10k"):
+    AB_FIGS[_lat] = AB_FIGS["latency"]
+
+
+def section_ab(by, meta):
+    if not any("before" in b for b in by.values()):
+        return None
+    fields = render_fields(meta)
+    before = meta.get("ab_before_rev") or meta.get("ab_before", "?")
+    after = meta.get("warren_code_commit") or meta.get("warren_commit", "?")
+    L = ["## A/B: hot path before and after the control-plane work", ""]
+    L.append(f"Measured on {meta.get('date', '?')}: Warren at commit {before} (before) against "
+             f"commit {after} (after; the scripts at {meta.get('warren_commit', '?')}), both "
+             "release builds, the same warren-perf and arguments as above, on the same "
+             f"machine. {meta.get('rounds', '?')} rounds; in each, every scenario ran against "
+             "both binaries back to back (before first in odd rounds, after first in even "
+             "ones), each a fresh process for the memory scenarios. Spread = (max − min) / "
+             "median of one binary's rounds. A change counts as beyond the noise only when "
+             "after/before differs from 1 by more than both spreads.")
+    L.append("")
+    L.append("| scenario | figure | before | after | after/before | before rounds | after rounds "
+             "| spread before / after | verdict |")
+    L.append("|---|---|---:|---:|---:|---|---|---:|---|")
+    all_recs = []
+    for sid, title_t, _ in SCENARIOS:
+        if sid not in by or sid not in AB_FIGS:
+            continue
+        b, a = by[sid].get("before", []), by[sid].get("after", [])
+        all_recs += b + a
+        for key, label, unit, better in AB_FIGS[sid]:
+            mb, ma = med_of(b, key), med_of(a, key)
+            if mb is None and ma is None:
+                continue
+
+            def spread(recs, m):
+                vs = [metric_value(r, key) for r in recs if ok(r)]
+                vs = [v for v in vs if v is not None]
+                return (max(vs) - min(vs)) / m if vs and m else None
+
+            sb, sa = spread(b, mb), spread(a, ma)
+            ratio = ma / mb if mb and ma is not None else None
+            verdict = "—"
+            if ratio is not None and sb is not None and sa is not None:
+                worse = ratio < 1 if better == HIGH else ratio > 1
+                if abs(ratio - 1) <= max(sb, sa):
+                    verdict = "within noise"
+                else:
+                    verdict = "**worse**" if worse else "better"
+            sp = " / ".join("—" if x is None else f"{x * 100:.0f}%" for x in (sb, sa))
+            L.append(f"| `{sid}` | {label} | {fmt(mb, unit)} | {fmt(ma, unit)} | "
+                     f"{'—' if ratio is None else f'{ratio:.3f}'} | {rounds_of(b, key, unit)} | "
+                     f"{rounds_of(a, key, unit)} | {sp} | {verdict} |")
+    L.append("")
+    load = _load_note(all_recs)
+    if meta.get("wait_load"):
+        L.append(f"Each run waited until the 1-minute load average was below "
+                 f"{meta['wait_load']} (other work shares this machine). " + (load or ""))
+    elif load:
+        L.append(load)
+    L.append("")
+    bad = [f"{sid} / {br} / round {r['round']}: {one_line(sid, r.get('result'))}"
+           for sid, brs in by.items() for br, lst in brs.items() for r in lst if not ok(r)]
+    if bad:
+        L.append("Failed runs (left out of the medians):")
+        L.append("")
+        L.extend(f"- {x}" for x in bad)
+        L.append("")
+    L.append("How: `scripts/bench/ab.sh [BEFORE_REV]` (builds BEFORE_REV, default 88aaff3, in a "
+             "worktree of its own, then runs `AB_BEFORE=that/warren scripts/bench.sh`, which "
+             "writes only this section). Scenario ids and commands as in the table under "
+             "\"How each figure was produced\".")
+    L.append("")
+    return L
+
+
+def make_sections(records, meta):
+    by = collect(records)
+    out = {}
+    for name, fn in (("mgmt", section_mgmt), ("ab", section_ab)):
+        lines = fn(by, meta)
+        if lines:
+            out[name] = "\n".join([f"<!-- {name}:begin -->"] + lines + [f"<!-- {name}:end -->"])
+    return out
+
+
+def existing_sections(text):
+    import re
+
+    return {m.group(1): m.group(0) for m in
+            re.finditer(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", text, re.S)}
+
+
+def splice_into(text, blocks):
+    """Replace each block between its markers in TEXT, or insert the new ones (in
+    SECTION_ORDER) before '## Details per scenario' (or at the end)."""
+    old = existing_sections(text)
+    for name in SECTION_ORDER:
+        if name not in blocks:
+            continue
+        if name in old:
+            text = text.replace(old[name], blocks[name])
+            continue
+        # After the blocks that come before it, if present; else before the details.
+        anchor = "## Details per scenario"
+        later = [n for n in SECTION_ORDER[SECTION_ORDER.index(name) + 1:] if n in old]
+        if later:
+            i = text.index(old[later[0]])
+        elif anchor in text:
+            i = text.index(anchor)
+        else:
+            text = text.rstrip("\n") + "\n\n" + blocks[name] + "\n"
+            continue
+        text = text[:i] + blocks[name] + "\n\n" + text[i:]
+        old = existing_sections(text)
+    return text
+
+
+def cmd_splice(argv):
+    if len(argv) != 3:
+        sys.exit("usage: report.py splice RESULTS META OUT")
+    results, meta_path, out = argv
+    blocks = make_sections(load_records(results), load_meta(meta_path))
+    if not blocks:
+        sys.exit("splice: these results make no A/B or management section")
+    text = ""
+    if os.path.exists(out):
+        with open(out) as f:
+            text = f.read()
+    text = splice_into(text, blocks)
+    with open(out, "w") as f:
+        f.write(text if text.endswith("\n") else text + "\n")
+    for name, block in blocks.items():
+        print(block)
+        print()
+
+
 def cmd_render(argv):
     if len(argv) != 3:
         sys.exit("usage: report.py render RESULTS META OUT")
@@ -1067,6 +1550,10 @@ def main():
         cmd_startup(argv)
     elif cmd == "compose":
         cmd_compose(argv)
+    elif cmd == "mgmt-list":
+        cmd_mgmt_list(argv)
+    elif cmd == "splice":
+        cmd_splice(argv)
     else:
         sys.exit(__doc__)
 
