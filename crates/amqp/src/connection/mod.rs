@@ -75,7 +75,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let local = stream.local_addr().unwrap_or(peer);
     let (mut rd, mut wr) = stream.into_split();
     let mut rbuf = BytesMut::with_capacity(READ_SIZE_MIN);
-    let mut negotiated = {
+    let negotiated = {
         let mut hs = Handshake {
             broker: &broker,
             peer,
@@ -111,9 +111,9 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
         local: canonical(local),
         user: negotiated.grant.user.clone(),
         vhost: negotiated.grant.vhost.clone(),
-        // Moved, not copied: the registry keeps the only copy (the driver reads its
-        // capabilities from there).
-        client_properties: std::mem::take(&mut negotiated.client_properties),
+        client_properties: bytes::Bytes::from(warren_codec::content::encode_table(
+            &negotiated.client_properties,
+        )),
         connected_at_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
@@ -242,9 +242,9 @@ impl Driver {
         n: Negotiated,
     ) -> Self {
         let consumer_cancel_notify =
-            handshake::client_capability(&shared.info.client_properties, "consumer_cancel_notify");
+            handshake::client_capability(&n.client_properties, "consumer_cancel_notify");
         let blocked_notify =
-            handshake::client_capability(&shared.info.client_properties, "connection.blocked");
+            handshake::client_capability(&n.client_properties, "connection.blocked");
         Self {
             ctx: ConnCtx {
                 broker,

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
-use warren_codec::types::FieldTable;
 use warren_model::query::{ChannelInfo, ConnectionSummary, TrafficCounters};
 
 use crate::queue::{Consumer, Queue, QueuedMessage};
@@ -50,7 +49,9 @@ pub struct ConnectionInfo {
     pub local: SocketAddr,
     pub user: String,
     pub vhost: String,
-    pub client_properties: FieldTable,
+    /// The client's properties as sent (encoded field table): kept compact for the
+    /// connection's life, decoded only when the management API shows them.
+    pub client_properties: bytes::Bytes,
     /// Milliseconds since the Unix epoch.
     pub connected_at_ms: u64,
     pub channel_max: u16,
@@ -112,7 +113,8 @@ impl ConnectionShared {
             port: i.local.port(),
             user: i.user.clone(),
             vhost: i.vhost.clone(),
-            client_properties: i.client_properties.clone(),
+            client_properties: warren_codec::content::decode_table(&i.client_properties)
+                .unwrap_or_default(),
             connected_at_ms: i.connected_at_ms,
             channel_max: i.channel_max,
             frame_max: i.frame_max,
