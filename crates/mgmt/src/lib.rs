@@ -106,6 +106,18 @@ async fn common_headers(mut response: Response) -> Response {
     response
 }
 
+impl Api {
+    /// Run an operator's command, wait until its change is durable, and answer 201 for
+    /// something new or 204 otherwise.
+    pub async fn run(&self, command: warren_model::command::Command) -> ApiResult<Response> {
+        let done = self
+            .broker
+            .execute(warren_model::command::Origin::Operator, command)?;
+        self.broker.sync_metadata().await;
+        Ok(outcome(done))
+    }
+}
+
 /// A JSON response.
 pub fn json(value: Value) -> Response {
     axum::Json(value).into_response()

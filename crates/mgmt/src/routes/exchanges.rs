@@ -10,15 +10,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json as j, Value};
 use warren_broker::auth::{Access, ResourceKind};
-use warren_model::command::{Command, DestinationKind, ExchangeSpec, Origin};
+use warren_model::command::{Command, DestinationKind, ExchangeSpec};
 use warren_model::query::{BindingInfo, ExchangeInfo};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::path::exchange_name;
 use crate::{
-    arguments_field, body_object, bool_field, json, list_params, list_response, listing, outcome,
-    render, str_field, Api,
+    arguments_field, body_object, bool_field, json, list_params, list_response, listing, render,
+    str_field, Api,
 };
 
 pub fn routes() -> Router<Arc<Api>> {
@@ -135,11 +135,7 @@ async fn put(
         internal: bool_field(&body, "internal", false)?,
         arguments: arguments_field(&body)?,
     };
-    let done = api
-        .broker
-        .execute(Origin::Operator, Command::DeclareExchange(spec))?;
-    api.broker.sync_metadata().await;
-    Ok(outcome(done))
+    api.run(Command::DeclareExchange(spec)).await
 }
 
 async fn delete(
@@ -156,16 +152,12 @@ async fn delete(
         ResourceKind::Exchange,
         &x.name,
     )?;
-    let done = api.broker.execute(
-        Origin::Operator,
-        Command::DeleteExchange {
-            vhost,
-            name: x.name,
-            if_unused: q.get("if-unused").is_some_and(|v| v == "true"),
-        },
-    )?;
-    api.broker.sync_metadata().await;
-    Ok(outcome(done))
+    api.run(Command::DeleteExchange {
+        vhost,
+        name: x.name,
+        if_unused: q.get("if-unused").is_some_and(|v| v == "true"),
+    })
+    .await
 }
 
 /// The bindings of an exchange in one direction, as a sorted JSON list.

@@ -15,7 +15,7 @@ use warren_model::policy::Policy;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::{json, list_response, outcome, Api};
+use crate::{json, list_response, Api};
 
 const NOT_AUTHORISED: &str = "User not authorised to access object";
 
@@ -117,11 +117,7 @@ async fn put(
             None => ApiError::bad_request(e.to_string()),
         }
     })?;
-    let done = api
-        .broker
-        .execute(Origin::Operator, Command::SetPolicy(policy))?;
-    api.broker.sync_metadata().await;
-    Ok(outcome(done))
+    api.run(Command::SetPolicy(policy)).await
 }
 
 async fn delete(

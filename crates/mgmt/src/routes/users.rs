@@ -14,7 +14,7 @@ use warren_model::command::{Command, Origin, PermissionSpec, TopicPermissionSpec
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::{body_object, json, list_response, outcome, render, str_field, Api};
+use crate::{body_object, json, list_response, render, str_field, Api};
 
 pub fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -195,17 +195,13 @@ async fn put(
             ),
         ),
     };
-    let done = api.broker.execute(
-        Origin::Operator,
-        Command::PutUser(UserSpec {
-            name: user,
-            password_hash,
-            hashing_algorithm,
-            tags,
-        }),
-    )?;
-    api.broker.sync_metadata().await;
-    Ok(outcome(done))
+    api.run(Command::PutUser(UserSpec {
+        name: user,
+        password_hash,
+        hashing_algorithm,
+        tags,
+    }))
+    .await
 }
 
 async fn delete(
@@ -214,11 +210,7 @@ async fn delete(
     Path(user): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let done = api
-        .broker
-        .execute(Origin::Operator, Command::DeleteUser { name: user })?;
-    api.broker.sync_metadata().await;
-    Ok(outcome(done))
+    api.run(Command::DeleteUser { name: user }).await
 }
 
 /// A user's permissions (or topic permissions), after checking the user exists.
@@ -333,11 +325,7 @@ async fn put_permission(
         write,
         read,
     };
-    let done = api
-        .broker
-        .execute(Origin::Operator, Command::SetPermissions(spec))?;
-    api.broker.sync_metadata().await;
-    Ok(outcome(done))
+    api.run(Command::SetPermissions(spec)).await
 }
 
 async fn delete_permission(
@@ -346,11 +334,7 @@ async fn delete_permission(
     Path((vhost, user)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let done = api
-        .broker
-        .execute(Origin::Operator, Command::ClearPermissions { user, vhost })?;
-    api.broker.sync_metadata().await;
-    Ok(outcome(done))
+    api.run(Command::ClearPermissions { user, vhost }).await
 }
 
 async fn all_topic_permissions(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
@@ -392,11 +376,7 @@ async fn put_topic_permission(
         write,
         read,
     };
-    let done = api
-        .broker
-        .execute(Origin::Operator, Command::SetTopicPermissions(spec))?;
-    api.broker.sync_metadata().await;
-    Ok(outcome(done))
+    api.run(Command::SetTopicPermissions(spec)).await
 }
 
 async fn delete_topic_permission(
@@ -405,14 +385,10 @@ async fn delete_topic_permission(
     Path((vhost, user)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let done = api.broker.execute(
-        Origin::Operator,
-        Command::ClearTopicPermissions {
-            user,
-            vhost,
-            exchange: None,
-        },
-    )?;
-    api.broker.sync_metadata().await;
-    Ok(outcome(done))
+    api.run(Command::ClearTopicPermissions {
+        user,
+        vhost,
+        exchange: None,
+    })
+    .await
 }

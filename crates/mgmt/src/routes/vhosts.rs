@@ -115,11 +115,7 @@ async fn delete(
     Path(vhost): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let done = api
-        .broker
-        .execute(Origin::Operator, Command::DeleteVhost { name: vhost })?;
-    api.broker.sync_metadata().await;
-    Ok(outcome(done))
+    api.run(Command::DeleteVhost { name: vhost }).await
 }
 
 /// A vhost's permissions (or topic permissions), after checking the vhost exists.

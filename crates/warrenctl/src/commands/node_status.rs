@@ -90,43 +90,55 @@ pub fn report(ctx: &Context<'_>) -> Result<CommandOutput, CtlError> {
         ),
     ];
     for vhost in &facts.vhost_names {
-        let scoped = Context {
-            api: ctx.api,
-            vhost,
-            timeout_seconds: ctx.timeout_seconds,
-        };
-        let mut queues = listings::queues(&scoped, &all(columns::QUEUES))?;
-        queues.banner = vec![
-            timeout_line(ctx.timeout_seconds),
-            format!("Listing queues for vhost {vhost} ..."),
-        ];
-        sections.push(queues);
-        sections.push(with_banner(
-            &format!("Listing exchanges for vhost {vhost} ..."),
-            listings::exchanges(&scoped, &all(columns::EXCHANGES))?,
-        ));
-        sections.push(with_banner(
-            &format!("Listing bindings for vhost {vhost}..."),
-            listings::bindings(&scoped, &[])?,
-        ));
-        sections.push(with_banner(
-            &format!("Listing permissions for vhost \"{vhost}\" ..."),
-            permissions::list_for_vhost(&scoped)?,
-        ));
-        sections.push(with_banner(
-            &format!("Listing policies for vhost \"{vhost}\" ..."),
-            policies::list(&scoped)?,
-        ));
-        sections.push(with_banner(
-            "Listing global runtime parameters ...",
-            global_parameters(ctx)?,
-        ));
-        sections.push(with_banner(
-            &format!("Listing runtime parameters for vhost \"{vhost}\" ..."),
-            vhost_parameters(ctx, vhost)?,
-        ));
+        match vhost_sections(ctx, vhost) {
+            Ok(list) => sections.extend(list),
+            // Deleted while the report ran: it is simply not part of the report.
+            Err(CtlError::VhostNotFound(_)) => continue,
+            Err(e) => return Err(e),
+        }
     }
     Ok(CommandOutput::body(Body::Sections(sections)))
+}
+
+/// The report's sections for one vhost.
+fn vhost_sections(ctx: &Context<'_>, vhost: &str) -> Result<Vec<CommandOutput>, CtlError> {
+    let scoped = Context {
+        api: ctx.api,
+        vhost,
+        timeout_seconds: ctx.timeout_seconds,
+    };
+    let mut queues = listings::queues(&scoped, &all(columns::QUEUES))?;
+    queues.banner = vec![
+        timeout_line(ctx.timeout_seconds),
+        format!("Listing queues for vhost {vhost} ..."),
+    ];
+    Ok(vec![
+        queues,
+        with_banner(
+            &format!("Listing exchanges for vhost {vhost} ..."),
+            listings::exchanges(&scoped, &all(columns::EXCHANGES))?,
+        ),
+        with_banner(
+            &format!("Listing bindings for vhost {vhost}..."),
+            listings::bindings(&scoped, &[])?,
+        ),
+        with_banner(
+            &format!("Listing permissions for vhost \"{vhost}\" ..."),
+            permissions::list_for_vhost(&scoped)?,
+        ),
+        with_banner(
+            &format!("Listing policies for vhost \"{vhost}\" ..."),
+            policies::list(&scoped)?,
+        ),
+        with_banner(
+            "Listing global runtime parameters ...",
+            global_parameters(ctx)?,
+        ),
+        with_banner(
+            &format!("Listing runtime parameters for vhost \"{vhost}\" ..."),
+            vhost_parameters(ctx, vhost)?,
+        ),
+    ])
 }
 
 fn all(listing: columns::Listing) -> Vec<String> {
