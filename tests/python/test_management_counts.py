@@ -71,3 +71,52 @@ def test_overview_message_stats_count_every_channel(broker, mgmt, cleanup):
     after = eventually(stats, lambda now: delta(now) == want, what="overview message_stats")
     assert delta(after) == want
     assert "rate" in after["publish_details"]
+
+
+def test_exchange_and_vhost_message_stats_count_what_was_published(broker, mgmt, cleanup):
+    # A vhost of its own, so nothing else this session publishes is counted.
+    v = unique("stats-vhost")
+    cleanup.vhost(v)
+    cleanup.permissions(v, "guest")
+    cleanup.exchange(v, "fan", type="fanout")
+    for q in ("a", "b"):
+        cleanup.queue(v, q, durable=False)
+        mgmt.ok("POST", f"/api/bindings/{vh(v)}/e/fan/q/{q}", {"routing_key": ""})
+    # Listed exchanges that no one published to carry no message_stats, as in RabbitMQ.
+    assert "message_stats" not in mgmt.json(f"/api/exchanges/{vh(v)}/fan")
+
+    conn = broker.connect(vhost=v)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for _ in range(3):
+        ch.basic_publish("fan", "", b"to both")  # in 1, out 2 each
+    for _ in range(2):
+        ch.basic_publish("", "a", b"direct")  # the default exchange
+    ch.basic_publish("amq.direct", "nowhere", b"lost")  # in 1, no publish_out
+
+    def exchange_stats(name):
+        x = mgmt.json(f"/api/exchanges/{vh(v)}/{name}")
+        s = x.get("message_stats", {})
+        return (s.get("publish_in"), s.get("publish_out"))
+
+    for name, want in (("fan", (3, 6)), ("amq.default", (2, 2)), ("amq.direct", (1, None))):
+        got = eventually(lambda: exchange_stats(name), lambda s, w=want: s == w, what=f"{name} stats")
+        assert got == want, name
+    listed = {x["name"]: x for x in mgmt.json(f"/api/exchanges/{vh(v)}")}
+    assert listed["fan"]["message_stats"]["publish_in_details"]["rate"] >= 0
+    assert "message_stats" not in listed["amq.topic"]
+
+    def vhost_stats():
+        return mgmt.json(f"/api/vhosts/{vh(v)}")
+
+    want = {"publish": 6, "confirm": 6, "drop_unroutable": 1}
+    got = eventually(
+        vhost_stats,
+        lambda o: {k: o.get("message_stats", {}).get(k) for k in want} == want,
+        what="vhost message_stats",
+    )
+    assert got["messages"] == 8  # 3 + 2 in a, 3 in b
+    # The vhost's open connections' traffic.
+    got = eventually(vhost_stats, lambda o: o["recv_oct"] > 0 and o["send_oct"] > 0, what="traffic")
+    assert "rate" in got["recv_oct_details"]
+    conn.close()

@@ -3,6 +3,7 @@
 //! reads under briefly and copies out; nothing here blocks a publisher for long.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use warren_model::query::{
@@ -39,6 +40,14 @@ impl Broker {
     }
 
     pub fn vhost_infos(&self) -> Vec<VhostInfo> {
+        // Traffic of the open connections by vhost (RabbitMQ's vhost `recv_oct` / `send_oct`
+        // count open connections only).
+        let mut open_traffic: HashMap<String, (u64, u64)> = HashMap::new();
+        for c in self.connections() {
+            let sum = open_traffic.entry(c.info.vhost.clone()).or_default();
+            sum.0 += c.recv_oct.load(Ordering::Relaxed);
+            sum.1 += c.send_oct.load(Ordering::Relaxed);
+        }
         self.vhosts()
             .into_iter()
             .map(|v| {
@@ -47,10 +56,14 @@ impl Broker {
                     ready += u64::from(q.message_count());
                     unacked += q.unacked();
                 }
+                let (recv_oct, send_oct) = open_traffic.get(&*v.name).copied().unwrap_or_default();
                 VhostInfo {
                     spec: v.metadata.lock().clone(),
                     messages_ready: ready,
                     messages_unacknowledged: unacked,
+                    counters: v.totals.snapshot(),
+                    recv_oct,
+                    send_oct,
                 }
             })
             .collect()

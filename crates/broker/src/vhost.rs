@@ -10,8 +10,10 @@ use parking_lot::RwLock;
 use warren_codec::types::{AMQPValue, FieldTable};
 
 use crate::arguments::{compare_args, type_name};
+use crate::exchange::stats::{ExchangeStats, ExchangeTally};
 use crate::exchange::{headers, Binding, Destination, Exchange, ExchangeKind};
 use crate::queue::{Queue, QueueSpec};
+use crate::totals::Totals;
 use warren_model::command::{DestinationKind, Origin, VhostSpec};
 use warren_model::query::{BindingInfo, ExchangeInfo};
 use warren_model::{ControlError, ControlResult};
@@ -121,6 +123,10 @@ pub struct VHost {
     store: Arc<Store>,
     /// Durable changes are appended here before they are applied.
     log: Arc<dyn MetaLog>,
+    /// The default exchange's `publish_in` / `publish_out` (it has no `Exchange` of its own).
+    default_exchange_stats: Arc<ExchangeStats>,
+    /// Message counts of this vhost's channels, added once per connection batch.
+    pub totals: Totals,
 }
 
 /// Reusable buffers for routing, owned by a channel so publishing does not allocate.
@@ -168,6 +174,8 @@ impl VHost {
             topology: RwLock::new(topology),
             store,
             log,
+            default_exchange_stats: Arc::default(),
+            totals: Totals::default(),
         }
     }
 
@@ -571,6 +579,7 @@ impl VHost {
             internal: false,
             arguments: FieldTable::default(),
             policy: None,
+            counters: self.default_exchange_stats.snapshot(),
         });
         out.extend(topo.exchanges.values().map(|x| ExchangeInfo {
             vhost: self.name.to_string(),
@@ -581,6 +590,7 @@ impl VHost {
             internal: x.internal,
             arguments: x.arguments.clone(),
             policy: None,
+            counters: x.stats.snapshot(),
         }));
         out
     }
@@ -792,16 +802,16 @@ impl VHost {
         message: &Message,
         scratch: &mut RouteScratch,
         out: &mut Vec<Arc<Queue>>,
+        tally: &mut ExchangeTally,
     ) -> ControlResult<()> {
         out.clear();
         let topo = self.topology.read();
         if exchange.is_empty() {
-            let Ok(key) = std::str::from_utf8(message.routing_key()) else {
-                return Ok(());
-            };
-            if let Some(q) = topo.queues.get(key) {
+            let key = std::str::from_utf8(message.routing_key()).ok();
+            if let Some(q) = key.and_then(|key| topo.queues.get(key)) {
                 out.push(Arc::clone(q));
             }
+            tally.record(&self.default_exchange_stats, out.len());
             return Ok(());
         }
         let Some(x) = topo.exchanges.get(exchange) else {
@@ -818,6 +828,7 @@ impl VHost {
             out.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
             out.dedup_by(|a, b| Arc::ptr_eq(a, b));
         }
+        tally.record(&x.stats, out.len());
         Ok(())
     }
 }

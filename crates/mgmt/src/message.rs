@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use base64::Engine;
 use serde_json::{json, Map, Value};
+use warren_broker::exchange::stats::ExchangeTally;
 use warren_broker::queue::{load_paged, QueueDelta};
 use warren_broker::vhost::RouteScratch;
 use warren_codec::content::{decode_properties, encode_properties, PropertiesView};
 use warren_codec::protocol::basic::AMQPProperties;
 use warren_codec::types::ShortString;
 use warren_model::command::Origin;
+use warren_model::query::ChannelCounters;
 use warren_store::message::Message;
 
 use crate::error::{ApiError, ApiResult};
@@ -148,12 +150,23 @@ pub async fn publish(
     );
     let v = api.broker.vhost_or_err(vhost)?;
     let mut queues = Vec::new();
+    let mut tally = ExchangeTally::default();
     v.route(
         exchange,
         &message,
         &mut RouteScratch::default(),
         &mut queues,
+        &mut tally,
     )?;
+    tally.flush();
+    // Counted as RabbitMQ counts the management plugin's own channel.
+    let counts = ChannelCounters {
+        publish: 1,
+        drop_unroutable: u64::from(queues.is_empty()),
+        ..ChannelCounters::default()
+    };
+    v.totals.add(&counts);
+    api.broker.totals.add(&counts);
     if queues.is_empty() {
         return Ok(false);
     }

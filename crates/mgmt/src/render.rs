@@ -86,7 +86,7 @@ pub fn binding(b: &BindingInfo) -> Value {
     })
 }
 
-pub fn exchange(x: &ExchangeInfo) -> Value {
+pub fn exchange(x: &ExchangeInfo, rates: &Rates) -> Value {
     let mut v = json!({
         "arguments": table(&x.arguments),
         "auto_delete": x.auto_delete,
@@ -97,9 +97,22 @@ pub fn exchange(x: &ExchangeInfo) -> Value {
         "user_who_performed_action": "",
         "vhost": x.vhost,
     });
-    // RabbitMQ shows `policy` only on exchanges a policy applies to.
+    // RabbitMQ shows `policy` only on exchanges a policy applies to, and `message_stats`
+    // only on exchanges that had messages published to them.
     if let Some(policy) = &x.policy {
         v["policy"] = json!(policy);
+    }
+    // `publish_out` only once a message was routed to a queue.
+    let c = &x.counters;
+    if c.publish_in > 0 {
+        let values = [c.publish_in, c.publish_out];
+        let key = format!("x\0{}\0{}", x.vhost, x.name);
+        let shown = if c.publish_out > 0 { 2 } else { 1 };
+        v["message_stats"] = stats(
+            &["publish_in", "publish_out"][..shown],
+            &values,
+            &rates.rates(&key, &values),
+        );
     }
     v
 }
@@ -183,7 +196,13 @@ pub fn vhost(v: &VhostInfo, node: &str, rates: &Rates) -> Value {
     let total = v.messages_ready + v.messages_unacknowledged;
     let r = rates.rates(
         &format!("v\0{}", s.name),
-        &[total, v.messages_ready, v.messages_unacknowledged],
+        &[
+            total,
+            v.messages_ready,
+            v.messages_unacknowledged,
+            v.recv_oct,
+            v.send_oct,
+        ],
     );
     let mut out = Map::new();
     out.insert("cluster_state".into(), json!({ node: "running" }));
@@ -200,6 +219,17 @@ pub fn vhost(v: &VhostInfo, node: &str, rates: &Rates) -> Value {
         v.messages_unacknowledged,
         r[2],
     );
+    // Like RabbitMQ, traffic fields appear once the vhost has had traffic.
+    if v.counters != ChannelCounters::default() {
+        out.insert(
+            "message_stats".into(),
+            message_stats(rates, &format!("vs\0{}", s.name), &v.counters),
+        );
+    }
+    if v.recv_oct > 0 || v.send_oct > 0 {
+        counter(&mut out, "recv_oct", v.recv_oct, r[3]);
+        counter(&mut out, "send_oct", v.send_oct, r[4]);
+    }
     out.insert(
         "metadata".into(),
         json!({ "description": s.description, "tags": s.tags }),

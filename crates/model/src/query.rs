@@ -67,6 +67,7 @@ pub struct ExchangeInfo {
     pub internal: bool,
     pub arguments: FieldTable,
     pub policy: Option<String>,
+    pub counters: ExchangeCounters,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +86,11 @@ pub struct VhostInfo {
     pub spec: VhostSpec,
     pub messages_ready: u64,
     pub messages_unacknowledged: u64,
+    /// Messages through the vhost's channels since start.
+    pub counters: ChannelCounters,
+    /// Bytes received from and sent to its open connections.
+    pub recv_oct: u64,
+    pub send_oct: u64,
 }
 
 #[derive(Debug, Clone)]

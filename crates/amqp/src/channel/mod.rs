@@ -25,6 +25,7 @@ use publish::PublishState;
 use tx::TxState;
 use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
+use warren_broker::exchange::stats::ExchangeTally;
 use warren_broker::queue::outbox::ConnectionShared;
 use warren_broker::queue::{ChannelCredit, Consumer, Queue, QueueDelta};
 use warren_broker::vhost::{RouteScratch, VHost};
@@ -48,6 +49,8 @@ pub struct ConnCtx {
     pub totals: ChannelCounters,
     /// Per-queue delivery and settlement counts of this batch.
     pub queue_deltas: Vec<(Arc<Queue>, QueueDelta)>,
+    /// Per-exchange publish counts of this batch.
+    pub exchange_tally: ExchangeTally,
     /// Queues to re-run dispatch on once this batch of frames is handled.
     pub kicks: Vec<Arc<Queue>>,
     /// Queues whose consumers fell behind during this batch: reading pauses for them.
@@ -96,13 +99,17 @@ impl ConnCtx {
         &mut self.queue_deltas[i].1
     }
 
-    /// Hand this batch's per-queue counts to their queues, and its totals to the broker.
-    pub fn flush_queue_stats(&mut self) {
+    /// Hand this batch's per-queue and per-exchange counts to their objects, and its totals
+    /// to the vhost and the broker.
+    pub fn flush_stats(&mut self) {
         for (q, delta) in self.queue_deltas.drain(..) {
             q.add_stats(&delta);
         }
+        self.exchange_tally.flush();
         if self.totals != ChannelCounters::default() {
-            self.broker.totals.add(&std::mem::take(&mut self.totals));
+            let totals = std::mem::take(&mut self.totals);
+            self.vhost.totals.add(&totals);
+            self.broker.totals.add(&totals);
         }
     }
 }

@@ -344,9 +344,13 @@ impl Channel {
             return Ok(None);
         }
         let mut out = std::mem::take(&mut self.route_out);
-        let routed = ctx
-            .vhost
-            .route(exchange, &message, &mut self.scratch, &mut out);
+        let routed = ctx.vhost.route(
+            exchange,
+            &message,
+            &mut self.scratch,
+            &mut out,
+            &mut ctx.exchange_tally,
+        );
         if let Err(e) = routed {
             self.route_out = out;
             return Err(e.into());

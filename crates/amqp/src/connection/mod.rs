@@ -22,6 +22,7 @@ use crate::channel::{Channel, ConnCtx, PendingGet};
 use crate::error::AmqpError;
 use handshake::{Handshake, HandshakeError, Negotiated};
 use warren_broker::broker::Broker;
+use warren_broker::exchange::stats::ExchangeTally;
 use warren_broker::queue::outbox::{canonical, ConnectionInfo, OutboxEvent};
 use warren_broker::queue::{Queue, QueuedMessage};
 use warren_store::StoreError;
@@ -257,6 +258,7 @@ impl Driver {
                 consumer_cancel_notify,
                 kicks: Vec::new(),
                 queue_deltas: Vec::new(),
+                exchange_tally: ExchangeTally::default(),
                 totals: Default::default(),
                 throttled: Vec::new(),
                 marks: Vec::new(),
@@ -408,7 +410,7 @@ impl Driver {
         for q in self.ctx.kicks.drain(..) {
             q.kick();
         }
-        self.ctx.flush_queue_stats();
+        self.ctx.flush_stats();
         if !self.ctx.marks.is_empty() {
             self.ctx.broker.store.write_marks(&self.ctx.marks).await;
             self.ctx.marks.clear();
@@ -772,6 +774,6 @@ impl Driver {
         for q in self.ctx.kicks.drain(..) {
             q.kick();
         }
-        self.ctx.flush_queue_stats();
+        self.ctx.flush_stats();
     }
 }

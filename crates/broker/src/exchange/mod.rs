@@ -1,6 +1,7 @@
 //! Exchanges: their declared properties, their bindings, and routing by type.
 
 pub mod headers;
+pub mod stats;
 pub mod topic;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use warren_codec::types::{AMQPValue, FieldTable};
 
 use crate::queue::Queue;
 use headers::HeadersRoutes;
+use stats::ExchangeStats;
 use topic::TopicRoutes;
 use warren_store::message::Message;
 
@@ -88,6 +90,8 @@ pub struct Exchange {
     routes: Routes,
     /// Bindings by destination, so a deleted queue's bindings are found without a scan.
     bindings: HashMap<DestKey, Vec<Binding>>,
+    /// Messages published to it and routed out of it.
+    pub stats: Arc<ExchangeStats>,
 }
 
 /// A destination's identity as a map key: a queue by its allocation (unique while bound,
@@ -139,6 +143,7 @@ impl Exchange {
             alternate,
             routes,
             bindings: HashMap::new(),
+            stats: Arc::default(),
         }
     }
 

@@ -40,13 +40,17 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/api/exchanges/{vhost}/{name}/publish", post(publish))
 }
 
-fn listing_of(items: Vec<ExchangeInfo>, q: &HashMap<String, String>) -> ApiResult<Response> {
+fn listing_of(
+    api: &Api,
+    items: Vec<ExchangeInfo>,
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
     list_response(
         items,
         q,
         |x| &x.name,
         |x| (&x.vhost, &x.name),
-        render::exchange,
+        |x| render::exchange(x, &api.rates),
     )
 }
 
@@ -57,7 +61,7 @@ async fn list_all(
 ) -> ApiResult<Response> {
     let mut items = api.broker.exchange_infos(None);
     items.retain(|x| caller.lists_in_vhost(&api, &x.vhost));
-    listing_of(items, &q)
+    listing_of(&api, items, &q)
 }
 
 /// A vhost the caller may look into: 404 if it does not exist.
@@ -80,7 +84,7 @@ async fn list_vhost(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     visible_vhost(&api, &caller, &vhost)?;
-    listing_of(api.broker.exchange_infos(Some(&vhost)), &q)
+    listing_of(&api, api.broker.exchange_infos(Some(&vhost)), &q)
 }
 
 fn find(api: &Api, vhost: &str, name: &str) -> ApiResult<ExchangeInfo> {
@@ -100,7 +104,7 @@ async fn show(
 ) -> ApiResult<Response> {
     visible_vhost(&api, &caller, &vhost)?;
     let x = find(&api, &vhost, &name)?;
-    let mut v = render::exchange(&x);
+    let mut v = render::exchange(&x, &api.rates);
     v["incoming"] = j!([]);
     v["outgoing"] = j!([]);
     let params = list_params(&q)?;
