@@ -3,6 +3,8 @@
 objects (which report the queue process's memory; Warren reports the messages it holds in
 memory plus its own structures)."""
 
+import re
+
 import pika
 
 from mgmt_helpers import eventually, unique, vh
@@ -120,3 +122,100 @@ def test_exchange_and_vhost_message_stats_count_what_was_published(broker, mgmt,
     got = eventually(vhost_stats, lambda o: o["recv_oct"] > 0 and o["send_oct"] > 0, what="traffic")
     assert "rate" in got["recv_oct_details"]
     conn.close()
+
+
+def test_queue_shows_unacked_bytes_consumer_capacity_owner_and_idle_since(broker, mgmt):
+    conn = broker.connect()
+    ch = conn.channel()
+    q = ch.queue_declare("", exclusive=True).method.queue
+    path = f"/api/queues/{vh('/')}/{q}"
+    ch.basic_qos(prefetch_count=1)
+    for _ in range(3):
+        ch.basic_publish("", q, b"y" * 1000)
+    deliveries = []
+    ch.basic_consume(q, lambda _c, method, _p, _b: deliveries.append(method.delivery_tag))
+    while not deliveries:
+        conn.process_data_events(time_limit=1)
+
+    # One delivery waits for its ack; the consumer's prefetch is full while two are ready.
+    held = eventually(
+        lambda: mgmt.json(path),
+        lambda v: v["messages_unacknowledged"] == 1 and v["messages_ready"] == 2,
+        what="one unacked delivery",
+    )
+    assert 1000 <= held["message_bytes_unacknowledged"] < 1200
+    assert held["message_bytes"] == held["message_bytes_ready"] + held["message_bytes_unacknowledged"]
+    assert held["consumers"] == 1
+    assert held["consumer_capacity"] < 1.0
+    # The owner of an exclusive queue, as the connection list shows it.
+    owner = held["owner_pid_details"]
+    listed = {c["name"]: c for c in mgmt.json("/api/connections")}
+    assert owner["name"] in listed
+    assert (owner["peer_host"], owner["peer_port"]) == (
+        listed[owner["name"]]["peer_host"],
+        listed[owner["name"]]["peer_port"],
+    )
+
+    # Settle everything: nothing waits for the consumer any more.
+    acked = 0
+    while acked < 3:
+        if len(deliveries) > acked:
+            ch.basic_ack(deliveries[-1], multiple=True)
+            acked = len(deliveries)
+        conn.process_data_events(time_limit=0.2)
+    idle = eventually(
+        lambda: mgmt.json(path),
+        lambda v: v["messages_unacknowledged"] == 0 and v["message_bytes_unacknowledged"] == 0,
+        what="settled",
+    )
+    assert idle["message_bytes"] == 0
+    if broker.process is not None:
+        # Warren's capacity is the share of consumers able to take a message now (RabbitMQ's
+        # is a time average that moves only with traffic).
+        assert idle["consumer_capacity"] == 1.0
+    # A queue with no traffic for a statistics interval shows since when it is idle.
+    idle = eventually(lambda: mgmt.json(path), lambda v: "idle_since" in v, timeout=20, what="idle_since")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", idle["idle_since"])
+    conn.close()
+
+
+def test_churn_rates_count_connections_channels_and_queues(broker, mgmt):
+    keys = (
+        "connection_created",
+        "connection_closed",
+        "channel_created",
+        "channel_closed",
+        "queue_declared",
+        "queue_created",
+        "queue_deleted",
+    )
+
+    def churn():
+        return mgmt.json("/api/overview")["churn_rates"]
+
+    before = churn()
+    conn = broker.connect()
+    first, second = conn.channel(), conn.channel()
+    q = unique("churn")
+    first.queue_declare(q)
+    first.queue_declare(q)  # declared again: not created again
+    first.queue_delete(q)
+    second.close()
+    conn.close()
+    want = {
+        "connection_created": 1,
+        "connection_closed": 1,
+        "channel_created": 2,
+        "channel_closed": 2,
+        "queue_declared": 2,
+        "queue_created": 1,
+        "queue_deleted": 1,
+    }
+
+    def delta(now):
+        return {k: now[k] - before[k] for k in keys}
+
+    after = eventually(churn, lambda now: delta(now) == want, what="churn_rates")
+    assert "rate" in after["queue_created_details"]
+    node = mgmt.json("/api/nodes")[0]
+    assert node["connection_created"] >= after["connection_created"]

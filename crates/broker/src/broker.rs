@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::metalog::MetaLog;
 use crate::policies::PolicyBook;
 use crate::queue::outbox::{ConnectionInfo, ConnectionShared, OutboxEvent};
+use crate::totals::{Churn, ChurnEvent};
 use crate::vhost::VHost;
 
 /// Where replies to one channel's direct reply-to consumer go.
@@ -45,6 +46,9 @@ pub struct Broker {
     alarm: tokio::sync::watch::Sender<Alarms>,
     /// Messages through every channel since start, added once per batch by connections.
     pub totals: crate::totals::Totals,
+    /// Connections, channels and queues created and closed since start (shared with the
+    /// vhosts).
+    pub churn: Arc<Churn>,
 }
 
 impl Broker {
@@ -62,6 +66,7 @@ impl Broker {
             store,
             alarm: tokio::sync::watch::channel(Alarms::default()).0,
             totals: Default::default(),
+            churn: Arc::default(),
         }
     }
 
@@ -141,11 +146,14 @@ impl Broker {
         let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
         let shared = ConnectionShared::new(id, info);
         self.connections.lock().insert(id, Arc::clone(&shared));
+        self.churn.count(ChurnEvent::ConnectionCreated, 1);
         shared
     }
 
     pub fn unregister_connection(&self, id: u64) {
-        self.connections.lock().remove(&id);
+        if self.connections.lock().remove(&id).is_some() {
+            self.churn.count(ChurnEvent::ConnectionClosed, 1);
+        }
         self.reply_targets
             .lock()
             .retain(|_, t| t.connection.id != id);

@@ -268,6 +268,7 @@ impl Broker {
             &spec.name,
             Arc::clone(&self.store),
             Arc::clone(&self.log),
+            Arc::clone(&self.churn),
         ));
         *v.metadata.lock() = spec;
         vhosts.insert(v.name.to_string(), v);

@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use warren_model::query::{
     BindingInfo, ChannelInfo, ConnectionSummary, ConsumerInfo, ExchangeInfo, PermissionInfo,
-    QueueInfo, TopicPermissionInfo, UserInfo, VhostInfo,
+    QueueInfo, QueueOwner, TopicPermissionInfo, UserInfo, VhostInfo,
 };
 
 use warren_model::policy::{Policy, VhostPolicies};
 
 use crate::broker::Broker;
 use crate::policies::applied;
-use crate::queue::outbox::OutboxEvent;
+use crate::queue::outbox::{canonical, OutboxEvent};
 
 /// How long a channel listing waits for connections to report.
 const CHANNEL_SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -31,11 +31,18 @@ impl Broker {
         }
     }
 
-    /// Connection names by id, for exclusive queue owners and consumers.
-    fn connection_names(&self) -> HashMap<u64, String> {
+    /// Connections by id, for exclusive queue owners.
+    fn queue_owners(&self) -> HashMap<u64, QueueOwner> {
         self.connections()
             .into_iter()
-            .map(|c| (c.id, c.info.name.clone()))
+            .map(|c| {
+                let owner = QueueOwner {
+                    name: c.info.name.clone(),
+                    peer_host: canonical(c.info.peer).ip().to_string(),
+                    peer_port: c.info.peer.port(),
+                };
+                (c.id, owner)
+            })
             .collect()
     }
 
@@ -70,14 +77,14 @@ impl Broker {
     }
 
     pub fn queue_infos(&self, vhost: Option<&str>) -> Vec<QueueInfo> {
-        let names = self.connection_names();
+        let owners = self.queue_owners();
         let mut out = Vec::new();
         for v in self.vhosts_of(vhost) {
             let policies = self.policies.read().of_vhost(&v.name);
             out.extend(
                 v.queues()
                     .iter()
-                    .map(|q| queue_info(q, &names, policies.as_deref())),
+                    .map(|q| queue_info(q, &owners, policies.as_deref())),
             );
         }
         out
@@ -86,11 +93,7 @@ impl Broker {
     pub fn queue_info(&self, vhost: &str, name: &str) -> Option<QueueInfo> {
         let q = self.vhost(vhost)?.queue(name)?;
         let policies = self.policies.read().of_vhost(vhost);
-        Some(queue_info(
-            &q,
-            &self.connection_names(),
-            policies.as_deref(),
-        ))
+        Some(queue_info(&q, &self.queue_owners(), policies.as_deref()))
     }
 
     pub fn exchange_infos(&self, vhost: Option<&str>) -> Vec<ExchangeInfo> {
@@ -220,10 +223,11 @@ impl Broker {
 
 fn queue_info(
     q: &Queue,
-    connection_names: &HashMap<u64, String>,
+    owners: &HashMap<u64, QueueOwner>,
     policies: Option<&VhostPolicies>,
 ) -> QueueInfo {
-    let (ready, consumers, bytes, memory_bytes) = q.sizes();
+    let sizes = q.sizes();
+    let bytes = sizes.bytes;
     let policy = applied(policies, q.name(), false);
     QueueInfo {
         vhost: q.vhost.to_string(),
@@ -231,17 +235,18 @@ fn queue_info(
         durable: q.spec.durable,
         auto_delete: q.spec.auto_delete,
         exclusive: q.spec.exclusive,
-        owner: q.owner.and_then(|id| connection_names.get(&id).cloned()),
+        owner: q.owner.and_then(|id| owners.get(&id).cloned()),
         arguments: q.spec.arguments.clone(),
-        messages_ready: u64::from(ready),
+        messages_ready: u64::from(sizes.ready),
         messages_unacknowledged: q.unacked(),
         message_bytes_ready: bytes.total,
+        message_bytes_unacknowledged: q.unacked_bytes(),
         message_bytes_ram: bytes.in_memory,
         messages_paged_out: bytes.paged_out,
-        memory_bytes,
-        consumers,
+        memory_bytes: sizes.memory_bytes,
+        consumers: sizes.consumers,
+        consumer_capacity: sizes.consumer_capacity,
         counters: q.counters(),
-        idle_since_ms: None,
         policy: policy.name,
         effective_policy_definition: policy.definition,
     }

@@ -1,10 +1,51 @@
 //! Broker-wide message counts (published, confirmed, delivered, acked …) since start: the
 //! overview's `message_stats` and, later, Prometheus' global counters. Connections add their
-//! batch's counts once per batch, so no message touches these atomics.
+//! batch's counts once per batch, so no message touches these atomics. Also the churn of
+//! connections, channels and queues (counted as they open and close, never per message).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use warren_model::query::ChannelCounters;
+use warren_model::query::{ChannelCounters, ChurnCounters};
+
+/// What [`Churn`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChurnEvent {
+    ConnectionCreated,
+    ConnectionClosed,
+    ChannelCreated,
+    ChannelClosed,
+    QueueDeclared,
+    QueueCreated,
+    QueueDeleted,
+}
+
+/// Objects created and closed since start.
+#[derive(Debug, Default)]
+pub struct Churn {
+    counts: [AtomicU64; 7],
+}
+
+impl Churn {
+    pub fn count(&self, event: ChurnEvent, n: u64) {
+        if n != 0 {
+            self.counts[event as usize].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> ChurnCounters {
+        let [connection_created, connection_closed, channel_created, channel_closed, queue_declared, queue_created, queue_deleted] =
+            self.counts.each_ref().map(|a| a.load(Ordering::Relaxed));
+        ChurnCounters {
+            connection_created,
+            connection_closed,
+            channel_created,
+            channel_closed,
+            queue_declared,
+            queue_created,
+            queue_deleted,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Totals {
@@ -101,6 +142,24 @@ mod tests {
         assert_eq!(
             (s.publish, s.ack, s.drop_unroutable, s.deliver),
             (6, 4, 2, 0)
+        );
+    }
+
+    #[test]
+    fn churn_counts_each_event_apart() {
+        let c = Churn::default();
+        c.count(ChurnEvent::ChannelCreated, 3);
+        c.count(ChurnEvent::ChannelClosed, 2);
+        c.count(ChurnEvent::QueueDeleted, 1);
+        let s = c.snapshot();
+        assert_eq!(
+            (
+                s.channel_created,
+                s.channel_closed,
+                s.queue_deleted,
+                s.queue_created
+            ),
+            (3, 2, 1, 0)
         );
     }
 }

@@ -13,7 +13,7 @@ use crate::arguments::{compare_args, type_name};
 use crate::exchange::stats::{ExchangeStats, ExchangeTally};
 use crate::exchange::{headers, Binding, Destination, Exchange, ExchangeKind};
 use crate::queue::{Queue, QueueSpec};
-use crate::totals::Totals;
+use crate::totals::{Churn, ChurnEvent, Totals};
 use warren_model::command::{DestinationKind, Origin, VhostSpec};
 use warren_model::query::{BindingInfo, ExchangeInfo};
 use warren_model::{ControlError, ControlResult};
@@ -127,6 +127,8 @@ pub struct VHost {
     default_exchange_stats: Arc<ExchangeStats>,
     /// Message counts of this vhost's channels, added once per connection batch.
     pub totals: Totals,
+    /// The broker's churn counters (queues declared, created, deleted).
+    churn: Arc<Churn>,
 }
 
 /// Reusable buffers for routing, owned by a channel so publishing does not allocate.
@@ -150,7 +152,7 @@ pub struct ExchangeDeclare<'a> {
 }
 
 impl VHost {
-    pub fn new(name: &str, store: Arc<Store>, log: Arc<dyn MetaLog>) -> Self {
+    pub fn new(name: &str, store: Arc<Store>, log: Arc<dyn MetaLog>, churn: Arc<Churn>) -> Self {
         let mut topology = Topology::default();
         for (xname, kind) in STANDARD_EXCHANGES {
             let name: Arc<str> = Arc::from(xname);
@@ -176,6 +178,7 @@ impl VHost {
             log,
             default_exchange_stats: Arc::default(),
             totals: Totals::default(),
+            churn,
         }
     }
 
@@ -393,6 +396,7 @@ impl VHost {
             spec.name = crate::queue::generate_name();
         }
         crate::queue::args::validate(&spec.arguments, &spec.name, &self.name)?;
+        self.churn.count(ChurnEvent::QueueDeclared, 1);
         let owner = match (spec.exclusive, origin) {
             (false, _) => None,
             (true, Origin::Connection(id)) => Some(id),
@@ -428,6 +432,7 @@ impl VHost {
             )));
         }
         let queue = self.insert_queue(&mut topo, spec, owner, None);
+        self.churn.count(ChurnEvent::QueueCreated, 1);
         Ok(QueueDeclared {
             queue,
             messages: 0,
@@ -546,6 +551,7 @@ impl VHost {
             _ => return 0,
         }
         topo.queues.remove(&q.spec.name);
+        self.churn.count(ChurnEvent::QueueDeleted, 1);
         let mut removed = Vec::new();
         remove_destination_everywhere(&mut topo, &Destination::Queue(Arc::clone(q)), &mut removed);
         // Journaled before the lock goes (memory only): a re-declare of the same name by

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// RabbitMQ's default `collect_statistics_interval`.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
@@ -19,6 +19,19 @@ struct Sample {
     values: Vec<u64>,
     rates: Vec<f64>,
     seen: Instant,
+    /// When the values were first seen as they are now.
+    unchanged_since: SystemTime,
+    /// Whether rates were computed yet (a second sample was taken).
+    compared: bool,
+}
+
+/// What a sample tells about an object's counters.
+#[derive(Debug, Clone)]
+pub struct Sampled {
+    pub rates: Vec<f64>,
+    /// When the counters were first seen as they are now, if they did not move since the
+    /// previous sample (an idle object).
+    pub idle_since: Option<SystemTime>,
 }
 
 #[derive(Debug, Default)]
@@ -29,9 +42,18 @@ pub struct Rates {
 impl Rates {
     /// Per-second rates of `values` for the object `key`; zeros until a second sample.
     pub fn rates(&self, key: &str, values: &[u64]) -> Vec<f64> {
+        self.sample(key, values).rates
+    }
+
+    /// Rates of `values` for the object `key`, and since when they have not moved.
+    pub fn sample(&self, key: &str, values: &[u64]) -> Sampled {
         let now = Instant::now();
+        let wall = SystemTime::now();
         let Ok(mut book) = self.book.lock() else {
-            return vec![0.0; values.len()];
+            return Sampled {
+                rates: vec![0.0; values.len()],
+                idle_since: None,
+            };
         };
         match book.get_mut(key) {
             Some(s) if s.values.len() == values.len() => {
@@ -44,10 +66,18 @@ impl Rates {
                         .zip(&s.values)
                         .map(|(new, old)| (*new as f64 - *old as f64) / secs)
                         .collect();
+                    if s.values != values {
+                        s.unchanged_since = wall;
+                    }
+                    s.compared = true;
                     s.at = now;
                     s.values = values.to_vec();
                 }
-                s.rates.clone()
+                let idle = s.compared && s.rates.iter().all(|r| *r == 0.0) && s.values == values;
+                Sampled {
+                    rates: s.rates.clone(),
+                    idle_since: idle.then_some(s.unchanged_since),
+                }
             }
             _ => {
                 book.insert(
@@ -57,9 +87,14 @@ impl Rates {
                         values: values.to_vec(),
                         rates: vec![0.0; values.len()],
                         seen: now,
+                        unchanged_since: wall,
+                        compared: false,
                     },
                 );
-                vec![0.0; values.len()]
+                Sampled {
+                    rates: vec![0.0; values.len()],
+                    idle_since: None,
+                }
             }
         }
     }

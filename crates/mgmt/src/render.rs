@@ -5,8 +5,8 @@ use serde_json::{json, Map, Value};
 use warren_codec::types::FieldTable;
 use warren_model::json_args::table_to_json;
 use warren_model::query::{
-    BindingInfo, ChannelCounters, ConnectionSummary, ConsumerInfo, ExchangeInfo, PermissionInfo,
-    QueueInfo, TopicPermissionInfo, UserInfo, VhostInfo,
+    BindingInfo, ChannelCounters, ChurnCounters, ConnectionSummary, ConsumerInfo, ExchangeInfo,
+    PermissionInfo, QueueInfo, TopicPermissionInfo, UserInfo, VhostInfo,
 };
 
 use crate::rates::Rates;
@@ -17,6 +17,15 @@ pub fn table(t: &FieldTable) -> Value {
     table_to_json(t).unwrap_or_else(|_| Value::Object(Map::new()))
 }
 
+/// A moment as RabbitMQ's API writes it: "2026-12-07T03:35:20.127+00:00".
+fn timestamp(at: std::time::SystemTime) -> String {
+    let utc = humantime::format_rfc3339_millis(at).to_string();
+    match utc.strip_suffix('Z') {
+        Some(rest) => format!("{rest}+00:00"),
+        None => utc,
+    }
+}
+
 /// `name` and `name_details: {"rate": r}`.
 fn counter(out: &mut Map<String, Value>, name: &str, value: u64, rate: f64) {
     out.insert(name.to_owned(), json!(value));
@@ -25,11 +34,15 @@ fn counter(out: &mut Map<String, Value>, name: &str, value: u64, rate: f64) {
 
 /// Counters with their rates, as `message_stats` objects carry them.
 fn stats(names: &[&str], values: &[u64], rates: &[f64]) -> Value {
+    Value::Object(stats_fields(names, values, rates))
+}
+
+fn stats_fields(names: &[&str], values: &[u64], rates: &[f64]) -> Map<String, Value> {
     let mut out = Map::new();
     for ((name, value), rate) in names.iter().zip(values).zip(rates) {
         counter(&mut out, name, *value, *rate);
     }
-    Value::Object(out)
+    out
 }
 
 /// `message_stats` of a channel or of the whole broker: each counter with its rate.
@@ -54,6 +67,30 @@ pub fn message_stats(rates: &Rates, key: &str, c: &ChannelCounters) -> Value {
     let names: Vec<&str> = counts.iter().map(|(n, _)| *n).collect();
     let values: Vec<u64> = counts.iter().map(|(_, v)| *v).collect();
     stats(&names, &values, &rates.rates(key, &values))
+}
+
+/// Connections, channels and queues created and closed (the overview's `churn_rates`, and
+/// the same fields on a node), each with its rate.
+pub fn churn(rates: &Rates, c: &ChurnCounters) -> Map<String, Value> {
+    let names = [
+        "channel_closed",
+        "channel_created",
+        "connection_closed",
+        "connection_created",
+        "queue_created",
+        "queue_declared",
+        "queue_deleted",
+    ];
+    let values = [
+        c.channel_closed,
+        c.channel_created,
+        c.connection_closed,
+        c.connection_created,
+        c.queue_created,
+        c.queue_declared,
+        c.queue_deleted,
+    ];
+    stats_fields(&names, &values, &rates.rates("churn", &values))
 }
 
 /// RabbitMQ's properties key for a binding: the routing key percent-encoded when there are
@@ -146,10 +183,19 @@ pub fn queue(q: &QueueInfo, node: &str, rates: &Rates) -> Value {
     let depth = [total, q.messages_ready, q.messages_unacknowledged];
     let key = format!("q\0{}\0{}", q.vhost, q.name);
     let all: Vec<u64> = values.iter().chain(&depth).copied().collect();
-    let r = rates.rates(&key, &all);
+    let sampled = rates.sample(&key, &all);
+    let r = &sampled.rates;
     let mut out = Map::new();
     out.insert("arguments".into(), table(&q.arguments));
     out.insert("auto_delete".into(), json!(q.auto_delete));
+    // RabbitMQ writes an integer 0 for a queue without consumers.
+    let capacity = if q.consumers == 0 {
+        json!(0)
+    } else {
+        json!(q.consumer_capacity)
+    };
+    out.insert("consumer_capacity".into(), capacity.clone());
+    out.insert("consumer_utilisation".into(), capacity);
     out.insert("consumers".into(), json!(q.consumers));
     out.insert("durable".into(), json!(q.durable));
     out.insert(
@@ -158,6 +204,9 @@ pub fn queue(q: &QueueInfo, node: &str, rates: &Rates) -> Value {
     );
     out.insert("exclusive".into(), json!(q.exclusive));
     out.insert("exclusive_consumer_tag".into(), Value::Null);
+    if let Some(at) = sampled.idle_since {
+        out.insert("idle_since".into(), json!(timestamp(at)));
+    }
     out.insert(
         "message_stats".into(),
         stats(&QUEUE_STATS, &values, &r[..QUEUE_STATS.len()]),
@@ -171,10 +220,34 @@ pub fn queue(q: &QueueInfo, node: &str, rates: &Rates) -> Value {
         q.messages_unacknowledged,
         r[n + 2],
     );
+    let ready_ram = q.messages_ready.saturating_sub(q.messages_paged_out);
     out.insert("messages_paged_out".into(), json!(q.messages_paged_out));
-    out.insert("message_bytes".into(), json!(q.message_bytes_ready));
+    out.insert(
+        "messages_ram".into(),
+        json!(ready_ram + q.messages_unacknowledged),
+    );
+    out.insert("messages_ready_ram".into(), json!(ready_ram));
+    out.insert(
+        "messages_unacknowledged_ram".into(),
+        json!(q.messages_unacknowledged),
+    );
+    out.insert(
+        "message_bytes".into(),
+        json!(q.message_bytes_ready + q.message_bytes_unacknowledged),
+    );
     out.insert("message_bytes_ready".into(), json!(q.message_bytes_ready));
-    out.insert("message_bytes_ram".into(), json!(q.message_bytes_ram));
+    out.insert(
+        "message_bytes_unacknowledged".into(),
+        json!(q.message_bytes_unacknowledged),
+    );
+    out.insert(
+        "message_bytes_ram".into(),
+        json!(q.message_bytes_ram + q.message_bytes_unacknowledged),
+    );
+    out.insert(
+        "message_bytes_paged_out".into(),
+        json!(q.message_bytes_ready.saturating_sub(q.message_bytes_ram)),
+    );
     out.insert("memory".into(), json!(q.memory_bytes));
     out.insert("name".into(), json!(q.name));
     out.insert("node".into(), json!(node));
@@ -186,7 +259,14 @@ pub fn queue(q: &QueueInfo, node: &str, rates: &Rates) -> Value {
     out.insert("type".into(), json!("classic"));
     out.insert("vhost".into(), json!(q.vhost));
     if let Some(owner) = &q.owner {
-        out.insert("owner_pid_details".into(), json!({ "name": owner }));
+        out.insert(
+            "owner_pid_details".into(),
+            json!({
+                "name": owner.name,
+                "peer_host": owner.peer_host,
+                "peer_port": owner.peer_port,
+            }),
+        );
     }
     Value::Object(out)
 }

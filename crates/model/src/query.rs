@@ -27,13 +27,15 @@ pub struct QueueInfo {
     pub durable: bool,
     pub auto_delete: bool,
     pub exclusive: bool,
-    /// The name of the connection that owns an exclusive queue.
-    pub owner: Option<String>,
+    /// The connection that owns an exclusive queue.
+    pub owner: Option<QueueOwner>,
     pub arguments: FieldTable,
     pub messages_ready: u64,
     pub messages_unacknowledged: u64,
     /// Bytes of the ready messages (content: properties and body).
     pub message_bytes_ready: u64,
+    /// Bytes of the delivered messages awaiting acknowledgement.
+    pub message_bytes_unacknowledged: u64,
     /// Of those, the bytes held in memory.
     pub message_bytes_ram: u64,
     /// Ready messages whose bodies live only on disk.
@@ -41,12 +43,21 @@ pub struct QueueInfo {
     /// Memory the queue holds: messages in memory plus its own structures, in bytes.
     pub memory_bytes: u64,
     pub consumers: u32,
+    /// The share of consumers able to take a message now (RabbitMQ's
+    /// `consumer_capacity`); 0 without consumers.
+    pub consumer_capacity: f64,
     pub counters: QueueCounters,
-    /// Milliseconds since the Unix epoch when the queue last had nothing to do, if idle.
-    pub idle_since_ms: Option<u64>,
     /// The policy that applies (name), and its definition.
     pub policy: Option<String>,
     pub effective_policy_definition: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The connection that declared an exclusive queue.
+#[derive(Debug, Clone)]
+pub struct QueueOwner {
+    pub name: String,
+    pub peer_host: String,
+    pub peer_port: u16,
 }
 
 /// Messages routed into and out of an exchange.
@@ -148,6 +159,19 @@ pub struct ConnectionSummary {
     pub traffic: TrafficCounters,
     /// "running", "blocked" (a resource alarm holds it), "blocking".
     pub state: &'static str,
+}
+
+/// Objects created and closed since start (the overview's `churn_rates`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChurnCounters {
+    pub connection_created: u64,
+    pub connection_closed: u64,
+    pub channel_created: u64,
+    pub channel_closed: u64,
+    /// Every queue.declare (and API or definitions declare), created or not.
+    pub queue_declared: u64,
+    pub queue_created: u64,
+    pub queue_deleted: u64,
 }
 
 /// Messages through a channel.

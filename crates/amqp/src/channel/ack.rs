@@ -143,6 +143,7 @@ impl Channel {
         for u in settled {
             let stats = ctx.stats_for(&u.queue);
             stats.unacked -= 1;
+            stats.unacked_bytes -= i64::from(u.message.size_bytes());
             stats.ack += u64::from(how == Settle::Ack);
             if let Some(c) = &u.consumer {
                 if c.settled(1) {

@@ -235,7 +235,7 @@ impl Channel {
             msg.body(),
             ctx.frame_max,
         );
-        self.count_delivery(ctx, &queue, message.redelivered, no_ack, true);
+        self.count_delivery(ctx, &queue, &message, no_ack, true);
         if !no_ack {
             self.unacked.push(Unacked {
                 tag,
@@ -252,11 +252,11 @@ impl Channel {
         &mut self,
         ctx: &mut ConnCtx,
         queue: &Arc<Queue>,
-        redelivered: bool,
+        message: &QueuedMessage,
         no_ack: bool,
         via_get: bool,
     ) {
-        let redelivered = u64::from(redelivered);
+        let redelivered = u64::from(message.redelivered);
         self.bump(&mut ctx.totals, |c| {
             c.redeliver += redelivered;
             *match (via_get, no_ack) {
@@ -276,6 +276,7 @@ impl Channel {
         } += 1;
         if !no_ack {
             stats.unacked += 1;
+            stats.unacked_bytes += i64::from(message.size_bytes());
         }
     }
 
@@ -324,7 +325,7 @@ impl Channel {
         if consumer.sent() {
             ctx.kick(queue);
         }
-        self.count_delivery(ctx, queue, message.redelivered, consumer.no_ack, false);
+        self.count_delivery(ctx, queue, &message, consumer.no_ack, false);
         if !consumer.no_ack {
             self.unacked.push(Unacked {
                 tag,

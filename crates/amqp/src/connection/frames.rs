@@ -15,6 +15,7 @@ use super::{Driver, Lifecycle};
 use crate::channel::{Channel, ChannelState};
 use crate::error::AmqpError;
 use std::time::Instant;
+use warren_broker::totals::ChurnEvent;
 
 impl Driver {
     /// Handle every complete frame in `rbuf`, or stop early, leaving the rest buffered: once
@@ -198,6 +199,7 @@ impl Driver {
                     .shared
                     .channels
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.ctx.broker.churn.count(ChurnEvent::ChannelCreated, 1);
                 self.ctx.send(
                     id,
                     AMQPClass::Channel(chp::AMQPMethod::OpenOk(chp::OpenOk {})),
@@ -239,6 +241,7 @@ impl Driver {
                 .shared
                 .channels
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            self.ctx.broker.churn.count(ChurnEvent::ChannelClosed, 1);
         }
     }
 

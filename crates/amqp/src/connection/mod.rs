@@ -25,6 +25,7 @@ use warren_broker::broker::Broker;
 use warren_broker::exchange::stats::ExchangeTally;
 use warren_broker::queue::outbox::{canonical, ConnectionInfo, OutboxEvent};
 use warren_broker::queue::{Queue, QueuedMessage};
+use warren_broker::totals::ChurnEvent;
 use warren_store::StoreError;
 use writer::Writer;
 
@@ -766,6 +767,11 @@ impl Driver {
         // deliver them, so nothing is read from disk).
         self.release_channels();
         self.channels.clear();
+        let closed = std::mem::take(&mut self.open_channels) as u64;
+        self.ctx
+            .broker
+            .churn
+            .count(ChurnEvent::ChannelClosed, closed);
         self.ctx.shared.take(&mut self.events);
         self.handle_events();
         for q in std::mem::take(&mut self.ctx.exclusive_queues) {

@@ -52,6 +52,11 @@ impl QueuedMessage {
         }
     }
 
+    /// The message's size: exchange, routing key, properties and body.
+    pub fn size_bytes(&self) -> u32 {
+        self.size_bytes
+    }
+
     /// Bytes of this message held in memory (0 while it is on disk only).
     fn memory_bytes(&self) -> u64 {
         if self.message.is_some() {

@@ -53,6 +53,23 @@ impl Consumer {
         self.active.store(false, Ordering::Release);
     }
 
+    /// Whether the consumer could take another message now (what [`Self::try_take_credit`]
+    /// checks, without taking it).
+    pub fn has_credit(&self) -> bool {
+        if !self.is_active() || self.unsent.load(Ordering::Acquire) >= UNSENT_WINDOW {
+            return false;
+        }
+        if self.no_ack {
+            return true;
+        }
+        let prefetch_full =
+            self.prefetch != 0 && self.unacked.load(Ordering::Acquire) >= self.prefetch;
+        let channel_prefetch = self.channel_credit.prefetch.load(Ordering::Acquire);
+        let channel_full = channel_prefetch != 0
+            && self.channel_credit.unacked.load(Ordering::Acquire) >= channel_prefetch;
+        !prefetch_full && !channel_full
+    }
+
     /// Take one unit of credit if the consumer may receive another message.
     pub fn try_take_credit(&self) -> bool {
         if self.unsent.load(Ordering::Acquire) >= UNSENT_WINDOW {

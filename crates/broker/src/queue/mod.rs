@@ -65,6 +65,19 @@ struct QueueStats {
     redeliver: AtomicU64,
     ack: AtomicU64,
     unacked: AtomicI64,
+    unacked_bytes: AtomicI64,
+}
+
+/// A queue's sizes at one moment (for the management API).
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSizes {
+    pub ready: u32,
+    pub consumers: u32,
+    pub bytes: BacklogBytes,
+    /// Messages in memory plus the queue's own structures.
+    pub memory_bytes: u64,
+    /// The share of consumers that could take a message now (0 without consumers).
+    pub consumer_capacity: f64,
 }
 
 /// One connection's counts for one queue during a batch.
@@ -79,6 +92,8 @@ pub struct QueueDelta {
     pub ack: u64,
     /// Deliveries now awaiting acknowledgement, less those settled.
     pub unacked: i64,
+    /// Their sizes, likewise.
+    pub unacked_bytes: i64,
 }
 
 /// A queue with consumers and more ready messages than this asks its publishers to wait
@@ -144,6 +159,8 @@ impl Queue {
         }
         if d.unacked != 0 {
             s.unacked.fetch_add(d.unacked, Ordering::Relaxed);
+            s.unacked_bytes
+                .fetch_add(d.unacked_bytes, Ordering::Relaxed);
         }
     }
 
@@ -168,6 +185,11 @@ impl Queue {
         u64::try_from(self.stats.unacked.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
+    /// Bytes of the deliveries awaiting acknowledgement.
+    pub fn unacked_bytes(&self) -> u64 {
+        u64::try_from(self.stats.unacked_bytes.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
     pub fn name(&self) -> &str {
         &self.spec.name
     }
@@ -186,18 +208,28 @@ impl Queue {
 
     /// Sizes for the management API, read under one lock: (ready messages, consumers, byte
     /// counts of the ready messages, estimated memory the queue holds in bytes).
-    pub fn sizes(&self) -> (u32, u32, BacklogBytes, u64) {
+    pub fn sizes(&self) -> QueueSizes {
         let st = self.state.lock();
         let bytes = st.backlog.bytes();
         let memory = std::mem::size_of::<Queue>()
             + st.backlog.len() * std::mem::size_of::<QueuedMessage>()
             + st.consumers.len() * std::mem::size_of::<Consumer>();
-        (
-            count(st.backlog.len()),
-            count(st.consumers.len()),
+        // Ready messages wait only if no consumer can take one now.
+        let consumer_capacity = if st.consumers.is_empty() {
+            0.0
+        } else if st.backlog.is_empty() {
+            1.0
+        } else {
+            let able = st.consumers.iter().filter(|c| c.has_credit()).count();
+            able as f64 / st.consumers.len() as f64
+        };
+        QueueSizes {
+            ready: count(st.backlog.len()),
+            consumers: count(st.consumers.len()),
             bytes,
-            bytes.in_memory + memory as u64,
-        )
+            memory_bytes: bytes.in_memory + memory as u64,
+            consumer_capacity,
+        }
     }
 
     /// The attached consumers, in dispatch order.

@@ -128,6 +128,7 @@ async fn overview(
         "disable_stats": false,
         "enable_queue_totals": false,
         "message_stats": message_stats,
+        "churn_rates": render::churn(&api.rates, &b.churn.snapshot()),
         "queue_totals": {
             "messages": ready + unacked, "messages_details": {"rate": r[0]},
             "messages_ready": ready, "messages_ready_details": {"rate": r[1]},
@@ -178,7 +179,7 @@ fn node_json(api: &Api) -> Value {
     let b = &api.broker;
     let alarms = b.alarm();
     let processors = std::thread::available_parallelism().map_or(1, |n| n.get());
-    j!({
+    let mut node = j!({
         "name": api.node,
         "type": "disc",
         "running": true,
@@ -211,7 +212,11 @@ fn node_json(api: &Api) -> Value {
         "run_queue": 0,
         "proc_used": 0,
         "proc_total": 0,
-    })
+    });
+    if let Value::Object(fields) = &mut node {
+        fields.extend(render::churn(&api.rates, &b.churn.snapshot()));
+    }
+    node
 }
 
 async fn nodes(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
