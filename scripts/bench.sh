@@ -85,6 +85,8 @@ EOF
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 nofile_of() { awk '/^Max open files/ {print $4}' "/proc/$1/limits" 2>/dev/null || echo '?'; }
 io_written() { as_root awk '/^write_bytes:/ {print $2}' "/proc/$1/io" 2>/dev/null || true; }
+# CPU seconds (user + system) a process has used so far.
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$1/stat" 2>/dev/null || true; }
 
 # --------------------------------------------------------------------------------------------
 # state and cleanup
@@ -523,20 +525,21 @@ run_one() {
     cmd="warren-perf --uri \$URI ${shown[*]}"
     args=(--uri "$uri" "${args[@]}")
   fi
-  local err=$LOGDIR/$sc-$br-$rd.err io0="" io1="" out rc=0 t0 t1 l0 l1
+  local err=$LOGDIR/$sc-$br-$rd.err io0="" io1="" out rc=0 t0 t1 l0 l1 c0="" c1=""
   wait_quiet
-  [ -n "$pid" ] && io0=$(io_written "$pid")
+  [ -n "$pid" ] && io0=$(io_written "$pid") && c0=$(cpu_of "$pid")
   l0=$(load1)
   t0=$(date +%s.%N)
   out=$(timeout -k 10 1800 "$PERF" "${args[@]}" 2>"$err") || rc=$?
   t1=$(date +%s.%N)
   l1=$(load1)
-  [ -n "$pid" ] && io1=$(io_written "$pid")
-  local io=""
+  [ -n "$pid" ] && io1=$(io_written "$pid") && c1=$(cpu_of "$pid")
+  local io="" cpu=""
+  if [ -n "$c0" ] && [ -n "$c1" ]; then cpu=$(awk "BEGIN {print $c1 - $c0}"); fi
   if [ -n "$io0" ] && [ -n "$io1" ]; then io=$((io1 - io0)); fi
   printf '%s\n' "$out" | python3 "$HELPER" record "$RESULTS" --scenario "$sc" --broker "$br" \
     --round "$rd" --rc "$rc" --elapsed "$(awk "BEGIN {print $t1 - $t0}")" \
-    --io "$io" --cmd "$cmd" --stderr "$err" --load "$l0" --load-after "$l1"
+    --io "$io" --cmd "$cmd" --stderr "$err" --load "$l0" --load-after "$l1" --cpu "$cpu"
 }
 
 # --------------------------------------------------------------------------------------------
