@@ -28,6 +28,9 @@ impl ExchangeStats {
     }
 }
 
+/// How many exchanges one tally tracks before it flushes.
+const MAX_TALLIED_EXCHANGES: usize = 32;
+
 /// One batch's counts per exchange published to. A batch rarely touches more than a few
 /// exchanges, so a short list searched from its most recent entry beats a map.
 #[derive(Debug, Default)]
@@ -47,6 +50,11 @@ impl ExchangeTally {
         let counts = match found {
             Some((_, counts)) => counts,
             None => {
+                // A batch publishing to very many exchanges adds its counts early rather
+                // than searching an ever longer list.
+                if self.entries.len() >= MAX_TALLIED_EXCHANGES {
+                    self.flush();
+                }
                 self.entries
                     .push((Arc::clone(stats), ExchangeCounters::default()));
                 let last = self.entries.len() - 1;
@@ -105,5 +113,27 @@ mod tests {
             2,
             "a flushed batch is not added twice"
         );
+    }
+
+    #[test]
+    fn a_batch_over_many_exchanges_keeps_every_count() {
+        let all: Vec<_> = (0..MAX_TALLIED_EXCHANGES * 3)
+            .map(|_| Arc::new(ExchangeStats::default()))
+            .collect();
+        let mut tally = ExchangeTally::default();
+        for _ in 0..2 {
+            for x in &all {
+                tally.record(x, 1);
+            }
+        }
+        assert!(tally.entries.len() <= MAX_TALLIED_EXCHANGES);
+        tally.flush();
+        for x in &all {
+            let want = ExchangeCounters {
+                publish_in: 2,
+                publish_out: 2,
+            };
+            assert_eq!(x.snapshot(), want);
+        }
     }
 }
