@@ -146,7 +146,7 @@ wstart() {
   rm -rf "$data"
   mkdir -p "$data"
   W_LOG=$LOGDIR/$name-$WARREN_N.log
-  WARREN_CMD="$bin --bind 127.0.0.1 --amqp-port $port --mgmt-port 0 --data-dir $data"
+  WARREN_CMD="$bin --bind 127.0.0.1 --amqp-port $port --mgmt-port 0 --prometheus-port 0 --data-dir $data"
   # shellcheck disable=SC2086
   $WARREN_CMD >"$W_LOG" 2>&1 &
   W_PID=$!
@@ -203,9 +203,9 @@ dw_start() {
   local data=$1; shift
   DW_N=$((DW_N + 1))
   DW_LOG=$LOGDIR/warren-dur-$DW_N.log
-  DW_CMD="$WARREN_BIN --bind 127.0.0.1 --amqp-port $DUR_PORT --mgmt-port 0 --data-dir $data $*"
+  DW_CMD="$WARREN_BIN --bind 127.0.0.1 --amqp-port $DUR_PORT --mgmt-port 0 --prometheus-port 0 --data-dir $data $*"
   # As shown in the report: repo-relative binary, $DATA for the temporary data dir.
-  DW_SHOWN="${WARREN_BIN#"$ROOT"/} --bind 127.0.0.1 --amqp-port $DUR_PORT --mgmt-port 0 --data-dir \$DATA${*:+ $*}"
+  DW_SHOWN="${WARREN_BIN#"$ROOT"/} --bind 127.0.0.1 --amqp-port $DUR_PORT --mgmt-port 0 --prometheus-port 0 --data-dir \$DATA${*:+ $*}"
   DW_T0=$(date +%s.%N)
   # shellcheck disable=SC2086
   $DW_CMD >"$DW_LOG" 2>&1 &
@@ -820,7 +820,7 @@ fi
   echo "nofile_warren=$NOFILE_WARREN"
   echo "nofile_rabbit=$NOFILE_RABBIT"
   echo "nofile_perf=$NOFILE_PERF"
-  echo "warren_cmd=ulimit -n 65536; target/release/warren --bind 127.0.0.1 --amqp-port $WARREN_PORT --mgmt-port 0 --data-dir \$TMP/warren-data"
+  echo "warren_cmd=ulimit -n 65536; target/release/warren --bind 127.0.0.1 --amqp-port $WARREN_PORT --mgmt-port 0 --prometheus-port 0 --data-dir \$TMP/warren-data"
   echo "rabbit_cmd=ulimit -n 65536; cd \$DIR; env -i HOME=\$DIR RABBITMQ_NODENAME=$RABBIT_NODENAME RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$RABBIT_PORT RABBITMQ_DIST_PORT=$RABBIT_DIST_PORT RABBITMQ_MNESIA_BASE=\$DIR/mnesia RABBITMQ_LOG_BASE=\$DIR/log RABBITMQ_PID_FILE=\$DIR/rabbitmq.pid RABBITMQ_CONFIG_FILE=\$DIR/rabbitmq.conf RABBITMQ_ENABLED_PLUGINS_FILE=\$DIR/enabled_plugins RABBITMQ_CONF_ENV_FILE=\$DIR/rabbitmq-env.conf RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}' setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups /usr/lib/rabbitmq/bin/rabbitmq-server"
   echo "rabbit_conf=$RABBIT_CONF"
   echo "results_path=${RESULTS#"$ROOT"/}"

@@ -33,7 +33,7 @@ cargo test --workspace --quiet 2>&1 | tee "$TARGET_DIR/cargo-test.log"
 
 step "warrenctl's tests against a running warren (rabbitmqctl's verbs over the management API)"
 ctl_dir=$(mktemp -d)
-"$TARGET_DIR/debug/warren" --bind 127.0.0.1 --amqp-port 0 --mgmt-port 0 --data-dir "$ctl_dir/data" >"$ctl_dir/log" 2>&1 &
+"$TARGET_DIR/debug/warren" --bind 127.0.0.1 --amqp-port 0 --mgmt-port 0 --prometheus-port 0 --data-dir "$ctl_dir/data" >"$ctl_dir/log" 2>&1 &
 ctl_pid=$!
 ctl_port=
 for _ in $(seq 1 300); do

@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 DATA=$(mktemp -d)
 LOG=$DATA/warren.log
 # The default bind (::) so that amqplib's IPv6 test reaches it on ::1; only loopback is used.
-"$BIN" --amqp-port 0 --mgmt-port 0 --data-dir "$DATA/data" \
+"$BIN" --amqp-port 0 --mgmt-port 0 --prometheus-port 0 --data-dir "$DATA/data" \
   --server-product RabbitMQ >"$LOG" 2>&1 &
 PID=$!
 trap 'kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -rf "$DATA"' EXIT

@@ -4,7 +4,7 @@ Which broker the tests talk to:
 
 * ``WARREN_BIN=/path/to/warren``: every session (and every module that asks
   for ``private_broker``) starts that binary as
-  ``$WARREN_BIN --bind 127.0.0.1 --amqp-port 0 --mgmt-port 0 --data-dir DIR``
+  ``$WARREN_BIN --bind 127.0.0.1 --amqp-port 0 --mgmt-port 0 --prometheus-port 0 --data-dir DIR``
   and waits for the line ``listening amqp HOST:PORT`` on its output.
   It also waits for ``listening management HOST:PORT`` (printed before the AMQP line):
   ``broker.mgmt_url`` is the management HTTP API's base URL.
@@ -36,6 +36,7 @@ STARTUP_TIMEOUT = 30  # seconds to see "listening amqp HOST:PORT"
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL
 LISTEN_RE = re.compile(r"listening amqp (\S+):(\d+)")
 MGMT_LISTEN_RE = re.compile(r"listening management (\S+):(\d+)")
+METRICS_LISTEN_RE = re.compile(r"listening prometheus (\S+):(\d+)")
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 _running_brokers = []  # WarrenProcess instances currently alive (for failure reports)
@@ -44,12 +45,20 @@ _running_brokers = []  # WarrenProcess instances currently alive (for failure re
 class Broker:
     """Where a broker listens, and how to connect to it."""
 
-    def __init__(self, host, port, process=None, description="", mgmt_port=None):
+    def __init__(self, host, port, process=None, description="", mgmt_port=None, metrics_port=None):
         self.host = host
         self.port = int(port)
         self.process = process
         self.description = description or f"{host}:{port}"
         self.mgmt_port = int(mgmt_port) if mgmt_port else None
+        self.metrics_port = int(metrics_port) if metrics_port else None
+
+    @property
+    def metrics_url(self):
+        """The Prometheus listener's base URL (http://HOST:PORT), or None if there is none."""
+        if self.metrics_port is None:
+            return None
+        return f"http://{self.host}:{self.metrics_port}"
 
     @property
     def mgmt_url(self):
@@ -98,6 +107,7 @@ class WarrenProcess:
         self._cond = threading.Condition()
         self._eof = False
         self.mgmt_port = None  # from "listening management HOST:PORT" of the current run
+        self.metrics_port = None  # from "listening prometheus HOST:PORT"
 
     def start(self):
         """Start the binary (again, after stop() or kill(): same data dir, new port)."""
@@ -106,11 +116,13 @@ class WarrenProcess:
             self.lines.clear()
             self._eof = False
             self.mgmt_port = None
+            self.metrics_port = None
         cmd = [
             self.binary,
             "--bind", self.bind,
             "--amqp-port", "0",
             "--mgmt-port", "0",
+            "--prometheus-port", "0",
             "--data-dir", self.data_dir,
             *self.extra_args,
         ]
@@ -154,6 +166,9 @@ class WarrenProcess:
                     mg = MGMT_LISTEN_RE.search(line)
                     if mg:
                         self.mgmt_port = int(mg.group(2))
+                    mp = METRICS_LISTEN_RE.search(line)
+                    if mp:
+                        self.metrics_port = int(mp.group(2))
                     m = LISTEN_RE.search(line)
                     if m:
                         host = m.group(1).strip("[]")
@@ -230,11 +245,19 @@ def _start_broker(tmp_path_factory, label):
             process=proc,
             description=f"warren {host}:{port} (log {proc.log_path})",
             mgmt_port=proc.mgmt_port,
+            metrics_port=proc.metrics_port,
         )
     port = _external_port()
     if port:
         mgmt_port = os.environ.get("MGMT_PORT")
-        return Broker("127.0.0.1", port, description=f"external broker 127.0.0.1:{port}", mgmt_port=mgmt_port)
+        metrics_port = os.environ.get("METRICS_PORT")
+        return Broker(
+            "127.0.0.1",
+            port,
+            description=f"external broker 127.0.0.1:{port}",
+            mgmt_port=mgmt_port,
+            metrics_port=metrics_port,
+        )
     pytest.fail(
         "No broker configured: set WARREN_BIN=/path/to/warren to start one, "
         "or AMQP_PORT=5672 to use a broker that is already running on 127.0.0.1.",
@@ -276,6 +299,7 @@ class RestartableBroker(Broker):
     def start(self):
         self.host, self.port = self.process.start()
         self.mgmt_port = self.process.mgmt_port
+        self.metrics_port = self.process.metrics_port
         self.description = f"warren {self.host}:{self.port} (log {self.process.log_path})"
 
     def stop(self):

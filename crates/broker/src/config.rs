@@ -10,6 +10,8 @@ pub struct Config {
     pub bind: IpAddr,
     pub amqp_port: u16,
     pub mgmt_port: u16,
+    /// Prometheus metrics port (RabbitMQ's `prometheus.tcp.port`); 0 picks a free port.
+    pub prometheus_port: u16,
     /// Address of the management listener (RabbitMQ's `management.tcp.ip`); `None`: `bind`.
     pub mgmt_bind: Option<IpAddr>,
     pub data_dir: PathBuf,
@@ -60,6 +62,7 @@ impl Default for Config {
             bind: IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
             amqp_port: 5672,
             mgmt_port: 15672,
+            prometheus_port: 15692,
             mgmt_bind: None,
             data_dir: PathBuf::from("./warren-data"),
             default_user: "guest".into(),

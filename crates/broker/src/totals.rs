@@ -47,41 +47,18 @@ impl Churn {
     }
 }
 
+/// How many counters a [`ChannelCounters`] has.
+const COUNTERS: usize = 12;
+
 #[derive(Debug, Default)]
 pub struct Totals {
-    publish: AtomicU64,
-    confirm: AtomicU64,
-    deliver: AtomicU64,
-    deliver_no_ack: AtomicU64,
-    get: AtomicU64,
-    get_no_ack: AtomicU64,
-    get_empty: AtomicU64,
-    redeliver: AtomicU64,
-    ack: AtomicU64,
-    return_unroutable: AtomicU64,
-    drop_unroutable: AtomicU64,
+    counts: [AtomicU64; COUNTERS],
 }
 
 impl Totals {
-    fn fields(&self) -> [&AtomicU64; 11] {
-        [
-            &self.publish,
-            &self.confirm,
-            &self.deliver,
-            &self.deliver_no_ack,
-            &self.get,
-            &self.get_no_ack,
-            &self.get_empty,
-            &self.redeliver,
-            &self.ack,
-            &self.return_unroutable,
-            &self.drop_unroutable,
-        ]
-    }
-
     /// Add one connection's batch.
     pub fn add(&self, c: &ChannelCounters) {
-        for (total, n) in self.fields().into_iter().zip(values(c)) {
+        for (total, n) in self.counts.iter().zip(values(c)) {
             if n != 0 {
                 total.fetch_add(n, Ordering::Relaxed);
             }
@@ -89,10 +66,11 @@ impl Totals {
     }
 
     pub fn snapshot(&self) -> ChannelCounters {
-        let [publish, confirm, deliver, deliver_no_ack, get, get_no_ack, get_empty, redeliver, ack, return_unroutable, drop_unroutable] =
-            self.fields().map(|a| a.load(Ordering::Relaxed));
+        let [publish, publish_confirm, confirm, deliver, deliver_no_ack, get, get_no_ack, get_empty, redeliver, ack, return_unroutable, drop_unroutable] =
+            self.counts.each_ref().map(|a| a.load(Ordering::Relaxed));
         ChannelCounters {
             publish,
+            publish_confirm,
             confirm,
             deliver,
             deliver_no_ack,
@@ -107,9 +85,11 @@ impl Totals {
     }
 }
 
-fn values(c: &ChannelCounters) -> [u64; 11] {
+/// The counters in the order of [`Totals::snapshot`].
+fn values(c: &ChannelCounters) -> [u64; COUNTERS] {
     [
         c.publish,
+        c.publish_confirm,
         c.confirm,
         c.deliver,
         c.deliver_no_ack,
@@ -142,6 +122,11 @@ mod tests {
         assert_eq!(
             (s.publish, s.ack, s.drop_unroutable, s.deliver),
             (6, 4, 2, 0)
+        );
+        assert_eq!(
+            values(&s),
+            values(&batch).map(|n| n * 2),
+            "every field round-trips"
         );
     }
 

@@ -7,16 +7,21 @@
 //! - [`listing`]: sorting, filtering, columns and pagination.
 //! - [`render`]: snapshots as RabbitMQ's JSON; [`rates`]: `*_details.rate`.
 //! - `routes::*`: one module per group of endpoints.
+//! - [`prometheus`]: the metrics listener (its own port, RabbitMQ's metric names).
+//! - `ui`: the web UI's files, embedded, at `/`.
 
 pub mod auth;
 pub mod error;
 pub mod listing;
 pub mod message;
 pub mod path;
+pub mod process;
+pub mod prometheus;
 pub mod rates;
 pub mod render;
 mod routes;
 pub mod server;
+mod ui;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,6 +41,10 @@ use warren_broker::Broker;
 
 use crate::error::{ApiError, ApiResult};
 use crate::listing::ListParams;
+
+/// The RabbitMQ release whose management API (and metrics) Warren implements; tools read it
+/// to pick what to call.
+pub const RABBITMQ_API_VERSION: &str = "3.10.8";
 
 /// RabbitMQ's default `management.http.max_body_size` (definitions files can be large).
 pub const BODY_LIMIT_BYTES: usize = 20 << 20;
@@ -88,6 +97,7 @@ pub async fn serve(
 
 pub fn router(api: Arc<Api>) -> Router {
     routes::all()
+        .merge(ui::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(axum::middleware::map_response(common_headers))

@@ -183,6 +183,55 @@ pub async fn publish(
     Ok(true)
 }
 
+/// A message as `/get` shows it (without `message_count`): payload as text when it is UTF-8
+/// (unless `base64_always`), cut at `truncate` bytes.
+fn message_json(
+    msg: &Message,
+    redelivered: bool,
+    base64_always: bool,
+    truncate: Option<usize>,
+) -> Value {
+    let body = msg.body();
+    let shown = &body[..truncate.map_or(body.len(), |t| t.min(body.len()))];
+    let (payload, encoding) = match std::str::from_utf8(shown) {
+        Ok(text) if !base64_always => (text.to_owned(), "string"),
+        _ => (
+            base64::engine::general_purpose::STANDARD.encode(shown),
+            "base64",
+        ),
+    };
+    json!({
+        "payload_bytes": body.len(),
+        "redelivered": redelivered,
+        "exchange": String::from_utf8_lossy(msg.exchange()),
+        "routing_key": String::from_utf8_lossy(msg.routing_key()),
+        "properties": properties_to_json(msg.properties()),
+        "payload": payload,
+        "payload_encoding": encoding,
+    })
+}
+
+/// Most messages one peek shows.
+pub const PEEK_MAX: usize = 100;
+/// Payload bytes a peek shows of each message.
+const PEEK_TRUNCATE_BYTES: usize = 4096;
+
+/// The first `count` ready messages of a queue, left where they are (Warren's own
+/// `/peek`: RabbitMQ's `/get` with requeue marks them redelivered and moves them).
+pub async fn peek(api: &Api, vhost: &str, queue: &str, count: usize) -> ApiResult<Value> {
+    let q = api
+        .broker
+        .vhost_or_err(vhost)?
+        .lookup_queue(queue, Origin::Operator)?;
+    let peeked = warren_broker::queue::load_peeked(q.peek(count.min(PEEK_MAX))).await;
+    Ok(Value::Array(
+        peeked
+            .iter()
+            .map(|(m, redelivered)| message_json(m, *redelivered, false, Some(PEEK_TRUNCATE_BYTES)))
+            .collect(),
+    ))
+}
+
 /// How `/get` settles what it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckMode {
@@ -241,25 +290,9 @@ pub async fn get(
         let Some(msg) = m.in_memory() else {
             continue;
         };
-        let body = msg.body();
-        let shown = &body[..truncate.map_or(body.len(), |t| t.min(body.len()))];
-        let (payload, encoding) = match std::str::from_utf8(shown) {
-            Ok(text) if !base64_always => (text.to_owned(), "string"),
-            _ => (
-                base64::engine::general_purpose::STANDARD.encode(shown),
-                "base64",
-            ),
-        };
-        out.push(json!({
-            "payload_bytes": body.len(),
-            "redelivered": m.redelivered,
-            "exchange": String::from_utf8_lossy(msg.exchange()),
-            "routing_key": String::from_utf8_lossy(msg.routing_key()),
-            "message_count": left,
-            "properties": properties_to_json(msg.properties()),
-            "payload": payload,
-            "payload_encoding": encoding,
-        }));
+        let mut shown = message_json(&msg, m.redelivered, base64_always, truncate);
+        shown["message_count"] = json!(left);
+        out.push(shown);
     }
     q.add_stats(&QueueDelta {
         get: taken.len() as u64,

@@ -178,6 +178,8 @@ pub struct ChurnCounters {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChannelCounters {
     pub publish: u64,
+    /// Of those, published on a channel in confirm mode.
+    pub publish_confirm: u64,
     pub confirm: u64,
     pub deliver: u64,
     pub deliver_no_ack: u64,

@@ -114,6 +114,16 @@ impl TestBroker {
             .expect("warren printed no `listening management` line")
     }
 
+    /// Where the current process serves Prometheus metrics (its `listening prometheus`
+    /// line).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.output()
+            .iter()
+            .rev()
+            .find_map(|line| parse_after(line, "listening prometheus "))
+            .expect("warren printed no `listening prometheus` line")
+    }
+
     /// The management API's base URL, e.g. `http://127.0.0.1:40123`.
     pub fn mgmt_url(&self) -> String {
         format!("http://{}", self.mgmt_addr())
@@ -252,6 +262,8 @@ fn spawn(
             "--amqp-port",
             "0",
             "--mgmt-port",
+            "0",
+            "--prometheus-port",
             "0",
         ])
         .arg("--data-dir")

@@ -36,6 +36,10 @@ struct Cli {
     /// Management HTTP port (0 picks a free port).
     #[arg(long, env = "WARREN_MGMT_PORT", default_value_t = 15672)]
     mgmt_port: u16,
+    /// Prometheus metrics port, on the management listener's address (0 picks a free
+    /// port).
+    #[arg(long, env = "WARREN_PROMETHEUS_PORT", default_value_t = 15692)]
+    prometheus_port: u16,
     /// Directory for persistent data.
     #[arg(
         long,
@@ -187,12 +191,6 @@ fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
             "configuration key not applied by Warren yet"
         );
     }
-    if file.prometheus_port.is_some() {
-        tracing::warn!(
-            key = "prometheus.tcp.port",
-            "configuration key not applied by Warren yet"
-        );
-    }
     let from_file = file.vm_memory_high_watermark.map(|w| match w {
         MemoryWatermark::FractionOfRam(f) => Watermark::Relative(f),
         MemoryWatermark::Bytes(b) => Watermark::Absolute(b),
@@ -210,6 +208,12 @@ fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
         bind: layered(m, "bind", cli.bind, listener.and_then(|l| l.ip)),
         amqp_port: layered(m, "amqp_port", cli.amqp_port, listener.map(|l| l.port)),
         mgmt_port: layered(m, "mgmt_port", cli.mgmt_port, file.management_port),
+        prometheus_port: layered(
+            m,
+            "prometheus_port",
+            cli.prometheus_port,
+            file.prometheus_port,
+        ),
         mgmt_bind: file.management_ip,
         data_dir: cli.data_dir,
         default_user: layered(m, "default_user", cli.default_user, file.default_user),
@@ -292,24 +296,40 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let mgmt_bind = config.mgmt_bind.unwrap_or(config.bind);
     let mgmt_listener = listen(mgmt_bind, config.mgmt_port).await?;
     let mgmt_bound = mgmt_listener.local_addr()?;
+    let metrics_listener = listen(mgmt_bind, config.prometheus_port).await?;
+    let metrics_bound = metrics_listener.local_addr()?;
     let broker = Broker::new(config)?;
     let api = Arc::new(warren_mgmt::Api::new(
         Arc::clone(&broker),
         bound,
         mgmt_bound,
     ));
-    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api_task = tokio::spawn(warren_mgmt::serve(mgmt_listener, api, async {
-        let _ = api_stopped.await;
-    }));
+    let identity = warren_mgmt::prometheus::Identity::new(&api.node);
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = http_stopped.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let api_task = tokio::spawn(warren_mgmt::serve(mgmt_listener, api, stopped()));
+    let metrics_task = tokio::spawn(warren_mgmt::prometheus::serve(
+        metrics_listener,
+        Arc::clone(&broker),
+        identity,
+        stopped(),
+    ));
     tracing::info!("listening management {mgmt_bound}");
+    tracing::info!("listening prometheus {metrics_bound}");
     tracing::info!("listening amqp {bound}");
     warren_amqp::server::run(listener, broker, shutdown_signal()).await;
-    let _ = stop_api.send(());
-    match tokio::time::timeout(Duration::from_secs(5), api_task).await {
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "management listener failed"),
-        Ok(_) => {}
-        Err(_) => tracing::warn!("management listener did not stop in time"),
+    let _ = stop_http.send(true);
+    for (name, task) in [("management", api_task), ("prometheus", metrics_task)] {
+        match tokio::time::timeout(Duration::from_secs(5), task).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, listener = name, "listener failed"),
+            Ok(_) => {}
+            Err(_) => tracing::warn!(listener = name, "listener did not stop in time"),
+        }
     }
     tracing::info!("stopped");
     Ok(())

@@ -93,7 +93,15 @@ fn a_bad_file_stops_the_broker_naming_file_line_and_key() {
     let conf = write_conf("heartbeat = 5\nhartbeat = 7\n");
     let data = tempfile::tempdir().expect("temp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--amqp-port", "0", "--mgmt-port", "0", "--config"])
+        .args([
+            "--amqp-port",
+            "0",
+            "--mgmt-port",
+            "0",
+            "--prometheus-port",
+            "0",
+        ])
+        .arg("--config")
         .arg(conf.path())
         .arg("--data-dir")
         .arg(data.path())

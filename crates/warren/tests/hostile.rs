@@ -691,6 +691,8 @@ async fn deeply_nested_definitions_do_not_crash_the_broker() {
             "0",
             "--mgmt-port",
             "0",
+            "--prometheus-port",
+            "0",
         ])
         .arg("--definitions")
         .arg(&path)

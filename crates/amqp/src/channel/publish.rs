@@ -337,7 +337,11 @@ impl Channel {
         ready: ReadyPublish,
     ) -> AmqpResult<Option<u64>> {
         let ReadyPublish { mandatory, message } = ready;
-        self.bump(&mut ctx.totals, |c| c.publish += 1);
+        let confirm = u64::from(self.confirm.is_some());
+        self.bump(&mut ctx.totals, |c| {
+            c.publish += 1;
+            c.publish_confirm += confirm;
+        });
         let exchange = name_str(message.exchange());
         if exchange.is_empty() && message.routing_key().starts_with(REPLY_TO_PREFIX) {
             self.publish_direct_reply(ctx, message, mandatory)?;

@@ -162,6 +162,44 @@ async fn read_batch(paged: &mut [&mut QueuedMessage]) -> Vec<(u64, StoreError)> 
     failed
 }
 
+/// A ready message looked at without taking it (the management UI's view of a queue's
+/// head): the message if it is in memory, else where it is stored.
+#[derive(Debug, Clone)]
+pub struct PeekedMessage {
+    pub message: Option<Arc<Message>>,
+    stored_at: Option<(Arc<Store>, StoreLoc)>,
+    pub redelivered: bool,
+}
+
+impl PeekedMessage {
+    fn of(m: &QueuedMessage) -> Self {
+        PeekedMessage {
+            message: m.message.clone(),
+            stored_at: m.stored.as_ref().map(|s| (Arc::clone(s.store()), s.loc)),
+            redelivered: m.redelivered,
+        }
+    }
+}
+
+/// Read peeked messages that live on disk only (on the blocking pool). A message consumed
+/// and removed from the store since it was peeked is left out.
+pub async fn load_peeked(peeked: Vec<PeekedMessage>) -> Vec<(Arc<Message>, bool)> {
+    let read = move || {
+        peeked
+            .into_iter()
+            .filter_map(|p| {
+                let message = match (p.message, p.stored_at) {
+                    (Some(m), _) => m,
+                    (None, Some((store, loc))) => store.read(&loc).ok()?,
+                    (None, None) => return None,
+                };
+                Some((message, p.redelivered))
+            })
+            .collect()
+    };
+    tokio::task::spawn_blocking(read).await.unwrap_or_default()
+}
+
 /// Ready messages in delivery order (ascending `seq`), with their byte counts (kept as
 /// messages come and go, under the queue lock the caller holds anyway).
 #[derive(Debug, Default)]
@@ -207,6 +245,11 @@ impl Backlog {
 
     pub fn bytes(&self) -> BacklogBytes {
         self.bytes
+    }
+
+    /// The first `n` ready messages, as they are.
+    pub fn peek(&self, n: usize) -> Vec<PeekedMessage> {
+        self.ready.iter().take(n).map(PeekedMessage::of).collect()
     }
 
     pub fn push_back(&mut self, mut m: QueuedMessage) {

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use warren_codec::types::FieldTable;
 use warren_model::query::QueueCounters;
 
-pub use backlog::{load_paged, Backlog, BacklogBytes, QueuedMessage};
+pub use backlog::{load_paged, load_peeked, Backlog, BacklogBytes, PeekedMessage, QueuedMessage};
 pub use consumer::{ChannelCredit, Consumer};
 use outbox::OutboxEvent;
 
@@ -303,6 +303,11 @@ impl Queue {
     pub fn kick(self: &Arc<Self>) {
         let mut st = self.state.lock();
         self.dispatch(&mut st);
+    }
+
+    /// The first `n` ready messages, left where they are.
+    pub fn peek(&self, n: usize) -> Vec<PeekedMessage> {
+        self.state.lock().backlog.peek(n)
     }
 
     /// basic.get: take the head message, with the count of those left behind.

@@ -15,11 +15,7 @@ use warren_model::command::{Command, Origin, QueueSpec};
 use super::exchanges::visible_vhost;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::{json, render, Api};
-
-/// The RabbitMQ release whose management API Warren implements; tools read it to pick
-/// what to call.
-pub const RABBITMQ_API_VERSION: &str = "3.10.8";
+use crate::{json, render, Api, RABBITMQ_API_VERSION};
 
 pub fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -152,29 +148,6 @@ async fn overview(
     Ok(json(crate::listing::columns(v, &params)))
 }
 
-/// Open file descriptors of this process.
-fn fd_used() -> u64 {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
-}
-
-fn fd_total() -> u64 {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|t| {
-            let line = t.lines().find(|l| l.starts_with("Max open files"))?;
-            line.split_whitespace().nth(3)?.parse().ok()
-        })
-        .unwrap_or(0)
-}
-
-/// Resident memory of this process in bytes.
-fn mem_used() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|t| t.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
-}
-
 fn node_json(api: &Api) -> Value {
     let b = &api.broker;
     let alarms = b.alarm();
@@ -186,16 +159,16 @@ fn node_json(api: &Api) -> Value {
         "os_pid": std::process::id().to_string(),
         "uptime": api.started.elapsed().as_millis() as u64,
         "processors": processors,
-        "mem_used": mem_used(),
+        "mem_used": crate::process::resident_bytes(),
         "mem_limit": b.config.memory_high_watermark_bytes,
         "mem_alarm": alarms.memory,
         "mem_calculation_strategy": "rss",
         "disk_free_limit": b.config.disk_free_limit,
         "disk_free_alarm": alarms.disk,
-        "fd_used": fd_used(),
-        "fd_total": fd_total(),
+        "fd_used": crate::process::open_fds(),
+        "fd_total": crate::process::max_fds(),
         "sockets_used": b.connection_summaries().len(),
-        "sockets_total": fd_total(),
+        "sockets_total": crate::process::max_fds(),
         "partitions": [],
         "exchange_types": exchange_types(),
         "auth_mechanisms": b.config.auth_mechanisms.iter()

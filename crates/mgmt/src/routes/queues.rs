@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<Api>> {
         )
         .route("/api/queues/{vhost}/{name}/contents", delete_route(purge))
         .route("/api/queues/{vhost}/{name}/get", post(get_messages))
+        .route("/api/queues/{vhost}/{name}/peek", get(peek))
         .route("/api/queues/{vhost}/{name}/bindings", get(bindings))
 }
 
@@ -200,6 +201,26 @@ async fn purge(
     api.broker
         .execute(Origin::Operator, Command::PurgeQueue { vhost, name })?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Warren's own: the queue's first ready messages, not taken (`count`, default 5, at most
+/// [`message::PEEK_MAX`]). Needs read permission, like `/get`.
+async fn peek(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((vhost, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let info = existing_queue(&api, &caller, &vhost, &name, Access::Read)?;
+    let count = match q.get("count") {
+        None => 5,
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request("count: expected a non-negative integer"))?,
+    };
+    Ok(json(
+        message::peek(&api, &info.vhost, &info.name, count).await?,
+    ))
 }
 
 async fn get_messages(

@@ -1,0 +1,403 @@
+//! One scrape: a snapshot of the broker (queues, connections, channels for per-object,
+//! counters), then the families written from it. Aggregated, object families are one
+//! unlabelled sum each; per object, one sample per queue (`vhost`, `queue`), connection or
+//! channel (`channel`, as RabbitMQ labels both).
+
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+use warren_broker::queue::outbox::ConnectionShared;
+use warren_broker::queue::{Queue, QueueSizes};
+use warren_broker::Broker;
+use warren_model::query::{ChannelCounters, ChannelInfo, ChurnCounters};
+
+use super::families as f;
+use super::text::{Family, Value, Writer};
+use super::Identity;
+
+/// Which registry a scrape asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registry {
+    /// `/metrics`: object families summed, plus alarms and the process start time.
+    Aggregated,
+    /// `/metrics/per-object`.
+    PerObject,
+    /// `/metrics/detailed` without `family`: identity and build info only (as RabbitMQ).
+    Detailed,
+}
+
+/// What one queue shows, read under its lock once.
+struct QueueRow {
+    queue: Arc<Queue>,
+    sizes: QueueSizes,
+    unacked: u64,
+    unacked_bytes: u64,
+    published: u64,
+}
+
+impl QueueRow {
+    fn of(queue: Arc<Queue>) -> Self {
+        QueueRow {
+            sizes: queue.sizes(),
+            unacked: queue.unacked(),
+            unacked_bytes: queue.unacked_bytes(),
+            published: queue.counters().publish,
+            queue,
+        }
+    }
+
+    fn ready_ram(&self) -> u64 {
+        u64::from(self.sizes.ready).saturating_sub(self.sizes.bytes.paged_out)
+    }
+}
+
+/// Each queue family and how to read it from a row.
+type QueueValue = fn(&QueueRow) -> Value;
+const QUEUE_FAMILIES: [(Family, QueueValue); 16] = [
+    (f::QUEUE_READY, |r| u64::from(r.sizes.ready).into()),
+    (f::QUEUE_UNACKED, |r| r.unacked.into()),
+    (f::QUEUE_MESSAGES, |r| {
+        (u64::from(r.sizes.ready) + r.unacked).into()
+    }),
+    (f::QUEUE_CONSUMERS, |r| u64::from(r.sizes.consumers).into()),
+    (f::QUEUE_CONSUMER_CAPACITY, |r| {
+        r.sizes.consumer_capacity.into()
+    }),
+    (f::QUEUE_CONSUMER_UTILISATION, |r| {
+        r.sizes.consumer_capacity.into()
+    }),
+    (f::QUEUE_MEMORY, |r| r.sizes.memory_bytes.into()),
+    (f::QUEUE_RAM, |r| (r.ready_ram() + r.unacked).into()),
+    (f::QUEUE_RAM_BYTES, |r| {
+        (r.sizes.bytes.in_memory + r.unacked_bytes).into()
+    }),
+    (f::QUEUE_READY_RAM, |r| r.ready_ram().into()),
+    (f::QUEUE_UNACKED_RAM, |r| r.unacked.into()),
+    (f::QUEUE_BYTES, |r| {
+        (r.sizes.bytes.total + r.unacked_bytes).into()
+    }),
+    (f::QUEUE_READY_BYTES, |r| r.sizes.bytes.total.into()),
+    (f::QUEUE_UNACKED_BYTES, |r| r.unacked_bytes.into()),
+    (f::QUEUE_PAGED_OUT, |r| r.sizes.bytes.paged_out.into()),
+    (f::QUEUE_PAGED_OUT_BYTES, |r| {
+        r.sizes
+            .bytes
+            .total
+            .saturating_sub(r.sizes.bytes.in_memory)
+            .into()
+    }),
+];
+
+type ConnectionValue = fn(&ConnectionShared) -> u64;
+const CONNECTION_FAMILIES: [(Family, ConnectionValue); 5] = [
+    (f::CONNECTION_IN_BYTES, |c| load(&c.recv_oct)),
+    (f::CONNECTION_OUT_BYTES, |c| load(&c.send_oct)),
+    (f::CONNECTION_IN_PACKETS, |c| load(&c.recv_cnt)),
+    (f::CONNECTION_OUT_PACKETS, |c| load(&c.send_cnt)),
+    (f::CONNECTION_CHANNELS, |c| {
+        u64::from(c.channels.load(std::sync::atomic::Ordering::Relaxed))
+    }),
+];
+
+fn load(a: &std::sync::atomic::AtomicU64) -> u64 {
+    a.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Everything a scrape shows, taken before writing starts.
+pub struct Snapshot {
+    registry: Registry,
+    queues: Vec<QueueRow>,
+    connections: Vec<Arc<ConnectionShared>>,
+    /// Per-object only: each connection's channels, as its driver reports them.
+    channels: Vec<ChannelInfo>,
+    totals: ChannelCounters,
+    churn: ChurnCounters,
+    alarms: warren_broker::alarm::Alarms,
+    memory_limit_bytes: u64,
+    disk_limit_bytes: u64,
+    data_dir: std::path::PathBuf,
+}
+
+impl Snapshot {
+    /// Read the broker (channels are asked of their connections for per-object scrapes).
+    pub async fn take(broker: &Broker, registry: Registry) -> Self {
+        let channels = if registry == Registry::PerObject {
+            broker.channel_infos(None).await
+        } else {
+            Vec::new()
+        };
+        let (queues, connections) = if registry == Registry::Detailed {
+            (Vec::new(), Vec::new())
+        } else {
+            let queues = broker
+                .vhosts()
+                .iter()
+                .flat_map(|v| v.queues())
+                .map(QueueRow::of)
+                .collect();
+            (queues, broker.connections())
+        };
+        Snapshot {
+            registry,
+            queues,
+            connections,
+            channels,
+            totals: broker.totals.snapshot(),
+            churn: broker.churn.snapshot(),
+            alarms: broker.alarm(),
+            memory_limit_bytes: broker.config.memory_high_watermark_bytes,
+            disk_limit_bytes: broker.config.disk_free_limit,
+            data_dir: broker.config.data_dir.clone(),
+        }
+    }
+
+    /// Write the scrape (blocking: it reads /proc and the data directory's file system).
+    pub fn write(&self, identity: &Identity, sink: impl FnMut(Bytes) -> bool) {
+        let mut w = Writer::new(sink);
+        if self.registry != Registry::Detailed {
+            self.churn(&mut w);
+            self.node(&mut w, identity);
+            self.queues(&mut w);
+            self.channels(&mut w);
+            self.connections(&mut w);
+            self.object_totals(&mut w);
+            self.global(&mut w);
+        }
+        build_and_identity(&mut w, identity);
+        if self.registry == Registry::Aggregated {
+            self.alarms_and_start(&mut w, identity);
+        }
+        w.finish();
+    }
+
+    fn per_object(&self) -> bool {
+        self.registry == Registry::PerObject
+    }
+
+    fn churn(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
+        let c = &self.churn;
+        for (family, value) in [
+            (f::CONNECTIONS_OPENED, c.connection_created),
+            (f::CONNECTIONS_CLOSED, c.connection_closed),
+            (f::CHANNELS_OPENED, c.channel_created),
+            (f::CHANNELS_CLOSED, c.channel_closed),
+            (f::QUEUES_DECLARED, c.queue_declared),
+            (f::QUEUES_CREATED, c.queue_created),
+            (f::QUEUES_DELETED, c.queue_deleted),
+        ] {
+            w.single(&family, value);
+        }
+    }
+
+    fn node(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>, identity: &Identity) {
+        let disk_free = warren_broker::alarm::free_space(&self.data_dir).unwrap_or(0);
+        let max_fds = crate::process::max_fds();
+        w.single(&f::OPEN_FDS, crate::process::open_fds());
+        w.single(&f::OPEN_TCP_SOCKETS, self.connections.len() as u64);
+        w.single(&f::RESIDENT_MEMORY, crate::process::resident_bytes());
+        w.single(&f::DISK_AVAILABLE, disk_free);
+        w.single(&f::MAX_FDS, max_fds);
+        w.single(&f::MAX_TCP_SOCKETS, max_fds);
+        w.single(&f::MEMORY_LIMIT, self.memory_limit_bytes);
+        w.single(&f::DISK_LIMIT, self.disk_limit_bytes);
+        w.single(&f::UPTIME, identity.started.elapsed().as_secs_f64());
+    }
+
+    fn queues(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
+        for (family, value) in &QUEUE_FAMILIES {
+            w.family(family);
+            if self.per_object() {
+                for row in &self.queues {
+                    let labels = [("vhost", &*row.queue.vhost), ("queue", row.queue.name())];
+                    w.sample(family, &labels, value(row));
+                }
+                if !w.is_open() {
+                    return;
+                }
+            } else if family.name != f::QUEUE_CONSUMER_CAPACITY.name {
+                // RabbitMQ's aggregate has no capacity sample, only its header.
+                w.sample(family, &[], sum(self.queues.iter().map(value)));
+            }
+        }
+        w.family(&f::QUEUE_PUBLISHED);
+        if self.per_object() {
+            for row in &self.queues {
+                let labels = [
+                    ("queue_vhost", &*row.queue.vhost),
+                    ("queue", row.queue.name()),
+                ];
+                w.sample(&f::QUEUE_PUBLISHED, &labels, row.published);
+            }
+        } else {
+            let published = self.queues.iter().map(|r| r.published).sum::<u64>();
+            w.sample(&f::QUEUE_PUBLISHED, &[], published);
+        }
+    }
+
+    fn channels(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
+        if !self.per_object() {
+            // Summed without asking every connection: the queues know the same totals.
+            let consumers: u64 = self
+                .queues
+                .iter()
+                .map(|r| u64::from(r.sizes.consumers))
+                .sum();
+            let unacked: u64 = self.queues.iter().map(|r| r.unacked).sum();
+            w.single(&f::CHANNEL_CONSUMERS, consumers);
+            w.single(&f::CHANNEL_UNACKED, unacked);
+            return;
+        }
+        type ChannelValue = fn(&ChannelInfo) -> u64;
+        let families: [(Family, ChannelValue); 5] = [
+            (f::CHANNEL_CONSUMERS, |c| u64::from(c.consumer_count)),
+            (f::CHANNEL_UNACKED, |c| c.messages_unacknowledged),
+            (f::CHANNEL_UNCONFIRMED, |c| c.messages_unconfirmed),
+            (f::CONSUMER_PREFETCH, |c| u64::from(c.prefetch_count)),
+            (f::CHANNEL_PREFETCH, |c| u64::from(c.global_prefetch_count)),
+        ];
+        for (family, value) in &families {
+            w.family(family);
+            for c in &self.channels {
+                let name = crate::render::channel_name(&c.connection, c.number);
+                w.sample(family, &[("channel", &name)], value(c));
+            }
+        }
+    }
+
+    fn connections(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
+        for (family, value) in &CONNECTION_FAMILIES {
+            w.family(family);
+            if self.per_object() {
+                for c in &self.connections {
+                    w.sample(family, &[("channel", &c.info.name)], value(c));
+                }
+            } else {
+                let total: u64 = self.connections.iter().map(|c| value(c)).sum();
+                w.sample(family, &[], total);
+            }
+        }
+    }
+
+    fn object_totals(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
+        let channels: u64 = self
+            .connections
+            .iter()
+            .map(|c| CONNECTION_FAMILIES[4].1(c))
+            .sum();
+        let consumers: u64 = self
+            .queues
+            .iter()
+            .map(|r| u64::from(r.sizes.consumers))
+            .sum();
+        w.single(&f::CONNECTIONS, self.connections.len() as u64);
+        w.single(&f::CHANNELS, channels);
+        w.single(&f::CONSUMERS, consumers);
+        w.single(&f::QUEUES, self.queues.len() as u64);
+    }
+
+    fn global(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
+        let t = &self.totals;
+        let amqp = [("protocol", "amqp091")];
+        let unroutable = t.drop_unroutable + t.return_unroutable;
+        for (family, value) in [
+            (f::RECEIVED, t.publish),
+            (f::RECEIVED_CONFIRM, t.publish_confirm),
+            (f::ROUTED, t.publish.saturating_sub(unroutable)),
+            (f::UNROUTABLE_DROPPED, t.drop_unroutable),
+            (f::UNROUTABLE_RETURNED, t.return_unroutable),
+            (f::CONFIRMED, t.confirm),
+        ] {
+            w.family(&family);
+            w.sample(&family, &amqp, value);
+        }
+        let consumers: u64 = self
+            .queues
+            .iter()
+            .map(|r| u64::from(r.sizes.consumers))
+            .sum();
+        w.family(&f::GLOBAL_CONSUMERS);
+        w.sample(&f::GLOBAL_CONSUMERS, &amqp, consumers);
+        // Per queue type, as RabbitMQ: every queue is classic here.
+        let delivered = t.deliver + t.deliver_no_ack + t.get + t.get_no_ack;
+        for (family, value) in [
+            (f::DELIVERED, delivered),
+            (f::DELIVERED_CONSUME_MANUAL_ACK, t.deliver),
+            (f::DELIVERED_CONSUME_AUTO_ACK, t.deliver_no_ack),
+            (f::DELIVERED_GET_MANUAL_ACK, t.get),
+            (f::DELIVERED_GET_AUTO_ACK, t.get_no_ack),
+            (f::GET_EMPTY, t.get_empty),
+            (f::REDELIVERED, t.redeliver),
+            (f::ACKNOWLEDGED, t.ack),
+        ] {
+            w.family(&family);
+            for (queue_type, v) in [
+                ("rabbit_classic_queue", value),
+                ("rabbit_quorum_queue", 0),
+                ("rabbit_stream_queue", 0),
+            ] {
+                w.sample(
+                    &family,
+                    &[("protocol", "amqp091"), ("queue_type", queue_type)],
+                    v,
+                );
+            }
+        }
+    }
+
+    fn alarms_and_start(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>, identity: &Identity) {
+        w.single(&f::ALARM_FDS, 0u64);
+        w.single(&f::ALARM_DISK, u64::from(self.alarms.disk));
+        w.single(&f::ALARM_MEMORY, u64::from(self.alarms.memory));
+        let start = identity
+            .started_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        w.single(&f::PROCESS_START, start);
+    }
+}
+
+fn build_and_identity(w: &mut Writer<impl FnMut(Bytes) -> bool>, identity: &Identity) {
+    w.family(&f::BUILD_INFO);
+    w.sample(
+        &f::BUILD_INFO,
+        &[
+            ("product_name", "Warren"),
+            ("product_version", env!("CARGO_PKG_VERSION")),
+            ("rabbitmq_version", crate::RABBITMQ_API_VERSION),
+            ("prometheus_plugin_version", crate::RABBITMQ_API_VERSION),
+            ("prometheus_client_version", "none"),
+            ("erlang_version", "none"),
+        ],
+        1u64,
+    );
+    w.family(&f::IDENTITY_INFO);
+    w.sample(
+        &f::IDENTITY_INFO,
+        &[
+            ("rabbitmq_node", &identity.node),
+            ("rabbitmq_cluster", &identity.cluster),
+            ("rabbitmq_cluster_permanent_id", &identity.cluster_id),
+        ],
+        1u64,
+    );
+}
+
+/// The sum of integer or float values (a float sum once any value is a float).
+fn sum(values: impl Iterator<Item = Value>) -> Value {
+    let (mut int, mut float, mut any_float) = (0u64, 0.0f64, false);
+    for v in values {
+        match v {
+            Value::Int(n) => int = int.saturating_add(n),
+            Value::Float(x) => {
+                float += x;
+                any_float = true;
+            }
+        }
+    }
+    if any_float {
+        Value::Float(float + int as f64)
+    } else {
+        Value::Int(int)
+    }
+}

@@ -1,0 +1,112 @@
+// Administration: users, vhosts, permissions and policies.
+
+import * as api from '../api.js';
+import { h, clear, attempt, field, confirmThen } from '../dom.js';
+import { simpleTable } from '../table.js';
+import { vhostSelect } from '../vhosts.js';
+
+export default function admin(main) {
+  const users = h('div');
+  const vhosts = h('div');
+  const perms = h('div');
+  const policies = h('div');
+  let refresh;
+
+  // Users.
+  const uname = h('input', { name: 'username', required: true });
+  const upass = h('input', { name: 'password', type: 'password', autocomplete: 'new-password' });
+  const utags = h('input', { name: 'tags', placeholder: 'administrator, monitoring …' });
+  const userForm = form('Add or update a user', [field('Username', uname), field('Password', upass), field('Tags', utags)], 'Save user',
+    () => api.put(`/users/${api.seg(uname.value)}`, { password: upass.value, tags: utags.value }), () => `User ${uname.value} saved`);
+
+  // Vhosts.
+  const vname = h('input', { name: 'vhost', required: true });
+  const vdesc = h('input', { name: 'description' });
+  const vhostForm = form('Add a vhost', [field('Name', vname), field('Description', vdesc)], 'Add vhost',
+    () => api.put(`/vhosts/${api.seg(vname.value)}`, { description: vdesc.value }), () => `Vhost ${vname.value} added`);
+
+  // Permissions.
+  const puser = h('input', { name: 'user', required: true });
+  const pvhost = vhostSelect({ all: false });
+  const pconf = h('input', { name: 'configure', value: '.*' });
+  const pwrite = h('input', { name: 'write', value: '.*' });
+  const pread = h('input', { name: 'read', value: '.*' });
+  const permForm = form('Set permissions', [field('User', puser), field('Vhost', pvhost), field('Configure', pconf), field('Write', pwrite), field('Read', pread)], 'Set',
+    () => api.put(`/permissions/${api.seg(pvhost.value)}/${api.seg(puser.value)}`, { configure: pconf.value, write: pwrite.value, read: pread.value }),
+    () => `Permissions of ${puser.value} set`);
+
+  // Policies.
+  const polName = h('input', { name: 'policy', required: true });
+  const polVhost = vhostSelect({ all: false });
+  const polPattern = h('input', { name: 'pattern', value: '.*' });
+  const polApply = h('select', { name: 'apply-to' }, ['all', 'queues', 'exchanges'].map((v) => h('option', { value: v }, v)));
+  const polPriority = h('input', { name: 'priority', type: 'number', value: 0 });
+  const polDef = h('input', { name: 'definition', placeholder: '{"max-length": 1000}', required: true });
+  const policyForm = form('Add or update a policy', [field('Name', polName), field('Vhost', polVhost), field('Pattern', polPattern),
+    field('Apply to', polApply), field('Priority', polPriority), field('Definition (JSON)', polDef)], 'Save policy',
+  () => {
+    let definition;
+    try { definition = JSON.parse(polDef.value); } catch (_) { throw new Error('The definition must be a JSON object'); }
+    return api.put(`/policies/${api.seg(polVhost.value)}/${api.seg(polName.value)}`,
+      { pattern: polPattern.value, 'apply-to': polApply.value, priority: Number(polPriority.value), definition });
+  }, () => `Policy ${polName.value} saved`);
+
+  function form(title, fields, button, action, done) {
+    const f = h('form', { class: 'inline-form' }, h('h3', {}, title), fields, h('button', { type: 'submit', class: 'primary' }, button));
+    f.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (await attempt(action, done())) refresh();
+    });
+    return f;
+  }
+
+  const deleteButton = (what, path) => h('button', {
+    class: 'linkish danger',
+    onclick: () => confirmThen(`Delete ${what}?`, async () => { if (await attempt(() => api.del(path), `Deleted ${what}`)) refresh(); }),
+  }, 'Delete');
+
+  main.append(
+    h('h1', {}, 'Users & vhosts'),
+    h('section', { class: 'card' }, h('h2', {}, 'Users'), users, userForm),
+    h('section', { class: 'card' }, h('h2', {}, 'Virtual hosts'), vhosts, vhostForm),
+    h('section', { class: 'card' }, h('h2', {}, 'Permissions'), perms, permForm),
+    h('section', { class: 'card' }, h('h2', {}, 'Policies'), policies, policyForm));
+
+  refresh = async () => {
+    const [u, v, p, pol] = await Promise.all([
+      api.get('/users').catch((e) => e),
+      api.get('/vhosts'),
+      api.get('/permissions').catch((e) => e),
+      api.get('/policies'),
+    ]);
+    clear(users).append(u instanceof Error ? h('p', { class: 'muted' }, u.message) : simpleTable([
+      { title: 'Name', cell: (x) => x.name },
+      { title: 'Tags', cell: (x) => (Array.isArray(x.tags) ? x.tags.join(', ') : x.tags) },
+      { title: '', cell: (x) => deleteButton(`user ${x.name}`, `/users/${api.seg(x.name)}`) },
+    ], u));
+    clear(vhosts).append(simpleTable([
+      { title: 'Name', cell: (x) => x.name },
+      { title: 'Description', cell: (x) => x.description || '' },
+      { title: 'Messages', cell: (x) => String(x.messages ?? 0), class: 'n' },
+      { title: '', cell: (x) => deleteButton(`vhost ${x.name}`, `/vhosts/${api.seg(x.name)}`) },
+    ], v));
+    clear(perms).append(p instanceof Error ? h('p', { class: 'muted' }, p.message) : simpleTable([
+      { title: 'User', cell: (x) => x.user },
+      { title: 'Vhost', cell: (x) => x.vhost },
+      { title: 'Configure', cell: (x) => x.configure },
+      { title: 'Write', cell: (x) => x.write },
+      { title: 'Read', cell: (x) => x.read },
+      { title: '', cell: (x) => deleteButton(`the permissions of ${x.user} in ${x.vhost}`, `/permissions/${api.seg(x.vhost)}/${api.seg(x.user)}`) },
+    ], p));
+    clear(policies).append(simpleTable([
+      { title: 'Name', cell: (x) => x.name },
+      { title: 'Vhost', cell: (x) => x.vhost },
+      { title: 'Pattern', cell: (x) => x.pattern },
+      { title: 'Apply to', cell: (x) => x['apply-to'] },
+      { title: 'Priority', cell: (x) => String(x.priority), class: 'n' },
+      { title: 'Definition', cell: (x) => JSON.stringify(x.definition) },
+      { title: '', cell: (x) => deleteButton(`policy ${x.name}`, `/policies/${api.seg(x.vhost)}/${api.seg(x.name)}`) },
+    ], pol));
+  };
+  return { refresh: () => refresh() };
+}
