@@ -2,7 +2,8 @@
 # Run every Warren test: formatting, lints, Rust unit and integration tests (real broker
 # binary + lapin + raw frames), amqplib's and amqp091-go's own test suites and the Python suites
 # (pika, celery) against the real binary. Installs what it needs: Python packages into ./.venv,
-# Debian packages with apt-get, npm packages under /tmp/warren-conformance.
+# Debian packages with apt-get (RabbitMQ, Chromium), npm packages under /tmp/warren-conformance
+# and tests/ui/node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -56,6 +57,9 @@ bash scripts/bench.sh --smoke
 step "third-party client suites (amqplib 2.2.0, amqp091-go 1.5.0) against warren"
 # Installs node/npm and Debian's golang-go + amqp091-go sources when missing.
 bash scripts/conformance/against-warren.sh "$TARGET_DIR/debug/warren"
+
+step "web UI in headless Chromium (playwright-core), screenshots in tests/ui/artifacts"
+bash scripts/ui-test.sh "$TARGET_DIR/debug/warren"
 
 step "python tests (pika, celery) against $TARGET_DIR/debug/warren"
 # Queue features (TTL, DLX, max-length, priorities, expiry) come with their own issue;

@@ -101,7 +101,26 @@ pub fn router(api: Arc<Api>) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(axum::middleware::map_response(common_headers))
+        .layer(axum::middleware::from_fn(quiet_challenge))
         .with_state(api)
+}
+
+/// A page's script (the UI sends `X-Requested-With: XMLHttpRequest`) checks credentials
+/// itself: a `www-authenticate` challenge would make the browser ask with its own dialog
+/// (and a headless one wait for it), so those requests get the 401 without it.
+async fn quiet_challenge(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let from_script = request
+        .headers()
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"));
+    let mut response = next.run(request).await;
+    if from_script {
+        response.headers_mut().remove(header::WWW_AUTHENTICATE);
+    }
+    response
 }
 
 /// Headers every RabbitMQ management response carries.

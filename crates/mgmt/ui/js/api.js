@@ -41,7 +41,12 @@ export function whenUnauthorised(fn) {
 }
 
 export async function request(method, path, body, { raw = false } = {}) {
-  const headers = { Authorization: `Basic ${sessionStorage.getItem(AUTH_KEY) || ''}` };
+  // X-Requested-With: the API then answers 401 without a challenge, so the browser does
+  // not open its own login dialog over ours.
+  const headers = {
+    Authorization: `Basic ${sessionStorage.getItem(AUTH_KEY) || ''}`,
+    'X-Requested-With': 'XMLHttpRequest',
+  };
   const init = { method, headers };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';

@@ -2,7 +2,7 @@
 // on show while the tab is visible (the API's statistics interval).
 
 import * as api from './api.js';
-import { h, clear, toast } from './dom.js';
+import { h, clear, fill, toast } from './dom.js';
 import overview from './pages/overview.js';
 import queues from './pages/queues.js';
 import queue from './pages/queue.js';
@@ -71,7 +71,7 @@ function showLogin(message) {
       note.textContent = e.status === 401 ? 'Login failed: wrong username or password, or a user without management access.' : e.message;
     }
   });
-  clear(root).append(h('main', { class: 'login-page' }, form));
+  fill(root, h('main', { class: 'login-page' }, form));
 }
 
 function layout(active) {
@@ -82,7 +82,7 @@ function layout(active) {
       h('span', {}, whoami ? whoami.name : ''),
       h('button', { class: 'linkish', onclick: () => { api.logout(); showLogin(); } }, 'Log out')));
   const main = h('main', { class: 'content' });
-  clear(root).append(h('div', { class: 'shell' }, nav, main), h('div', { id: 'toasts', 'aria-live': 'polite' }));
+  fill(root, h('div', { class: 'shell' }, nav, main), h('div', { id: 'toasts', 'aria-live': 'polite' }));
   return main;
 }
 

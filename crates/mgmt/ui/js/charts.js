@@ -17,7 +17,8 @@ export class LiveChart {
       height,
       cursor: { drag: { x: false, y: false } },
       legend: { live: true },
-      scales: { x: { time: true } },
+      // At least the last two minutes across, so one sample is not stretched over years.
+      scales: { x: { time: true, range: (_u, min, max) => (max - min < 120 ? [max - 120, max] : [min, max]) } },
       axes: [
         { stroke: '#6b6457', grid: { stroke: '#ece6da' } },
         { stroke: '#6b6457', grid: { stroke: '#ece6da' }, size: 60, values: (_u, ticks) => ticks.map((t) => fmtAxis(t) + unit) },
@@ -63,10 +64,12 @@ export function sparkline(el, values, color = PALETTE[0]) {
     width: 96,
     height: 24,
     class: 'spark',
+    // A little room above and below, so a flat line at zero stays visible.
+    padding: [3, 1, 3, 1],
     cursor: { show: false },
     legend: { show: false },
     select: { show: false },
-    scales: { x: { time: false }, y: { range: (_u, min, max) => [Math.min(0, min), Math.max(1, max)] } },
+    scales: { x: { time: false }, y: { range: (_u, min, max) => [Math.min(0, min), Math.max(1, max) * 1.1] } },
     axes: [{ show: false }, { show: false }],
     series: [{}, { stroke: color, width: 1.5, fill: `${color}33`, points: { show: false } }],
   }, [xs, values], el);

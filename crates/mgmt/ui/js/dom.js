@@ -28,6 +28,13 @@ export function clear(el) {
   return el;
 }
 
+/// Replace an element's children (arrays are flattened, nulls skipped).
+export function fill(el, ...children) {
+  clear(el);
+  append(el, children);
+  return el;
+}
+
 const int = new Intl.NumberFormat('en');
 export const num = (n) => (n === undefined || n === null ? '–' : int.format(n));
 

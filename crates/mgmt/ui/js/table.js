@@ -2,7 +2,7 @@
 // `page`, `page_size`, `name`, `use_regex`, `sort`, `sort_reverse`), so 100,000 queues cost
 // the browser one page.
 
-import { h, clear, num } from './dom.js';
+import { h, clear, fill, num } from './dom.js';
 
 export class PagedTable {
   /// columns: [{title, sort?: API field, cell: item → node/text, class?}]
@@ -35,7 +35,7 @@ export class PagedTable {
   }
 
   renderHead() {
-    clear(this.head).append(h('tr', {}, this.columns.map((c) => {
+    fill(this.head, h('tr', {}, this.columns.map((c) => {
       if (!c.sort) return h('th', { class: c.class }, c.title);
       const active = this.state.sort === c.sort;
       const arrow = active ? (this.state.reverse ? ' ▼' : ' ▲') : '';
@@ -59,7 +59,7 @@ export class PagedTable {
       this.error = null;
     } catch (e) {
       this.error = e;
-      clear(this.body).append(h('tr', {}, h('td', { colspan: this.columns.length, class: 'error' }, e.message)));
+      fill(this.body, h('tr', {}, h('td', { colspan: this.columns.length, class: 'error' }, e.message)));
       return;
     }
     if (res.page_count > 0 && this.state.page > res.page_count) {
@@ -86,7 +86,7 @@ export class PagedTable {
     const go = (p) => () => { this.state.page = p; this.refresh(); };
     const last = Math.max(1, res.page_count);
     const p = this.state.page;
-    clear(this.pager).append(
+    fill(this.pager, 
       h('button', { onclick: go(1), disabled: p <= 1, 'aria-label': 'First page' }, '«'),
       h('button', { onclick: go(p - 1), disabled: p <= 1, 'aria-label': 'Previous page' }, '‹'),
       h('span', {}, `page ${num(p)} of ${num(last)}`),

@@ -11,12 +11,20 @@ export async function vhostNames() {
   }
 }
 
-export function vhostSelect({ all = true, onchange, value = '' } = {}) {
-  const select = h('select', { 'aria-label': 'Virtual host' }, all ? h('option', { value: '' }, 'All vhosts') : null);
-  vhostNames().then((names) => {
-    for (const n of names) select.append(h('option', { value: n, selected: n === value }, n));
-    if (!all && !value && names.includes('/')) select.value = '/';
-  });
+/// `ariaLabel` names a picker that stands alone (one inside a labelled field has its name).
+export function vhostSelect({ all = true, onchange, value = '', ariaLabel } = {}) {
+  const select = h('select', { 'aria-label': ariaLabel });
+  select.dataset.all = all ? 'yes' : '';
+  vhostNames().then((names) => setVhostOptions(select, names, value));
   if (onchange) select.addEventListener('change', () => onchange(select.value));
   return select;
+}
+
+/// Give a picker these vhosts, keeping its choice (or `value`, or "/") if still there.
+export function setVhostOptions(select, names, value = select.value) {
+  const keep = names.includes(value) || (select.dataset.all && value === '') ? value : (select.dataset.all ? '' : '/');
+  while (select.firstChild) select.firstChild.remove();
+  if (select.dataset.all) select.append(h('option', { value: '' }, 'All vhosts'));
+  for (const n of names) select.append(h('option', { value: n }, n));
+  select.value = keep;
 }

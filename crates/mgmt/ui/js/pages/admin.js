@@ -1,9 +1,9 @@
 // Administration: users, vhosts, permissions and policies.
 
 import * as api from '../api.js';
-import { h, clear, attempt, field, confirmThen } from '../dom.js';
+import { h, clear, fill, attempt, field, confirmThen } from '../dom.js';
 import { simpleTable } from '../table.js';
-import { vhostSelect } from '../vhosts.js';
+import { vhostSelect, setVhostOptions } from '../vhosts.js';
 
 export default function admin(main) {
   const users = h('div');
@@ -79,18 +79,21 @@ export default function admin(main) {
       api.get('/permissions').catch((e) => e),
       api.get('/policies'),
     ]);
-    clear(users).append(u instanceof Error ? h('p', { class: 'muted' }, u.message) : simpleTable([
+    const names = v.map((x) => x.name);
+    setVhostOptions(pvhost, names);
+    setVhostOptions(polVhost, names);
+    fill(users, u instanceof Error ? h('p', { class: 'muted' }, u.message) : simpleTable([
       { title: 'Name', cell: (x) => x.name },
       { title: 'Tags', cell: (x) => (Array.isArray(x.tags) ? x.tags.join(', ') : x.tags) },
       { title: '', cell: (x) => deleteButton(`user ${x.name}`, `/users/${api.seg(x.name)}`) },
     ], u));
-    clear(vhosts).append(simpleTable([
+    fill(vhosts, simpleTable([
       { title: 'Name', cell: (x) => x.name },
       { title: 'Description', cell: (x) => x.description || '' },
       { title: 'Messages', cell: (x) => String(x.messages ?? 0), class: 'n' },
       { title: '', cell: (x) => deleteButton(`vhost ${x.name}`, `/vhosts/${api.seg(x.name)}`) },
     ], v));
-    clear(perms).append(p instanceof Error ? h('p', { class: 'muted' }, p.message) : simpleTable([
+    fill(perms, p instanceof Error ? h('p', { class: 'muted' }, p.message) : simpleTable([
       { title: 'User', cell: (x) => x.user },
       { title: 'Vhost', cell: (x) => x.vhost },
       { title: 'Configure', cell: (x) => x.configure },
@@ -98,7 +101,7 @@ export default function admin(main) {
       { title: 'Read', cell: (x) => x.read },
       { title: '', cell: (x) => deleteButton(`the permissions of ${x.user} in ${x.vhost}`, `/permissions/${api.seg(x.vhost)}/${api.seg(x.user)}`) },
     ], p));
-    clear(policies).append(simpleTable([
+    fill(policies, simpleTable([
       { title: 'Name', cell: (x) => x.name },
       { title: 'Vhost', cell: (x) => x.vhost },
       { title: 'Pattern', cell: (x) => x.pattern },

@@ -2,7 +2,7 @@
 // delete.
 
 import * as api from '../api.js';
-import { h, clear, rate, attempt, field, confirmThen } from '../dom.js';
+import { h, clear, fill, rate, attempt, field, confirmThen } from '../dom.js';
 import { simpleTable } from '../table.js';
 import { publishForm } from '../messages.js';
 import { topology } from '../topology.js';
@@ -33,7 +33,7 @@ export default function exchange(main, [vhost, routeName], { navigate }) {
   }, 'Delete');
 
   main.append(
-    h('p', { class: 'crumbs' }, h('a', { href: '#/exchanges' }, 'Exchanges'), ` / ${vhost} / `),
+    h('p', { class: 'crumbs' }, h('a', { href: '#/exchanges' }, 'Exchanges'), ` › in vhost “${vhost}”`),
     h('div', { class: 'title-row' }, h('h1', {}, name || '(AMQP default)'), h('div', { class: 'actions' }, remove)),
     h('section', { class: 'card' }, h('h2', {}, 'Details'), facts),
     h('section', { class: 'card' }, h('h2', {}, 'Topology'), graph),
@@ -54,28 +54,28 @@ export default function exchange(main, [vhost, routeName], { navigate }) {
       const x = await api.get(path);
       const s = x.message_stats || {};
       const r = (k) => (s[`${k}_details`] ? s[`${k}_details`].rate : 0);
-      clear(facts).append(
+      fill(facts, 
         fact('Type', x.type),
         fact('Features', [x.durable ? 'durable' : 'transient', x.auto_delete ? 'auto-delete' : '', x.internal ? 'internal' : ''].filter(Boolean).join(', ')),
         fact('Arguments', JSON.stringify(x.arguments)),
         fact('Policy', x.policy || 'none'),
         fact('Published in / routed out', `${rate(r('publish_in'))} / ${rate(r('publish_out'))}`));
       if (name === '') {
-        clear(graph).append(h('p', { class: 'muted' }, 'The default exchange routes to every queue by its name.'));
+        fill(graph, h('p', { class: 'muted' }, 'The default exchange routes to every queue by its name.'));
         return;
       }
       const [source, destination] = await Promise.all([
         api.get(`${path}/bindings/source`),
         api.get(`${path}/bindings/destination`),
       ]);
-      clear(graph).append(topology(name, destination, source, hrefOf));
-      clear(out).append(simpleTable([
+      fill(graph, topology(name, destination, source, hrefOf));
+      fill(out, simpleTable([
         { title: 'To', cell: (b) => h('a', { href: hrefOf(b.destination_type, b.destination) }, `${b.destination_type} ${b.destination}`) },
         { title: 'Routing key', cell: (b) => b.routing_key },
         { title: 'Arguments', cell: (b) => JSON.stringify(b.arguments) },
         { title: '', cell: unbind },
       ], source));
-      clear(inc).append(simpleTable([
+      fill(inc, simpleTable([
         { title: 'From', cell: (b) => h('a', { href: hrefOf('exchange', b.source) }, b.source) },
         { title: 'Routing key', cell: (b) => b.routing_key },
         { title: '', cell: unbind },

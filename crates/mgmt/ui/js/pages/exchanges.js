@@ -40,7 +40,7 @@ export default function exchanges(main, _args, { navigate }) {
 
   main.append(
     h('div', { class: 'title-row' }, h('h1', {}, 'Exchanges'),
-      vhostSelect({ onchange: (v) => { vhost = v; table.state.page = 1; table.refresh(); } })),
+      vhostSelect({ ariaLabel: 'Virtual host', onchange: (v) => { vhost = v; table.state.page = 1; table.refresh(); } })),
     table.el, form);
   return { refresh: () => table.refresh() };
 }

@@ -1,7 +1,7 @@
 // Overview: totals, live charts of message rates and queued messages, and the node.
 
 import * as api from '../api.js';
-import { h, clear, num, bytes } from '../dom.js';
+import { h, clear, fill, num, bytes } from '../dom.js';
 import { LiveChart } from '../charts.js';
 
 export default function overview(main) {
@@ -26,7 +26,7 @@ export default function overview(main) {
       const q = o.queue_totals || {};
       const s = o.message_stats || {};
       const r = (k) => (s[`${k}_details`] ? s[`${k}_details`].rate : 0);
-      clear(totals).append(
+      fill(totals, 
         card('Connections', num(t.connections), '#/connections'),
         card('Channels', num(t.channels), '#/channels'),
         card('Exchanges', num(t.exchanges), '#/exchanges'),
@@ -54,7 +54,7 @@ export default function overview(main) {
       try {
         [n] = await api.get('/nodes');
       } catch (_) { /* only monitoring and administrator users see nodes */ }
-      clear(node).append(h('dl', { class: 'facts' },
+      fill(node, h('dl', { class: 'facts' },
         fact('Node', o.node || o.cluster_name),
         fact('Version', `${o.product_name} ${o.product_version} (RabbitMQ ${o.rabbitmq_version} API)`),
         n && fact('Memory', `${bytes(n.mem_used)} of ${bytes(n.mem_limit)}${n.mem_alarm ? ' — ALARM' : ''}`),

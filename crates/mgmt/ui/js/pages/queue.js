@@ -2,7 +2,7 @@
 // consumers, bindings, publish, get, purge and delete.
 
 import * as api from '../api.js';
-import { h, clear, num, rate, bytes, attempt, field, confirmThen } from '../dom.js';
+import { h, clear, fill, num, rate, bytes, attempt, field, confirmThen } from '../dom.js';
 import { LiveChart } from '../charts.js';
 import { simpleTable } from '../table.js';
 import { publishForm, messageView } from '../messages.js';
@@ -39,7 +39,7 @@ export default function queue(main, [vhost, name], { navigate }) {
     ev.preventDefault();
     await attempt(async () => {
       const list = await api.post(`${path}/get`, { count: Number(count.value), ackmode: ackmode.value, encoding: 'auto', truncate: 50000 });
-      clear(got).append(list.length ? list.map(messageView) : h('p', { class: 'empty' }, 'The queue is empty.'));
+      fill(got, list.length ? list.map(messageView) : h('p', { class: 'empty' }, 'The queue is empty.'));
     });
   });
 
@@ -65,7 +65,7 @@ export default function queue(main, [vhost, name], { navigate }) {
   });
 
   main.append(
-    h('p', { class: 'crumbs' }, h('a', { href: '#/queues' }, 'Queues'), ` / ${vhost} / `),
+    h('p', { class: 'crumbs' }, h('a', { href: '#/queues' }, 'Queues'), ` › in vhost “${vhost}”`),
     h('div', { class: 'title-row' }, h('h1', {}, name), h('div', { class: 'actions' }, purge, remove)),
     h('div', { class: 'charts' },
       h('section', { class: 'card' }, h('h2', {}, 'Messages'), chartEl),
@@ -82,9 +82,9 @@ export default function queue(main, [vhost, name], { navigate }) {
   async function refreshHead() {
     try {
       const list = await api.get(`${path}/peek?count=${PEEK_COUNT}`);
-      clear(head).append(list.length ? list.map(messageView) : h('p', { class: 'empty' }, 'No ready messages.'));
+      fill(head, list.length ? list.map(messageView) : h('p', { class: 'empty' }, 'No ready messages.'));
     } catch (e) {
-      clear(head).append(h('p', { class: 'error' }, e.message));
+      fill(head, h('p', { class: 'error' }, e.message));
     }
   }
 
@@ -99,7 +99,7 @@ export default function queue(main, [vhost, name], { navigate }) {
       }
       depth.push([q.messages_ready, q.messages_unacknowledged]);
       rates.push([r('publish'), r('deliver_get'), r('ack')]);
-      clear(facts).append(
+      fill(facts, 
         fact('Vhost', q.vhost),
         fact('Features', [q.durable ? 'durable' : 'transient', q.auto_delete ? 'auto-delete' : '', q.exclusive ? 'exclusive' : ''].filter(Boolean).join(', ')),
         fact('Arguments', JSON.stringify(q.arguments)),
@@ -110,7 +110,7 @@ export default function queue(main, [vhost, name], { navigate }) {
         fact('Consumers', `${num(q.consumers)} (capacity ${Math.round((q.consumer_capacity || 0) * 100)} %)`),
         fact('Publish / deliver / ack', `${rate(r('publish'))} / ${rate(r('deliver_get'))} / ${rate(r('ack'))}`),
         q.idle_since ? fact('Idle since', q.idle_since) : null);
-      clear(consumers).append(simpleTable([
+      fill(consumers, simpleTable([
         { title: 'Channel', cell: (c) => c.channel_details.name },
         { title: 'Tag', cell: (c) => c.consumer_tag },
         { title: 'Ack required', cell: (c) => (c.ack_required ? 'yes' : 'no') },
@@ -118,7 +118,7 @@ export default function queue(main, [vhost, name], { navigate }) {
         { title: 'Active', cell: (c) => (c.active ? 'yes' : 'waiting') },
       ], q.consumer_details || []));
       const b = await api.get(`${path}/bindings`);
-      clear(bindings).append(simpleTable([
+      fill(bindings, simpleTable([
         { title: 'From', cell: (x) => (x.source === '' ? '(default exchange)' : h('a', { href: `#/exchanges/${api.seg(vhost)}/${api.seg(x.source)}` }, x.source)) },
         { title: 'Routing key', cell: (x) => x.routing_key },
         { title: 'Arguments', cell: (x) => JSON.stringify(x.arguments) },

@@ -12,9 +12,9 @@ const HISTORY = 30;
 
 export default function queues(main, _args, { navigate }) {
   let vhost = '';
-  const history = new Map(); // "vhost\0name" → [depth…]
+  const history = new Map(); // [vhost, name] as JSON → [depth…]
   const sparks = [];
-  const key = (q) => `${q.vhost}\0${q.name}`;
+  const key = (q) => JSON.stringify([q.vhost, q.name]);
   const features = (q) => [q.durable ? 'D' : '', q.auto_delete ? 'AD' : '', q.exclusive ? 'Excl' : '',
     q.arguments && Object.keys(q.arguments).length ? 'Args' : ''].filter(Boolean).join(' ');
   const stat = (q, k) => (q.message_stats && q.message_stats[`${k}_details`] ? q.message_stats[`${k}_details`].rate : 0);
@@ -77,7 +77,7 @@ export default function queues(main, _args, { navigate }) {
 
   main.append(
     h('div', { class: 'title-row' }, h('h1', {}, 'Queues'),
-      vhostSelect({ onchange: (v) => { vhost = v; table.state.page = 1; table.refresh(); } })),
+      vhostSelect({ ariaLabel: 'Virtual host', onchange: (v) => { vhost = v; table.state.page = 1; table.refresh(); } })),
     table.el,
     form);
   return {
