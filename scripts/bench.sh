@@ -39,9 +39,13 @@
 #
 # mgmt_list: MGMT_QUEUES=100000 queues (QUICK: 5000) declared with warren-perf (at most
 #   MGMT_DECLARE_TIMEOUT=1800 s), then GET /api/queues, a first page, a middle page sorted by
-#   name and filtered, and GET /api/overview timed MGMT_REPS=3 times each with curl (each at
-#   most MGMT_TIMEOUT=600 s); RSS before and after. RabbitMQ gets its management plugin (on
-#   127.0.0.1:RABBIT_MGMT_PORT=15682) for this scenario only.
+#   name and filtered, GET /api/overview, the web UI's queue-list request and the Prometheus
+#   scrapes (/metrics, /metrics/per-object) timed MGMT_REPS=3 times each with curl (each at
+#   most MGMT_TIMEOUT=600 s); then each broker's own web UI is opened on its queue list in
+#   headless Chromium (scripts/bench/ui_open.mjs; npm's playwright-core from tests/ui) for
+#   MGMT_UI_SECONDS=60 s (0: skip): its load time and the broker's CPU meanwhile. RSS before
+#   and after. RabbitMQ gets its management and prometheus plugins (on
+#   127.0.0.1:RABBIT_MGMT_PORT=15682 and RABBIT_PROM_PORT=15694) for this scenario only.
 #
 # Durability scenarios (Warren only; fresh data dir and Warren process each round):
 #   restart   1,000,000 x 1 KiB persistent messages over 100 durable queues (QUICK: 100,000),
@@ -54,6 +58,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 HELPER=$ROOT/scripts/bench/report.py
+# shellcheck source=lib/browser.sh
+. "$ROOT/scripts/lib/browser.sh"
 
 MODE=full
 case "${1:-}" in
@@ -160,6 +166,7 @@ wstart() {
   [ -n "$addr" ] || { cat "$W_LOG" >&2; die "$name did not report 'listening amqp' in 30 s"; }
   W_URI="amqp://guest:guest@127.0.0.1:${addr##*:}/%2f"
   W_MGMT=$(sed -n 's/.*listening management \([^ ]*\).*/\1/p' "$W_LOG" | head -n1)
+  W_METRICS=$(sed -n 's/.*listening prometheus \([^ ]*\).*/\1/p' "$W_LOG" | head -n1)
 }
 
 # wstop PID: SIGTERM, up to 10 s, then SIGKILL.
@@ -179,7 +186,7 @@ wstop() {
 
 start_warren() {
   wstart "$WARREN_BIN" "$WARREN_PORT" warren
-  WARREN_PID=$W_PID WARREN_LOG=$W_LOG WARREN_URI=$W_URI WARREN_MGMT=$W_MGMT
+  WARREN_PID=$W_PID WARREN_LOG=$W_LOG WARREN_URI=$W_URI WARREN_MGMT=$W_MGMT WARREN_METRICS=$W_METRICS
   WARREN_ACTUAL_PORT=${W_URI##*:}; WARREN_ACTUAL_PORT=${WARREN_ACTUAL_PORT%%/*}
 }
 stop_warren() { wstop "$WARREN_PID"; WARREN_PID=""; }
@@ -338,6 +345,9 @@ MGMT_TIMEOUT=${MGMT_TIMEOUT:-600}                  # seconds, per HTTP request
 MGMT_DECLARE_TIMEOUT=${MGMT_DECLARE_TIMEOUT:-1800}  # seconds, declaring the queues
 MGMT_SETTLE=${MGMT_SETTLE:-10}                      # seconds between declaring and listing
 RABBIT_MGMT_PORT=${RABBIT_MGMT_PORT:-15682}
+RABBIT_PROM_PORT=${RABBIT_PROM_PORT:-15694}
+# Seconds a headless Chromium keeps each broker's web UI open on its queue list (0: no UI).
+MGMT_UI_SECONDS=${MGMT_UI_SECONDS:-$([ "$QUICK" = 1 ] && echo 10 || echo 60)}
 ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k floor_2k floor_10k connections queues backlog restart paging mgmt_list"
 # A/B mode: the same scenarios against two Warren binaries, no RabbitMQ.
 AB_BEFORE=${AB_BEFORE:-}
@@ -667,8 +677,9 @@ restart_broker() {
 rabbit_mgmt() {
   local plugins='[].' conf=$RABBIT_CONF
   if [ "$1" = on ]; then
-    plugins='[rabbitmq_management].'
-    conf=$(printf '%s\nmanagement.tcp.ip = 127.0.0.1\nmanagement.tcp.port = %s' "$RABBIT_CONF" "$RABBIT_MGMT_PORT")
+    plugins='[rabbitmq_management,rabbitmq_prometheus].'
+    conf=$(printf '%s\nmanagement.tcp.ip = 127.0.0.1\nmanagement.tcp.port = %s\nprometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = %s' \
+      "$RABBIT_CONF" "$RABBIT_MGMT_PORT" "$RABBIT_PROM_PORT")
   fi
   echo "$plugins" | as_root tee "$RMQ_DIR/enabled_plugins" >/dev/null
   printf '%s\n' "$conf" | as_root tee "$RMQ_DIR/rabbitmq.conf" >/dev/null
@@ -680,14 +691,22 @@ rabbit_mgmt() {
 # The broker is restarted plain afterwards, so no broker with 100,000 queues (and, for
 # RabbitMQ, a statistics collector walking them) idles beside the next measurement.
 run_mgmt_list() {
-  local br=$1 rd=$2 pfx=$LOGDIR/mgmt_list-$1-$2 url pid uri rc=0
+  local br=$1 rd=$2 pfx=$LOGDIR/mgmt_list-$1-$2 url metrics pid uri rc=0
   case "$br" in
-    warren) restart_broker warren light; url="http://$WARREN_MGMT"; pid=$WARREN_PID; uri=$WARREN_URI ;;
+    warren)
+      restart_broker warren light
+      url="http://$WARREN_MGMT"; metrics="http://$WARREN_METRICS"; pid=$WARREN_PID; uri=$WARREN_URI ;;
     rabbitmq)
       rabbit_mgmt on
       restart_broker rabbitmq light
-      url="http://127.0.0.1:$RABBIT_MGMT_PORT"; pid=$RMQ_PID; uri=$RABBIT_URI ;;
+      url="http://127.0.0.1:$RABBIT_MGMT_PORT"; metrics="http://127.0.0.1:$RABBIT_PROM_PORT"
+      pid=$RMQ_PID; uri=$RABBIT_URI ;;
   esac
+  local ui=()
+  if [ "$MGMT_UI_SECONDS" -gt 0 ]; then
+    ensure_browser
+    ui=(--ui "$br" --ui-seconds "$MGMT_UI_SECONDS")
+  fi
   wait_quiet
   local l0 l1 cmd
   l0=$(load1)
@@ -699,7 +718,7 @@ run_mgmt_list() {
   tail -n 2 "$pfx-declare.err" | sed 's/^/    /'
   timeout -k 10 $((MGMT_TIMEOUT * 4 * MGMT_REPS + 300)) python3 "$HELPER" mgmt-list --url "$url" \
     --pid "$pid" --reps "$MGMT_REPS" --timeout "$MGMT_TIMEOUT" --declare "$pfx-declare.json" \
-    --declare-rc "$rc" >"$pfx.json" 2>"$pfx.err" || true
+    --declare-rc "$rc" --metrics-url "$metrics" "${ui[@]}" >"$pfx.json" 2>"$pfx.err" || true
   l1=$(load1)
   cmd=$(printf '%s\npython3 scripts/bench/report.py mgmt-list --url $MGMT_URL --pid $PID --reps %s --timeout %s' "$cmd" "$MGMT_REPS" "$MGMT_TIMEOUT")
   python3 "$HELPER" record "$RESULTS" --scenario mgmt_list --broker "$br" --round "$rd" \
@@ -714,7 +733,7 @@ run_mgmt_list() {
 step "bench: $( [ "$QUICK" = 1 ] && echo QUICK || echo full ) run, $ROUNDS rounds, scenarios:$SELECTED"
 PORTS="$WARREN_PORT $DUR_PORT"
 [ -n "$NEED_RABBIT" ] && PORTS="$PORTS $RABBIT_PORT $RABBIT_DIST_PORT"
-case "$SELECTED" in *" mgmt_list "*) PORTS="$PORTS $RABBIT_MGMT_PORT" ;; esac
+case "$SELECTED" in *" mgmt_list "*) PORTS="$PORTS $RABBIT_MGMT_PORT $RABBIT_PROM_PORT" ;; esac
 [ -n "$AB_BEFORE" ] && PORTS="$PORTS $AB_PORT"
 for p in $PORTS; do
   port_free "$p" || die "port $p is in use (set WARREN_PORT / WARREN_DUR_PORT / RABBIT_PORT / RABBIT_DIST_PORT)"

@@ -7,16 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:?usage: scripts/ui-test.sh path/to/warren}
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if [ ! -x /usr/bin/chromium ]; then
-  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; then
-    as_root apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
-  fi
-fi
-if [ ! -d tests/ui/node_modules/playwright-core ]; then
-  npm ci --prefix tests/ui --no-audit --no-fund --loglevel=error
-fi
+. scripts/lib/browser.sh
+ensure_browser
 rm -rf tests/ui/artifacts
 WARREN_BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") \
   timeout 600 node --test --test-concurrency=1 tests/ui/ui.test.mjs

@@ -225,6 +225,8 @@ def fmt(v, unit):
         if abs(v) >= 0.01:
             return f"{v * 1000:,.0f} ms"
         return f"{v * 1000:.2f} ms"
+    if unit == "pct":  # a share of one CPU core
+        return f"{v * 100:.1f} % of a core"
     if unit == "ns":
         return f"{v:,.0f} ns"
     if unit == "us":
@@ -1015,18 +1017,9 @@ def cmd_startup(argv):
 def last_json(path):
     try:
         with open(path, errors="replace") as f:
-            text = f.read()
+            return last_json_text(f.read())
     except OSError:
         return None
-    for line in reversed(text.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                v = json.loads(line)
-                return v if isinstance(v, dict) else None
-            except ValueError:
-                pass
-    return None
 
 
 def cmd_compose(argv):
@@ -1092,6 +1085,13 @@ MGMT_REQUESTS = [
     ("page_middle", "GET /api/queues?page={mid}&page_size=100&name=idle&sort=name",
      "/api/queues?page={mid}&page_size=100&name=idle&sort=name"),
     ("overview", "GET /api/overview", "/api/overview"),
+    # What the web UI's queue page asks for every 5 s.
+    ("ui_queues", "GET /api/queues?page=1&page_size=50&sort=name (the UI's queue list)",
+     "/api/queues?page=1&page_size=50&sort=name"),
+    # Prometheus (no auth), on the metrics listener.
+    ("metrics_agg", "GET /metrics (Prometheus, summed)", "METRICS:/metrics"),
+    ("metrics_per_object", "GET /metrics/per-object (Prometheus, per queue)",
+     "METRICS:/metrics/per-object"),
 ]
 
 
@@ -1129,6 +1129,45 @@ def _curl(url, user, timeout, out):
     return int(code), int(size), float(total), float(ttfb)
 
 
+def _ui_open(a):
+    """Open the broker's web UI on its queue list in headless Chromium (scripts/bench/ui_open.mjs)
+    for a.ui_seconds: the page's load time, and the broker's CPU while it stays open."""
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = os.path.join(here, "ui_open.mjs")
+    c0 = _cpu_s(a.pid)
+    try:
+        p = subprocess.run(
+            ["node", script, a.url, a.ui, a.user, str(a.ui_seconds)],
+            capture_output=True, text=True, timeout=a.ui_seconds + 180,
+            cwd=os.path.join(here, "..", "..", "tests", "ui"))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"ui_error": str(e)[:300]}
+    c1 = _cpu_s(a.pid)
+    res = last_json_text(p.stdout) or {}
+    if p.returncode != 0 or "error" in res:
+        return {"ui_error": (res.get("error") or p.stderr or f"exit {p.returncode}")[-300:]}
+    out = {"ui_load_s": res.get("load_s"), "ui_open_s": res.get("open_s")}
+    if c0 is not None and c1 is not None and res.get("open_s"):
+        # CPU of the broker over the whole visit (load included), as a share of one core.
+        out["ui_cpu_share"] = round((c1 - c0) / res["open_s"], 4)
+    return out
+
+
+def last_json_text(text):
+    """The last line of TEXT that is a JSON object, parsed (None if there is none)."""
+    for line in reversed((text or "").strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                v = json.loads(line)
+                return v if isinstance(v, dict) else None
+            except ValueError:
+                return None
+    return None
+
+
 def cmd_mgmt_list(argv):
     import argparse
     import tempfile
@@ -1143,6 +1182,10 @@ def cmd_mgmt_list(argv):
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--declare")
     p.add_argument("--declare-rc", type=int, default=0)
+    p.add_argument("--metrics-url", help="Prometheus listener (http://HOST:PORT)")
+    p.add_argument("--ui", choices=["warren", "rabbitmq"],
+                   help="open this broker's web UI's queue list in headless Chromium")
+    p.add_argument("--ui-seconds", type=float, default=60)
     a = p.parse_args(argv)
     out = {"scenario": "mgmt_list", "url": a.url, "pid": a.pid, "reps": a.reps, "errors": []}
     if a.declare:
@@ -1191,8 +1234,14 @@ def cmd_mgmt_list(argv):
             for rid, _, path in MGMT_REQUESTS:
                 if rid in dead:
                     continue
+                if path.startswith("METRICS:"):
+                    if not a.metrics_url:
+                        continue
+                    url = a.metrics_url + path[len("METRICS:"):]
+                else:
+                    url = a.url + path.format(mid=mid)
                 c0 = _cpu_s(a.pid)
-                r = _curl(a.url + path.format(mid=mid), a.user, a.timeout, body)
+                r = _curl(url, a.user, a.timeout, body)
                 c1 = _cpu_s(a.pid)
                 if not isinstance(r, tuple) or r[0] != 200:
                     detail = r if isinstance(r, str) else f"HTTP {r[0]} after {r[2]:.2f} s"
@@ -1209,7 +1258,7 @@ def cmd_mgmt_list(argv):
                 run = {"status": code, "bytes": size, "s": total, "ttfb_s": ttfb,
                        "broker_cpu_s": None if c0 is None or c1 is None else round(c1 - c0, 3)}
                 # What came back (parsed outside the timing; the last repetition's body).
-                if rep == a.reps - 1 or rid in dead:
+                if (rep == a.reps - 1 or rid in dead) and not path.startswith("METRICS:"):
                     try:
                         with open(body) as f:
                             v = json.load(f)
@@ -1223,6 +1272,8 @@ def cmd_mgmt_list(argv):
                     except (OSError, ValueError, AttributeError) as e:
                         run["parse_error"] = str(e)[:200]
                 runs[rid].append(run)
+        if a.ui:
+            out.update(_ui_open(a))
         stop.set()
         sampler.join()
         out["rss_after"] = _rss(a.pid)
@@ -1230,6 +1281,8 @@ def cmd_mgmt_list(argv):
         out["requests"] = {}
         for rid, label, path in MGMT_REQUESTS:
             rs = runs[rid]
+            if not rs:
+                continue
             out["requests"][rid] = {"path": path.format(mid=mid), "runs": rs}
             # One value per repetition: the report shows the median and every repetition.
             out[f"{rid}_s"] = median([r["s"] for r in rs])
@@ -1321,6 +1374,8 @@ def section_mgmt(by, meta):
         if rid == "list_all":
             rows.append((f"{rid}_bytes", f"`{label}`: response size", "bytes", None))
     rows += [
+        ("ui_load_s", "web UI: queue list page load (login done, first table drawn)", "dur", LOW),
+        ("ui_cpu_share", "web UI: broker CPU while the queue list stays open (share of a core)", "pct", LOW),
         ("rss_before", "RSS before the listings (queues declared)", "bytes", LOW),
         ("rss_after", "RSS after the listings", "bytes", LOW),
         ("peak_rss", "peak RSS during the listings (sampled every 100 ms)", "bytes", LOW),
