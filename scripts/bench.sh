@@ -36,6 +36,9 @@
 #                       binary BIN (before, AMQP port AB_PORT=5695) and this checkout's (after),
 #                       no RabbitMQ; only the A/B section of BENCH_OUT is written.
 #                       AB_BEFORE_REV names BIN's commit in the report.
+#   SCRAPE_EVERY=S      with AB_BEFORE: Prometheus scrapes the "after" Warren's
+#                       /metrics/per-object every S s during its runs (scripts/bench/scrape_ab.sh:
+#                       one binary, scraped or not; its own section of BENCH_OUT).
 #
 # mgmt_list: MGMT_QUEUES=100000 queues (QUICK: 5000) declared with warren-perf (at most
 #   MGMT_DECLARE_TIMEOUT=1800 s), then GET /api/queues, a first page, a middle page sorted by
@@ -352,6 +355,8 @@ ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent 
 # A/B mode: the same scenarios against two Warren binaries, no RabbitMQ.
 AB_BEFORE=${AB_BEFORE:-}
 AB_PORT=${AB_PORT:-5695}
+# A/B mode only: scrape the "after" Warren's /metrics/per-object every this many seconds.
+SCRAPE_EVERY=${SCRAPE_EVERY:-}
 AB_SCENARIOS="t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k connections queues backlog"
 if [ -n "$AB_BEFORE" ]; then
   [ -x "$AB_BEFORE" ] || die "AB_BEFORE=$AB_BEFORE is not an executable"
@@ -537,6 +542,15 @@ run_one() {
   fi
   local err=$LOGDIR/$sc-$br-$rd.err io0="" io1="" out rc=0 t0 t1 l0 l1 c0="" c1=""
   wait_quiet
+  local scraper=""
+  if [ -n "$SCRAPE_EVERY" ] && [ "$br" = after ]; then
+    # Prometheus' view of the run: the per-object endpoint scraped every SCRAPE_EVERY s.
+    (while :; do
+      curl -s -o /dev/null --max-time 30 "http://$WARREN_METRICS/metrics/per-object" || true
+      sleep "$SCRAPE_EVERY"
+    done) &
+    scraper=$!
+  fi
   [ -n "$pid" ] && io0=$(io_written "$pid") && c0=$(cpu_of "$pid")
   l0=$(load1)
   t0=$(date +%s.%N)
@@ -544,6 +558,7 @@ run_one() {
   t1=$(date +%s.%N)
   l1=$(load1)
   [ -n "$pid" ] && io1=$(io_written "$pid") && c1=$(cpu_of "$pid")
+  if [ -n "$scraper" ]; then kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; fi
   local io="" cpu=""
   if [ -n "$c0" ] && [ -n "$c1" ]; then cpu=$(awk "BEGIN {print $c1 - $c0}"); fi
   if [ -n "$io0" ] && [ -n "$io1" ]; then io=$((io1 - io0)); fi
@@ -852,6 +867,7 @@ fi
   echo "ab_before=${AB_BEFORE#"$ROOT"/}"
   echo "ab_before_rev=${AB_BEFORE_REV:-}"
   echo "ab_port=$AB_PORT"
+  echo "scrape_every=$SCRAPE_EVERY"
   echo "warren_code_commit=$(git --no-optional-locks -C "$ROOT" log -1 --format=%h --abbrev=12 -- crates Cargo.toml Cargo.lock 2>/dev/null)"
 } >"$META"
 

@@ -1304,7 +1304,7 @@ def cmd_mgmt_list(argv):
 # ---------------------------------------------------------------------------------------------
 # sections spliced into BENCHMARKS.md (management API listing; A/B of two Warren builds)
 
-SECTION_ORDER = ["mgmt", "ab"]
+SECTION_ORDER = ["mgmt", "ab", "ab_scrape"]
 
 
 def render_fields(meta):
@@ -1468,15 +1468,23 @@ def section_ab(by, meta):
     fields = render_fields(meta)
     before = meta.get("ab_before_rev") or meta.get("ab_before", "?")
     after = meta.get("warren_code_commit") or meta.get("warren_commit", "?")
-    L = ["## A/B: hot path before and after the control-plane work", ""]
-    L.append(f"Measured on {meta.get('date', '?')}: Warren at commit {before} (before) against "
-             f"commit {after} (after; the scripts at {meta.get('warren_commit', '?')}), both "
-             "release builds, the same warren-perf and arguments as above, on the same "
-             f"machine. {meta.get('rounds', '?')} rounds; in each, every scenario ran against "
-             "both binaries back to back (before first in odd rounds, after first in even "
-             "ones), each a fresh process for the memory scenarios. Spread = (max − min) / "
-             "median of one binary's rounds. A change counts as beyond the noise only when "
-             "after/before differs from 1 by more than both spreads.")
+    scrape = meta.get("scrape_every")
+    if scrape:
+        L = [f"## Hot path while Prometheus scrapes every {scrape} s", ""]
+        L.append(f"Measured on {meta.get('date', '?')}: one release build of Warren (commit "
+                 f"{after}) started twice; \"after\" had `/metrics/per-object` fetched every "
+                 f"{scrape} s for the whole of each run, \"before\" was not scraped.")
+    else:
+        L = ["## A/B: hot path before and after the control-plane work", ""]
+        L.append(f"Measured on {meta.get('date', '?')}: Warren at commit {before} (before) "
+                 f"against commit {after} (after; the scripts at "
+                 f"{meta.get('warren_commit', '?')}), both release builds.")
+    L[-1] += (" The same warren-perf and arguments as above, on the same "
+              f"machine. {meta.get('rounds', '?')} rounds; in each, every scenario ran against "
+              "both binaries back to back (before first in odd rounds, after first in even "
+              "ones), each a fresh process for the memory scenarios. Spread = (max − min) / "
+              "median of one binary's rounds. A change counts as beyond the noise only when "
+              "after/before differs from 1 by more than both spreads.")
     L.append("")
     L.append("| scenario | figure | before | after | after/before | before rounds | after rounds "
              "| spread before / after | verdict |")
@@ -1525,10 +1533,16 @@ def section_ab(by, meta):
         L.append("")
         L.extend(f"- {x}" for x in bad)
         L.append("")
-    L.append("How: `scripts/bench/ab.sh [BEFORE_REV]` (builds BEFORE_REV, default 88aaff3, in a "
-             "worktree of its own, then runs `AB_BEFORE=that/warren scripts/bench.sh`, which "
-             "writes only this section). Scenario ids and commands as in the table under "
-             "\"How each figure was produced\".")
+    if scrape:
+        L.append("How: `scripts/bench/scrape_ab.sh` (runs `AB_BEFORE=target/release/warren "
+                 f"SCRAPE_EVERY={scrape} scripts/bench.sh`, which writes only this section). "
+                 "Scenario ids and commands as in the table under \"How each figure was "
+                 "produced\".")
+    else:
+        L.append("How: `scripts/bench/ab.sh [BEFORE_REV]` (builds BEFORE_REV, default 88aaff3, "
+                 "in a worktree of its own, then runs `AB_BEFORE=that/warren scripts/bench.sh`, "
+                 "which writes only this section). Scenario ids and commands as in the table "
+                 "under \"How each figure was produced\".")
     L.append("")
     return L
 
@@ -1536,7 +1550,8 @@ def section_ab(by, meta):
 def make_sections(records, meta):
     by = collect(records)
     out = {}
-    for name, fn in (("mgmt", section_mgmt), ("ab", section_ab)):
+    ab_name = "ab_scrape" if meta.get("scrape_every") else "ab"
+    for name, fn in (("mgmt", section_mgmt), (ab_name, section_ab)):
         lines = fn(by, meta)
         if lines:
             out[name] = "\n".join([f"<!-- {name}:begin -->"] + lines + [f"<!-- {name}:end -->"])

@@ -217,6 +217,25 @@ test('users, vhosts and permissions are administered from the UI', async () => {
   await page.close();
 });
 
+test('a monitoring user sees what its tag allows and stays logged in', async () => {
+  await apiCall('PUT', '/users/ui-watcher', { password: 'w4tch', tags: 'monitoring' });
+  await apiCall('PUT', '/permissions/%2F/ui-watcher', { configure: '', write: '', read: '.*' });
+  const page = await browser.newPage();
+  await page.goto(`${base}/`);
+  await page.getByLabel('Username').fill('ui-watcher');
+  await page.getByLabel('Password').fill('w4tch');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  await page.getByRole('link', { name: 'Users & vhosts' }).click();
+  // Listing users needs the administrator tag: the API's reason is shown in place.
+  await page.getByText('Not administrator user').first().waitFor();
+  await page.waitForTimeout(6000); // a refresh later, still there and not logged out
+  assert.equal(await page.getByRole('button', { name: 'Log in' }).count(), 0);
+  await page.getByRole('heading', { name: 'Users & vhosts' }).waitFor();
+  await page.screenshot({ path: join(artifacts, 'monitoring-user.png'), fullPage: true });
+  await page.close();
+});
+
 test('the UI files are served with their types, and unknown ones are 404', async () => {
   const index = await fetch(`${base}/`);
   assert.equal(index.status, 200);

@@ -53,9 +53,6 @@ export async function request(method, path, body, { raw = false } = {}) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
   }
   const res = await fetch(`/api${path}`, init);
-  if (res.status === 401 && path !== '/whoami') {
-    onUnauthorised.forEach((fn) => fn());
-  }
   const text = await res.text();
   if (!res.ok) {
     let error = '';
@@ -65,6 +62,11 @@ export async function request(method, path, body, { raw = false } = {}) {
       error = j.error || '';
       reason = j.reason || j.error || text;
     } catch (_) { /* not JSON */ }
+    // 401 "not_authorised" (RabbitMQ's spelling) is a user lacking a tag or permission for
+    // this one request; any other 401 means the credentials no longer work.
+    if (res.status === 401 && error !== 'not_authorised' && path !== '/whoami') {
+      onUnauthorised.forEach((fn) => fn());
+    }
     throw new ApiError(res.status, error, reason);
   }
   if (raw) return text;
