@@ -1422,17 +1422,22 @@ def section_mgmt(by, meta):
         L.append("")
     load = _load_note(w + rb)
     L.append("How: `SCENARIOS=mgmt_list scripts/bench.sh` (`MGMT_QUEUES`, `MGMT_REPS`, "
-             "`ROUNDS`; `SPLICE=1` writes only this section). For each broker, freshly started "
-             "(RabbitMQ with `[rabbitmq_management].` in `enabled_plugins` and "
-             f"`management.tcp.port = {meta.get('rabbit_mgmt_port', '?')}`; the plugin stays "
-             "off for every other scenario): `warren-perf queues --count N --keep` declares the "
+             "`MGMT_UI_SECONDS`, `ROUNDS`; `SPLICE=1` writes only this section). For each "
+             "broker, freshly started (RabbitMQ with `[rabbitmq_management,rabbitmq_prometheus].` "
+             f"in `enabled_plugins`, `management.tcp.port = {meta.get('rabbit_mgmt_port', '?')}` "
+             "and `prometheus.tcp.port = 15694`; the plugins stay off for every other "
+             "scenario): `warren-perf queues --count N --keep` declares the "
              "queues (`perf-RUN-idle-I`, one binding each, bounded in time: if it runs out, "
              "the count reached is listed), 10 s of rest, then `scripts/bench/report.py "
-             "mgmt-list` times the four requests in turn, each repetition a new `curl` "
+             "mgmt-list` times the requests in turn, each repetition a new `curl` "
              "(`time_total`, body discarded; the last body is parsed afterwards to check the "
              "item counts), and reads the broker's `VmRSS`. The middle page is page "
              "(queues / 200), sorted by name, with the name filter `idle` (which every queue "
-             "matches: page 500 of 100 needs 50,000 matches). The broker is restarted "
+             "matches: page 500 of 100 needs 50,000 matches). Then headless Chromium "
+             "(`scripts/bench/ui_open.mjs`) logs in to the broker's own web UI, opens its "
+             "queue list (load time: until the table shows a queue) and keeps it open for "
+             "`MGMT_UI_SECONDS`; the broker's CPU time over that visit, divided by its length, "
+             "is the CPU share. The broker is restarted "
              "afterwards." + (f" {load}" if load else ""))
     L.append("")
     return L

@@ -125,7 +125,8 @@ test('the queue list pages, filters and sorts on the server', async () => {
   await page.getByRole('button', { name: 'Total' }).click();
   await page.locator('table.grid tbody tr').first().filter({ hasText: 'ui-list-deep' }).waitFor();
   // A sparkline appears once a row was seen twice (the page refreshes every 5 s).
-  await page.locator('.spark-cell canvas').first().waitFor({ timeout: 15000 });
+  await page.locator('.spark-cell[data-series=depth] canvas').first().waitFor({ timeout: 15000 });
+  await page.locator('.spark-cell[data-series=rate] canvas').first().waitFor();
   await page.screenshot({ path: join(artifacts, 'queues.png'), fullPage: true });
   assert.deepEqual(page.errors, []);
   await page.close();

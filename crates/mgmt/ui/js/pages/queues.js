@@ -1,6 +1,6 @@
-// Queues: server-side paged, sorted and filtered (fast with 100,000 queues), each row with a
-// sparkline of its depth and rate over the refreshes seen while the page is open; declare
-// form.
+// Queues: server-side paged, sorted and filtered (fast with 100,000 queues), each row with
+// sparklines of its depth and message rate over the refreshes seen while the page is open
+// (kept in the browser: the broker stores no history); declare form.
 
 import * as api from '../api.js';
 import { h, num, rate, attempt, field } from '../dom.js';
@@ -12,7 +12,7 @@ const HISTORY = 30;
 
 export default function queues(main, _args, { navigate }) {
   let vhost = '';
-  const history = new Map(); // [vhost, name] as JSON → [depth…]
+  const history = new Map(); // [vhost, name] as JSON → {depth: […], rate: […]}
   const sparks = [];
   const key = (q) => JSON.stringify([q.vhost, q.name]);
   const features = (q) => [q.durable ? 'D' : '', q.auto_delete ? 'AD' : '', q.exclusive ? 'Excl' : '',
@@ -32,19 +32,28 @@ export default function queues(main, _args, { navigate }) {
       { title: 'Consumers', sort: 'consumers', descending: true, cell: (q) => num(q.consumers), class: 'n' },
       { title: 'In', sort: 'message_stats.publish_details.rate', descending: true, cell: (q) => rate(stat(q, 'publish')), class: 'n' },
       { title: 'Out', sort: 'message_stats.deliver_get_details.rate', descending: true, cell: (q) => rate(stat(q, 'deliver_get')), class: 'n' },
-      { title: 'Depth', cell: (q) => h('span', { class: 'spark-cell', dataset: { key: key(q) } }) },
+      { title: 'Depth', cell: (q) => h('span', { class: 'spark-cell', dataset: { key: key(q), series: 'depth' } }) },
+      { title: 'In + out /s', cell: (q) => h('span', { class: 'spark-cell', dataset: { key: key(q), series: 'rate' } }) },
     ],
     load: (s) => api.page(vhost ? `/queues/${api.seg(vhost)}` : '/queues', s),
     onRows: (items, body) => {
       sparks.splice(0).forEach((p) => p.destroy());
+      const cells = [...body.querySelectorAll('.spark-cell')];
       for (const q of items) {
         const k = key(q);
-        const seen = history.get(k) || [];
-        seen.push(q.messages || 0);
-        if (seen.length > HISTORY) seen.shift();
+        const seen = history.get(k) || { depth: [], rate: [] };
+        seen.depth.push(q.messages || 0);
+        seen.rate.push(stat(q, 'publish') + stat(q, 'deliver_get'));
+        if (seen.depth.length > HISTORY) {
+          seen.depth.shift();
+          seen.rate.shift();
+        }
         history.set(k, seen);
-        const cell = [...body.querySelectorAll('.spark-cell')].find((c) => c.dataset.key === k);
-        if (cell && seen.length > 1) sparks.push(sparkline(cell, seen));
+        if (seen.depth.length < 2) continue;
+        for (const cell of cells.filter((c) => c.dataset.key === k)) {
+          const series = cell.dataset.series;
+          sparks.push(sparkline(cell, seen[series], series === 'rate' ? '#c26b2b' : undefined));
+        }
       }
     },
   });
