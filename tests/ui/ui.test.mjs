@@ -218,6 +218,32 @@ test('users, vhosts and permissions are administered from the UI', async () => {
   await page.close();
 });
 
+test('definitions are exported as a download and imported from a file', async () => {
+  const page = await loggedInPage();
+  await page.getByRole('link', { name: 'Definitions' }).click();
+  await page.getByRole('heading', { name: 'Definitions', level: 1 }).waitFor();
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download' }).click(),
+  ]);
+  const exported = JSON.parse(await (await download.createReadStream()).toArray().then((c) => Buffer.concat(c).toString()));
+  assert.ok(exported.vhosts.some((v) => v.name === '/'), 'the export lists the vhosts');
+  assert.ok(exported.users.some((u) => u.name === 'guest'), 'and the users');
+
+  const definitions = {
+    vhosts: [{ name: 'ui-imported' }],
+    permissions: [{ user: 'guest', vhost: 'ui-imported', configure: '.*', write: '.*', read: '.*' }],
+    queues: [{ name: 'ui-imported-q', vhost: 'ui-imported', durable: true, auto_delete: false, arguments: {} }],
+  };
+  await page.getByLabel('File').setInputFiles({ name: 'defs.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(definitions)) });
+  await page.getByRole('button', { name: 'Import' }).click();
+  await page.locator('.toast', { hasText: 'Imported defs.json' }).waitFor();
+  assert.equal((await apiCall('GET', '/queues/ui-imported/ui-imported-q')).status, 200);
+  await page.screenshot({ path: join(artifacts, 'definitions.png'), fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('a monitoring user sees what its tag allows and stays logged in', async () => {
   await apiCall('PUT', '/users/ui-watcher', { password: 'w4tch', tags: 'monitoring' });
   await apiCall('PUT', '/permissions/%2F/ui-watcher', { configure: '', write: '', read: '.*' });
