@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::metalog::MetaLog;
 use crate::policies::PolicyBook;
 use crate::queue::outbox::{ConnectionInfo, ConnectionShared, OutboxEvent};
-use crate::totals::{Churn, ChurnEvent};
+use crate::totals::{AuthAttempts, Churn, ChurnEvent};
 use crate::vhost::VHost;
 
 /// Where replies to one channel's direct reply-to consumer go.
@@ -49,6 +49,11 @@ pub struct Broker {
     /// Connections, channels and queues created and closed since start (shared with the
     /// vhosts).
     pub churn: Arc<Churn>,
+    /// AMQP logins that succeeded and failed.
+    pub auth_attempts: AuthAttempts,
+    /// Channels that have published at least once and are still open (RabbitMQ's
+    /// `rabbitmq_global_publishers`); a channel adds itself on its first publish.
+    pub publishers: AtomicU64,
 }
 
 impl Broker {
@@ -67,6 +72,8 @@ impl Broker {
             alarm: tokio::sync::watch::channel(Alarms::default()).0,
             totals: Default::default(),
             churn: Arc::default(),
+            auth_attempts: AuthAttempts::default(),
+            publishers: AtomicU64::new(0),
         }
     }
 

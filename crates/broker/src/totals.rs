@@ -7,6 +7,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use warren_model::query::{ChannelCounters, ChurnCounters};
 
+/// Logins over AMQP (RabbitMQ's `rabbitmq_auth_attempts_*` with `protocol="amqp091"`).
+#[derive(Debug, Default)]
+pub struct AuthAttempts {
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl AuthAttempts {
+    pub fn record(&self, succeeded: bool) {
+        let counter = if succeeded {
+            &self.succeeded
+        } else {
+            &self.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (succeeded, failed).
+    pub fn snapshot(&self) -> (u64, u64) {
+        (
+            self.succeeded.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// What [`Churn`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChurnEvent {

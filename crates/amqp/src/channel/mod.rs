@@ -138,6 +138,8 @@ pub struct ConsumerEntry {
 pub struct Channel {
     pub id: u16,
     pub state: ChannelState,
+    /// Counted in the broker's publishers (it has published and is still open).
+    publisher: bool,
     publish: PublishState,
     /// Publisher confirms: next sequence number to assign, and how far we have confirmed.
     confirm: Option<ConfirmState>,
@@ -178,6 +180,7 @@ impl Channel {
         Self {
             id,
             state: ChannelState::Open,
+            publisher: false,
             publish: PublishState::Idle,
             confirm: None,
             tx: None,
@@ -436,6 +439,12 @@ impl Channel {
     /// Release everything the channel holds: consumers detach, unacked messages return to
     /// their queues (redelivered), the reply-to registration goes. Called on any close.
     pub fn release(&mut self, ctx: &mut ConnCtx) {
+        // A closing channel is released again when its connection ends: count it once.
+        if std::mem::take(&mut self.publisher) {
+            ctx.broker
+                .publishers
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
         for (tag, entry) in self.consumers.drain() {
             entry.consumer.deactivate();
             let empty_auto_delete = entry.queue.detach(ctx.shared.id, self.id, &tag);

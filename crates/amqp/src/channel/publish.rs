@@ -337,6 +337,12 @@ impl Channel {
         ready: ReadyPublish,
     ) -> AmqpResult<Option<u64>> {
         let ReadyPublish { mandatory, message } = ready;
+        if !self.publisher {
+            self.publisher = true;
+            ctx.broker
+                .publishers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let confirm = u64::from(self.confirm.is_some());
         self.bump(&mut ctx.totals, |c| {
             c.publish += 1;

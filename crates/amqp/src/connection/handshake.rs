@@ -77,7 +77,9 @@ impl Handshake<'_> {
             connection::AMQPMethod::StartOk(s) => s,
             _ => return Err(expected("connection.start_ok")),
         };
-        let grant_user = self.authenticate(&start_ok)?;
+        let outcome = self.authenticate(&start_ok);
+        self.broker.auth_attempts.record(outcome.is_ok());
+        let grant_user = outcome?;
         self.send(&AMQPClass::Connection(connection::AMQPMethod::Tune(
             connection::Tune {
                 channel_max: cfg.channel_max,

@@ -113,6 +113,9 @@ pub struct Snapshot {
     channels: Vec<ChannelInfo>,
     totals: ChannelCounters,
     churn: ChurnCounters,
+    /// AMQP logins (succeeded, failed).
+    auth: (u64, u64),
+    publishers: u64,
     alarms: warren_broker::alarm::Alarms,
     memory_limit_bytes: u64,
     disk_limit_bytes: u64,
@@ -145,6 +148,8 @@ impl Snapshot {
             channels,
             totals: broker.totals.snapshot(),
             churn: broker.churn.snapshot(),
+            auth: broker.auth_attempts.snapshot(),
+            publishers: broker.publishers.load(std::sync::atomic::Ordering::Relaxed),
             alarms: broker.alarm(),
             memory_limit_bytes: broker.config.memory_high_watermark_bytes,
             disk_limit_bytes: broker.config.disk_free_limit,
@@ -163,6 +168,7 @@ impl Snapshot {
             self.connections(&mut w);
             self.object_totals(&mut w);
             self.global(&mut w);
+            self.auth(&mut w);
         }
         build_and_identity(&mut w, identity);
         if self.registry == Registry::Aggregated {
@@ -318,6 +324,8 @@ impl Snapshot {
             .sum();
         w.family(&f::GLOBAL_CONSUMERS);
         w.sample(&f::GLOBAL_CONSUMERS, &amqp, consumers);
+        w.family(&f::GLOBAL_PUBLISHERS);
+        w.sample(&f::GLOBAL_PUBLISHERS, &amqp, self.publishers);
         // Per queue type, as RabbitMQ: every queue is classic here.
         let delivered = t.deliver + t.deliver_no_ack + t.get + t.get_no_ack;
         for (family, value) in [
@@ -342,6 +350,19 @@ impl Snapshot {
                     v,
                 );
             }
+        }
+    }
+
+    fn auth(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
+        let (succeeded, failed) = self.auth;
+        let amqp = [("protocol", "amqp091")];
+        for (family, value) in [
+            (f::AUTH_ATTEMPTS, succeeded + failed),
+            (f::AUTH_SUCCEEDED, succeeded),
+            (f::AUTH_FAILED, failed),
+        ] {
+            w.family(&family);
+            w.sample(&family, &amqp, value);
         }
     }
 

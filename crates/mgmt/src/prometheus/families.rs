@@ -216,6 +216,20 @@ pub const CONFIRMED: Family = counter(
     "rabbitmq_global_messages_confirmed_total",
     "Total number of messages confirmed to publishers",
 );
+pub const GLOBAL_PUBLISHERS: Family =
+    gauge("rabbitmq_global_publishers", "Current number of publishers");
+pub const AUTH_ATTEMPTS: Family = counter(
+    "rabbitmq_auth_attempts_total",
+    "Total number of authorization attempts",
+);
+pub const AUTH_SUCCEEDED: Family = counter(
+    "rabbitmq_auth_attempts_succeeded_total",
+    "Total number of successful authentication attempts",
+);
+pub const AUTH_FAILED: Family = counter(
+    "rabbitmq_auth_attempts_failed_total",
+    "Total number of failed authentication attempts",
+);
 pub const GLOBAL_CONSUMERS: Family =
     gauge("rabbitmq_global_consumers", "Current number of consumers");
 pub const DELIVERED: Family = counter(
