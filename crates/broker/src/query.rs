@@ -15,7 +15,7 @@ use warren_model::policy::{Policy, VhostPolicies};
 
 use crate::broker::Broker;
 use crate::policies::applied;
-use crate::queue::outbox::{canonical, OutboxEvent};
+use crate::queue::outbox::{canonical, ConnectionShared, OutboxEvent};
 
 /// How long a channel listing waits for connections to report.
 const CHANNEL_SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -31,19 +31,9 @@ impl Broker {
         }
     }
 
-    /// Connections by id, for exclusive queue owners.
-    fn queue_owners(&self) -> HashMap<u64, QueueOwner> {
-        self.connections()
-            .into_iter()
-            .map(|c| {
-                let owner = QueueOwner {
-                    name: c.info.name.clone(),
-                    peer_host: canonical(c.info.peer).ip().to_string(),
-                    peer_port: c.info.peer.port(),
-                };
-                (c.id, owner)
-            })
-            .collect()
+    /// Open connections by id, to name exclusive queues' owners (only those are rendered).
+    fn connections_by_id(&self) -> HashMap<u64, Arc<ConnectionShared>> {
+        self.connections().into_iter().map(|c| (c.id, c)).collect()
     }
 
     pub fn vhost_infos(&self) -> Vec<VhostInfo> {
@@ -77,14 +67,14 @@ impl Broker {
     }
 
     pub fn queue_infos(&self, vhost: Option<&str>) -> Vec<QueueInfo> {
-        let owners = self.queue_owners();
+        let connections = self.connections_by_id();
         let mut out = Vec::new();
         for v in self.vhosts_of(vhost) {
             let policies = self.policies.read().of_vhost(&v.name);
             out.extend(
                 v.queues()
                     .iter()
-                    .map(|q| queue_info(q, &owners, policies.as_deref())),
+                    .map(|q| queue_info(q, &connections, policies.as_deref())),
             );
         }
         out
@@ -93,7 +83,11 @@ impl Broker {
     pub fn queue_info(&self, vhost: &str, name: &str) -> Option<QueueInfo> {
         let q = self.vhost(vhost)?.queue(name)?;
         let policies = self.policies.read().of_vhost(vhost);
-        Some(queue_info(&q, &self.queue_owners(), policies.as_deref()))
+        Some(queue_info(
+            &q,
+            &self.connections_by_id(),
+            policies.as_deref(),
+        ))
     }
 
     pub fn exchange_infos(&self, vhost: Option<&str>) -> Vec<ExchangeInfo> {
@@ -223,7 +217,7 @@ impl Broker {
 
 fn queue_info(
     q: &Queue,
-    owners: &HashMap<u64, QueueOwner>,
+    connections: &HashMap<u64, Arc<ConnectionShared>>,
     policies: Option<&VhostPolicies>,
 ) -> QueueInfo {
     let sizes = q.sizes();
@@ -235,7 +229,14 @@ fn queue_info(
         durable: q.spec.durable,
         auto_delete: q.spec.auto_delete,
         exclusive: q.spec.exclusive,
-        owner: q.owner.and_then(|id| owners.get(&id).cloned()),
+        owner: q
+            .owner
+            .and_then(|id| connections.get(&id))
+            .map(|c| QueueOwner {
+                name: c.info.name.clone(),
+                peer_host: canonical(c.info.peer).ip().to_string(),
+                peer_port: c.info.peer.port(),
+            }),
         arguments: q.spec.arguments.clone(),
         messages_ready: u64::from(sizes.ready),
         messages_unacknowledged: q.unacked(),

@@ -11,6 +11,7 @@
 //! - `ui`: the web UI's files, embedded, at `/`.
 
 pub mod auth;
+mod digest;
 pub mod error;
 pub mod listing;
 pub mod message;

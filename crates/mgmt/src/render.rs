@@ -64,33 +64,29 @@ pub fn message_stats(rates: &Rates, key: &str, c: &ChannelCounters) -> Value {
             c.deliver + c.deliver_no_ack + c.get + c.get_no_ack,
         ),
     ];
+    Value::Object(named_stats(rates, key, &counts))
+}
+
+/// Named counters of the object `key`, each with its rate.
+fn named_stats(rates: &Rates, key: &str, counts: &[(&str, u64)]) -> Map<String, Value> {
     let names: Vec<&str> = counts.iter().map(|(n, _)| *n).collect();
     let values: Vec<u64> = counts.iter().map(|(_, v)| *v).collect();
-    stats(&names, &values, &rates.rates(key, &values))
+    stats_fields(&names, &values, &rates.rates(key, &values))
 }
 
 /// Connections, channels and queues created and closed (the overview's `churn_rates`, and
 /// the same fields on a node), each with its rate.
 pub fn churn(rates: &Rates, c: &ChurnCounters) -> Map<String, Value> {
-    let names = [
-        "channel_closed",
-        "channel_created",
-        "connection_closed",
-        "connection_created",
-        "queue_created",
-        "queue_declared",
-        "queue_deleted",
+    let counts = [
+        ("channel_closed", c.channel_closed),
+        ("channel_created", c.channel_created),
+        ("connection_closed", c.connection_closed),
+        ("connection_created", c.connection_created),
+        ("queue_created", c.queue_created),
+        ("queue_declared", c.queue_declared),
+        ("queue_deleted", c.queue_deleted),
     ];
-    let values = [
-        c.channel_closed,
-        c.channel_created,
-        c.connection_closed,
-        c.connection_created,
-        c.queue_created,
-        c.queue_declared,
-        c.queue_deleted,
-    ];
-    stats_fields(&names, &values, &rates.rates("churn", &values))
+    named_stats(rates, "churn", &counts)
 }
 
 /// RabbitMQ's properties key for a binding: the routing key percent-encoded when there are
@@ -101,11 +97,8 @@ pub fn properties_key(routing_key: &str, arguments: &FieldTable) -> String {
             .to_string();
     }
     let encoded = warren_codec::content::encode_table(arguments);
-    // FNV-1a over key and arguments: stable across restarts and nodes.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in routing_key.bytes().chain([0]).chain(encoded) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    // A digest of key and arguments: stable across restarts and nodes.
+    let h = crate::digest::fnv1a(routing_key.bytes().chain([0]).chain(encoded));
     use base64::Engine;
     let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&h.to_be_bytes()[..6]);
     format!("~{digest}")

@@ -149,12 +149,7 @@ fn etags() -> &'static [String] {
         FILES
             .iter()
             .map(|(_, _, bytes)| {
-                // FNV-1a: stable, and plenty to tell two builds' files apart.
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-                for b in *bytes {
-                    h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-                }
-                format!("\"{h:016x}\"")
+                format!("\"{:016x}\"", crate::digest::fnv1a(bytes.iter().copied()))
             })
             .collect()
     })

@@ -249,13 +249,11 @@ impl StoreCheck {
     }
 }
 
-/// Start `binary` on `data_dir` and wait for its `listening amqp HOST:PORT` line.
-fn spawn(
-    binary: &str,
-    data_dir: &Path,
-    extra: &[String],
-) -> (Child, SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let mut child = Command::new(binary)
+/// The warren `binary` on loopback, every listener on a free port, data in `data_dir`;
+/// add arguments and run it.
+pub fn warren_command(binary: &str, data_dir: &Path) -> Command {
+    let mut command = Command::new(binary);
+    command
         .args([
             "--bind",
             "127.0.0.1",
@@ -267,7 +265,17 @@ fn spawn(
             "0",
         ])
         .arg("--data-dir")
-        .arg(data_dir)
+        .arg(data_dir);
+    command
+}
+
+/// Start `binary` on `data_dir` and wait for its `listening amqp HOST:PORT` line.
+fn spawn(
+    binary: &str,
+    data_dir: &Path,
+    extra: &[String],
+) -> (Child, SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let mut child = warren_command(binary, data_dir)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

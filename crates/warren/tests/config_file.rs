@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::raw::*;
 use warren_codec::frame::PROTOCOL_HEADER;
 
@@ -92,19 +90,9 @@ async fn flags_override_the_file() {
 fn a_bad_file_stops_the_broker_naming_file_line_and_key() {
     let conf = write_conf("heartbeat = 5\nhartbeat = 7\n");
     let data = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args([
-            "--amqp-port",
-            "0",
-            "--mgmt-port",
-            "0",
-            "--prometheus-port",
-            "0",
-        ])
+    let out = warren_testkit::warren_command(env!("CARGO_BIN_EXE_warren"), data.path())
         .arg("--config")
         .arg(conf.path())
-        .arg("--data-dir")
-        .arg(data.path())
         .output()
         .expect("run warren");
     assert!(!out.status.success(), "warren started with a bad config");

@@ -683,21 +683,9 @@ async fn deeply_nested_definitions_do_not_crash_the_broker() {
     );
     std::fs::write(&path, json).expect("write definitions");
     let data = tempfile::tempdir().expect("temp dir");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--amqp-port",
-            "0",
-            "--mgmt-port",
-            "0",
-            "--prometheus-port",
-            "0",
-        ])
+    let out = warren_testkit::warren_command(env!("CARGO_BIN_EXE_warren"), data.path())
         .arg("--definitions")
         .arg(&path)
-        .arg("--data-dir")
-        .arg(data.path())
         .output()
         .expect("run warren");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -53,41 +53,36 @@ impl Consumer {
         self.active.store(false, Ordering::Release);
     }
 
-    /// Whether the consumer could take another message now (what [`Self::try_take_credit`]
-    /// checks, without taking it).
-    pub fn has_credit(&self) -> bool {
-        if !self.is_active() || self.unsent.load(Ordering::Acquire) >= UNSENT_WINDOW {
+    /// Whether the consumer's windows leave room for one more message: the unsent window
+    /// and, when it must acknowledge, its own and its channel's prefetch.
+    fn within_limits(&self) -> bool {
+        if self.unsent.load(Ordering::Acquire) >= UNSENT_WINDOW {
             return false;
         }
         if self.no_ack {
             return true;
         }
-        let prefetch_full =
-            self.prefetch != 0 && self.unacked.load(Ordering::Acquire) >= self.prefetch;
+        if self.prefetch != 0 && self.unacked.load(Ordering::Acquire) >= self.prefetch {
+            return false;
+        }
         let channel_prefetch = self.channel_credit.prefetch.load(Ordering::Acquire);
-        let channel_full = channel_prefetch != 0
-            && self.channel_credit.unacked.load(Ordering::Acquire) >= channel_prefetch;
-        !prefetch_full && !channel_full
+        channel_prefetch == 0
+            || self.channel_credit.unacked.load(Ordering::Acquire) < channel_prefetch
+    }
+
+    /// Whether the consumer could take another message now (what [`Self::try_take_credit`]
+    /// checks, without taking it).
+    pub fn has_credit(&self) -> bool {
+        self.is_active() && self.within_limits()
     }
 
     /// Take one unit of credit if the consumer may receive another message.
     pub fn try_take_credit(&self) -> bool {
-        if self.unsent.load(Ordering::Acquire) >= UNSENT_WINDOW {
+        if !self.within_limits() {
             self.starved.store(true, Ordering::Release);
             return false;
         }
         if !self.no_ack {
-            if self.prefetch != 0 && self.unacked.load(Ordering::Acquire) >= self.prefetch {
-                self.starved.store(true, Ordering::Release);
-                return false;
-            }
-            let channel_prefetch = self.channel_credit.prefetch.load(Ordering::Acquire);
-            if channel_prefetch != 0
-                && self.channel_credit.unacked.load(Ordering::Acquire) >= channel_prefetch
-            {
-                self.starved.store(true, Ordering::Release);
-                return false;
-            }
             self.unacked.fetch_add(1, Ordering::AcqRel);
             self.channel_credit.unacked.fetch_add(1, Ordering::AcqRel);
         }

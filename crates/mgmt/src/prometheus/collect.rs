@@ -95,10 +95,13 @@ const CONNECTION_FAMILIES: [(Family, ConnectionValue); 5] = [
     (f::CONNECTION_OUT_BYTES, |c| load(&c.send_oct)),
     (f::CONNECTION_IN_PACKETS, |c| load(&c.recv_cnt)),
     (f::CONNECTION_OUT_PACKETS, |c| load(&c.send_cnt)),
-    (f::CONNECTION_CHANNELS, |c| {
-        u64::from(c.channels.load(std::sync::atomic::Ordering::Relaxed))
-    }),
+    (f::CONNECTION_CHANNELS, channels_of),
 ];
+
+/// A connection's open channels.
+fn channels_of(c: &ConnectionShared) -> u64 {
+    u64::from(c.channels.load(std::sync::atomic::Ordering::Relaxed))
+}
 
 fn load(a: &std::sync::atomic::AtomicU64) -> u64 {
     a.load(std::sync::atomic::Ordering::Relaxed)
@@ -177,6 +180,14 @@ impl Snapshot {
         w.finish();
     }
 
+    /// Consumers over every queue.
+    fn consumers(&self) -> u64 {
+        self.queues
+            .iter()
+            .map(|r| u64::from(r.sizes.consumers))
+            .sum()
+    }
+
     fn per_object(&self) -> bool {
         self.registry == Registry::PerObject
     }
@@ -244,11 +255,7 @@ impl Snapshot {
     fn channels(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
         if !self.per_object() {
             // Summed without asking every connection: the queues know the same totals.
-            let consumers: u64 = self
-                .queues
-                .iter()
-                .map(|r| u64::from(r.sizes.consumers))
-                .sum();
+            let consumers = self.consumers();
             let unacked: u64 = self.queues.iter().map(|r| r.unacked).sum();
             w.single(&f::CHANNEL_CONSUMERS, consumers);
             w.single(&f::CHANNEL_UNACKED, unacked);
@@ -286,16 +293,8 @@ impl Snapshot {
     }
 
     fn object_totals(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
-        let channels: u64 = self
-            .connections
-            .iter()
-            .map(|c| CONNECTION_FAMILIES[4].1(c))
-            .sum();
-        let consumers: u64 = self
-            .queues
-            .iter()
-            .map(|r| u64::from(r.sizes.consumers))
-            .sum();
+        let channels: u64 = self.connections.iter().map(|c| channels_of(c)).sum();
+        let consumers = self.consumers();
         w.single(&f::CONNECTIONS, self.connections.len() as u64);
         w.single(&f::CHANNELS, channels);
         w.single(&f::CONSUMERS, consumers);
@@ -317,11 +316,7 @@ impl Snapshot {
             w.family(&family);
             w.sample(&family, &amqp, value);
         }
-        let consumers: u64 = self
-            .queues
-            .iter()
-            .map(|r| u64::from(r.sizes.consumers))
-            .sum();
+        let consumers = self.consumers();
         w.family(&f::GLOBAL_CONSUMERS);
         w.sample(&f::GLOBAL_CONSUMERS, &amqp, consumers);
         w.family(&f::GLOBAL_PUBLISHERS);

@@ -2,7 +2,7 @@
 // on show while the tab is visible (the API's statistics interval).
 
 import * as api from './api.js';
-import { h, clear, fill, toast } from './dom.js';
+import { h, fill, toast } from './dom.js';
 import overview from './pages/overview.js';
 import queues from './pages/queues.js';
 import queue from './pages/queue.js';

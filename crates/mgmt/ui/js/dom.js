@@ -55,6 +55,18 @@ export function bytes(n) {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
+/// The per-second rate of counter `key` in a stats object (its `key_details.rate`); 0 when
+/// the object has none yet.
+export function rateOf(stats, key) {
+  const details = stats && stats[`${key}_details`];
+  return details ? details.rate : 0;
+}
+
+/// A term and its description, for a `dl.facts`.
+export function fact(label, value) {
+  return [h('dt', {}, label), h('dd', {}, value)];
+}
+
 /// The vhost as people write it in a list ("/" stays "/").
 export const vhostLabel = (v) => v;
 

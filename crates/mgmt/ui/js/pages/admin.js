@@ -1,7 +1,7 @@
 // Administration: users, vhosts, permissions and policies.
 
 import * as api from '../api.js';
-import { h, clear, fill, attempt, field, confirmThen } from '../dom.js';
+import { h, fill, attempt, field, confirmThen } from '../dom.js';
 import { simpleTable } from '../table.js';
 import { vhostSelect, setVhostOptions } from '../vhosts.js';
 

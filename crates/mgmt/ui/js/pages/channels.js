@@ -1,11 +1,11 @@
 // Channels: paged list (each connection reports its own).
 
 import * as api from '../api.js';
-import { h, num, rate } from '../dom.js';
+import { h, num, rate, rateOf } from '../dom.js';
 import { PagedTable } from '../table.js';
 
 export default function channels(main) {
-  const stat = (c, k) => (c.message_stats && c.message_stats[`${k}_details`] ? c.message_stats[`${k}_details`].rate : 0);
+  const stat = (c, k) => rateOf(c.message_stats, k);
   const mode = (c) => [c.confirm ? 'confirm' : '', c.transactional ? 'tx' : ''].filter(Boolean).join(' ');
   const table = new PagedTable({
     sort: 'name',

@@ -2,7 +2,7 @@
 // delete.
 
 import * as api from '../api.js';
-import { h, clear, fill, rate, attempt, field, confirmThen } from '../dom.js';
+import { h, fill, rate, attempt, field, confirmThen, fact, rateOf } from '../dom.js';
 import { simpleTable } from '../table.js';
 import { publishForm } from '../messages.js';
 import { topology } from '../topology.js';
@@ -53,7 +53,7 @@ export default function exchange(main, [vhost, routeName], { navigate }) {
     async refresh() {
       const x = await api.get(path);
       const s = x.message_stats || {};
-      const r = (k) => (s[`${k}_details`] ? s[`${k}_details`].rate : 0);
+      const r = (k) => rateOf(s, k);
       fill(facts, 
         fact('Type', x.type),
         fact('Features', [x.durable ? 'durable' : 'transient', x.auto_delete ? 'auto-delete' : '', x.internal ? 'internal' : ''].filter(Boolean).join(', ')),
@@ -82,8 +82,4 @@ export default function exchange(main, [vhost, routeName], { navigate }) {
       ], destination));
     },
   };
-}
-
-function fact(label, value) {
-  return [h('dt', {}, label), h('dd', {}, value)];
 }

@@ -1,13 +1,13 @@
 // Exchanges: paged list with publish rates, and a declare form.
 
 import * as api from '../api.js';
-import { h, rate, attempt, field } from '../dom.js';
+import { h, rate, attempt, field, rateOf } from '../dom.js';
 import { PagedTable } from '../table.js';
 import { vhostSelect } from '../vhosts.js';
 
 export default function exchanges(main, _args, { navigate }) {
   let vhost = '';
-  const stat = (x, k) => (x.message_stats && x.message_stats[`${k}_details`] ? x.message_stats[`${k}_details`].rate : 0);
+  const stat = (x, k) => rateOf(x.message_stats, k);
   const table = new PagedTable({
     sort: 'name',
     columns: [

@@ -1,7 +1,7 @@
 // Overview: totals, live charts of message rates and queued messages, and the node.
 
 import * as api from '../api.js';
-import { h, clear, fill, num, bytes } from '../dom.js';
+import { h, fill, num, bytes, fact, rateOf } from '../dom.js';
 import { LiveChart } from '../charts.js';
 
 export default function overview(main) {
@@ -25,7 +25,7 @@ export default function overview(main) {
       const t = o.object_totals || {};
       const q = o.queue_totals || {};
       const s = o.message_stats || {};
-      const r = (k) => (s[`${k}_details`] ? s[`${k}_details`].rate : 0);
+      const r = (k) => rateOf(s, k);
       fill(totals, 
         card('Connections', num(t.connections), '#/connections'),
         card('Channels', num(t.channels), '#/channels'),
@@ -73,10 +73,6 @@ export default function overview(main) {
 function card(label, value, href) {
   const body = [h('div', { class: 'value' }, value), h('div', { class: 'label' }, label)];
   return href ? h('a', { class: 'stat', href }, body) : h('div', { class: 'stat' }, body);
-}
-
-function fact(label, value) {
-  return [h('dt', {}, label), h('dd', {}, value)];
 }
 
 function uptime(ms) {

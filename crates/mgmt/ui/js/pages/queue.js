@@ -2,7 +2,7 @@
 // consumers, bindings, publish, get, purge and delete.
 
 import * as api from '../api.js';
-import { h, clear, fill, num, rate, bytes, attempt, field, confirmThen } from '../dom.js';
+import { h, fill, num, rate, bytes, attempt, field, confirmThen, fact, rateOf } from '../dom.js';
 import { LiveChart } from '../charts.js';
 import { simpleTable } from '../table.js';
 import { publishForm, messageView } from '../messages.js';
@@ -92,7 +92,7 @@ export default function queue(main, [vhost, name], { navigate }) {
     async refresh() {
       const q = await api.get(path);
       const s = q.message_stats || {};
-      const r = (k) => (s[`${k}_details`] ? s[`${k}_details`].rate : 0);
+      const r = (k) => rateOf(s, k);
       if (!depth) {
         depth = new LiveChart(chartEl, { series: [{ label: 'ready', fill: true }, { label: 'unacked', fill: true }] });
         rates = new LiveChart(rateEl, { unit: '/s', series: [{ label: 'publish' }, { label: 'deliver / get' }, { label: 'ack' }] });
@@ -134,8 +134,4 @@ export default function queue(main, [vhost, name], { navigate }) {
       if (rates) rates.destroy();
     },
   };
-}
-
-function fact(label, value) {
-  return [h('dt', {}, label), h('dd', {}, value)];
 }

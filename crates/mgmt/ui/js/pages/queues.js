@@ -3,7 +3,7 @@
 // (kept in the browser: the broker stores no history); declare form.
 
 import * as api from '../api.js';
-import { h, num, rate, attempt, field } from '../dom.js';
+import { h, num, rate, attempt, field, rateOf } from '../dom.js';
 import { PagedTable } from '../table.js';
 import { sparkline } from '../charts.js';
 import { vhostSelect } from '../vhosts.js';
@@ -17,7 +17,7 @@ export default function queues(main, _args, { navigate }) {
   const key = (q) => JSON.stringify([q.vhost, q.name]);
   const features = (q) => [q.durable ? 'D' : '', q.auto_delete ? 'AD' : '', q.exclusive ? 'Excl' : '',
     q.arguments && Object.keys(q.arguments).length ? 'Args' : ''].filter(Boolean).join(' ');
-  const stat = (q, k) => (q.message_stats && q.message_stats[`${k}_details`] ? q.message_stats[`${k}_details`].rate : 0);
+  const stat = (q, k) => rateOf(q.message_stats, k);
 
   const table = new PagedTable({
     sort: 'name',
