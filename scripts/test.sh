@@ -2,7 +2,7 @@
 # Run every Warren test: formatting, lints, Rust unit and integration tests (real broker
 # binary + lapin + raw frames), amqplib's and amqp091-go's own test suites and the Python suites
 # (pika, celery) against the real binary. Installs what it needs: Python packages into ./.venv,
-# Debian packages with apt-get (RabbitMQ, Chromium), npm packages under /tmp/warren-conformance
+# Debian packages with apt-get (RabbitMQ, Chromium, Prometheus), npm packages under /tmp/warren-conformance
 # and tests/ui/node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +61,10 @@ bash scripts/conformance/against-warren.sh "$TARGET_DIR/debug/warren"
 step "web UI in headless Chromium (playwright-core), screenshots in tests/ui/artifacts"
 bash scripts/ui-test.sh "$TARGET_DIR/debug/warren"
 
-step "python tests (pika, celery) against $TARGET_DIR/debug/warren"
+step "python tests (pika, celery, a real Prometheus for the Grafana dashboard) against $TARGET_DIR/debug/warren"
+# shellcheck source=lib/apt.sh
+. scripts/lib/apt.sh
+command -v prometheus >/dev/null || apt_install prometheus
 # Queue features (TTL, DLX, max-length, priorities, expiry) come with their own issue;
 # their tests are written and validated against RabbitMQ, and deselected (reported) until then.
 WARREN_BIN="$TARGET_DIR/debug/warren" .venv/bin/pytest -q -p no:cacheprovider -m "not queue_features" tests/python

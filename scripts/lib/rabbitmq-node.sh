@@ -3,6 +3,9 @@
 # setpriv. Sourced by scripts/bench.sh and scripts/conformance/rabbitmq.sh; they define
 # `as_root` and `die` first.
 
+# shellcheck source=apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 RMQ_SBIN=/usr/lib/rabbitmq/bin
 
 # Install rabbitmq-server when missing; a service the package starts is stopped again.
@@ -10,10 +13,7 @@ rmq_ensure_installed() {
   if [ -x "$RMQ_SBIN/rabbitmq-server" ] && id rabbitmq >/dev/null 2>&1; then
     return 0
   fi
-  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server; then
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server
-  fi
+  apt_install rabbitmq-server
   as_root service rabbitmq-server stop >/dev/null 2>&1 || true
   [ -x "$RMQ_SBIN/rabbitmq-server" ] || die "rabbitmq-server is not installed at $RMQ_SBIN"
 }

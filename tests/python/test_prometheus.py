@@ -146,6 +146,12 @@ def test_global_counters_count_what_clients_did(broker, metrics):
             "get_empty": value(s, "rabbitmq_global_messages_get_empty_total", **classic),
             "connections_opened": value(s, "rabbitmq_connections_opened_total"),
             "queues_created": value(s, "rabbitmq_queues_created_total"),
+            "channel_published": value(s, "rabbitmq_channel_messages_published_total"),
+            "channel_acked": value(s, "rabbitmq_channel_messages_acked_total"),
+            "sizes_count": value(s, "rabbitmq_message_size_bytes_count", **amqp),
+            "sizes_sum": value(s, "rabbitmq_message_size_bytes_sum", **amqp),
+            "sizes_le_100": value(s, "rabbitmq_message_size_bytes_bucket", le="100.0", **amqp),
+            "sizes_le_inf": value(s, "rabbitmq_message_size_bytes_bucket", le="+Inf", **amqp),
         }
 
     before = counters()
@@ -180,6 +186,13 @@ def test_global_counters_count_what_clients_did(broker, metrics):
         "get_empty": 1,
         "connections_opened": 1,
         "queues_created": 1,
+        "channel_published": 5,
+        "channel_acked": 4,
+        # Body sizes: four of 1 byte and one of 4.
+        "sizes_count": 5,
+        "sizes_sum": 8,
+        "sizes_le_100": 5,
+        "sizes_le_inf": 5,
     }
 
     def delta(now):
@@ -209,6 +222,12 @@ def test_per_object_connections_and_channels_are_labelled(broker, metrics):
     assert any(s.value > 0 for s in incoming)
     for family in ("rabbitmq_consumer_prefetch", "rabbitmq_channel_consumers"):
         assert all(set(s.labels) == {"channel"} for s in families[family].samples)
+    published = families["rabbitmq_channel_messages_published"]
+    assert published.type == "counter"
+    assert published.samples and all(set(s.labels) == {"channel", "vhost"} for s in published.samples)
+    sizes = families["rabbitmq_message_size_bytes"]
+    assert sizes.type == "histogram"
+    assert [s.labels["le"] for s in sizes.samples if s.name.endswith("_bucket")][-1] == "+Inf"
 
 
 def test_bad_requests_get_rabbitmqs_answers(broker, metrics):

@@ -46,6 +46,8 @@ pub struct Broker {
     alarm: tokio::sync::watch::Sender<Alarms>,
     /// Messages through every channel since start, added once per batch by connections.
     pub totals: crate::totals::Totals,
+    /// Body sizes of published messages, added once per batch by connections.
+    pub message_sizes: crate::totals::MessageSizes,
     /// Connections, channels and queues created and closed since start (shared with the
     /// vhosts).
     pub churn: Arc<Churn>,
@@ -71,6 +73,7 @@ impl Broker {
             store,
             alarm: tokio::sync::watch::channel(Alarms::default()).0,
             totals: Default::default(),
+            message_sizes: Default::default(),
             churn: Arc::default(),
             auth_attempts: AuthAttempts::default(),
             publishers: AtomicU64::new(0),

@@ -73,6 +73,66 @@ impl Churn {
     }
 }
 
+/// Upper bounds (bytes) of the message size histogram's buckets, RabbitMQ 4's; one more
+/// bucket takes everything larger.
+pub const MESSAGE_SIZE_BOUNDS_BYTES: [u64; 8] = [
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+];
+
+/// One batch's published body sizes, bucketed: kept by the connection and added to
+/// [`MessageSizes`] once per batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SizeTally {
+    /// Observations per bucket (not cumulative); the last is above every bound.
+    pub counts: [u64; MESSAGE_SIZE_BOUNDS_BYTES.len() + 1],
+    pub sum_bytes: u64,
+}
+
+impl SizeTally {
+    pub fn observe(&mut self, size_bytes: u64) {
+        let bucket = MESSAGE_SIZE_BOUNDS_BYTES.partition_point(|&bound| bound < size_bytes);
+        self.counts[bucket] += 1;
+        self.sum_bytes += size_bytes;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.iter().all(|&n| n == 0)
+    }
+}
+
+/// Sizes of the messages received from publishers since start (RabbitMQ's
+/// `rabbitmq_message_size_bytes` histogram).
+#[derive(Debug, Default)]
+pub struct MessageSizes {
+    counts: [AtomicU64; MESSAGE_SIZE_BOUNDS_BYTES.len() + 1],
+    sum_bytes: AtomicU64,
+}
+
+impl MessageSizes {
+    pub fn add(&self, batch: &SizeTally) {
+        for (total, &n) in self.counts.iter().zip(&batch.counts) {
+            if n != 0 {
+                total.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        self.sum_bytes.fetch_add(batch.sum_bytes, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> SizeTally {
+        SizeTally {
+            counts: self.counts.each_ref().map(|a| a.load(Ordering::Relaxed)),
+            sum_bytes: self.sum_bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// How many counters a [`ChannelCounters`] has.
 const COUNTERS: usize = 12;
 
@@ -154,6 +214,21 @@ mod tests {
             values(&batch).map(|n| n * 2),
             "every field round-trips"
         );
+    }
+
+    #[test]
+    fn sizes_fall_in_the_first_bucket_whose_bound_holds_them() {
+        let mut batch = SizeTally::default();
+        for size in [0, 100, 101, 1_000, 100_000_001] {
+            batch.observe(size);
+        }
+        assert_eq!(batch.counts, [2, 2, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(batch.sum_bytes, 100_001_202);
+        let sizes = MessageSizes::default();
+        sizes.add(&batch);
+        sizes.add(&batch);
+        assert_eq!(sizes.snapshot().counts[0], 4);
+        assert_eq!(sizes.snapshot().sum_bytes, 200_002_404);
     }
 
     #[test]

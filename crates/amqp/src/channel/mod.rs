@@ -28,6 +28,7 @@ use warren_broker::broker::Broker;
 use warren_broker::exchange::stats::ExchangeTally;
 use warren_broker::queue::outbox::ConnectionShared;
 use warren_broker::queue::{ChannelCredit, Consumer, Queue, QueueDelta};
+use warren_broker::totals::SizeTally;
 use warren_broker::vhost::{RouteScratch, VHost};
 use warren_model::query::{ChannelCounters, ChannelInfo};
 
@@ -47,6 +48,8 @@ pub struct ConnCtx {
     /// Message counts of this batch over all channels, added to the broker's totals once the
     /// batch ends.
     pub totals: ChannelCounters,
+    /// Body sizes published in this batch, added to the broker's histogram once it ends.
+    pub message_sizes: SizeTally,
     /// Per-queue delivery and settlement counts of this batch.
     pub queue_deltas: Vec<(Arc<Queue>, QueueDelta)>,
     /// Per-exchange publish counts of this batch.
@@ -110,6 +113,11 @@ impl ConnCtx {
             let totals = std::mem::take(&mut self.totals);
             self.vhost.totals.add(&totals);
             self.broker.totals.add(&totals);
+        }
+        if !self.message_sizes.is_empty() {
+            self.broker
+                .message_sizes
+                .add(&std::mem::take(&mut self.message_sizes));
         }
     }
 }

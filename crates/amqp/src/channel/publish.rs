@@ -348,6 +348,7 @@ impl Channel {
             c.publish += 1;
             c.publish_confirm += confirm;
         });
+        ctx.message_sizes.observe(message.body().len() as u64);
         let exchange = name_str(message.exchange());
         if exchange.is_empty() && message.routing_key().starts_with(REPLY_TO_PREFIX) {
             self.publish_direct_reply(ctx, message, mandatory)?;

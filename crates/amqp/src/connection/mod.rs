@@ -261,6 +261,7 @@ impl Driver {
                 queue_deltas: Vec::new(),
                 exchange_tally: ExchangeTally::default(),
                 totals: Default::default(),
+                message_sizes: Default::default(),
                 throttled: Vec::new(),
                 marks: Vec::new(),
                 awaiting_sync: 0,

@@ -9,6 +9,7 @@ use std::time::UNIX_EPOCH;
 use bytes::Bytes;
 use warren_broker::queue::outbox::ConnectionShared;
 use warren_broker::queue::{Queue, QueueSizes};
+use warren_broker::totals::SizeTally;
 use warren_broker::Broker;
 use warren_model::query::{ChannelCounters, ChannelInfo, ChurnCounters};
 
@@ -26,6 +27,40 @@ pub enum Registry {
     /// `/metrics/detailed` without `family`: identity and build info only (as RabbitMQ).
     Detailed,
 }
+
+impl Registry {
+    /// The `rabbitmq_endpoint` label RabbitMQ 4 puts on `rabbitmq_identity_info`.
+    fn endpoint(self) -> &'static str {
+        match self {
+            Registry::Aggregated => "aggregated",
+            Registry::PerObject => "per-object",
+            Registry::Detailed => "detailed",
+        }
+    }
+}
+
+/// The message size histogram's `le` labels, as Prometheus normalises RabbitMQ's bounds (the
+/// form RabbitMQ's dashboards match on).
+const MESSAGE_SIZE_LE: [&str; warren_broker::totals::MESSAGE_SIZE_BOUNDS_BYTES.len() + 1] = [
+    "100.0", "1000.0", "10000.0", "100000.0", "1e+06", "1e+07", "5e+07", "1e+08", "+Inf",
+];
+
+type CounterValue = fn(&ChannelCounters) -> u64;
+
+/// RabbitMQ's channel counters and which of a channel's counts each shows.
+const CHANNEL_COUNTER_FAMILIES: [(Family, CounterValue); 11] = [
+    (f::CHANNEL_PUBLISHED, |c| c.publish),
+    (f::CHANNEL_CONFIRMED, |c| c.confirm),
+    (f::CHANNEL_UNROUTABLE_RETURNED, |c| c.return_unroutable),
+    (f::CHANNEL_UNROUTABLE_DROPPED, |c| c.drop_unroutable),
+    (f::CHANNEL_GET_ACK, |c| c.get),
+    (f::CHANNEL_GET, |c| c.get_no_ack),
+    (f::CHANNEL_DELIVERED_ACK, |c| c.deliver),
+    (f::CHANNEL_DELIVERED, |c| c.deliver_no_ack),
+    (f::CHANNEL_REDELIVERED, |c| c.redeliver),
+    (f::CHANNEL_ACKED, |c| c.ack),
+    (f::CHANNEL_GET_EMPTY, |c| c.get_empty),
+];
 
 /// What one queue shows, read under its lock once.
 struct QueueRow {
@@ -115,6 +150,7 @@ pub struct Snapshot {
     /// Per-object only: each connection's channels, as its driver reports them.
     channels: Vec<ChannelInfo>,
     totals: ChannelCounters,
+    message_sizes: SizeTally,
     churn: ChurnCounters,
     /// AMQP logins (succeeded, failed).
     auth: (u64, u64),
@@ -150,6 +186,7 @@ impl Snapshot {
             connections,
             channels,
             totals: broker.totals.snapshot(),
+            message_sizes: broker.message_sizes.snapshot(),
             churn: broker.churn.snapshot(),
             auth: broker.auth_attempts.snapshot(),
             publishers: broker.publishers.load(std::sync::atomic::Ordering::Relaxed),
@@ -171,9 +208,10 @@ impl Snapshot {
             self.connections(&mut w);
             self.object_totals(&mut w);
             self.global(&mut w);
+            self.message_sizes(&mut w);
             self.auth(&mut w);
         }
-        build_and_identity(&mut w, identity);
+        build_and_identity(&mut w, identity, self.registry);
         if self.registry == Registry::Aggregated {
             self.alarms_and_start(&mut w, identity);
         }
@@ -259,6 +297,11 @@ impl Snapshot {
             let unacked: u64 = self.queues.iter().map(|r| r.unacked).sum();
             w.single(&f::CHANNEL_CONSUMERS, consumers);
             w.single(&f::CHANNEL_UNACKED, unacked);
+            // Counted since start (RabbitMQ sums its open channels': the same for a
+            // dashboard's rate(), without resets as channels close).
+            for (family, value) in &CHANNEL_COUNTER_FAMILIES {
+                w.single(family, value(&self.totals));
+            }
             return;
         }
         type ChannelValue = fn(&ChannelInfo) -> u64;
@@ -276,6 +319,30 @@ impl Snapshot {
                 w.sample(family, &[("channel", &name)], value(c));
             }
         }
+        // Per channel and its vhost (RabbitMQ also splits these by exchange or queue).
+        for (family, value) in &CHANNEL_COUNTER_FAMILIES {
+            w.family(family);
+            for c in &self.channels {
+                let name = crate::render::channel_name(&c.connection, c.number);
+                let labels = [("channel", name.as_str()), ("vhost", c.vhost.as_str())];
+                w.sample(family, &labels, value(&c.counters));
+            }
+        }
+    }
+
+    fn message_sizes(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
+        let s = &self.message_sizes;
+        let mut buckets = [("", 0u64); MESSAGE_SIZE_LE.len()];
+        for (bucket, (le, count)) in buckets.iter_mut().zip(MESSAGE_SIZE_LE.iter().zip(s.counts)) {
+            *bucket = (le, count);
+        }
+        w.family(&f::MESSAGE_SIZE);
+        w.histogram(
+            &f::MESSAGE_SIZE,
+            &[("protocol", "amqp091")],
+            &buckets,
+            s.sum_bytes,
+        );
     }
 
     fn connections(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
@@ -373,7 +440,11 @@ impl Snapshot {
     }
 }
 
-fn build_and_identity(w: &mut Writer<impl FnMut(Bytes) -> bool>, identity: &Identity) {
+fn build_and_identity(
+    w: &mut Writer<impl FnMut(Bytes) -> bool>,
+    identity: &Identity,
+    registry: Registry,
+) {
     w.family(&f::BUILD_INFO);
     w.sample(
         &f::BUILD_INFO,
@@ -394,6 +465,7 @@ fn build_and_identity(w: &mut Writer<impl FnMut(Bytes) -> bool>, identity: &Iden
             ("rabbitmq_node", &identity.node),
             ("rabbitmq_cluster", &identity.cluster),
             ("rabbitmq_cluster_permanent_id", &identity.cluster_id),
+            ("rabbitmq_endpoint", registry.endpoint()),
         ],
         1u64,
     );
@@ -415,5 +487,19 @@ fn sum(values: impl Iterator<Item = Value>) -> Value {
         Value::Float(float + int as f64)
     } else {
         Value::Int(int)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_bucket_labels_are_the_bounds() {
+        let bounds = warren_broker::totals::MESSAGE_SIZE_BOUNDS_BYTES;
+        for (le, bound) in MESSAGE_SIZE_LE.iter().zip(bounds) {
+            assert_eq!(le.parse::<f64>().ok(), Some(bound as f64), "{le}");
+        }
+        assert_eq!(MESSAGE_SIZE_LE.last(), Some(&"+Inf"));
     }
 }

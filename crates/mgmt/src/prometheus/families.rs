@@ -19,6 +19,14 @@ const fn counter(name: &'static str, help: &'static str) -> Family {
     }
 }
 
+const fn histogram(name: &'static str, help: &'static str) -> Family {
+    Family {
+        name,
+        kind: Kind::Histogram,
+        help,
+    }
+}
+
 const fn untyped(name: &'static str, help: &'static str) -> Family {
     Family {
         name,
@@ -165,6 +173,52 @@ pub const CHANNEL_PREFETCH: Family = gauge(
     "Total limit of unacknowledged messages for all consumers on a channel",
 );
 
+// Channel counters: per channel (per-object) or summed since start (aggregated).
+pub const CHANNEL_PUBLISHED: Family = counter(
+    "rabbitmq_channel_messages_published_total",
+    "Total number of messages published into an exchange on a channel",
+);
+pub const CHANNEL_CONFIRMED: Family = counter(
+    "rabbitmq_channel_messages_confirmed_total",
+    "Total number of messages published into an exchange and confirmed on the channel",
+);
+pub const CHANNEL_UNROUTABLE_RETURNED: Family = counter(
+    "rabbitmq_channel_messages_unroutable_returned_total",
+    "Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable",
+);
+pub const CHANNEL_UNROUTABLE_DROPPED: Family = counter(
+    "rabbitmq_channel_messages_unroutable_dropped_total",
+    "Total number of messages published as non-mandatory into an exchange and dropped as unroutable",
+);
+pub const CHANNEL_GET_ACK: Family = counter(
+    "rabbitmq_channel_get_ack_total",
+    "Total number of messages fetched with basic.get in manual acknowledgement mode",
+);
+pub const CHANNEL_GET: Family = counter(
+    "rabbitmq_channel_get_total",
+    "Total number of messages fetched with basic.get in automatic acknowledgement mode",
+);
+pub const CHANNEL_DELIVERED_ACK: Family = counter(
+    "rabbitmq_channel_messages_delivered_ack_total",
+    "Total number of messages delivered to consumers in manual acknowledgement mode",
+);
+pub const CHANNEL_DELIVERED: Family = counter(
+    "rabbitmq_channel_messages_delivered_total",
+    "Total number of messages delivered to consumers in automatic acknowledgement mode",
+);
+pub const CHANNEL_REDELIVERED: Family = counter(
+    "rabbitmq_channel_messages_redelivered_total",
+    "Total number of messages redelivered to consumers",
+);
+pub const CHANNEL_ACKED: Family = counter(
+    "rabbitmq_channel_messages_acked_total",
+    "Total number of messages acknowledged by consumers",
+);
+pub const CHANNEL_GET_EMPTY: Family = counter(
+    "rabbitmq_channel_get_empty_total",
+    "Total number of times basic.get operations fetched no message",
+);
+
 // Connections.
 pub const CONNECTION_IN_BYTES: Family = counter(
     "rabbitmq_connection_incoming_bytes_total",
@@ -190,6 +244,12 @@ pub const CONNECTIONS: Family = gauge("rabbitmq_connections", "Connections curre
 pub const CHANNELS: Family = gauge("rabbitmq_channels", "Channels currently open");
 pub const CONSUMERS: Family = gauge("rabbitmq_consumers", "Consumers currently connected");
 pub const QUEUES: Family = gauge("rabbitmq_queues", "Queues available");
+
+// Published body sizes (RabbitMQ 4's histogram; `protocol` labelled).
+pub const MESSAGE_SIZE: Family = histogram(
+    "rabbitmq_message_size_bytes",
+    "Size of messages received from publishers",
+);
 
 // Global counters: `protocol` (and `queue_type`) labelled on every endpoint.
 pub const RECEIVED: Family = counter(

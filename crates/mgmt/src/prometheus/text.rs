@@ -14,6 +14,7 @@ pub enum Kind {
     Counter,
     Gauge,
     Untyped,
+    Histogram,
 }
 
 impl Kind {
@@ -22,6 +23,7 @@ impl Kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
             Kind::Untyped => "untyped",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -109,6 +111,50 @@ impl<F: FnMut(Bytes) -> bool> Writer<F> {
             Value::Float(v) => write_float(&mut self.buf, v),
         }
         self.buf.push('\n');
+        self.maybe_flush();
+    }
+
+    /// One series of a histogram: cumulative `_bucket` samples for each `(le, count)` (the
+    /// last `le` is `+Inf`), then `_sum` and `_count`, each with `labels` first.
+    pub fn histogram(
+        &mut self,
+        family: &Family,
+        labels: &[(&str, &str)],
+        buckets: &[(&str, u64)],
+        sum: u64,
+    ) {
+        debug_assert_eq!(family.kind, Kind::Histogram);
+        let mut cumulative = 0u64;
+        for &(le, count) in buckets {
+            cumulative += count;
+            self.suffixed_sample(family.name, "_bucket", labels, Some(le), cumulative);
+        }
+        self.suffixed_sample(family.name, "_sum", labels, None, sum);
+        self.suffixed_sample(family.name, "_count", labels, None, cumulative);
+    }
+
+    fn suffixed_sample(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: &[(&str, &str)],
+        le: Option<&str>,
+        value: u64,
+    ) {
+        self.buf.push_str(name);
+        self.buf.push_str(suffix);
+        self.buf.push('{');
+        let le = le.map(|v| ("le", v));
+        for (i, (name, value)) in labels.iter().chain(le.as_ref()).enumerate() {
+            if i > 0 {
+                self.buf.push(',');
+            }
+            self.buf.push_str(name);
+            self.buf.push_str("=\"");
+            escape_label(&mut self.buf, value);
+            self.buf.push('"');
+        }
+        let _ = writeln!(self.buf, "}} {value}");
         self.maybe_flush();
     }
 
