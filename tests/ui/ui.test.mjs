@@ -218,6 +218,35 @@ test('users, vhosts and permissions are administered from the UI', async () => {
   await page.close();
 });
 
+test('a policy is composed from its key hints and saved', async () => {
+  const page = await loggedInPage();
+  await page.getByRole('link', { name: 'Users & vhosts' }).click();
+  const form = page.locator('form', { hasText: 'Add or update a policy' });
+  await form.getByLabel('Name').fill('ui-limits');
+  await form.getByLabel('Pattern').fill('^ui-');
+  await form.getByLabel('Apply to').selectOption('exchanges');
+  // Only the exchange keys are offered for exchanges.
+  assert.deepEqual(await form.locator('.key-hints button').allTextContents(), ['alternate-exchange']);
+  await form.getByLabel('Apply to').selectOption('queues');
+  const definition = form.getByLabel('Definition (JSON)');
+  await definition.fill('{"max-length": ');
+  await form.locator('.hint-problem', { hasText: 'not a JSON object yet' }).waitFor();
+  await definition.fill('{"max-length": 5}');
+  await form.getByRole('button', { name: 'overflow' }).click();
+  await form.getByRole('button', { name: 'message-ttl' }).click();
+  assert.deepEqual(JSON.parse(await definition.inputValue()), { 'max-length': 5, overflow: 'drop-head', 'message-ttl': 60000 });
+  await form.getByRole('button', { name: 'Save policy' }).click();
+  await page.locator('.toast', { hasText: 'Policy ui-limits saved' }).waitFor();
+
+  const policy = (await apiCall('GET', '/policies/%2F/ui-limits')).body;
+  assert.deepEqual([policy.pattern, policy['apply-to']], ['^ui-', 'queues']);
+  assert.deepEqual(policy.definition, { 'max-length': 5, overflow: 'drop-head', 'message-ttl': 60000 });
+  await page.screenshot({ path: join(artifacts, 'policy.png'), fullPage: true });
+  assert.equal((await apiCall('DELETE', '/policies/%2F/ui-limits')).status, 204);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('definitions are exported as a download and imported from a file', async () => {
   const page = await loggedInPage();
   await page.getByRole('link', { name: 'Definitions' }).click();

@@ -43,7 +43,7 @@ export default function admin(main) {
   const polPriority = h('input', { name: 'priority', type: 'number', value: 0 });
   const polDef = h('input', { name: 'definition', placeholder: '{"max-length": 1000}', required: true });
   const policyForm = form('Add or update a policy', [field('Name', polName), field('Vhost', polVhost), field('Pattern', polPattern),
-    field('Apply to', polApply), field('Priority', polPriority), field('Definition (JSON)', polDef)], 'Save policy',
+    field('Apply to', polApply), field('Priority', polPriority), field('Definition (JSON)', polDef), policyKeyHints(polDef, polApply)], 'Save policy',
   () => {
     let definition;
     try { definition = JSON.parse(polDef.value); } catch (_) { throw new Error('The definition must be a JSON object'); }
@@ -112,4 +112,57 @@ export default function admin(main) {
     ], pol));
   };
   return { refresh: () => refresh() };
+}
+
+// The policy keys RabbitMQ knows, with an example value; which objects each applies to.
+const POLICY_KEYS = [
+  ['message-ttl', 60000, 'queues', 'ms a message may wait'],
+  ['expires', 1800000, 'queues', 'ms unused before the queue is deleted'],
+  ['max-length', 1000, 'queues', 'messages'],
+  ['max-length-bytes', 1048576, 'queues', 'bytes of bodies'],
+  ['overflow', 'drop-head', 'queues', 'drop-head | reject-publish | reject-publish-dlx'],
+  ['dead-letter-exchange', 'dlx', 'queues', 'exchange for dead letters'],
+  ['dead-letter-routing-key', 'dead', 'queues', 'routing key for dead letters'],
+  ['queue-mode', 'lazy', 'queues', 'lazy keeps only the head in memory'],
+  ['consumer-timeout', 1800000, 'queues', 'ms before an unacked delivery closes its channel'],
+  ['alternate-exchange', 'unrouted', 'exchanges', 'exchange for unroutable messages'],
+];
+
+// Buttons under the definition field: each adds its key (with an example value) to the JSON,
+// offering only the keys that fit the "apply to" choice; a bad JSON shows at once.
+function policyKeyHints(defInput, applyTo) {
+  const keys = h('div', { class: 'key-hints' });
+  const problem = h('span', { class: 'hint-problem' });
+  const parse = () => {
+    const text = defInput.value.trim();
+    if (text === '') return {};
+    const value = JSON.parse(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+    return value;
+  };
+  const check = () => {
+    try { parse(); problem.textContent = ''; defInput.setCustomValidity(''); } catch (_) {
+      problem.textContent = 'not a JSON object yet';
+      defInput.setCustomValidity('The definition must be a JSON object');
+    }
+  };
+  const render = () => {
+    keys.replaceChildren(...POLICY_KEYS
+      .filter(([, , kind]) => applyTo.value === 'all' || applyTo.value === kind)
+      .map(([key, example, , help]) => h('button', {
+        type: 'button', class: 'chip', title: help,
+        onclick: () => {
+          let def;
+          try { def = parse(); } catch (_) { def = {}; }
+          if (!(key in def)) def[key] = example;
+          defInput.value = JSON.stringify(def);
+          check();
+          defInput.focus();
+        },
+      }, key)));
+  };
+  defInput.addEventListener('input', check);
+  applyTo.addEventListener('change', render);
+  render();
+  return h('div', { class: 'field wide' }, h('span', {}, 'Keys'), keys, problem);
 }
