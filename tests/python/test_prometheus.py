@@ -3,6 +3,7 @@ and labels, parsed with the `prometheus_client` package's text parser as a scrap
 Runs against RabbitMQ too: AMQP_PORT=5672 MGMT_PORT=15672 METRICS_PORT=15692 (its
 prometheus plugin enabled)."""
 
+import os
 import urllib.error
 import urllib.request
 
@@ -275,3 +276,31 @@ def test_logins_and_publishers_are_counted(broker, metrics):
         # against it: the gauge only grows); Warren does.
         eventually(publishers, lambda n: n == idle, what="the publisher gone with its channel")
     conn.close()
+
+
+def test_return_per_object_metrics_labels_objects_on_metrics(tmp_path):
+    """rabbitmq.conf's `prometheus.return_per_object_metrics = true`: `/metrics` labels each
+    queue as `/metrics/per-object` does, and keeps its alarms."""
+    from conftest import WarrenProcess
+
+    binary = os.environ.get("WARREN_BIN")
+    if not binary:
+        pytest.skip("starts its own Warren: needs WARREN_BIN")
+    conf = tmp_path / "rabbitmq.conf"
+    conf.write_text("prometheus.return_per_object_metrics = true\n")
+    (tmp_path / "data").mkdir()
+    proc = WarrenProcess(binary, tmp_path / "data", tmp_path / "warren.log", extra_args=["--config", str(conf)])
+    host, port = proc.start()
+    try:
+        conn = pika.BlockingConnection(pika.ConnectionParameters(host=host, port=port))
+        q = conn.channel().queue_declare("", exclusive=True).method.queue
+        scraper = Scraper(f"http://{host}:{proc.metrics_port}")
+        families, _ = scraper.families("/metrics")
+        ready = families["rabbitmq_queue_messages_ready"].samples
+        assert {"vhost": "/", "queue": q} in [s.labels for s in ready]
+        assert "rabbitmq_alarms_memory_used_watermark" in families
+        identity = families["rabbitmq_identity_info"].samples[0].labels
+        assert identity["rabbitmq_endpoint"] == "per-object"
+        conn.close()
+    finally:
+        proc.stop()

@@ -12,6 +12,9 @@ pub struct Config {
     pub mgmt_port: u16,
     /// Prometheus metrics port (RabbitMQ's `prometheus.tcp.port`); 0 picks a free port.
     pub prometheus_port: u16,
+    /// `/metrics` shows every object, as `/metrics/per-object` does (RabbitMQ's
+    /// `prometheus.return_per_object_metrics`).
+    pub prometheus_per_object: bool,
     /// Address of the management listener (RabbitMQ's `management.tcp.ip`); `None`: `bind`.
     pub mgmt_bind: Option<IpAddr>,
     pub data_dir: PathBuf,
@@ -63,6 +66,7 @@ impl Default for Config {
             amqp_port: 5672,
             mgmt_port: 15672,
             prometheus_port: 15692,
+            prometheus_per_object: false,
             mgmt_bind: None,
             data_dir: PathBuf::from("./warren-data"),
             default_user: "guest".into(),

@@ -214,6 +214,7 @@ fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
             cli.prometheus_port,
             file.prometheus_port,
         ),
+        prometheus_per_object: file.prometheus_per_object.unwrap_or(false),
         mgmt_bind: file.management_ip,
         data_dir: cli.data_dir,
         default_user: layered(m, "default_user", cli.default_user, file.default_user),

@@ -145,6 +145,8 @@ fn load(a: &std::sync::atomic::AtomicU64) -> u64 {
 /// Everything a scrape shows, taken before writing starts.
 pub struct Snapshot {
     registry: Registry,
+    /// Objects labelled one by one (`/metrics/per-object`, or `/metrics` when configured).
+    per_object: bool,
     queues: Vec<QueueRow>,
     connections: Vec<Arc<ConnectionShared>>,
     /// Per-object only: each connection's channels, as its driver reports them.
@@ -164,7 +166,9 @@ pub struct Snapshot {
 impl Snapshot {
     /// Read the broker (channels are asked of their connections for per-object scrapes).
     pub async fn take(broker: &Broker, registry: Registry) -> Self {
-        let channels = if registry == Registry::PerObject {
+        let per_object = registry == Registry::PerObject
+            || (registry == Registry::Aggregated && broker.config.prometheus_per_object);
+        let channels = if per_object {
             broker.channel_infos(None).await
         } else {
             Vec::new()
@@ -182,6 +186,7 @@ impl Snapshot {
         };
         Snapshot {
             registry,
+            per_object,
             queues,
             connections,
             channels,
@@ -211,7 +216,12 @@ impl Snapshot {
             self.message_sizes(&mut w);
             self.auth(&mut w);
         }
-        build_and_identity(&mut w, identity, self.registry);
+        let endpoint = if self.per_object {
+            Registry::PerObject
+        } else {
+            self.registry
+        };
+        build_and_identity(&mut w, identity, endpoint);
         if self.registry == Registry::Aggregated {
             self.alarms_and_start(&mut w, identity);
         }
@@ -227,7 +237,7 @@ impl Snapshot {
     }
 
     fn per_object(&self) -> bool {
-        self.registry == Registry::PerObject
+        self.per_object
     }
 
     fn churn(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {

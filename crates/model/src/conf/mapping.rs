@@ -146,6 +146,10 @@ impl Builder {
             ["prometheus", "tcp", "port"] => {
                 settings.prometheus_port = Some(reading.typed(values::integer, PORT)?);
             }
+            ["prometheus", "return_per_object_metrics"] => {
+                let on = reading.typed(values::boolean, TRUE_OR_FALSE)?;
+                settings.prometheus_per_object = Some(on);
+            }
             ["default_user"] => settings.default_user = Some(value.to_owned()),
             ["default_pass"] => settings.default_pass = Some(value.to_owned()),
             ["default_vhost"] => settings.default_vhost = Some(value.to_owned()),

@@ -16,6 +16,8 @@ pub struct Settings {
     pub management_ip: Option<IpAddr>,
     /// `prometheus.tcp.port`.
     pub prometheus_port: Option<u16>,
+    /// `prometheus.return_per_object_metrics`: `/metrics` shows every object.
+    pub prometheus_per_object: Option<bool>,
     /// `default_user`. Flag: `--default-user`.
     pub default_user: Option<String>,
     /// `default_pass`. Flag: `--default-pass`.
