@@ -231,6 +231,19 @@ def test_per_object_connections_and_channels_are_labelled(broker, metrics):
     assert [s.labels["le"] for s in sizes.samples if s.name.endswith("_bucket")][-1] == "+Inf"
 
 
+def test_scrapes_are_gzipped_for_scrapers_that_ask(broker, metrics):
+    import gzip
+
+    status, headers, _ = metrics.raw("/metrics", headers={"Accept-Encoding": "deflate"})
+    assert (status, headers["Content-Encoding"]) == (200, "identity")
+    req = urllib.request.Request(metrics.base + "/metrics/per-object", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+        text = gzip.decompress(resp.read()).decode()
+    names = {f.name for f in text_string_to_metric_families(text)}
+    assert {"rabbitmq_queue_messages_ready", "rabbitmq_identity_info"} <= names
+
+
 def test_bad_requests_get_rabbitmqs_answers(broker, metrics):
     status, _h, body = metrics.raw("/metrics/no-such-registry")
     assert (status, body) == (404, "Unknown Registry")
