@@ -1368,7 +1368,7 @@ def section_mgmt(by, meta):
              f"{meta.get('warren_commit', '?')} (release build), against RabbitMQ "
              f"{meta.get('rabbit_version', '?').replace('RabbitMQ ', '')} with its management "
              f"plugin. Each request timed {reps} times in a row (a new connection each, "
-             "no compression asked for) with curl as guest; median, then every repetition. "
+             "compression asked for only where a row says so) with curl as guest; median, then every repetition. "
              f"{meta.get('rounds', '?')} round(s).")
     L.append("")
     rows = [
