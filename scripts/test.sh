@@ -65,6 +65,4 @@ step "python tests (pika, celery, a real Prometheus for the Grafana dashboard) a
 # shellcheck source=lib/apt.sh
 . scripts/lib/apt.sh
 command -v prometheus >/dev/null || apt_install prometheus
-# Queue features (TTL, DLX, max-length, priorities, expiry) come with their own issue;
-# their tests are written and validated against RabbitMQ, and deselected (reported) until then.
-WARREN_BIN="$TARGET_DIR/debug/warren" .venv/bin/pytest -q -p no:cacheprovider -m "not queue_features" tests/python
+WARREN_BIN="$TARGET_DIR/debug/warren" .venv/bin/pytest -q -p no:cacheprovider tests/python

@@ -20,7 +20,6 @@ def _dlx_setup(ch, names, queue_args):
     return dlx, dlq, q
 
 
-@pytest.mark.queue_features
 def test_dead_letter_on_reject(connect, names):
     conn = connect()
     ch = conn.channel()
@@ -59,7 +58,6 @@ def test_dead_letter_on_reject(connect, names):
     assert get_all(ch, q) == [b"good"]
 
 
-@pytest.mark.queue_features
 def test_queue_message_ttl_expires_to_dead_letter_exchange(connect, names):
     conn = connect()
     ch = conn.channel()
@@ -72,7 +70,6 @@ def test_queue_message_ttl_expires_to_dead_letter_exchange(connect, names):
     assert ch.queue_declare(q, passive=True).method.message_count == 0
 
 
-@pytest.mark.queue_features
 def test_per_message_expiration(connect, names):
     conn = connect()
     ch = conn.channel()
@@ -92,7 +89,6 @@ def test_per_message_expiration(connect, names):
         ch.basic_publish("", q, b"x", pika.BasicProperties(expiration="soon"))
 
 
-@pytest.mark.queue_features
 def test_max_length_drops_oldest(connect, names):
     q = names.queue("bounded")
     conn = connect()
@@ -105,7 +101,6 @@ def test_max_length_drops_oldest(connect, names):
     assert get_all(ch, q) == [b"3", b"4", b"5"]
 
 
-@pytest.mark.queue_features
 def test_max_length_reject_publish_nacks(connect, names):
     q = names.queue("bounded")
     conn = connect()
@@ -120,7 +115,6 @@ def test_max_length_reject_publish_nacks(connect, names):
     assert get_all(ch, q) == [b"0", b"1"]
 
 
-@pytest.mark.queue_features
 def test_priority_queue_delivers_highest_priority_first(connect, names):
     q = names.queue("prio")
     conn = connect()
@@ -173,7 +167,6 @@ def test_mandatory_return_without_confirms(connect, names):
     assert method.routing_key == missing
 
 
-@pytest.mark.queue_features
 def test_queue_expires_when_unused(connect, names):
     q = names.queue("expiring")
     conn = connect()

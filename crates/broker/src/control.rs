@@ -264,12 +264,12 @@ impl Broker {
             *v.metadata.lock() = spec;
             return Outcome::Updated;
         }
-        let v = Arc::new(VHost::new(
+        let v = VHost::new(
             &spec.name,
             Arc::clone(&self.store),
             Arc::clone(&self.log),
             Arc::clone(&self.churn),
-        ));
+        );
         *v.metadata.lock() = spec;
         vhosts.insert(v.name.to_string(), v);
         Outcome::Created
@@ -420,10 +420,27 @@ impl Broker {
             priority: policy.priority,
             definition: serde_json::Value::Object(policy.definition.as_map().clone()).to_string(),
         });
-        if book.set(policy) {
+        let vhost = policy.vhost.clone();
+        let created = book.set(policy);
+        let compiled = book.of_vhost(&vhost);
+        drop(book);
+        self.apply_policies(&vhost, compiled);
+        if created {
             Outcome::Created
         } else {
             Outcome::Updated
+        }
+    }
+
+    /// A vhost's policies changed: its queues and exchanges follow (outside the policy lock:
+    /// queues are locked one by one).
+    fn apply_policies(
+        &self,
+        vhost: &str,
+        compiled: Option<Arc<warren_model::policy::VhostPolicies>>,
+    ) {
+        if let Some(v) = self.vhost(vhost) {
+            v.apply_policies(compiled);
         }
     }
 
@@ -439,6 +456,9 @@ impl Broker {
             name: name.into(),
         });
         book.clear(vhost, name);
+        let compiled = book.of_vhost(vhost);
+        drop(book);
+        self.apply_policies(vhost, compiled);
         Ok(Outcome::Deleted)
     }
 

@@ -8,28 +8,48 @@ use warren_store::Store;
 
 use crate::queue::{Queue, QueuedMessage};
 
+/// What handing a message to its queues did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The store position to sync before confirming (a persistent message stored).
+    pub lsn: Option<u64>,
+    /// Some queue refused the message (a length limit with `reject-publish`): a confirming
+    /// publisher gets basic.nack, though the other queues keep it (as RabbitMQ).
+    pub rejected: bool,
+}
+
 /// Hand a routed message to `queues` (drained). A persistent message reaching durable
 /// queues is stored once for all of them; beyond the memory budget every message goes to
-/// disk and queues keep only its location. `throttled` is called for each queue whose
-/// consumers fell behind. Returns the store position to sync for a persistent store.
+/// disk and queues keep only its location. `message_ttl_ms` is the message's own
+/// `expiration`. `throttled` is called for each queue whose consumers fell behind.
 #[inline]
 pub fn enqueue(
     store: &Arc<Store>,
     message: Arc<Message>,
+    message_ttl_ms: Option<u64>,
     queues: &mut Vec<Arc<Queue>>,
     holders: &mut Vec<u32>,
     mut throttled: impl FnMut(&Arc<Queue>),
-) -> Option<u64> {
+) -> Enqueued {
+    let mut rejected = false;
+    let mut publish = |q: &Arc<Queue>, m: QueuedMessage| {
+        let outcome = q.publish(m, message_ttl_ms);
+        if outcome.throttle {
+            throttled(q);
+        }
+        rejected |= outcome.rejected;
+    };
     let persistent = message.is_persistent() && queues.iter().any(|q| q.store_id.is_some());
     let page = store.over_budget();
     if !persistent && !page {
         // The hot path: memory only.
         for q in queues.drain(..) {
-            if q.publish(QueuedMessage::new(Arc::clone(&message))) {
-                throttled(&q);
-            }
+            publish(&q, QueuedMessage::new(Arc::clone(&message)));
         }
-        return None;
+        return Enqueued {
+            lsn: None,
+            rejected,
+        };
     }
     // The queues that hold the stored copy: all of them when paging, else the durable ones.
     let holds = |q: &Queue| page || q.store_id.is_some();
@@ -44,9 +64,10 @@ pub fn enqueue(
         } else {
             QueuedMessage::new(Arc::clone(&message))
         };
-        if q.publish(queued) {
-            throttled(&q);
-        }
+        publish(&q, queued);
     }
-    persistent.then_some(stored.lsn)
+    Enqueued {
+        lsn: persistent.then_some(stored.lsn),
+        rejected,
+    }
 }

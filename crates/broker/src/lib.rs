@@ -28,9 +28,11 @@ pub mod boot;
 pub mod broker;
 pub mod config;
 pub mod control;
+pub mod deadletter;
 pub mod definitions;
 pub mod enqueue;
 pub mod exchange;
+pub mod janitor;
 pub mod metalog;
 pub mod monitor;
 

@@ -12,9 +12,10 @@ use warren_codec::types::{AMQPValue, FieldTable};
 use crate::arguments::{compare_args, type_name};
 use crate::exchange::stats::{ExchangeStats, ExchangeTally};
 use crate::exchange::{headers, Binding, Destination, Exchange, ExchangeKind};
-use crate::queue::{Queue, QueueSpec};
+use crate::queue::{JanitorSpawner, Queue, QueueSettings, QueueSpec};
 use crate::totals::{Churn, ChurnEvent, Totals};
 use warren_model::command::{DestinationKind, Origin, VhostSpec};
+use warren_model::policy::VhostPolicies;
 use warren_model::query::{BindingInfo, ExchangeInfo};
 use warren_model::{ControlError, ControlResult};
 use warren_store::message::Message;
@@ -129,6 +130,10 @@ pub struct VHost {
     pub totals: Totals,
     /// The broker's churn counters (queues declared, created, deleted).
     churn: Arc<Churn>,
+    /// This vhost's policies, compiled (None: it has none).
+    policies: RwLock<Option<Arc<VhostPolicies>>>,
+    /// Starts a queue's janitor (TTL, expiry, dead-lettering) on demand.
+    spawner: JanitorSpawner,
 }
 
 /// Reusable buffers for routing, owned by a channel so publishing does not allocate.
@@ -152,7 +157,12 @@ pub struct ExchangeDeclare<'a> {
 }
 
 impl VHost {
-    pub fn new(name: &str, store: Arc<Store>, log: Arc<dyn MetaLog>, churn: Arc<Churn>) -> Self {
+    pub fn new(
+        name: &str,
+        store: Arc<Store>,
+        log: Arc<dyn MetaLog>,
+        churn: Arc<Churn>,
+    ) -> Arc<Self> {
         let mut topology = Topology::default();
         for (xname, kind) in STANDARD_EXCHANGES {
             let name: Arc<str> = Arc::from(xname);
@@ -167,7 +177,7 @@ impl VHost {
             );
             topology.exchanges.insert(name, x);
         }
-        Self {
+        Arc::new_cyclic(|me| Self {
             name: Arc::from(name),
             metadata: parking_lot::Mutex::new(VhostSpec {
                 name: name.to_owned(),
@@ -179,6 +189,45 @@ impl VHost {
             default_exchange_stats: Arc::default(),
             totals: Totals::default(),
             churn,
+            policies: RwLock::new(None),
+            spawner: crate::janitor::spawner(me.clone()),
+        })
+    }
+
+    /// The message store (dead letters are enqueued through it).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The settings a queue named `name` with `arguments` gets under the current policies.
+    fn settings_for(&self, name: &str, arguments: &FieldTable) -> QueueSettings {
+        let policies = self.policies.read().clone();
+        let applied = crate::policies::applied(policies.as_deref(), name, false);
+        QueueSettings::resolve(arguments, &applied.definition)
+    }
+
+    /// New policies for this vhost: every queue's settings and every exchange's
+    /// policy-given alternate exchange follow at once.
+    pub fn apply_policies(&self, policies: Option<Arc<VhostPolicies>>) {
+        *self.policies.write() = policies.clone();
+        let queues = {
+            let mut topo = self.topology.write();
+            for x in topo.exchanges.values_mut() {
+                let applied = crate::policies::applied(policies.as_deref(), &x.name, true);
+                x.policy_alternate = applied
+                    .definition
+                    .get("alternate-exchange")
+                    .and_then(|v| v.as_str())
+                    .map(Arc::from);
+            }
+            topo.queues.values().cloned().collect::<Vec<_>>()
+        };
+        for q in queues {
+            let applied = crate::policies::applied(policies.as_deref(), q.name(), false);
+            q.apply_settings(QueueSettings::resolve(
+                &q.spec.arguments,
+                &applied.definition,
+            ));
         }
     }
 
@@ -283,7 +332,7 @@ impl VHost {
             }
         }
         let name: Arc<str> = Arc::from(d.name);
-        let x = Exchange::new(
+        let mut x = Exchange::new(
             name.clone(),
             kind,
             d.durable,
@@ -291,6 +340,12 @@ impl VHost {
             d.internal,
             d.arguments.clone(),
         );
+        let policies = self.policies.read().clone();
+        x.policy_alternate = crate::policies::applied(policies.as_deref(), d.name, true)
+            .definition
+            .get("alternate-exchange")
+            .and_then(|v| v.as_str())
+            .map(Arc::from);
         topo.exchanges.insert(name, x);
         if d.durable {
             self.log.append(&MetaRecord::Exchange {
@@ -417,6 +472,7 @@ impl VHost {
                 return Err(self.locked(&spec.name));
             }
             self.queue_equivalent(&q, &spec)?;
+            q.touch();
             let (messages, consumers) = q.counts();
             return Ok(QueueDeclared {
                 queue: q,
@@ -460,8 +516,18 @@ impl VHost {
                 arguments: table_to_text(&spec.arguments),
             });
         }
-        let q = Arc::new(Queue::new(spec, self.name.clone(), owner, id, persisted));
+        let settings = self.settings_for(&spec.name, &spec.arguments);
+        let q = Arc::new(Queue::new(
+            spec,
+            self.name.clone(),
+            owner,
+            id,
+            persisted,
+            settings,
+            Some(self.spawner.clone()),
+        ));
         topo.queues.insert(q.spec.name.clone(), Arc::clone(&q));
+        q.ensure_janitor();
         q
     }
 
@@ -810,32 +876,110 @@ impl VHost {
         out: &mut Vec<Arc<Queue>>,
         tally: &mut ExchangeTally,
     ) -> ControlResult<()> {
+        self.route_keys(exchange, message, &[], false, scratch, out, tally)
+    }
+
+    /// Route a dead letter: with its routing key and the keys of its `CC` header, and
+    /// internal exchanges allowed (as RabbitMQ's dead-lettering does).
+    pub fn route_dead_letter(
+        &self,
+        exchange: &str,
+        message: &Message,
+        scratch: &mut RouteScratch,
+        out: &mut Vec<Arc<Queue>>,
+        tally: &mut ExchangeTally,
+    ) -> ControlResult<()> {
+        let cc = message
+            .headers()
+            .map(|h| crate::deadletter::cc_keys(&h))
+            .unwrap_or_default();
+        self.route_keys(exchange, message, &cc, true, scratch, out, tally)
+    }
+
+    /// Route `message` from `exchange` with its routing key and `extra_keys` (sender-selected
+    /// distribution: CC and BCC).
+    #[allow(clippy::too_many_arguments)]
+    pub fn route_keys(
+        &self,
+        exchange: &str,
+        message: &Message,
+        extra_keys: &[Vec<u8>],
+        internal_ok: bool,
+        scratch: &mut RouteScratch,
+        out: &mut Vec<Arc<Queue>>,
+        tally: &mut ExchangeTally,
+    ) -> ControlResult<()> {
         out.clear();
+        let mut keys: smallvec_keys::Keys<'_> = smallvec_keys::Keys::new(message.routing_key());
+        for k in extra_keys {
+            keys.push(k);
+        }
+        let keys = keys.as_slice();
         let topo = self.topology.read();
         if exchange.is_empty() {
-            let key = std::str::from_utf8(message.routing_key()).ok();
-            if let Some(q) = key.and_then(|key| topo.queues.get(key)) {
-                out.push(Arc::clone(q));
+            for key in keys {
+                let name = std::str::from_utf8(key).ok();
+                if let Some(q) = name.and_then(|name| topo.queues.get(name)) {
+                    out.push(Arc::clone(q));
+                }
             }
+            dedup(out);
             tally.record(&self.default_exchange_stats, out.len());
             return Ok(());
         }
         let Some(x) = topo.exchanges.get(exchange) else {
             return Err(self.no_exchange(exchange));
         };
-        if x.internal {
+        if x.internal && !internal_ok {
             return Err(ControlError::access_refused(format!(
                 "cannot publish to internal exchange '{exchange}' in vhost '{}'",
                 self.name
             )));
         }
-        route_through(&topo, x, message, scratch, out);
-        if out.len() > 1 {
-            out.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
-            out.dedup_by(|a, b| Arc::ptr_eq(a, b));
-        }
+        route_through(&topo, x, message, keys, scratch, out);
+        dedup(out);
         tally.record(&x.stats, out.len());
         Ok(())
+    }
+}
+
+/// Each queue once (routing by several keys or paths may reach one twice).
+fn dedup(out: &mut Vec<Arc<Queue>>) {
+    if out.len() > 1 {
+        out.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
+        out.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    }
+}
+
+/// A message's routing keys without allocating for the usual one key.
+mod smallvec_keys {
+    pub struct Keys<'a> {
+        first: [&'a [u8]; 1],
+        more: Vec<&'a [u8]>,
+    }
+
+    impl<'a> Keys<'a> {
+        pub fn new(first: &'a [u8]) -> Self {
+            Self {
+                first: [first],
+                more: Vec::new(),
+            }
+        }
+
+        pub fn push(&mut self, key: &'a [u8]) {
+            if self.more.is_empty() {
+                self.more.push(self.first[0]);
+            }
+            self.more.push(key);
+        }
+
+        pub fn as_slice(&self) -> &[&'a [u8]] {
+            if self.more.is_empty() {
+                &self.first
+            } else {
+                &self.more
+            }
+        }
     }
 }
 
@@ -847,6 +991,7 @@ fn route_through<'t>(
     topo: &'t Topology,
     first: &'t Exchange,
     message: &Message,
+    keys: &[&[u8]],
     scratch: &mut RouteScratch,
     out: &mut Vec<Arc<Queue>>,
 ) {
@@ -861,9 +1006,9 @@ fn route_through<'t>(
     let mut x = first;
     loop {
         destinations.clear();
-        x.route(message, destinations);
+        x.route(message, keys, destinations);
         if destinations.is_empty() {
-            if let Some(ae) = x.alternate.as_ref().and_then(|n| topo.exchanges.get(n)) {
+            if let Some(ae) = x.alternate_exchange().and_then(|n| topo.exchanges.get(n)) {
                 visit(seen, first, ae, &mut pending);
             }
         }

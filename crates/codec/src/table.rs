@@ -98,6 +98,46 @@ pub fn check_table(bytes: &[u8]) -> Result<usize, TableError> {
     Ok(end)
 }
 
+/// Whether the field table at the start of `bytes` (length prefix included) has one of
+/// `keys` at its top level: a walk over its keys that skips values by their sizes, so a
+/// publish can learn it carries no `CC`/`BCC` header without decoding its headers.
+/// Malformed bytes answer false (tables are checked before they get here).
+pub fn table_has_key(bytes: &[u8], keys: &[&[u8]]) -> bool {
+    let Ok(len) = read_len(bytes, 0, bytes.len()) else {
+        return false;
+    };
+    let end = 4usize.saturating_add(len).min(bytes.len());
+    let mut pos = 4;
+    while pos < end {
+        let key_len = usize::from(bytes[pos]);
+        let Some(key) = bytes.get(pos + 1..pos + 1 + key_len) else {
+            return false;
+        };
+        if keys.contains(&key) {
+            return true;
+        }
+        pos += 1 + key_len;
+        let Some(&tag) = bytes.get(pos) else {
+            return false;
+        };
+        pos += 1;
+        pos += match tag {
+            b'V' => 0,
+            b't' | b'b' | b'B' => 1,
+            b's' | b'U' | b'u' => 2,
+            b'I' | b'i' | b'f' => 4,
+            b'D' => 5,
+            b'L' | b'l' | b'd' | b'T' => 8,
+            b'S' | b'x' | b'A' | b'F' => match read_len(bytes, pos, end) {
+                Ok(n) => n.saturating_add(4),
+                Err(_) => return false,
+            },
+            _ => return false,
+        };
+    }
+    false
+}
+
 /// A u32 length at `pos`, which must end within `limit`.
 fn read_len(bytes: &[u8], pos: usize, limit: usize) -> Result<usize, TableError> {
     let b = bytes
@@ -182,6 +222,21 @@ pub fn encode_table(table: &FieldTable) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_level_keys_are_found_past_every_value_type() {
+        let mut t = every_type_table();
+        assert!(!table_has_key(&encode_table(&t), &[b"CC", b"BCC"]));
+        t.insert("zz-BCC".into(), AMQPValue::Boolean(true));
+        assert!(!table_has_key(&encode_table(&t), &[b"CC", b"BCC"]));
+        // Sorted last, after every other type: found only if each value was skipped right.
+        t.insert("~CC".into(), AMQPValue::Void);
+        assert!(table_has_key(&encode_table(&t), &[b"~CC"]));
+        let bytes = encode_table(&t);
+        for cut in 0..bytes.len() {
+            let _ = table_has_key(&bytes[..cut], &[b"~CC"]);
+        }
+    }
 
     #[test]
     fn accepts_every_value_type_amq_protocol_encodes() {

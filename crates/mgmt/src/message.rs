@@ -170,14 +170,28 @@ pub async fn publish(
     if queues.is_empty() {
         return Ok(false);
     }
-    let lsn = warren_broker::enqueue::enqueue(
+    let expiration = message
+        .view
+        .expiration
+        .map(|span| span.of(message.properties()).to_vec());
+    let message_ttl_ms = match expiration {
+        Some(raw) => Some(warren_broker::queue::parse_expiration(&raw).map_err(|why| {
+            ApiError::bad_request(format!(
+                "invalid expiration '{}': {why}",
+                String::from_utf8_lossy(&raw)
+            ))
+        })?),
+        None => None,
+    };
+    let enqueued = warren_broker::enqueue::enqueue(
         &api.broker.store,
         Arc::new(message),
+        message_ttl_ms,
         &mut queues,
         &mut Vec::new(),
         |_| {},
     );
-    if let Some(lsn) = lsn {
+    if let Some(lsn) = enqueued.lsn {
         api.broker.store.wait_synced(lsn).await;
     }
     Ok(true)

@@ -130,10 +130,11 @@ impl Channel {
         self.settle(ctx, all, Settle::Requeue);
     }
 
-    /// Apply a settlement: give credit back, and requeue where asked (grouped per queue so
-    /// order is kept and each queue is locked once).
+    /// Apply a settlement: give credit back, and requeue or dead-letter where asked (grouped
+    /// per queue so order is kept and each queue is locked once).
     pub(super) fn settle(&mut self, ctx: &mut ConnCtx, settled: Vec<Unacked>, how: Settle) {
-        let mut requeues: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
+        // Messages going back to their queues (requeued or dead-lettered), per queue.
+        let mut returned: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
         // Over the memory budget, requeued messages that are also on disk wait there.
         let page = how == Settle::Requeue && ctx.broker.store.over_budget();
         if how == Settle::Ack {
@@ -150,20 +151,30 @@ impl Channel {
                     ctx.kick(&u.queue);
                 }
             }
-            if how == Settle::Requeue {
-                let mut m = u.message;
-                m.redelivered = true;
-                if page {
-                    m.page_out();
+            let m = match how {
+                Settle::Ack => continue,
+                Settle::Requeue => {
+                    let mut m = u.message;
+                    m.redelivered = true;
+                    if page {
+                        m.page_out();
+                    }
+                    m
                 }
-                match requeues.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
-                    Some((_, list)) => list.push(m),
-                    None => requeues.push((u.queue, vec![m])),
-                }
+                // Dead-lettered (if the queue has a dead-letter exchange) or dropped.
+                Settle::Drop => u.message,
+            };
+            match returned.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
+                Some((_, list)) => list.push(m),
+                None => returned.push((u.queue, vec![m])),
             }
         }
-        for (q, list) in requeues {
-            q.requeue(list);
+        for (q, list) in returned {
+            if how == Settle::Requeue {
+                q.requeue(list);
+            } else {
+                q.dead_letter(list);
+            }
         }
         if self
             .credit

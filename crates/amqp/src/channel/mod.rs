@@ -170,6 +170,23 @@ pub struct Channel {
     counters: Option<Box<ChannelCounters>>,
 }
 
+/// Confirm everything ready and not yet confirmed with one (multiple) basic.ack.
+fn write_acks(
+    c: &mut ConfirmState,
+    ctx: &mut ConnCtx,
+    channel: u16,
+    counters: &mut ChannelCounters,
+) {
+    if c.ready_upto <= c.acked_upto {
+        return;
+    }
+    let confirmed = c.ready_upto - c.acked_upto;
+    counters.confirm += confirmed;
+    ctx.totals.confirm += confirmed;
+    warren_codec::method::write_ack(&mut ctx.out, channel, c.ready_upto, confirmed > 1);
+    c.acked_upto = c.ready_upto;
+}
+
 #[derive(Debug, Default)]
 struct ConfirmState {
     next_seq: u64,
@@ -177,10 +194,8 @@ struct ConfirmState {
     /// Highest sequence ready to be confirmed but not yet sent.
     ready_upto: u64,
     /// Sequences waiting for the store to sync (seq, position; 0 for one that only waits
-    /// for those before it), in order.
-    waiting: std::collections::VecDeque<(u64, u64)>,
-    /// Sequences to be nacked instead (rare: routing to a queue that vanished).
-    nacks: Vec<u64>,
+    /// for those before it; true for one to be nacked), in order.
+    waiting: std::collections::VecDeque<(u64, u64, bool)>,
 }
 
 impl Channel {
@@ -422,25 +437,25 @@ impl Channel {
         let Some(c) = &mut self.confirm else { return };
         if !c.waiting.is_empty() {
             let synced = ctx.broker.store.synced();
-            while let Some(&(seq, lsn)) = c.waiting.front() {
+            while let Some(&(seq, lsn, nack)) = c.waiting.front() {
                 if lsn > synced {
                     ctx.awaiting_sync = ctx.awaiting_sync.max(lsn);
                     break;
                 }
-                c.ready_upto = seq;
                 c.waiting.pop_front();
+                if nack {
+                    // Acks before it go first, so no later multiple-ack covers it.
+                    let counters = self.counters.get_or_insert_with(Box::default);
+                    write_acks(c, ctx, self.id, counters);
+                    warren_codec::method::write_nack(&mut ctx.out, self.id, seq, false);
+                    c.acked_upto = seq;
+                }
+                c.ready_upto = seq;
             }
         }
-        for tag in c.nacks.drain(..) {
-            warren_codec::method::write_nack(&mut ctx.out, self.id, tag, false);
-        }
         if c.ready_upto > c.acked_upto {
-            let confirmed = c.ready_upto - c.acked_upto;
-            self.counters.get_or_insert_with(Box::default).confirm += confirmed;
-            ctx.totals.confirm += confirmed;
-            let multiple = c.ready_upto - c.acked_upto > 1;
-            warren_codec::method::write_ack(&mut ctx.out, self.id, c.ready_upto, multiple);
-            c.acked_upto = c.ready_upto;
+            let counters = self.counters.get_or_insert_with(Box::default);
+            write_acks(c, ctx, self.id, counters);
         }
     }
 

@@ -6,9 +6,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use warren_codec::content::{decode_content_header, PropertiesView, Span};
+use warren_broker::deadletter::header_keys;
+use warren_codec::content::{
+    decode_content_header, decode_properties, encode_properties, PropertiesView, Span,
+};
 use warren_codec::method::{write_return, Publish, CLASS_BASIC};
 use warren_codec::reply::NO_ROUTE;
+use warren_codec::table::table_has_key;
+use warren_codec::types::{AMQPValue, FieldTable};
 
 use super::{Channel, ConnCtx};
 use crate::error::{AmqpError, AmqpResult};
@@ -101,6 +106,11 @@ impl Body {
 pub struct ReadyPublish {
     pub mandatory: bool,
     pub message: Message,
+    /// The message's `expiration`, parsed (ms).
+    pub ttl_ms: Option<u64>,
+    /// Sender-selected distribution: the keys of its `CC` and `BCC` headers, routed with
+    /// its routing key (empty, unallocated, for almost every message).
+    pub extra_keys: Vec<Vec<u8>>,
 }
 
 /// What RabbitMQ checks before routing a publish. A missing exchange is found by routing
@@ -292,12 +302,34 @@ impl Channel {
                 )));
             }
         }
+        let ttl_ms = match view.expiration {
+            Some(span) => {
+                let raw = span.of(&properties);
+                let ttl = warren_broker::queue::parse_expiration(raw).map_err(|why| {
+                    AmqpError::precondition_failed(format!(
+                        "invalid expiration '{}': {why}",
+                        String::from_utf8_lossy(raw)
+                    ))
+                    .with_ids(60, 40)
+                })?;
+                Some(ttl)
+            }
+            None => None,
+        };
         if let Some(span) = view.reply_to {
             if span.of(&properties) == REPLY_TO_QUEUE.as_bytes() {
                 (properties, view) = self.rewrite_reply_to(&properties, span)?;
             }
         }
+        let mut extra_keys = Vec::new();
+        if let Some(span) = view.headers {
+            if table_has_key(span.of(&properties), &[b"CC", b"BCC"]) {
+                (properties, view, extra_keys) = sender_selected(&properties)?;
+            }
+        }
         let ready = ReadyPublish {
+            ttl_ms,
+            extra_keys,
             mandatory: publish.mandatory,
             message: Message::new(
                 &publish.exchange,
@@ -316,13 +348,15 @@ impl Channel {
             c.next_seq += 1;
             s
         });
-        let stored_at = self.route_and_enqueue(ctx, ready)?;
+        let enqueued = self.route_and_enqueue(ctx, ready)?;
         if let (Some(c), Some(seq)) = (&mut self.confirm, seq) {
-            // Confirm only what is on disk; later confirms queue behind a waiting one.
-            match stored_at {
-                Some(lsn) => c.waiting.push_back((seq, lsn)),
+            // Confirm only what is on disk; later confirms queue behind a waiting one. A
+            // refused message is nacked in its turn.
+            match enqueued.lsn {
+                _ if enqueued.rejected => c.waiting.push_back((seq, 0, true)),
+                Some(lsn) => c.waiting.push_back((seq, lsn, false)),
                 None if c.waiting.is_empty() => c.ready_upto = seq,
-                None => c.waiting.push_back((seq, 0)),
+                None => c.waiting.push_back((seq, 0, false)),
             }
         }
         Ok(())
@@ -335,8 +369,13 @@ impl Channel {
         &mut self,
         ctx: &mut ConnCtx,
         ready: ReadyPublish,
-    ) -> AmqpResult<Option<u64>> {
-        let ReadyPublish { mandatory, message } = ready;
+    ) -> AmqpResult<warren_broker::enqueue::Enqueued> {
+        let ReadyPublish {
+            mandatory,
+            message,
+            ttl_ms,
+            extra_keys,
+        } = ready;
         if !self.publisher {
             self.publisher = true;
             ctx.broker
@@ -352,12 +391,14 @@ impl Channel {
         let exchange = name_str(message.exchange());
         if exchange.is_empty() && message.routing_key().starts_with(REPLY_TO_PREFIX) {
             self.publish_direct_reply(ctx, message, mandatory)?;
-            return Ok(None);
+            return Ok(Default::default());
         }
         let mut out = std::mem::take(&mut self.route_out);
-        let routed = ctx.vhost.route(
+        let routed = ctx.vhost.route_keys(
             exchange,
             &message,
+            &extra_keys,
+            false,
             &mut self.scratch,
             &mut out,
             &mut ctx.exchange_tally,
@@ -366,7 +407,7 @@ impl Channel {
             self.route_out = out;
             return Err(e.into());
         }
-        let mut stored_at = None;
+        let mut enqueued = warren_broker::enqueue::Enqueued::default();
         if out.is_empty() {
             if mandatory {
                 self.bump(&mut ctx.totals, |c| c.return_unroutable += 1);
@@ -375,10 +416,10 @@ impl Channel {
                 self.bump(&mut ctx.totals, |c| c.drop_unroutable += 1);
             }
         } else {
-            stored_at = enqueue(ctx, Arc::new(message), &mut out, &mut self.holders);
+            enqueued = enqueue(ctx, Arc::new(message), ttl_ms, &mut out, &mut self.holders);
         }
         self.route_out = out;
-        Ok(stored_at)
+        Ok(enqueued)
     }
 
     fn publish_direct_reply(
@@ -416,16 +457,56 @@ impl Channel {
     }
 }
 
+/// Sender-selected distribution (RabbitMQ's `CC` and `BCC` headers): the keys both list,
+/// and the properties without `BCC`, which no consumer may see.
+fn sender_selected(raw: &Bytes) -> AmqpResult<(Bytes, PropertiesView, Vec<Vec<u8>>)> {
+    let malformed = || AmqpError::internal("properties do not decode");
+    let props = decode_properties(raw).map_err(|_| malformed())?;
+    let Some(headers) = props.headers().clone() else {
+        return Ok((
+            raw.clone(),
+            PropertiesView::parse(raw).map_err(|_| malformed())?,
+            Vec::new(),
+        ));
+    };
+    let mut keys = Vec::new();
+    for name in ["CC", "BCC"] {
+        match headers.inner().get(name) {
+            None => {}
+            Some(AMQPValue::FieldArray(_)) => keys.extend(header_keys(&headers, name)),
+            Some(other) => {
+                return Err(AmqpError::precondition_failed(format!(
+                    "invalid message: {{unacceptable_type_in_header,\"{name}\",{}}}",
+                    warren_broker::arguments::type_name(other)
+                ))
+                .with_ids(60, 40))
+            }
+        }
+    }
+    if !headers.contains_key("BCC") {
+        let view = PropertiesView::parse(raw).map_err(|_| malformed())?;
+        return Ok((raw.clone(), view, keys));
+    }
+    let mut map = headers.inner().clone();
+    map.remove("BCC");
+    let rewritten = encode_properties(&props.with_headers(FieldTable::from(map)));
+    let view = PropertiesView::parse(&rewritten).map_err(|_| malformed())?;
+    Ok((rewritten, view, keys))
+}
+
 /// Hand a routed message to its queues (see [`warren_broker::enqueue::enqueue`]); queues
 /// whose consumers fell behind throttle this connection.
 fn enqueue(
     ctx: &mut ConnCtx,
     message: Arc<Message>,
+    ttl_ms: Option<u64>,
     queues: &mut Vec<Arc<Queue>>,
     holders: &mut Vec<u32>,
-) -> Option<u64> {
+) -> warren_broker::enqueue::Enqueued {
     let store = Arc::clone(&ctx.broker.store);
-    warren_broker::enqueue::enqueue(&store, message, queues, holders, |q| ctx.throttle(q))
+    warren_broker::enqueue::enqueue(&store, message, ttl_ms, queues, holders, |q| {
+        ctx.throttle(q)
+    })
 }
 
 fn write_return_frames(ctx: &mut ConnCtx, channel: u16, message: &Message) {

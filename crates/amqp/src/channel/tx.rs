@@ -45,16 +45,25 @@ impl Channel {
         let state = self.tx.take().ok_or_else(not_transactional)?;
         self.tx = Some(TxState::default());
         let mut result = Ok(());
+        let mut rejected = false;
         for p in state.publishes {
             match self.route_and_enqueue(ctx, p) {
-                // commit-ok (and anything after it) waits until these are on disk.
-                Ok(Some(lsn)) => ctx.hold_until = ctx.hold_until.max(lsn),
-                Ok(None) => {}
+                Ok(enqueued) => {
+                    // commit-ok (and anything after it) waits until these are on disk.
+                    if let Some(lsn) = enqueued.lsn {
+                        ctx.hold_until = ctx.hold_until.max(lsn);
+                    }
+                    rejected |= enqueued.rejected;
+                }
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             }
+        }
+        if rejected && result.is_ok() {
+            // A queue at its length limit refused a message (RabbitMQ's failed tx).
+            result = Err(AmqpError::precondition_failed("partial tx completion"));
         }
         for (how, group) in group_settlements(state.pending_acks) {
             self.settle(ctx, group, how);

@@ -87,6 +87,8 @@ pub struct Exchange {
     pub internal: bool,
     pub arguments: FieldTable,
     pub alternate: Option<Arc<str>>,
+    /// The alternate exchange a policy gives (the argument wins when both are set).
+    pub policy_alternate: Option<Arc<str>>,
     routes: Routes,
     /// Bindings by destination, so a deleted queue's bindings are found without a scan.
     bindings: HashMap<DestKey, Vec<Binding>>,
@@ -141,6 +143,7 @@ impl Exchange {
             internal,
             arguments,
             alternate,
+            policy_alternate: None,
             routes,
             bindings: HashMap::new(),
             stats: Arc::default(),
@@ -258,16 +261,29 @@ impl Exchange {
     }
 
     /// Append the destinations this message reaches through this exchange's own bindings.
-    pub fn route(&self, message: &Message, out: &mut Vec<Destination>) {
+    /// Destinations for `message` published with `keys` (its routing key, then any CC/BCC
+    /// keys: each routes as if published with it).
+    pub fn route(&self, message: &Message, keys: &[&[u8]], out: &mut Vec<Destination>) {
         match &self.routes {
             Routes::Direct(map) => {
-                if let Some(list) = map.get(message.routing_key()) {
-                    out.extend(list.iter().cloned());
+                for key in keys {
+                    if let Some(list) = map.get(*key) {
+                        out.extend(list.iter().cloned());
+                    }
                 }
             }
             Routes::Fanout(list) => out.extend(list.iter().cloned()),
-            Routes::Topic(trie) => trie.route(message.routing_key(), out),
+            Routes::Topic(trie) => {
+                for key in keys {
+                    trie.route(key, out);
+                }
+            }
             Routes::Headers(h) => h.route(message.headers().as_ref(), out),
         }
+    }
+
+    /// The alternate exchange unroutable messages go to: the argument's, else the policy's.
+    pub fn alternate_exchange(&self) -> Option<&Arc<str>> {
+        self.alternate.as_ref().or(self.policy_alternate.as_ref())
     }
 }

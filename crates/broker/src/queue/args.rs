@@ -6,6 +6,9 @@ use crate::arguments::type_name;
 use crate::util::int_value;
 use warren_model::{ControlError, ControlResult};
 
+/// The longest TTL or expiry RabbitMQ accepts: ten years, in ms.
+const EXPIRY_MAX_MS: i64 = 315_360_000_000;
+
 /// Check the x-arguments RabbitMQ validates on queue.declare.
 pub fn validate(arguments: &FieldTable, queue: &str, vhost: &str) -> ControlResult<()> {
     let invalid = |arg: &str, why: String| {
@@ -30,20 +33,28 @@ pub fn validate(arguments: &FieldTable, queue: &str, vhost: &str) -> ControlResu
             })
         };
         match key {
-            "x-message-ttl" | "x-max-length" | "x-max-length-bytes" | "x-delivery-limit" => {
+            "x-max-length" | "x-max-length-bytes" | "x-delivery-limit" => {
                 let n = integer()?;
                 if n < 0 {
                     return Err(invalid(key, format!("{{value_negative,{n}}}")));
                 }
             }
-            "x-expires" => {
+            "x-message-ttl" | "x-expires" => {
                 let n = integer()?;
                 if n < 0 {
                     return Err(invalid(key, format!("{{value_negative,{n}}}")));
                 }
-                if n == 0 {
+                if n == 0 && key == "x-expires" {
                     return Err(invalid(key, "{value_zero,0}".into()));
                 }
+                if n > EXPIRY_MAX_MS {
+                    return Err(invalid(key, format!("{{value_too_large,{n}}}")));
+                }
+            }
+            "x-dead-letter-routing-key"
+                if is_string(value) && !arguments.contains_key("x-dead-letter-exchange") =>
+            {
+                return Err(invalid(key, "routing_key_but_no_dlx_defined".into()));
             }
             "x-max-priority" => {
                 let n = integer()?;
@@ -66,8 +77,14 @@ pub fn validate(arguments: &FieldTable, queue: &str, vhost: &str) -> ControlResu
                 return Err(invalid(key, "invalid_overflow".into()));
             }
             "x-queue-type" => match text(value).as_deref() {
-                // Quorum and stream queues are declared as classic ones until those types exist.
-                Some("classic" | "quorum" | "stream") => {}
+                Some("classic") => {}
+                // Refused rather than silently declared classic: they come with clustering.
+                Some(kind @ ("quorum" | "stream")) => {
+                    return Err(invalid(
+                        key,
+                        format!("\"queue type '{kind}' is not supported by Warren yet\""),
+                    ))
+                }
                 other => {
                     return Err(invalid(
                         key,

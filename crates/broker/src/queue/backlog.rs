@@ -18,38 +18,53 @@ pub struct QueuedMessage {
     /// (ack, purge, delete) releases it.
     stored: Option<StoreRef>,
     pub redelivered: bool,
+    /// The message's `priority` property (0 without one); a priority queue serves higher
+    /// ones first.
+    pub priority: u8,
     /// Position in this queue, assigned on enqueue; requeued messages return to it.
     pub seq: u64,
-    /// The message's size (exchange, routing key, properties and body; for a message
-    /// recovered from disk, its record's), for the queue's byte counts.
+    /// The message's body size (as RabbitMQ counts `message_bytes` and `max-length-bytes`;
+    /// for a message recovered from disk, its record's size), for the queue's byte counts.
     size_bytes: u32,
+    /// When the message expires, in ms since the Unix epoch (wall clock, so the deadline
+    /// means the same after a restart); 0: never.
+    pub expires_at_ms: u64,
 }
 
 impl QueuedMessage {
     /// A message kept in memory only.
     pub fn new(message: Arc<Message>) -> Self {
         Self {
-            size_bytes: u32::try_from(message.size()).unwrap_or(u32::MAX),
+            size_bytes: body_size(&message),
+            priority: message.view.priority.unwrap_or(0),
             message: Some(message),
             stored: None,
             redelivered: false,
             seq: 0,
+            expires_at_ms: 0,
         }
     }
 
     /// A message with a stored copy; `message` is None when it is kept on disk only.
     pub fn stored(message: Option<Arc<Message>>, stored: StoreRef) -> Self {
-        let size_bytes = match &message {
-            Some(m) => u32::try_from(m.size()).unwrap_or(u32::MAX),
-            None => stored.loc.record_len(),
+        let (size_bytes, priority) = match &message {
+            Some(m) => (body_size(m), m.view.priority.unwrap_or(0)),
+            None => (stored.loc.record_len(), 0),
         };
         Self {
             message,
             stored: Some(stored),
             redelivered: false,
+            priority,
             seq: 0,
             size_bytes,
+            expires_at_ms: 0,
         }
+    }
+
+    /// Whether the message's deadline has passed at `now_ms`.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_at_ms != 0 && self.expires_at_ms <= now_ms
     }
 
     /// The message's size: exchange, routing key, properties and body.
@@ -89,6 +104,10 @@ impl QueuedMessage {
         let s = self.stored.as_ref()?;
         s.is_durable().then_some((s.queue_id(), s.loc.msg_id))
     }
+}
+
+fn body_size(m: &Message) -> u32 {
+    u32::try_from(m.body().len()).unwrap_or(u32::MAX)
 }
 
 /// How often, and after what pauses, a read that failed for a passing reason is tried
@@ -200,13 +219,67 @@ pub async fn load_peeked(peeked: Vec<PeekedMessage>) -> Vec<(Arc<Message>, bool)
     tokio::task::spawn_blocking(read).await.unwrap_or_default()
 }
 
-/// Ready messages in delivery order (ascending `seq`), with their byte counts (kept as
-/// messages come and go, under the queue lock the caller holds anyway).
+/// Ready messages in delivery order, with their byte counts (kept as messages come and go,
+/// under the queue lock the caller holds anyway). A plain queue is one FIFO in ascending
+/// `seq`; a priority queue (`x-max-priority`) keeps one FIFO per priority and serves the
+/// highest non-empty one first.
 #[derive(Debug, Default)]
 pub struct Backlog {
-    ready: VecDeque<QueuedMessage>,
+    lanes: Lanes,
+    len: usize,
     next_seq: u64,
     bytes: BacklogBytes,
+}
+
+#[derive(Debug)]
+enum Lanes {
+    Fifo(VecDeque<QueuedMessage>),
+    Priority(Box<PriorityLanes>),
+}
+
+impl Default for Lanes {
+    fn default() -> Self {
+        Lanes::Fifo(VecDeque::new())
+    }
+}
+
+/// One FIFO per priority 0..=max, and which are non-empty (bit p of the mask), so finding
+/// the next message is a leading-zeros count rather than a scan of 256 lanes.
+#[derive(Debug)]
+struct PriorityLanes {
+    lanes: Vec<VecDeque<QueuedMessage>>,
+    non_empty: [u64; 4],
+}
+
+impl PriorityLanes {
+    fn new(max_priority: u8) -> Self {
+        Self {
+            lanes: (0..=max_priority).map(|_| VecDeque::new()).collect(),
+            non_empty: [0; 4],
+        }
+    }
+
+    /// The lane of a message: its priority, capped at the queue's maximum.
+    fn lane_of(&self, m: &QueuedMessage) -> usize {
+        usize::from(m.priority).min(self.lanes.len() - 1)
+    }
+
+    fn mark(&mut self, lane: usize) {
+        let bit = 1u64 << (lane % 64);
+        if self.lanes[lane].is_empty() {
+            self.non_empty[lane / 64] &= !bit;
+        } else {
+            self.non_empty[lane / 64] |= bit;
+        }
+    }
+
+    /// The highest non-empty lane.
+    fn top(&self) -> Option<usize> {
+        (0..4).rev().find_map(|word| {
+            let bits = self.non_empty[word];
+            (bits != 0).then(|| word * 64 + 63 - bits.leading_zeros() as usize)
+        })
+    }
 }
 
 /// Sizes of a backlog's messages.
@@ -234,57 +307,189 @@ impl BacklogBytes {
     }
 }
 
+/// Put `m` into `lane` at its `seq` position: requeues usually land at the front, so check
+/// there before searching.
+fn insert_by_seq(lane: &mut VecDeque<QueuedMessage>, m: QueuedMessage) {
+    let at = if lane.front().is_none_or(|f| f.seq > m.seq) {
+        0
+    } else {
+        lane.partition_point(|x| x.seq < m.seq)
+    };
+    lane.insert(at, m);
+}
+
 impl Backlog {
+    /// A backlog that keeps priorities 0..=`max_priority` apart (RabbitMQ's
+    /// `x-max-priority`); higher priorities count as the maximum.
+    pub fn with_max_priority(max_priority: u8) -> Self {
+        Self {
+            lanes: Lanes::Priority(Box::new(PriorityLanes::new(max_priority))),
+            ..Self::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.ready.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ready.is_empty()
+        self.len == 0
     }
 
     pub fn bytes(&self) -> BacklogBytes {
         self.bytes
     }
 
-    /// The first `n` ready messages, as they are.
+    /// The message that would be delivered next.
+    pub fn front(&self) -> Option<&QueuedMessage> {
+        match &self.lanes {
+            Lanes::Fifo(q) => q.front(),
+            Lanes::Priority(p) => p.lanes[p.top()?].front(),
+        }
+    }
+
+    /// The first `n` ready messages in delivery order, as they are.
     pub fn peek(&self, n: usize) -> Vec<PeekedMessage> {
-        self.ready.iter().take(n).map(PeekedMessage::of).collect()
+        match &self.lanes {
+            Lanes::Fifo(q) => q.iter().take(n).map(PeekedMessage::of).collect(),
+            Lanes::Priority(p) => p
+                .lanes
+                .iter()
+                .rev()
+                .flatten()
+                .take(n)
+                .map(PeekedMessage::of)
+                .collect(),
+        }
     }
 
     pub fn push_back(&mut self, mut m: QueuedMessage) {
         m.seq = self.next_seq;
         self.next_seq += 1;
         self.bytes.add(&m);
-        self.ready.push_back(m);
+        self.len += 1;
+        match &mut self.lanes {
+            Lanes::Fifo(q) => q.push_back(m),
+            Lanes::Priority(p) => {
+                let lane = p.lane_of(&m);
+                p.lanes[lane].push_back(m);
+                p.mark(lane);
+            }
+        }
     }
 
     pub fn pop_front(&mut self) -> Option<QueuedMessage> {
-        let m = self.ready.pop_front()?;
+        let m = match &mut self.lanes {
+            Lanes::Fifo(q) => q.pop_front()?,
+            Lanes::Priority(p) => {
+                let lane = p.top()?;
+                let m = p.lanes[lane].pop_front()?;
+                p.mark(lane);
+                m
+            }
+        };
         self.bytes.remove(&m);
+        self.len -= 1;
         Some(m)
     }
 
     /// Put returned messages back where they were, as RabbitMQ does: ordered by their
-    /// original position, ahead of anything published after them.
+    /// original position (within their priority), ahead of anything published after them.
     pub fn requeue(&mut self, messages: impl Iterator<Item = QueuedMessage>) {
         for m in messages {
-            // Requeues usually land at the front: check there before searching.
-            let at = if self.ready.front().is_none_or(|f| f.seq > m.seq) {
-                0
-            } else {
-                self.ready.partition_point(|x| x.seq < m.seq)
-            };
             self.bytes.add(&m);
-            self.ready.insert(at, m);
+            self.len += 1;
+            match &mut self.lanes {
+                Lanes::Fifo(q) => insert_by_seq(q, m),
+                Lanes::Priority(p) => {
+                    let lane = p.lane_of(&m);
+                    insert_by_seq(&mut p.lanes[lane], m);
+                    p.mark(lane);
+                }
+            }
         }
     }
 
     /// Drop every ready message; returns how many there were.
     pub fn purge(&mut self) -> usize {
-        let n = self.ready.len();
-        self.ready.clear();
+        let n = self.len;
+        match &mut self.lanes {
+            Lanes::Fifo(q) => q.clear(),
+            Lanes::Priority(p) => {
+                p.lanes.iter_mut().for_each(VecDeque::clear);
+                p.non_empty = [0; 4];
+            }
+        }
+        self.len = 0;
         self.bytes = BacklogBytes::default();
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warren_codec::content::PropertiesView;
+
+    fn message(body: &str, priority: Option<u8>) -> QueuedMessage {
+        let view = PropertiesView {
+            priority,
+            ..PropertiesView::default()
+        };
+        let m = Message::new(b"", b"q", &[0, 0], view, body.as_bytes());
+        QueuedMessage::new(Arc::new(m))
+    }
+
+    fn drain(b: &mut Backlog) -> Vec<String> {
+        std::iter::from_fn(|| b.pop_front())
+            .map(|m| String::from_utf8_lossy(m.in_memory().expect("in memory").body()).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn priorities_are_served_highest_first_and_fifo_within_one() {
+        let mut b = Backlog::with_max_priority(10);
+        for (body, p) in [
+            ("low", Some(1)),
+            ("none", None),
+            ("high", Some(9)),
+            ("over", Some(200)),
+            ("high2", Some(9)),
+        ] {
+            b.push_back(message(body, p));
+        }
+        assert_eq!(b.len(), 5);
+        assert_eq!(b.peek(2).len(), 2);
+        assert_eq!(drain(&mut b), ["over", "high", "high2", "low", "none"]);
+        assert!(b.is_empty() && b.bytes() == BacklogBytes::default());
+    }
+
+    #[test]
+    fn requeued_messages_return_to_their_place_in_their_lane() {
+        let mut b = Backlog::with_max_priority(255);
+        for (body, p) in [
+            ("a", Some(5)),
+            ("b", Some(5)),
+            ("c", Some(255)),
+            ("d", Some(5)),
+        ] {
+            b.push_back(message(body, p));
+        }
+        let c = b.pop_front().expect("c");
+        let a = b.pop_front().expect("a");
+        b.requeue([a, c].into_iter());
+        assert_eq!(drain(&mut b), ["c", "a", "b", "d"]);
+    }
+
+    #[test]
+    fn a_plain_backlog_is_one_fifo_counting_body_bytes() {
+        let mut b = Backlog::default();
+        b.push_back(message("12345", Some(9)));
+        b.push_back(message("1", None));
+        assert_eq!(b.bytes().total, 6);
+        let first = b.pop_front().expect("first");
+        b.requeue(std::iter::once(first));
+        assert_eq!(drain(&mut b), ["12345", "1"]);
+        assert_eq!(b.purge(), 0);
     }
 }

@@ -6,7 +6,9 @@
 pub mod args;
 pub mod backlog;
 pub mod consumer;
+pub mod features;
 pub mod outbox;
+pub mod settings;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,7 +21,21 @@ use warren_model::query::QueueCounters;
 
 pub use backlog::{load_paged, load_peeked, Backlog, BacklogBytes, PeekedMessage, QueuedMessage};
 pub use consumer::{ChannelCredit, Consumer};
+use features::Features;
+pub use features::{now_ms, parse_expiration, DeathReason};
 use outbox::OutboxEvent;
+pub use settings::QueueSettings;
+
+/// Starts a queue's janitor task (given by the queue's vhost, which routes dead letters and
+/// deletes expired queues; see `crate::janitor`).
+#[derive(Clone)]
+pub struct JanitorSpawner(pub Arc<dyn Fn(Arc<Queue>) + Send + Sync>);
+
+impl std::fmt::Debug for JanitorSpawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JanitorSpawner")
+    }
+}
 
 /// Declared properties of a queue; fixed for its life.
 #[derive(Debug, Clone)]
@@ -51,6 +67,10 @@ pub struct Queue {
     caught_up: Notify,
     /// Delivery and settlement counters, added by connections once per batch.
     stats: QueueStats,
+    /// Wakes the janitor task (dead letters waiting, a nearer deadline, a changed setting).
+    janitor_wake: Notify,
+    janitor_started: AtomicBool,
+    spawner: Option<JanitorSpawner>,
 }
 
 /// What the connections that deliver and settle a queue's messages count for it. Each adds
@@ -110,6 +130,33 @@ struct QueueState {
     has_exclusive_consumer: bool,
     /// Messages enqueued since the queue was declared.
     published: u64,
+    /// TTL, limits, dead-lettering, expiry, single active consumer: None for plain queues.
+    features: Option<Box<Features>>,
+}
+
+/// What enqueueing one message did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PublishOutcome {
+    /// Consumers are falling behind: the publisher should wait for [`Queue::caught_up`].
+    pub throttle: bool,
+    /// The queue refused the message (a length limit with `reject-publish(-dlx)`): a
+    /// confirming publisher gets basic.nack.
+    pub rejected: bool,
+}
+
+/// What the janitor does next, decided under the queue lock by [`Queue::janitor_turn`].
+#[derive(Debug, Default)]
+pub struct JanitorTurn {
+    pub dead: Vec<(QueuedMessage, DeathReason)>,
+    /// Where dead letters go: (exchange, routing key), as set when they were taken.
+    pub dead_letter_exchange: Option<Arc<str>>,
+    pub dead_letter_routing_key: Option<Arc<str>>,
+    /// Wake again at this wall-clock time (ms) at the latest.
+    pub next_wake_ms: Option<u64>,
+    /// The queue was unused for its `x-expires` period: delete it.
+    pub expired: bool,
+    /// The queue is gone (deleted): the janitor ends.
+    pub gone: bool,
 }
 
 /// Why a consumer could not be attached.
@@ -120,25 +167,113 @@ pub enum AttachError {
 }
 
 impl Queue {
+    /// A queue with the settings its arguments and policy give it (`settings`); `spawner`
+    /// starts its janitor when it needs one.
     pub fn new(
         spec: QueueSpec,
         vhost: Arc<str>,
         owner: Option<u64>,
         ref_id: u32,
         persisted: bool,
+        settings: QueueSettings,
+        spawner: Option<JanitorSpawner>,
     ) -> Self {
+        let mut state = QueueState::default();
+        if let Some(max) = settings.max_priority {
+            state.backlog = Backlog::with_max_priority(max);
+        }
+        if settings != QueueSettings::default() {
+            state.features = Some(Box::new(Features::new(Arc::new(settings))));
+        }
         Self {
             spec,
             vhost,
             owner,
             ref_id,
             store_id: persisted.then_some(ref_id),
-            state: Mutex::new(QueueState::default()),
+            state: Mutex::new(state),
             deleted: AtomicBool::new(false),
             throttled: AtomicBool::new(false),
             caught_up: Notify::new(),
             stats: QueueStats::default(),
+            janitor_wake: Notify::new(),
+            janitor_started: AtomicBool::new(false),
+            spawner,
         }
+    }
+
+    /// Start the janitor if the queue's settings need one and it is not running yet (call
+    /// without holding the queue lock).
+    pub fn ensure_janitor(self: &Arc<Self>) {
+        let needed = self
+            .state
+            .lock()
+            .features
+            .as_deref()
+            .is_some_and(|f| f.needs_janitor());
+        if needed {
+            self.start_janitor();
+        }
+    }
+
+    fn start_janitor(self: &Arc<Self>) {
+        if self.janitor_started.swap(true, Ordering::AcqRel) {
+            self.janitor_wake.notify_one();
+            return;
+        }
+        if let Some(spawn) = &self.spawner {
+            (spawn.0)(Arc::clone(self));
+        }
+    }
+
+    /// Wake (or start) the janitor: call after releasing the queue lock.
+    fn wake_janitor(self: &Arc<Self>) {
+        if self.janitor_started.load(Ordering::Acquire) {
+            self.janitor_wake.notify_one();
+        } else {
+            self.start_janitor();
+        }
+    }
+
+    /// Resolves when the janitor has something to do.
+    pub async fn janitor_woken(&self) {
+        self.janitor_wake.notified().await;
+    }
+
+    /// The queue's effective settings.
+    pub fn settings(&self) -> Arc<QueueSettings> {
+        self.state
+            .lock()
+            .features
+            .as_ref()
+            .map(|f| Arc::clone(&f.settings))
+            .unwrap_or_default()
+    }
+
+    /// New effective settings (a policy was set or cleared): limits apply at once, TTLs to
+    /// messages enqueued from now on, as in RabbitMQ. Priorities stay as declared.
+    pub fn apply_settings(self: &Arc<Self>, settings: QueueSettings) {
+        let mut guard = self.state.lock();
+        if self.is_deleted() {
+            return;
+        }
+        let unchanged = match &guard.features {
+            Some(f) => *f.settings == settings,
+            None => settings == QueueSettings::default(),
+        };
+        if unchanged {
+            return;
+        }
+        let st = &mut *guard;
+        let f = st
+            .features
+            .get_or_insert_with(|| Box::new(Features::new(Arc::default())));
+        f.settings = Arc::new(settings);
+        f.last_used_ms = now_ms();
+        f.trim(&mut st.backlog);
+        self.dispatch(st);
+        drop(guard);
+        self.wake_janitor();
     }
 
     /// Add one connection's counts from a batch.
@@ -243,27 +378,78 @@ impl Queue {
         (count(st.backlog.len()), count(st.consumers.len()))
     }
 
-    /// Enqueue one message and hand it to a consumer if one has credit. Returns true when
-    /// consumers are falling behind and the publisher should wait for [`Queue::caught_up`].
-    pub fn publish(self: &Arc<Self>, message: QueuedMessage) -> bool {
-        let mut st = self.state.lock();
+    /// Enqueue one message and hand it to a consumer if one has credit. `message_ttl_ms` is
+    /// the message's own `expiration`, if it has one.
+    pub fn publish(
+        self: &Arc<Self>,
+        mut message: QueuedMessage,
+        message_ttl_ms: Option<u64>,
+    ) -> PublishOutcome {
+        let mut guard = self.state.lock();
         if self.is_deleted() {
-            return false;
+            return PublishOutcome::default();
         }
-        st.backlog.push_back(message);
-        st.published += 1;
-        self.dispatch(&mut st);
-        if st.backlog.len() > FLOW_HIGH_MESSAGES && !st.consumers.is_empty() {
+        let mut wake = false;
+        if guard.features.is_none() && message_ttl_ms.is_some() {
+            guard.features = Some(Box::new(Features::new(Arc::default())));
+        }
+        let st = &mut *guard;
+        if let Some(f) = st.features.as_deref_mut() {
+            let mut now = None;
+            if f.settings.message_ttl_ms.is_some() || message_ttl_ms.is_some() {
+                let at = *now.get_or_insert_with(now_ms);
+                message.expires_at_ms = f.deadline_ms(message_ttl_ms, at);
+            }
+            let s = &f.settings;
+            if s.overflow != settings::Overflow::DropHead
+                && f.would_overflow(&st.backlog, u64::from(message.size_bytes()))
+            {
+                let dlx = s.overflow == settings::Overflow::RejectPublishDlx;
+                let wake = dlx && f.bury(message, DeathReason::Maxlen);
+                drop(guard);
+                if wake {
+                    self.wake_janitor();
+                }
+                return PublishOutcome {
+                    throttle: false,
+                    rejected: true,
+                };
+            }
+            st.backlog.push_back(message);
+            st.published += 1;
+            self.dispatch(st);
+            if let Some(f) = st.features.as_deref_mut() {
+                wake |= f.trim(&mut st.backlog);
+                wake |= f.expire_head(&mut st.backlog, &mut now);
+            }
+        } else {
+            st.backlog.push_back(message);
+            st.published += 1;
+            self.dispatch(st);
+        }
+        let throttle = st.backlog.len() > FLOW_HIGH_MESSAGES && !st.consumers.is_empty();
+        if throttle {
             self.throttled.store(true, Ordering::Release);
-            return true;
         }
-        false
+        drop(guard);
+        if wake {
+            self.wake_janitor();
+        }
+        PublishOutcome {
+            throttle,
+            rejected: false,
+        }
     }
 
     /// Messages recovered from the store at start-up, in order.
     pub fn restore(&self, messages: impl IntoIterator<Item = QueuedMessage>) {
         let mut st = self.state.lock();
-        for m in messages {
+        let st = &mut *st;
+        // The queue's TTL counts again from the restart.
+        let ttl = st.features.as_ref().and_then(|f| f.settings.message_ttl_ms);
+        let deadline = ttl.map_or(0, |t| now_ms().saturating_add(t).max(1));
+        for mut m in messages {
+            m.expires_at_ms = deadline;
             st.backlog.push_back(m);
         }
     }
@@ -291,12 +477,98 @@ impl Queue {
         if messages.is_empty() {
             return;
         }
-        let mut st = self.state.lock();
+        let mut guard = self.state.lock();
         if self.is_deleted() {
             return;
         }
+        let st = &mut *guard;
         st.backlog.requeue(messages.into_iter());
-        self.dispatch(&mut st);
+        // A requeue can put the queue over its limit, or bring back an expired message.
+        let mut wake = false;
+        if let Some(f) = st.features.as_deref_mut() {
+            wake |= f.trim(&mut st.backlog);
+            wake |= f.expire_head(&mut st.backlog, &mut None);
+        }
+        self.dispatch(st);
+        drop(guard);
+        if wake {
+            self.wake_janitor();
+        }
+    }
+
+    /// Messages rejected without requeue (basic.reject / basic.nack requeue=false): to the
+    /// dead-letter exchange if the queue has one, else dropped.
+    pub fn dead_letter(self: &Arc<Self>, messages: Vec<QueuedMessage>) {
+        let mut st = self.state.lock();
+        let wake = match st.features.as_deref_mut() {
+            Some(f) if f.dead_letters() && !self.is_deleted() => {
+                f.dead
+                    .extend(messages.into_iter().map(|m| (m, DeathReason::Rejected)));
+                true
+            }
+            _ => false,
+        };
+        drop(st);
+        if wake {
+            self.wake_janitor();
+        }
+    }
+
+    /// The queue was used (basic.get, a redeclare, its last consumer left): its
+    /// `x-expires` countdown starts again.
+    pub fn touch(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        let Some(f) = st.features.as_deref_mut() else {
+            return;
+        };
+        if f.settings.expires_ms.is_some() {
+            f.last_used_ms = now_ms();
+            drop(st);
+            self.wake_janitor();
+        }
+    }
+
+    /// The janitor's turn: expire the head, take the dead letters, and say when to wake
+    /// next (the head's deadline, or when the queue expires if unused).
+    pub fn janitor_turn(&self) -> JanitorTurn {
+        let mut guard = self.state.lock();
+        if self.is_deleted() {
+            return JanitorTurn {
+                gone: true,
+                ..JanitorTurn::default()
+            };
+        }
+        let st = &mut *guard;
+        let Some(f) = st.features.as_deref_mut() else {
+            return JanitorTurn::default();
+        };
+        let now = now_ms();
+        f.expire_head(&mut st.backlog, &mut Some(now));
+        let mut next = st
+            .backlog
+            .front()
+            .map(|m| m.expires_at_ms)
+            .filter(|&at| at != 0);
+        let mut expired = false;
+        if let Some(expires) = f.settings.expires_ms {
+            if st.consumers.is_empty() {
+                let at = f.last_used_ms.saturating_add(expires);
+                if at <= now {
+                    expired = true;
+                } else {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+        }
+        f.armed_ms = next.unwrap_or(u64::MAX);
+        JanitorTurn {
+            dead: std::mem::take(&mut f.dead),
+            dead_letter_exchange: f.settings.dead_letter_exchange.clone(),
+            dead_letter_routing_key: f.settings.dead_letter_routing_key.clone(),
+            next_wake_ms: next,
+            expired,
+            gone: false,
+        }
     }
 
     /// Try to deliver again, after some consumer regained credit.
@@ -310,11 +582,28 @@ impl Queue {
         self.state.lock().backlog.peek(n)
     }
 
-    /// basic.get: take the head message, with the count of those left behind.
-    pub fn get(&self) -> Option<(QueuedMessage, u32)> {
-        let mut st = self.state.lock();
-        let m = st.backlog.pop_front()?;
-        Some((m, count(st.backlog.len())))
+    /// basic.get: take the head message, with the count of those left behind. Expired
+    /// messages at the head are never handed out.
+    pub fn get(self: &Arc<Self>) -> Option<(QueuedMessage, u32)> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let mut wake = false;
+        if let Some(f) = st.features.as_deref_mut() {
+            wake |= f.expire_head(&mut st.backlog, &mut None);
+            if f.settings.expires_ms.is_some() {
+                f.last_used_ms = now_ms();
+            }
+        }
+        let taken = st.backlog.pop_front();
+        if let (Some(f), Some(_)) = (st.features.as_deref_mut(), &taken) {
+            wake |= f.expire_head(&mut st.backlog, &mut None);
+        }
+        let left = count(st.backlog.len());
+        drop(guard);
+        if wake {
+            self.wake_janitor();
+        }
+        Some((taken?, left))
     }
 
     pub fn purge(&self) -> u32 {
@@ -326,8 +615,20 @@ impl Queue {
         if self.is_deleted() {
             return Err(AttachError::Deleted);
         }
-        if st.has_exclusive_consumer || (consumer.exclusive && !st.consumers.is_empty()) {
+        let single_active = st
+            .features
+            .as_deref()
+            .is_some_and(|f| f.settings.single_active_consumer);
+        if st.has_exclusive_consumer
+            || (consumer.exclusive && (single_active || !st.consumers.is_empty()))
+        {
             return Err(AttachError::ExclusiveInUse);
+        }
+        if let Some(f) = st.features.as_deref_mut() {
+            // Single active consumer: the first to come receives, whatever its priority.
+            if f.settings.single_active_consumer && f.active.is_none() {
+                f.active = Some(Arc::clone(&consumer));
+            }
         }
         st.has_exclusive_consumer = consumer.exclusive;
         // Higher x-priority consumers are tried first; equal priorities keep arrival order.
@@ -342,7 +643,9 @@ impl Queue {
     }
 
     /// Remove a consumer. Returns true when the queue is auto-delete and has none left.
-    pub fn detach(&self, connection_id: u64, channel: u16, tag: &[u8]) -> bool {
+    /// With features, the next active consumer gets the backlog at once and the expiry
+    /// countdown starts when the last consumer leaves.
+    pub fn detach(self: &Arc<Self>, connection_id: u64, channel: u16, tag: &[u8]) -> bool {
         let mut st = self.state.lock();
         let before = st.consumers.len();
         st.consumers.retain(|c| {
@@ -353,8 +656,34 @@ impl Queue {
             if st.next_consumer >= st.consumers.len() {
                 st.next_consumer = 0;
             }
+            let st = &mut *st;
+            if let Some(f) = st.features.as_deref_mut() {
+                let was_active = f.active.as_ref().is_some_and(|a| {
+                    a.connection.id == connection_id && a.channel == channel && a.tag == tag
+                });
+                if was_active {
+                    // The next in line: the highest priority, then the earliest.
+                    f.active = st.consumers.first().cloned();
+                }
+                if st.consumers.is_empty() {
+                    f.last_used_ms = now_ms();
+                }
+            }
         }
-        before != st.consumers.len() && st.consumers.is_empty() && self.spec.auto_delete
+        let detached = st.consumers.len() != before;
+        let gone = detached && st.consumers.is_empty() && self.spec.auto_delete;
+        let expires = st
+            .features
+            .as_deref()
+            .is_some_and(|f| f.settings.expires_ms.is_some());
+        if detached && st.features.is_some() && !gone {
+            self.dispatch(&mut st);
+        }
+        drop(st);
+        if detached && expires {
+            self.wake_janitor();
+        }
+        gone
     }
 
     /// Mark deleted, drop messages and tell every consumer it was cancelled.
@@ -364,6 +693,10 @@ impl Queue {
         self.deleted.store(true, Ordering::Release);
         self.caught_up.notify_waiters();
         let n = count(st.backlog.purge());
+        if let Some(f) = st.features.as_deref_mut() {
+            f.dead.clear();
+            f.active = None;
+        }
         for c in st.consumers.drain(..) {
             c.connection.push(OutboxEvent::ConsumerCancelled {
                 channel: c.channel,
@@ -375,6 +708,20 @@ impl Queue {
 
     /// Round-robin over consumers with credit, in priority order, until messages or credit run out.
     fn dispatch(self: &Arc<Self>, st: &mut QueueState) {
+        if st.features.is_some() {
+            self.dispatch_featured(st);
+        } else {
+            self.dispatch_plain(st);
+        }
+        if self.throttled.load(Ordering::Acquire)
+            && (st.backlog.len() < FLOW_LOW_MESSAGES || st.consumers.is_empty())
+        {
+            self.throttled.store(false, Ordering::Release);
+            self.caught_up.notify_waiters();
+        }
+    }
+
+    fn dispatch_plain(self: &Arc<Self>, st: &mut QueueState) {
         while !st.backlog.is_empty() && !st.consumers.is_empty() {
             let Some(idx) = pick_consumer(&st.consumers, st.next_consumer) else {
                 break;
@@ -390,11 +737,43 @@ impl Queue {
                 message,
             });
         }
-        if self.throttled.load(Ordering::Acquire)
-            && (st.backlog.len() < FLOW_LOW_MESSAGES || st.consumers.is_empty())
-        {
-            self.throttled.store(false, Ordering::Release);
-            self.caught_up.notify_waiters();
+    }
+
+    /// Dispatch for queues with features: expired heads are never delivered, and a single
+    /// active consumer queue delivers to its active consumer only.
+    fn dispatch_featured(self: &Arc<Self>, st: &mut QueueState) {
+        let Some(f) = st.features.as_deref_mut() else {
+            return;
+        };
+        let mut now = None;
+        let mut wake = f.expire_head(&mut st.backlog, &mut now);
+        while !st.backlog.is_empty() && !st.consumers.is_empty() {
+            let consumer = if f.settings.single_active_consumer {
+                match &f.active {
+                    Some(a) if a.try_take_credit() => Arc::clone(a),
+                    _ => break,
+                }
+            } else {
+                let Some(idx) = pick_consumer(&st.consumers, st.next_consumer) else {
+                    break;
+                };
+                st.next_consumer = idx + 1;
+                Arc::clone(&st.consumers[idx])
+            };
+            let Some(message) = st.backlog.pop_front() else {
+                consumer.undo_dispatch();
+                break;
+            };
+            consumer.connection.push(OutboxEvent::Deliver {
+                consumer: Arc::clone(&consumer),
+                queue: Arc::clone(self),
+                message,
+            });
+            wake |= f.expire_head(&mut st.backlog, &mut now);
+        }
+        if wake {
+            // Only notifies or spawns: the janitor takes the lock once this one is released.
+            self.wake_janitor();
         }
     }
 }
