@@ -15,6 +15,9 @@ pub struct Config {
     /// `/metrics` shows every object, as `/metrics/per-object` does (RabbitMQ's
     /// `prometheus.return_per_object_metrics`).
     pub prometheus_per_object: bool,
+    /// How long a manual-ack delivery may stay unacknowledged before its channel is closed
+    /// (RabbitMQ's `consumer_timeout`; a queue's `x-consumer-timeout` overrides it).
+    pub consumer_timeout_ms: Option<u64>,
     /// Address of the management listener (RabbitMQ's `management.tcp.ip`); `None`: `bind`.
     pub mgmt_bind: Option<IpAddr>,
     pub data_dir: PathBuf,
@@ -67,6 +70,7 @@ impl Default for Config {
             mgmt_port: 15672,
             prometheus_port: 15692,
             prometheus_per_object: false,
+            consumer_timeout_ms: Some(1_800_000),
             mgmt_bind: None,
             data_dir: PathBuf::from("./warren-data"),
             default_user: "guest".into(),

@@ -185,12 +185,6 @@ fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
     if file.amqp_listeners.as_ref().is_some_and(|l| l.len() > 1) {
         tracing::warn!("several listeners.tcp entries: Warren listens on the first only");
     }
-    if file.consumer_timeout_ms.is_some() {
-        tracing::warn!(
-            key = "consumer_timeout",
-            "configuration key not applied by Warren yet"
-        );
-    }
     let from_file = file.vm_memory_high_watermark.map(|w| match w {
         MemoryWatermark::FractionOfRam(f) => Watermark::Relative(f),
         MemoryWatermark::Bytes(b) => Watermark::Absolute(b),
@@ -215,6 +209,7 @@ fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
             file.prometheus_port,
         ),
         prometheus_per_object: file.prometheus_per_object.unwrap_or(false),
+        consumer_timeout_ms: file.consumer_timeout_ms.or(defaults.consumer_timeout_ms),
         mgmt_bind: file.management_ip,
         data_dir: cli.data_dir,
         default_user: layered(m, "default_user", cli.default_user, file.default_user),

@@ -15,6 +15,8 @@ pub struct Unacked {
     pub message: QueuedMessage,
     /// None for basic.get deliveries, which hold no consumer credit.
     pub consumer: Option<Arc<Consumer>>,
+    /// When the consumer timeout closes the channel if this is still unacknowledged.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Deliveries awaiting settlement, in delivery-tag order (tags only grow, so pushes append).
@@ -37,6 +39,11 @@ impl UnackedList {
 
     pub fn len(&self) -> usize {
         self.list.len()
+    }
+
+    /// The oldest outstanding delivery.
+    pub fn front(&self) -> Option<&Unacked> {
+        self.list.front()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -147,7 +154,9 @@ impl Channel {
             stats.unacked_bytes -= i64::from(u.message.size_bytes());
             stats.ack += u64::from(how == Settle::Ack);
             if let Some(c) = &u.consumer {
-                if c.settled(1) {
+                // A cancelled consumer's settlement may free its queue's backlog for the
+                // next single active consumer.
+                if c.settled(1) || !c.is_active() {
                     ctx.kick(&u.queue);
                 }
             }

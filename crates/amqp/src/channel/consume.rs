@@ -237,11 +237,13 @@ impl Channel {
         );
         self.count_delivery(ctx, &queue, &message, no_ack, true);
         if !no_ack {
+            let deadline = ctx.ack_deadline(&queue);
             self.unacked.push(Unacked {
                 tag,
                 queue,
                 message,
                 consumer: None,
+                deadline,
             });
         }
     }
@@ -327,11 +329,13 @@ impl Channel {
         }
         self.count_delivery(ctx, queue, &message, consumer.no_ack, false);
         if !consumer.no_ack {
+            let deadline = ctx.ack_deadline(queue);
             self.unacked.push(Unacked {
                 tag,
                 queue: Arc::clone(queue),
                 message,
                 consumer: Some(Arc::clone(consumer)),
+                deadline,
             });
         }
         None

@@ -70,11 +70,26 @@ pub struct ConnCtx {
     /// A basic.get waiting for its message to be read back from disk; no further frame is
     /// handled until it is answered.
     pub pending_get: Option<PendingGet>,
+    /// The time at the start of this batch (one clock read per batch, not per delivery).
+    pub now: std::time::Instant,
+    /// The shortest consumer timeout of a delivery so far: the connection checks for
+    /// timed-out deliveries often enough for it.
+    pub ack_timeout_min_ms: u64,
 }
 
 impl ConnCtx {
     pub fn send(&mut self, channel: u16, class: AMQPClass) {
         write_method(&mut self.out, channel, &class);
+    }
+
+    /// When a manual-ack delivery from `q` made in this batch times out: the queue's
+    /// `x-consumer-timeout`, else the broker's `consumer_timeout`.
+    pub fn ack_deadline(&mut self, q: &Queue) -> Option<std::time::Instant> {
+        let ms = q
+            .consumer_timeout_ms()
+            .or(self.broker.config.consumer_timeout_ms)?;
+        self.ack_timeout_min_ms = self.ack_timeout_min_ms.min(ms);
+        self.now.checked_add(std::time::Duration::from_millis(ms))
     }
 
     pub fn throttle(&mut self, q: &Arc<Queue>) {
@@ -468,12 +483,10 @@ impl Channel {
                 .publishers
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
-        for (tag, entry) in self.consumers.drain() {
+        // Unacknowledged messages go back before the consumers leave, so a queue's next
+        // (single active) consumer receives them in their places, ahead of later ones.
+        for entry in self.consumers.values() {
             entry.consumer.deactivate();
-            let empty_auto_delete = entry.queue.detach(ctx.shared.id, self.id, &tag);
-            if empty_auto_delete {
-                ctx.vhost.remove_queue(&entry.queue);
-            }
         }
         if let Some(tx) = self.tx.take() {
             for u in tx.into_pending_acks() {
@@ -481,6 +494,12 @@ impl Channel {
             }
         }
         self.requeue_all_unacked(ctx);
+        for (tag, entry) in self.consumers.drain() {
+            let empty_auto_delete = entry.queue.detach(ctx.shared.id, self.id, &tag);
+            if empty_auto_delete {
+                ctx.vhost.remove_queue(&entry.queue);
+            }
+        }
         if let Some((token, _)) = self.reply_consumer.take() {
             ctx.broker.remove_reply_target(&token);
         }

@@ -314,6 +314,38 @@ impl Driver {
         }
     }
 
+    /// A manual-ack delivery still unacknowledged past its consumer timeout closes its
+    /// channel (RabbitMQ checks the oldest one only, as here); the channel's unacknowledged
+    /// messages go back to their queues.
+    pub(super) fn close_timed_out_channels(&mut self) {
+        let now = std::time::Instant::now();
+        let global = self.ctx.broker.config.consumer_timeout_ms;
+        let due: Vec<(u16, u64)> = self
+            .channels
+            .iter()
+            .flatten()
+            .filter(|ch| ch.state == ChannelState::Open)
+            .filter_map(|ch| {
+                let oldest = ch.unacked.front()?;
+                let late = oldest.deadline.is_some_and(|d| d <= now);
+                let ms = oldest.queue.consumer_timeout_ms().or(global)?;
+                late.then_some((ch.id, ms))
+            })
+            .collect();
+        for (id, ms) in due {
+            tracing::warn!(
+                channel = id,
+                timeout_ms = ms,
+                "consumer ack timed out, closing the channel"
+            );
+            let e = AmqpError::precondition_failed(format!(
+                "delivery acknowledgement on channel {id} timed out. Timeout value used: {ms} ms. \
+                 This timeout value can be configured, see consumers doc guide to learn more"
+            ));
+            self.close_channel(id, &e);
+        }
+    }
+
     /// A channel exception: release what the channel holds, send channel.close, and ignore
     /// everything else on that channel until close-ok.
     pub(super) fn close_channel(&mut self, id: u16, e: &AmqpError) {

@@ -268,6 +268,8 @@ impl Driver {
                 hold_until: 0,
                 published: false,
                 pending_get: None,
+                now: Instant::now(),
+                ack_timeout_min_ms: u64::MAX,
             },
             blocked: false,
             input_paused: false,
@@ -288,7 +290,7 @@ impl Driver {
     async fn run(&mut self, rd: &mut OwnedReadHalf, rbuf: &mut BytesMut) -> Ended {
         let shared = Arc::clone(&self.ctx.shared);
         let writer = Arc::clone(&self.writer);
-        let tick_every = if self.heartbeat.is_zero() {
+        let mut tick_every = if self.heartbeat.is_zero() {
             Duration::from_secs(1)
         } else {
             (self.heartbeat / 2).max(Duration::from_millis(500))
@@ -361,6 +363,15 @@ impl Driver {
                 }
             }
             self.end_batch().await;
+            // A short consumer timeout (a queue's x-consumer-timeout) is checked more often:
+            // a quarter of it, at least every 100 ms.
+            let ack_check = Duration::from_millis(self.ctx.ack_timeout_min_ms / 4)
+                .max(Duration::from_millis(100));
+            if ack_check < tick_every {
+                tick_every = ack_check;
+                tick = tokio::time::interval(tick_every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            }
             self.block_if_alarm();
             self.wait_for_consumers().await;
             // Give other connections a turn after every batch: a publisher whose socket
@@ -502,6 +513,7 @@ impl Driver {
     /// Handle every complete frame in `rbuf`. A basic.get whose message is on disk only
     /// holds back the frames after it until it is read back (off this worker) and answered.
     async fn process_input(&mut self, rbuf: &mut BytesMut) {
+        self.ctx.now = Instant::now();
         self.process_frames(rbuf);
         while let Some(pending) = self.ctx.pending_get.take() {
             self.finish_get(pending).await;
@@ -613,6 +625,7 @@ impl Driver {
     /// outbox again, and is taken (and its paged messages read) on the next turn: this never
     /// takes the outbox itself, so no delivery is read from disk on this worker.
     fn handle_events(&mut self) {
+        self.ctx.now = Instant::now();
         let mut events = std::mem::take(&mut self.events);
         for event in events.drain(..) {
             match event {
@@ -678,8 +691,10 @@ impl Driver {
         self.requeue_returned();
     }
 
-    /// Heartbeats: send one when we have been quiet, give up on a silent peer.
+    /// Consumer timeouts, then heartbeats: send one when we have been quiet, give up on a
+    /// silent peer.
     fn on_tick(&mut self) -> bool {
+        self.close_timed_out_channels();
         if self.heartbeat.is_zero() {
             return true;
         }

@@ -76,8 +76,12 @@ impl Consumer {
         self.is_active() && self.within_limits()
     }
 
-    /// Take one unit of credit if the consumer may receive another message.
+    /// Take one unit of credit if the consumer may receive another message (a cancelled
+    /// consumer may not).
     pub fn try_take_credit(&self) -> bool {
+        if !self.is_active() {
+            return false;
+        }
         if !self.within_limits() {
             self.starved.store(true, Ordering::Release);
             return false;

@@ -71,6 +71,9 @@ pub struct Queue {
     janitor_wake: Notify,
     janitor_started: AtomicBool,
     spawner: Option<JanitorSpawner>,
+    /// `x-consumer-timeout` (or policy `consumer-timeout`) in ms; 0: the broker's. Read by
+    /// connections for every manual-ack delivery, so kept out of the lock.
+    consumer_timeout_ms: AtomicU64,
 }
 
 /// What the connections that deliver and settle a queue's messages count for it. Each adds
@@ -179,6 +182,7 @@ impl Queue {
         spawner: Option<JanitorSpawner>,
     ) -> Self {
         let mut state = QueueState::default();
+        let consumer_timeout_ms = AtomicU64::new(settings.consumer_timeout_ms.unwrap_or(0));
         if let Some(max) = settings.max_priority {
             state.backlog = Backlog::with_max_priority(max);
         }
@@ -199,6 +203,15 @@ impl Queue {
             janitor_wake: Notify::new(),
             janitor_started: AtomicBool::new(false),
             spawner,
+            consumer_timeout_ms,
+        }
+    }
+
+    /// How long a delivery from this queue may stay unacknowledged, if the queue sets it.
+    pub fn consumer_timeout_ms(&self) -> Option<u64> {
+        match self.consumer_timeout_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(ms),
         }
     }
 
@@ -265,6 +278,8 @@ impl Queue {
             return;
         }
         let st = &mut *guard;
+        self.consumer_timeout_ms
+            .store(settings.consumer_timeout_ms.unwrap_or(0), Ordering::Relaxed);
         let f = st
             .features
             .get_or_insert_with(|| Box::new(Features::new(Arc::default())));
@@ -415,9 +430,12 @@ impl Queue {
                     rejected: true,
                 };
             }
+            // Stale heads go first; the new message may then reach a waiting consumer
+            // even with a TTL of 0, as in RabbitMQ, and expires only if it waits.
+            wake |= f.expire_head(&mut st.backlog, &mut now);
             st.backlog.push_back(message);
             st.published += 1;
-            self.dispatch(st);
+            self.dispatch_featured(st, false);
             if let Some(f) = st.features.as_deref_mut() {
                 wake |= f.trim(&mut st.backlog);
                 wake |= f.expire_head(&mut st.backlog, &mut now);
@@ -651,6 +669,9 @@ impl Queue {
         st.consumers.retain(|c| {
             !(c.connection.id == connection_id && c.channel == channel && c.tag == tag)
         });
+        // A single active consumer leaving with deliveries unsettled hands over without a
+        // dispatch (as RabbitMQ's basic.cancel): those may come back and go first.
+        let mut hand_over_later = false;
         if st.consumers.len() != before {
             st.has_exclusive_consumer = false;
             if st.next_consumer >= st.consumers.len() {
@@ -658,10 +679,11 @@ impl Queue {
             }
             let st = &mut *st;
             if let Some(f) = st.features.as_deref_mut() {
-                let was_active = f.active.as_ref().is_some_and(|a| {
+                let was_active = f.active.as_ref().filter(|a| {
                     a.connection.id == connection_id && a.channel == channel && a.tag == tag
                 });
-                if was_active {
+                if let Some(old) = was_active {
+                    hand_over_later = old.unacked.load(Ordering::Acquire) != 0;
                     // The next in line: the highest priority, then the earliest.
                     f.active = st.consumers.first().cloned();
                 }
@@ -676,7 +698,7 @@ impl Queue {
             .features
             .as_deref()
             .is_some_and(|f| f.settings.expires_ms.is_some());
-        if detached && st.features.is_some() && !gone {
+        if detached && st.features.is_some() && !gone && !hand_over_later {
             self.dispatch(&mut st);
         }
         drop(st);
@@ -709,7 +731,7 @@ impl Queue {
     /// Round-robin over consumers with credit, in priority order, until messages or credit run out.
     fn dispatch(self: &Arc<Self>, st: &mut QueueState) {
         if st.features.is_some() {
-            self.dispatch_featured(st);
+            self.dispatch_featured(st, true);
         } else {
             self.dispatch_plain(st);
         }
@@ -741,12 +763,12 @@ impl Queue {
 
     /// Dispatch for queues with features: expired heads are never delivered, and a single
     /// active consumer queue delivers to its active consumer only.
-    fn dispatch_featured(self: &Arc<Self>, st: &mut QueueState) {
+    fn dispatch_featured(self: &Arc<Self>, st: &mut QueueState, expire_first: bool) {
         let Some(f) = st.features.as_deref_mut() else {
             return;
         };
         let mut now = None;
-        let mut wake = f.expire_head(&mut st.backlog, &mut now);
+        let mut wake = expire_first && f.expire_head(&mut st.backlog, &mut now);
         while !st.backlog.is_empty() && !st.consumers.is_empty() {
             let consumer = if f.settings.single_active_consumer {
                 match &f.active {

@@ -229,6 +229,7 @@ fn invalid_value_template(key: PolicyKey) -> (&'static str, &'static str) {
         PolicyKey::DeadLetterStrategy => ("", " is not a valid dead letter strategy"),
         PolicyKey::MessageTtl => ("", " is not a valid message TTL"),
         PolicyKey::Expires => ("", " is not a valid queue expiry"),
+        PolicyKey::ConsumerTimeout => ("", " is not a valid consumer timeout"),
         PolicyKey::MaxLength => ("", " is not a valid maximum length"),
         PolicyKey::MaxLengthBytes => ("", " is not a valid maximum length in bytes"),
         // RabbitMQ 3.10 reuses the bytes message for the length key.

@@ -34,6 +34,8 @@ pub enum PolicyKey {
     HaPromoteOnShutdown,
     HaPromoteOnFailure,
     QueueMasterLocator,
+    /// RabbitMQ 3.12's per-queue delivery acknowledgement timeout.
+    ConsumerTimeout,
 }
 
 /// The RabbitMQ module that validates a key. A 3.10.8 node runs them in this order and stops
@@ -59,7 +61,7 @@ impl ValidatorModule {
 
 impl PolicyKey {
     /// Every key, in the order RabbitMQ's registry lists them.
-    pub const ALL: [PolicyKey; 25] = [
+    pub const ALL: [PolicyKey; 26] = [
         PolicyKey::AlternateExchange,
         PolicyKey::DeadLetterExchange,
         PolicyKey::DeadLetterRoutingKey,
@@ -85,6 +87,7 @@ impl PolicyKey {
         PolicyKey::HaPromoteOnShutdown,
         PolicyKey::HaPromoteOnFailure,
         PolicyKey::QueueMasterLocator,
+        PolicyKey::ConsumerTimeout,
     ];
 
     /// The key as it appears in a definition.
@@ -115,6 +118,7 @@ impl PolicyKey {
             PolicyKey::HaPromoteOnShutdown => "ha-promote-on-shutdown",
             PolicyKey::HaPromoteOnFailure => "ha-promote-on-failure",
             PolicyKey::QueueMasterLocator => "queue-master-locator",
+            PolicyKey::ConsumerTimeout => "consumer-timeout",
         }
     }
 

@@ -82,6 +82,7 @@ pub(crate) fn core(key: PolicyKey, value: &Value) -> Result<(), DefinitionError>
         | PolicyKey::MaxInMemoryLength
         | PolicyKey::MaxInMemoryBytes
         | PolicyKey::DeliveryLimit
+        | PolicyKey::ConsumerTimeout
         | PolicyKey::InitialClusterSize => require(key, value, integer_at_least(value, 0)),
         PolicyKey::Expires => require(key, value, integer_at_least(value, 1)),
         PolicyKey::QueueMode => require(key, value, one_of(value, &["default", "lazy"])),
