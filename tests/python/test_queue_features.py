@@ -485,3 +485,139 @@ def test_quorum_and_stream_queues_are_refused_not_faked(connect, names, kind):
         ch.queue_declare(q, durable=True, arguments={"x-queue-type": kind})
     assert f"invalid arg 'x-queue-type' for queue '{q}'" in info.value.reply_text
     assert kind in info.value.reply_text
+
+
+# --- Policies ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def policy(mgmt, names):
+    """policy(pattern_name, definition, apply_to="queues") sets a policy on vhost "/" matching
+    one object by name; every policy set is cleared after the test."""
+    created = []
+
+    def set_policy(name, definition, apply_to="queues"):
+        pol = names.queue("pol")
+        mgmt.ok("PUT", f"/api/policies/%2F/{pol}", {
+            "pattern": f"^{name}$", "definition": definition, "apply-to": apply_to, "priority": 1})
+        created.append(pol)
+        return pol
+
+    yield set_policy
+    for pol in created:
+        mgmt.delete(f"/api/policies/%2F/{pol}")
+
+
+def applied(mgmt, q, policy_name):
+    """Wait until the API shows `policy_name` applied to queue `q` (RabbitMQ applies
+    policies asynchronously); returns the queue's JSON."""
+    from mgmt_helpers import eventually
+
+    return eventually(
+        lambda: mgmt.json(f"/api/queues/%2F/{q}"),
+        lambda v: v.get("policy") == policy_name,
+        what=f"policy {policy_name} on {q}",
+    )
+
+
+def settled_count(conn, q, expected, timeout=5):
+    deadline = time.monotonic() + timeout
+    while (n := message_count(conn, q)) != expected:
+        assert time.monotonic() < deadline, f"{q}: {n} messages, expected {expected}"
+        time.sleep(0.05)
+
+
+def test_a_policy_limits_an_existing_queue_at_once_and_clearing_it_lifts_the_limit(connect, names, mgmt, policy):
+    conn = connect()
+    ch = conn.channel()
+    q = names.queue("policed")
+    ch.queue_declare(q)
+    for i in range(5):
+        ch.basic_publish("", q, b"%d" % i)
+    pol = policy(q, {"max-length": 2})
+    info = applied(mgmt, q, pol)
+    assert info["effective_policy_definition"] == {"max-length": 2}
+    settled_count(conn, q, 2)  # drop-head trimmed the oldest at once
+    mgmt.ok("DELETE", f"/api/policies/%2F/{pol}")
+    from mgmt_helpers import eventually
+
+    eventually(lambda: mgmt.json(f"/api/queues/%2F/{q}"), lambda v: v.get("policy") is None, what="policy cleared")
+    for i in range(5, 8):
+        ch.basic_publish("", q, b"%d" % i)
+    assert get_all(ch, q) == [b"3", b"4", b"5", b"6", b"7"]
+
+
+def test_a_policy_gives_new_messages_a_ttl_and_a_dead_letter_exchange(connect, names, mgmt, policy):
+    conn = connect()
+    ch = conn.channel()
+    dlx = names.exchange("pol-dlx")
+    ch.exchange_declare(dlx, exchange_type="fanout")
+    dlq = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(dlq, dlx)
+    q = names.queue("pol-ttl")
+    ch.queue_declare(q)
+    applied(mgmt, q, policy(q, {"message-ttl": 50, "dead-letter-exchange": dlx}))
+    ch.basic_publish("", q, b"short")
+    m = Collector(conn.channel(), dlq).wait_for(1)[0]
+    [death] = m.properties.headers["x-death"]
+    assert (m.body, death["queue"], death["reason"]) == (b"short", q, "expired")
+
+
+def test_the_smaller_of_argument_and_policy_limits_applies(connect, names, mgmt, policy):
+    conn = connect()
+    ch = conn.channel()
+    q = names.queue("min")
+    ch.queue_declare(q, arguments={"x-max-length": 3})
+    pol = policy(q, {"max-length": 5})
+    applied(mgmt, q, pol)
+    for i in range(6):
+        ch.basic_publish("", q, b"%d" % i)
+    settled_count(conn, q, 3)
+    mgmt.ok("PUT", f"/api/policies/%2F/{pol}", {
+        "pattern": f"^{q}$", "definition": {"max-length": 1}, "apply-to": "queues", "priority": 1})
+    settled_count(conn, q, 1)
+    assert get_all(ch, q) == [b"5"]
+
+
+def test_the_overflow_argument_beats_the_policy(connect, names, mgmt, policy):
+    conn = connect()
+    ch = conn.channel()
+    q = names.queue("overflow")
+    ch.queue_declare(q, arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+    applied(mgmt, q, policy(q, {"overflow": "drop-head"}))
+    ch.confirm_delivery()
+    ch.basic_publish("", q, b"kept")
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish("", q, b"refused")
+    assert get_all(ch, q) == [b"kept"]
+
+
+def test_a_policy_gives_an_exchange_its_alternate(connect, names, mgmt, policy):
+    conn = connect()
+    ch = conn.channel()
+    x, ae = names.exchange("main"), names.exchange("ae")
+    ch.exchange_declare(x, exchange_type="direct")
+    ch.exchange_declare(ae, exchange_type="fanout")
+    caught = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(caught, ae)
+    pol = policy(x, {"alternate-exchange": ae}, apply_to="exchanges")
+    from mgmt_helpers import eventually
+
+    eventually(lambda: mgmt.json(f"/api/exchanges/%2F/{x}"), lambda v: v.get("policy") == pol, what="policy on exchange")
+    ch.confirm_delivery()
+    ch.basic_publish(x, "no-binding", b"stray", mandatory=True)  # routed by the alternate: no return
+    assert get_all(ch, caught) == [b"stray"]
+
+
+@warren_only
+def test_a_consumer_timeout_policy_applies_to_deliveries(connect, names, mgmt, policy):
+    conn = connect()
+    ch = conn.channel()
+    q = names.queue("pol-timeout")
+    ch.queue_declare(q)
+    applied(mgmt, q, policy(q, {"consumer-timeout": 300}))
+    ch.basic_publish("", q, b"slow")
+    Collector(ch, q, auto_ack=False).wait_for(1)
+    conn.call_later(5, ch.stop_consuming)
+    with channel_error(406, "Timeout value used: 300 ms"):
+        ch.start_consuming()

@@ -276,16 +276,16 @@ impl Broker {
             let Some(q) = by_id.get(&id) else {
                 // No queue to hold them (cannot happen with a consistent journal): release
                 // them so their segments can go.
-                for (loc, _) in list {
-                    drop(self.store.make_ref(loc, id, true));
+                for r in list {
+                    drop(self.store.make_ref(r.loc, id, true));
                 }
                 continue;
             };
-            q.restore(list.into_iter().map(|(loc, redelivered)| {
-                let mut m = QueuedMessage::stored(None, self.store.make_ref(loc, id, true));
-                m.redelivered = redelivered;
-                m
+            q.restore(list.into_iter().map(|r| {
+                let stored = self.store.make_ref(r.loc, id, true);
+                (QueuedMessage::recovered(stored, &r), r)
             }));
+            q.ensure_janitor();
         }
     }
 }

@@ -34,7 +34,7 @@ use handles::Handle;
 use io::{OpenMode, StoreFile, StoreFs};
 use meta::MetaRecord;
 use record::{MessageParts, Record, RecordError, FLAG_PERSISTENT, SEGMENT_MAGIC};
-pub use recovery::{check, check_in, Recovered};
+pub use recovery::{check, check_in, Recovered, RecoveredMessage};
 use writer::Writer;
 
 /// Where to keep data and how much message data may stay in memory.
@@ -342,6 +342,7 @@ impl Store {
         persistent: bool,
     ) -> Appended {
         let parts = MessageParts {
+            published_at_ms: persistent.then(now_ms),
             exchange: message.exchange(),
             routing_key: message.routing_key(),
             properties: message.properties(),
@@ -660,4 +661,11 @@ fn decode_stored(buf: Bytes, msg_id: u64) -> Result<Arc<Message>, StoreError> {
     Message::from_stored(m.data, m.exchange_len, m.routing_key_len, m.properties_len)
         .map(Arc::new)
         .ok_or(damaged(RecordError::Malformed))
+}
+
+/// Wall-clock ms since the Unix epoch (a persistent record's publish time).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -23,6 +23,9 @@ pub const FLAG_PERSISTENT: u8 = 1;
 /// The queue count is a u32 (after the u16 field, which then holds 0): a message routed to
 /// more than 65,535 queues. Records without the flag keep the original u16 layout.
 const FLAG_WIDE_COUNT: u8 = 2;
+/// A u64 publish time (ms since the Unix epoch) follows the queue list: message TTLs count
+/// from it after a restart. Records without the flag (older ones) have none.
+const FLAG_TIMESTAMP: u8 = 4;
 
 /// One ack entry in a segment's `.ack` file: msg_id u64, queue_id u32, crc32c u32.
 pub const ACK_ENTRY: usize = 16;
@@ -32,6 +35,8 @@ const MESSAGE_FIXED: usize = 1 + 8 + 1 + 2;
 
 /// The parts of a message as stored: names, raw properties and body.
 pub struct MessageParts<'a> {
+    /// When it was published (persistent messages: their TTL deadlines survive restarts).
+    pub published_at_ms: Option<u64>,
     pub exchange: &'a [u8],
     pub routing_key: &'a [u8],
     pub properties: &'a [u8],
@@ -45,6 +50,11 @@ pub fn message_record_len(queues: usize, parts: &MessageParts<'_>) -> usize {
         + MESSAGE_FIXED
         + wide
         + 4 * queues
+        + if parts.published_at_ms.is_some() {
+            8
+        } else {
+            0
+        }
         + 1
         + 1
         + 4
@@ -66,7 +76,12 @@ pub fn encode_message(
     out.extend_from_slice(&[0; RECORD_PREFIX]);
     out.push(KIND_MESSAGE);
     out.extend_from_slice(&msg_id.to_le_bytes());
-    let flags = flags & !FLAG_WIDE_COUNT;
+    let flags = flags & !(FLAG_WIDE_COUNT | FLAG_TIMESTAMP)
+        | if parts.published_at_ms.is_some() {
+            FLAG_TIMESTAMP
+        } else {
+            0
+        };
     match u16::try_from(queues.len()) {
         Ok(n) => {
             out.push(flags);
@@ -81,6 +96,9 @@ pub fn encode_message(
     }
     for q in queues {
         out.extend_from_slice(&q.to_le_bytes());
+    }
+    if let Some(at) = parts.published_at_ms {
+        out.extend_from_slice(&at.to_le_bytes());
     }
     out.push(parts.exchange.len() as u8);
     out.push(parts.routing_key.len() as u8);
@@ -145,6 +163,8 @@ pub struct StoredMessage {
     pub exchange_len: u8,
     pub routing_key_len: u8,
     pub properties_len: u32,
+    /// When it was published, if the record says (ms since the Unix epoch).
+    pub published_at_ms: Option<u64>,
     /// exchange ‖ routing key ‖ properties ‖ body.
     pub data: Bytes,
 }
@@ -229,16 +249,19 @@ fn decode_message(p: &Bytes) -> Result<StoredMessage, RecordError> {
         }
         (n, MESSAGE_FIXED + 4)
     };
-    let names_at = n
+    let after_queues = n
         .checked_mul(4)
         .and_then(|b| b.checked_add(queues_at))
         .ok_or(RecordError::Malformed)?;
+    let stamped = flags & FLAG_TIMESTAMP != 0;
+    let names_at = after_queues + if stamped { 8 } else { 0 };
     let data_at = names_at + 6;
     if p.len() < data_at {
         return Err(RecordError::Malformed);
     }
     let queues = (0..n).map(|i| u32_at(p, queues_at + 4 * i)).collect();
-    let flags = flags & !FLAG_WIDE_COUNT;
+    let published_at_ms = stamped.then(|| u64_at(p, after_queues));
+    let flags = flags & !(FLAG_WIDE_COUNT | FLAG_TIMESTAMP);
     let exchange_len = p[names_at];
     let routing_key_len = p[names_at + 1];
     let properties_len = u32_at(p, names_at + 2);
@@ -253,6 +276,7 @@ fn decode_message(p: &Bytes) -> Result<StoredMessage, RecordError> {
         exchange_len,
         routing_key_len,
         properties_len,
+        published_at_ms,
         data: p.slice(data_at..),
     })
 }
@@ -290,6 +314,7 @@ mod tests {
 
     fn parts() -> MessageParts<'static> {
         MessageParts {
+            published_at_ms: None,
             exchange: b"amq.direct",
             routing_key: b"key",
             properties: &[0x10, 0, 2],
@@ -326,6 +351,31 @@ mod tests {
             (42, FLAG_PERSISTENT, vec![3, 9])
         );
         assert_eq!(&m.data[..], b"amq.directkey\x10\x00\x02hello");
+    }
+
+    #[test]
+    fn a_publish_time_round_trips_and_older_records_have_none() {
+        let stamped = MessageParts {
+            published_at_ms: Some(1_700_000_000_123),
+            ..parts()
+        };
+        let mut out = Vec::new();
+        encode_message(&mut out, 5, FLAG_PERSISTENT, &[4], &stamped);
+        assert_eq!(out.len(), message_record_len(1, &stamped));
+        let Ok((Record::Message(m), _)) = decode(&Bytes::from(out)) else {
+            panic!("not a message")
+        };
+        assert_eq!(
+            (m.flags, m.published_at_ms),
+            (FLAG_PERSISTENT, Some(1_700_000_000_123))
+        );
+        assert_eq!(&m.data[..], b"amq.directkey\x10\x00\x02hello");
+        let mut plain = Vec::new();
+        encode_message(&mut plain, 5, FLAG_PERSISTENT, &[4], &parts());
+        let Ok((Record::Message(m), _)) = decode(&Bytes::from(plain)) else {
+            panic!("not a message")
+        };
+        assert_eq!(m.published_at_ms, None);
     }
 
     #[test]

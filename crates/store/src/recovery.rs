@@ -28,8 +28,51 @@ pub struct Recovered {
     pub meta: MetaModel,
     /// No journal existed: a fresh data directory (defaults are created).
     pub first_boot: bool,
-    /// Per durable queue id: its messages in order, each with its redelivered flag.
-    pub messages: HashMap<u32, Vec<(StoreLoc, bool)>>,
+    /// Per durable queue id: its messages in order.
+    pub messages: HashMap<u32, Vec<RecoveredMessage>>,
+}
+
+/// A message a durable queue held, with what its queue needs to know of it without reading
+/// it back: its place in the order of delivery (priority) and of expiry (TTL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveredMessage {
+    pub loc: StoreLoc,
+    /// Delivered before the restart (a delivery mark covers it).
+    pub redelivered: bool,
+    /// Its `priority` property (0 without one).
+    pub priority: u8,
+    /// Its body size.
+    pub body_bytes: u32,
+    /// Its `expiration` property, in ms (validated when it was published).
+    pub expiration_ms: Option<u64>,
+    /// When it was published (None for records written before publish times were kept).
+    pub published_at_ms: Option<u64>,
+}
+
+impl RecoveredMessage {
+    fn of(loc: StoreLoc, m: &crate::record::StoredMessage) -> Self {
+        let heads = usize::from(m.exchange_len) + usize::from(m.routing_key_len);
+        let props = m
+            .data
+            .get(heads..heads + m.properties_len as usize)
+            .unwrap_or_default();
+        let view = warren_codec::content::PropertiesView::parse(props).unwrap_or_default();
+        let expiration_ms = view
+            .expiration
+            .and_then(|span| std::str::from_utf8(span.of(props)).ok()?.parse().ok());
+        let body_bytes = m
+            .data
+            .len()
+            .saturating_sub(heads + m.properties_len as usize);
+        RecoveredMessage {
+            loc,
+            redelivered: false,
+            priority: view.priority.unwrap_or(0),
+            body_bytes: u32::try_from(body_bytes).unwrap_or(u32::MAX),
+            expiration_ms,
+            published_at_ms: m.published_at_ms,
+        }
+    }
 }
 
 /// Segment ids present in a messages directory, ascending.
@@ -116,9 +159,10 @@ impl Store {
                 match rec {
                     Record::Message(m) if m.flags & FLAG_PERSISTENT != 0 => {
                         let loc = StoreLoc::new(m.msg_id, at as u32, len as u32, true);
-                        for q in m.queues {
+                        let facts = RecoveredMessage::of(loc, &m);
+                        for &q in &m.queues {
                             if live_queues.contains(&q) && !acked.contains(&(m.msg_id, q)) {
-                                recovered.messages.entry(q).or_default().push((loc, false));
+                                recovered.messages.entry(q).or_default().push(facts);
                                 live += 1;
                             }
                         }
@@ -165,8 +209,8 @@ impl Store {
         marks.retain(|q, _| live_queues.contains(q));
         for (q, list) in recovered.messages.iter_mut() {
             let mark = marks.get(q).copied().unwrap_or(0);
-            for (loc, redelivered) in list.iter_mut() {
-                *redelivered = loc.msg_id <= mark;
+            for m in list.iter_mut() {
+                m.redelivered = m.loc.msg_id <= mark;
             }
         }
 

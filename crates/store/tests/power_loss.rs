@@ -240,9 +240,9 @@ impl World {
             }
             let ever = self.queues.get(q).map(|m| &m.ever);
             let mut last = None;
-            for (loc, _) in list {
+            for r in list {
                 let m = store
-                    .read(loc)
+                    .read(&r.loc)
                     .map_err(|e| format!("queue {q}: recovered message unreadable: {e}"))?;
                 let n = identify(&m).map_err(|e| format!("queue {q}: {e}"))?;
                 if !ever.is_some_and(|e| e.contains(&n)) {
@@ -265,7 +265,7 @@ impl World {
                 .get(q)
                 .into_iter()
                 .flatten()
-                .map(|(loc, _)| store.read(loc).ok().and_then(|m| identify(&m).ok()))
+                .map(|r| store.read(&r.loc).ok().and_then(|m| identify(&m).ok()))
                 .map(|n| n.unwrap_or(u64::MAX))
                 .collect();
             if let Some(n) = required.iter().find(|n| !got.contains(n)) {
@@ -290,10 +290,10 @@ impl World {
         for id in &existing {
             let model = self.queues.entry(*id).or_default();
             model.deleted = false;
-            for (loc, _) in recovered.messages.get(id).into_iter().flatten() {
-                let m = store.read(loc).expect("checked readable");
+            for r in recovered.messages.get(id).into_iter().flatten() {
+                let m = store.read(&r.loc).expect("checked readable");
                 let n = identify(&m).expect("checked intact");
-                let hold = store.make_ref(*loc, *id, true);
+                let hold = store.make_ref(r.loc, *id, true);
                 model.live.push_back(Held { n, lsn: 0, hold });
             }
         }

@@ -62,6 +62,19 @@ impl QueuedMessage {
         }
     }
 
+    /// A persistent message recovered at start-up, on disk only.
+    pub fn recovered(stored: StoreRef, facts: &warren_store::RecoveredMessage) -> Self {
+        Self {
+            message: None,
+            stored: Some(stored),
+            redelivered: facts.redelivered,
+            priority: facts.priority,
+            seq: 0,
+            size_bytes: facts.body_bytes,
+            expires_at_ms: 0,
+        }
+    }
+
     /// Whether the message's deadline has passed at `now_ms`.
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_at_ms != 0 && self.expires_at_ms <= now_ms

@@ -218,12 +218,10 @@ impl Queue {
     /// Start the janitor if the queue's settings need one and it is not running yet (call
     /// without holding the queue lock).
     pub fn ensure_janitor(self: &Arc<Self>) {
-        let needed = self
-            .state
-            .lock()
-            .features
-            .as_deref()
-            .is_some_and(|f| f.needs_janitor());
+        let st = self.state.lock();
+        let head_expires = st.backlog.front().is_some_and(|m| m.expires_at_ms != 0);
+        let needed = head_expires || st.features.as_deref().is_some_and(|f| f.needs_janitor());
+        drop(st);
         if needed {
             self.start_janitor();
         }
@@ -460,14 +458,28 @@ impl Queue {
     }
 
     /// Messages recovered from the store at start-up, in order.
-    pub fn restore(&self, messages: impl IntoIterator<Item = QueuedMessage>) {
+    /// Messages recovered from the store at start-up, in order. Their TTL deadlines count
+    /// from when they were published (from now for records that do not say).
+    pub fn restore(
+        &self,
+        messages: impl IntoIterator<Item = (QueuedMessage, warren_store::RecoveredMessage)>,
+    ) {
         let mut st = self.state.lock();
         let st = &mut *st;
-        // The queue's TTL counts again from the restart.
-        let ttl = st.features.as_ref().and_then(|f| f.settings.message_ttl_ms);
-        let deadline = ttl.map_or(0, |t| now_ms().saturating_add(t).max(1));
-        for mut m in messages {
-            m.expires_at_ms = deadline;
+        let now = now_ms();
+        for (mut m, facts) in messages {
+            let ttl_possible = facts.expiration_ms.is_some()
+                || st
+                    .features
+                    .as_ref()
+                    .is_some_and(|f| f.settings.message_ttl_ms.is_some());
+            if ttl_possible {
+                let f = st
+                    .features
+                    .get_or_insert_with(|| Box::new(Features::new(Arc::default())));
+                let published = facts.published_at_ms.unwrap_or(now);
+                m.expires_at_ms = f.deadline_ms(facts.expiration_ms, published);
+            }
             st.backlog.push_back(m);
         }
     }
