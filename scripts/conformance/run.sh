@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run third-party AMQP 0-9-1 client test suites against a broker.
 #
-#   scripts/conformance/run.sh [--suite all|amqplib|go] AMQP_URL
+#   scripts/conformance/run.sh [--suite all|amqplib|go|kombu] AMQP_URL
 #   scripts/conformance/run.sh --compare RESULTS_A RESULTS_B     tests failing in B but not in A
 #
 # e.g.  scripts/conformance/run.sh amqp://guest:guest@127.0.0.1:5674   (a RabbitMQ node)
@@ -30,10 +30,17 @@
 #               test that caused it: reported as LEAK (counted as failed). Only the tests that
 #               talk to a broker run (integration_test.go, connection_test.go); the package's
 #               other tests drive an in-process mock server.
+#   kombu       kombu 5.7.0's integration tests for py-amqp (t/integration/test_py_amqp.py from
+#               its PyPI sdist: basic functionality, exchange types, TTL, priorities, message
+#               ack/reject/requeue, failover), run by pytest in a venv of their own
+#               ($WORK/kombu-venv: kombu 5.7.0, amqp 5.4.2, vine 5.1.0, pytest) against the
+#               broker given by env RABBITMQ_HOST / RABBITMQ_5672_TCP. pytest-rerunfailures is
+#               not installed, so the suite's `flaky` reruns are off: a test passes first time
+#               or fails. Results from pytest's JUnit XML through kombu_results.py.
 #
 # Output: per-test lines and a closing "N passed, N failed, N skipped" line per suite; results
-# in $OUT (default /tmp/warren-conformance/results/HOST_PORT): amqplib.tsv, go.tsv (suite, test,
-# status, seconds) and the raw logs (amqplib/*.out, go/*.out).
+# in $OUT (default /tmp/warren-conformance/results/HOST_PORT): amqplib.tsv, go.tsv, kombu.tsv
+# (suite, test, status, seconds) and the raw logs (amqplib/*.out, go/*.out, kombu/).
 #
 # Environment:
 #   WORK=/tmp/warren-conformance   where packages are installed and sources copied
@@ -74,7 +81,7 @@ import csv, os, sys
 a_dir, b_dir = sys.argv[1], sys.argv[2]
 def load(d):
     r = {}
-    for f in ("amqplib.tsv", "go.tsv"):
+    for f in ("amqplib.tsv", "go.tsv", "kombu.tsv"):
         p = os.path.join(d, f)
         if not os.path.exists(p):
             continue
@@ -108,14 +115,14 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --suite) SUITE=$2; shift 2 ;;
     --compare) [ $# -eq 3 ] || die "usage: $0 --compare RESULTS_A RESULTS_B"; compare "$2" "$3"; exit 0 ;;
-    -h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,58p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1" ;;
     *) break ;;
   esac
 done
-[ $# -eq 1 ] || die "usage: $0 [--suite all|amqplib|go] AMQP_URL"
+[ $# -eq 1 ] || die "usage: $0 [--suite all|amqplib|go|kombu] AMQP_URL"
 URL=$1
-case "$SUITE" in all|amqplib|go) ;; *) die "--suite must be all, amqplib or go" ;; esac
+case "$SUITE" in all|amqplib|go|kombu) ;; *) die "--suite must be all, amqplib, go or kombu" ;; esac
 
 # host and port of the URL (for the IPv6 variant and the results dir name)
 read -r URL_HOST URL_PORT URL6 < <(python3 - "$URL" <<'EOF'
@@ -275,10 +282,44 @@ run_go() {
   [ "$f" = 0 ] || TOTAL_FAILED=1
 }
 
+# ---------------------------------------------------------------------------------------------
+# kombu
+
+KOMBU_VERSION=5.7.0
+KOMBU_PINS=(kombu==$KOMBU_VERSION amqp==5.4.2 vine==5.1.0 pytest==8.3.5)
+
+install_kombu() {
+  local venv=$WORK/kombu-venv src=$WORK/kombu
+  if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import kombu, sys; sys.exit(kombu.__version__ != '$KOMBU_VERSION')" 2>/dev/null; then
+    rm -rf "$venv"
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q "${KOMBU_PINS[@]}" || die "pip install ${KOMBU_PINS[*]} failed"
+  fi
+  if [ ! -f "$src/t/integration/test_py_amqp.py" ]; then
+    rm -rf "$src" "$WORK/kombu-sdist"; mkdir -p "$WORK/kombu-sdist"
+    "$venv/bin/pip" download -q --no-binary :all: --no-deps -d "$WORK/kombu-sdist" "kombu==$KOMBU_VERSION" \
+      && tar xzf "$WORK/kombu-sdist/kombu-$KOMBU_VERSION.tar.gz" -C "$WORK/kombu-sdist" \
+      && mv "$WORK/kombu-sdist/kombu-$KOMBU_VERSION" "$src" || die "fetching kombu $KOMBU_VERSION's sources failed"
+  fi
+}
+
+run_kombu() {
+  step "kombu $KOMBU_VERSION integration tests (py-amqp) against $URL"
+  [ -n "${SKIP_INSTALL:-}" ] || install_kombu
+  local src=$WORK/kombu logs=$OUT/kombu
+  rm -rf "$logs"; mkdir -p "$logs"
+  # The venv's kombu is the one imported; the tests name their queues themselves.
+  (cd "$src" && RABBITMQ_HOST=$URL_HOST RABBITMQ_5672_TCP=$URL_PORT timeout -k 5 600 nice -n 10 \
+    "$WORK/kombu-venv/bin/pytest" -p no:cacheprovider -o addopts= -q t/integration/test_py_amqp.py \
+      --junitxml="$logs/junit.xml" >"$logs/pytest.out" 2>&1)
+  python3 "$HERE/kombu_results.py" "$logs/junit.xml" "$OUT/kombu.tsv" "$HERE/known-failures.tsv" \
+    || TOTAL_FAILED=1
+}
+
 case "$SUITE" in
-  all) run_amqplib; run_go ;;
+  all) run_amqplib; run_go; run_kombu ;;
   amqplib) run_amqplib ;;
   go) run_go ;;
+  kombu) run_kombu ;;
 esac
 echo "results in $OUT (compare two runs with: $0 --compare RESULTS_A RESULTS_B)"
 exit $TOTAL_FAILED

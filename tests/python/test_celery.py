@@ -20,18 +20,21 @@ READY_RE = re.compile(r"\bready\.")
 
 
 class Worker:
-    def __init__(self, broker_url, queue):
+    """A `celery worker` subprocess for `app_module`, consuming `queue` (extra environment
+    variables in `env`)."""
+
+    def __init__(self, broker_url, queue, app_module="celery_app.tasks", env=None):
         self.lines = []
         self.cond = threading.Condition()
         self.eof = False
-        env = dict(os.environ)
+        env = {**os.environ, **(env or {})}
         env["WARREN_CELERY_BROKER_URL"] = broker_url
         env["WARREN_CELERY_QUEUE"] = queue
         env["PYTHONPATH"] = HERE + os.pathsep + env.get("PYTHONPATH", "")
         env["PYTHONUNBUFFERED"] = "1"
         self.cmd = [
             sys.executable, "-m", "celery",
-            "-A", "celery_app.tasks",
+            "-A", app_module,
             "worker",
             "--pool", "solo",
             "--concurrency", "1",

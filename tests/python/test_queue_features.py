@@ -402,6 +402,31 @@ def test_exclusive_consume_is_refused_on_a_single_active_consumer_queue(connect,
     assert info.value.reply_text == f"ACCESS_REFUSED - queue '{q}' in vhost '/' in exclusive use"
 
 
+def test_the_api_shows_which_consumer_is_active(connect, names, mgmt):
+    from mgmt_helpers import eventually
+
+    conn = connect()
+    ch = conn.channel()
+    q = names.queue("sac-api")
+    ch.queue_declare(q, arguments={"x-single-active-consumer": True})
+    first = ch.basic_consume(q, lambda *a: None, consumer_tag="first")
+    ch.basic_consume(q, lambda *a: None, consumer_tag="second")
+    info = eventually(lambda: mgmt.json(f"/api/queues/%2F/{q}"), lambda v: v["consumers"] == 2, what="consumers")
+    assert (info["single_active_consumer_tag"], info["exclusive_consumer_tag"]) == ("first", None)
+    consumers = eventually(
+        lambda: [c for c in mgmt.json("/api/consumers/%2F") if c["queue"]["name"] == q],
+        lambda cs: len(cs) == 2,
+        what="consumer list",
+    )
+    status = {c["consumer_tag"]: (c["active"], c["activity_status"]) for c in consumers}
+    observe("consumer activity", status)
+    assert status == {"first": (True, "single_active"), "second": (False, "waiting")}
+    ch.basic_cancel(first)
+    info = eventually(
+        lambda: mgmt.json(f"/api/queues/%2F/{q}"), lambda v: v["single_active_consumer_tag"] == "second",
+        what="the next consumer active")
+
+
 # --- Queue expiry ------------------------------------------------------------------------
 
 

@@ -195,7 +195,7 @@ impl Broker {
         let mut out = Vec::new();
         for v in self.vhosts_of(vhost) {
             for q in v.queues() {
-                for c in q.consumers() {
+                for (c, activity_status) in q.consumers_with_activity() {
                     out.push(ConsumerInfo {
                         vhost: v.name.to_string(),
                         queue: q.name().to_owned(),
@@ -206,7 +206,8 @@ impl Broker {
                         exclusive: c.exclusive,
                         prefetch_count: u16::try_from(c.prefetch).unwrap_or(u16::MAX),
                         arguments: c.arguments.clone(),
-                        active: c.is_active(),
+                        active: c.is_active() && activity_status != "waiting",
+                        activity_status,
                     });
                 }
             }
@@ -250,5 +251,11 @@ fn queue_info(
         counters: q.counters(),
         policy: policy.name,
         effective_policy_definition: policy.definition,
+        exclusive_consumer_tag: sizes
+            .exclusive_consumer_tag
+            .map(|t| String::from_utf8_lossy(&t).into_owned()),
+        single_active_consumer_tag: sizes
+            .single_active_consumer_tag
+            .map(|t| String::from_utf8_lossy(&t).into_owned()),
     }
 }

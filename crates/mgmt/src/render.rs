@@ -196,7 +196,14 @@ pub fn queue(q: &QueueInfo, node: &str, rates: &Rates) -> Value {
         Value::Object(q.effective_policy_definition.clone()),
     );
     out.insert("exclusive".into(), json!(q.exclusive));
-    out.insert("exclusive_consumer_tag".into(), Value::Null);
+    out.insert(
+        "exclusive_consumer_tag".into(),
+        json!(q.exclusive_consumer_tag),
+    );
+    out.insert(
+        "single_active_consumer_tag".into(),
+        json!(q.single_active_consumer_tag),
+    );
     if let Some(at) = sampled.idle_since {
         out.insert("idle_since".into(), json!(timestamp(at)));
     }
@@ -247,7 +254,6 @@ pub fn queue(q: &QueueInfo, node: &str, rates: &Rates) -> Value {
     out.insert("operator_policy".into(), Value::Null);
     out.insert("policy".into(), json!(q.policy));
     out.insert("recoverable_slaves".into(), Value::Null);
-    out.insert("single_active_consumer_tag".into(), Value::Null);
     out.insert("state".into(), json!("running"));
     out.insert("type".into(), json!("classic"));
     out.insert("vhost".into(), json!(q.vhost));
@@ -399,7 +405,7 @@ pub fn consumer(c: &ConsumerInfo, connection: Option<&ConnectionSummary>) -> Val
         "arguments": table(&c.arguments),
         "ack_required": c.ack_required,
         "active": c.active,
-        "activity_status": if c.active { "up" } else { "waiting" },
+        "activity_status": c.activity_status,
         "channel_details": {
             "connection_name": c.connection,
             "name": channel_name(&c.connection, c.channel),

@@ -50,6 +50,10 @@ pub struct QueueInfo {
     /// The policy that applies (name), and its definition.
     pub policy: Option<String>,
     pub effective_policy_definition: serde_json::Map<String, serde_json::Value>,
+    /// The tag of its exclusive consumer (a queue without single active consumer).
+    pub exclusive_consumer_tag: Option<String>,
+    /// The tag of the consumer receiving on a single-active-consumer queue.
+    pub single_active_consumer_tag: Option<String>,
 }
 
 /// The connection that declared an exclusive queue.
@@ -220,4 +224,7 @@ pub struct ConsumerInfo {
     pub prefetch_count: u16,
     pub arguments: FieldTable,
     pub active: bool,
+    /// RabbitMQ's `activity_status`: `up`, or on a single-active-consumer queue
+    /// `single_active` (the one receiving) and `waiting`.
+    pub activity_status: &'static str,
 }

@@ -15,8 +15,9 @@ pub struct Unacked {
     pub message: QueuedMessage,
     /// None for basic.get deliveries, which hold no consumer credit.
     pub consumer: Option<Arc<Consumer>>,
-    /// When the consumer timeout closes the channel if this is still unacknowledged.
-    pub deadline: Option<std::time::Instant>,
+    /// When it was delivered: the connection's clock (ms since it started) at the start of
+    /// the batch, for the consumer timeout.
+    pub delivered_ms: u32,
 }
 
 /// Deliveries awaiting settlement, in delivery-tag order (tags only grow, so pushes append).

@@ -78,6 +78,9 @@ impl Channel {
             active: AtomicBool::new(true),
             arguments: c.arguments.clone(),
         });
+        if !c.no_ack {
+            ctx.note_ack_timeout(&q);
+        }
         match q.attach(Arc::clone(&consumer)) {
             Ok(()) => {}
             Err(AttachError::ExclusiveInUse) => {
@@ -237,13 +240,13 @@ impl Channel {
         );
         self.count_delivery(ctx, &queue, &message, no_ack, true);
         if !no_ack {
-            let deadline = ctx.ack_deadline(&queue);
+            ctx.note_ack_timeout(&queue);
             self.unacked.push(Unacked {
                 tag,
                 queue,
                 message,
                 consumer: None,
-                deadline,
+                delivered_ms: ctx.clock_ms,
             });
         }
     }
@@ -329,13 +332,12 @@ impl Channel {
         }
         self.count_delivery(ctx, queue, &message, consumer.no_ack, false);
         if !consumer.no_ack {
-            let deadline = ctx.ack_deadline(queue);
             self.unacked.push(Unacked {
                 tag,
                 queue: Arc::clone(queue),
                 message,
                 consumer: Some(Arc::clone(consumer)),
-                deadline,
+                delivered_ms: ctx.clock_ms,
             });
         }
         None

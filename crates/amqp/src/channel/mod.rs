@@ -70,10 +70,13 @@ pub struct ConnCtx {
     /// A basic.get waiting for its message to be read back from disk; no further frame is
     /// handled until it is answered.
     pub pending_get: Option<PendingGet>,
-    /// The time at the start of this batch (one clock read per batch, not per delivery).
-    pub now: std::time::Instant,
-    /// The shortest consumer timeout of a delivery so far: the connection checks for
-    /// timed-out deliveries often enough for it.
+    /// When the connection started (its clock's zero).
+    pub started: std::time::Instant,
+    /// The connection's clock at the start of this batch, in ms since it started: one
+    /// clock read per batch, stamped on every manual-ack delivery for the consumer timeout.
+    pub clock_ms: u32,
+    /// The shortest consumer timeout of a queue consumed from so far: the connection checks
+    /// for timed-out deliveries often enough for it.
     pub ack_timeout_min_ms: u64,
 }
 
@@ -82,14 +85,24 @@ impl ConnCtx {
         write_method(&mut self.out, channel, &class);
     }
 
-    /// When a manual-ack delivery from `q` made in this batch times out: the queue's
+    /// Read the clock for this batch.
+    pub fn tick_clock(&mut self) {
+        self.clock_ms = clock_ms_since(self.started);
+    }
+
+    /// How long a manual-ack delivery from `q` may stay unacknowledged: the queue's
     /// `x-consumer-timeout`, else the broker's `consumer_timeout`.
-    pub fn ack_deadline(&mut self, q: &Queue) -> Option<std::time::Instant> {
-        let ms = q
-            .consumer_timeout_ms()
-            .or(self.broker.config.consumer_timeout_ms)?;
-        self.ack_timeout_min_ms = self.ack_timeout_min_ms.min(ms);
-        self.now.checked_add(std::time::Duration::from_millis(ms))
+    pub fn ack_timeout_ms(&self, q: &Queue) -> Option<u64> {
+        q.consumer_timeout_ms()
+            .or(self.broker.config.consumer_timeout_ms)
+    }
+
+    /// A channel will take manual-ack deliveries from `q` (basic.consume, basic.get): the
+    /// connection must look for timed-out ones often enough for its timeout.
+    pub fn note_ack_timeout(&mut self, q: &Queue) {
+        if let Some(ms) = self.ack_timeout_ms(q) {
+            self.ack_timeout_min_ms = self.ack_timeout_min_ms.min(ms);
+        }
     }
 
     pub fn throttle(&mut self, q: &Arc<Queue>) {
@@ -135,6 +148,12 @@ impl ConnCtx {
                 .add(&std::mem::take(&mut self.message_sizes));
         }
     }
+}
+
+/// Milliseconds since `started`, as the connection's u32 clock (wraps after 49 days;
+/// differences are taken with wrapping arithmetic).
+pub fn clock_ms_since(started: std::time::Instant) -> u32 {
+    started.elapsed().as_millis() as u32
 }
 
 /// Add a queue to a short per-batch list unless it is already there.

@@ -318,8 +318,8 @@ impl Driver {
     /// channel (RabbitMQ checks the oldest one only, as here); the channel's unacknowledged
     /// messages go back to their queues.
     pub(super) fn close_timed_out_channels(&mut self) {
-        let now = std::time::Instant::now();
-        let global = self.ctx.broker.config.consumer_timeout_ms;
+        let now = crate::channel::clock_ms_since(self.ctx.started);
+        let ctx = &self.ctx;
         let due: Vec<(u16, u64)> = self
             .channels
             .iter()
@@ -327,9 +327,9 @@ impl Driver {
             .filter(|ch| ch.state == ChannelState::Open)
             .filter_map(|ch| {
                 let oldest = ch.unacked.front()?;
-                let late = oldest.deadline.is_some_and(|d| d <= now);
-                let ms = oldest.queue.consumer_timeout_ms().or(global)?;
-                late.then_some((ch.id, ms))
+                let ms = ctx.ack_timeout_ms(&oldest.queue)?;
+                let age = u64::from(now.wrapping_sub(oldest.delivered_ms));
+                (age > ms).then_some((ch.id, ms))
             })
             .collect();
         for (id, ms) in due {

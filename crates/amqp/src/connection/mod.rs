@@ -268,7 +268,8 @@ impl Driver {
                 hold_until: 0,
                 published: false,
                 pending_get: None,
-                now: Instant::now(),
+                started: Instant::now(),
+                clock_ms: 0,
                 ack_timeout_min_ms: u64::MAX,
             },
             blocked: false,
@@ -513,7 +514,7 @@ impl Driver {
     /// Handle every complete frame in `rbuf`. A basic.get whose message is on disk only
     /// holds back the frames after it until it is read back (off this worker) and answered.
     async fn process_input(&mut self, rbuf: &mut BytesMut) {
-        self.ctx.now = Instant::now();
+        self.ctx.tick_clock();
         self.process_frames(rbuf);
         while let Some(pending) = self.ctx.pending_get.take() {
             self.finish_get(pending).await;
@@ -625,7 +626,7 @@ impl Driver {
     /// outbox again, and is taken (and its paged messages read) on the next turn: this never
     /// takes the outbox itself, so no delivery is read from disk on this worker.
     fn handle_events(&mut self) {
-        self.ctx.now = Instant::now();
+        self.ctx.tick_clock();
         let mut events = std::mem::take(&mut self.events);
         for event in events.drain(..) {
             match event {

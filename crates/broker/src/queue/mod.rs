@@ -92,7 +92,7 @@ struct QueueStats {
 }
 
 /// A queue's sizes at one moment (for the management API).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct QueueSizes {
     pub ready: u32,
     pub consumers: u32,
@@ -101,6 +101,10 @@ pub struct QueueSizes {
     pub memory_bytes: u64,
     /// The share of consumers that could take a message now (0 without consumers).
     pub consumer_capacity: f64,
+    /// The exclusive consumer's tag (queues without single active consumer).
+    pub exclusive_consumer_tag: Option<Bytes>,
+    /// The receiving consumer's tag on a single-active-consumer queue.
+    pub single_active_consumer_tag: Option<Bytes>,
 }
 
 /// One connection's counts for one queue during a batch.
@@ -371,13 +375,48 @@ impl Queue {
             let able = st.consumers.iter().filter(|c| c.has_credit()).count();
             able as f64 / st.consumers.len() as f64
         };
+        let exclusive_consumer_tag = st
+            .has_exclusive_consumer
+            .then(|| st.consumers.iter().find(|c| c.exclusive))
+            .flatten()
+            .map(|c| c.tag.clone());
+        let single_active_consumer_tag = st
+            .features
+            .as_deref()
+            .and_then(|f| f.active.as_ref())
+            .map(|c| c.tag.clone());
         QueueSizes {
             ready: count(st.backlog.len()),
             consumers: count(st.consumers.len()),
             bytes,
             memory_bytes: bytes.in_memory + memory as u64,
             consumer_capacity,
+            exclusive_consumer_tag,
+            single_active_consumer_tag,
         }
+    }
+
+    /// The attached consumers with RabbitMQ's `activity_status` of each: `up`, or on a
+    /// single-active-consumer queue `single_active` and `waiting`.
+    pub fn consumers_with_activity(&self) -> Vec<(Arc<Consumer>, &'static str)> {
+        let st = self.state.lock();
+        let sac = st
+            .features
+            .as_deref()
+            .filter(|f| f.settings.single_active_consumer);
+        st.consumers
+            .iter()
+            .map(|c| {
+                let status = match sac {
+                    None => "up",
+                    Some(f) if f.active.as_ref().is_some_and(|a| Arc::ptr_eq(a, c)) => {
+                        "single_active"
+                    }
+                    Some(_) => "waiting",
+                };
+                (Arc::clone(c), status)
+            })
+            .collect()
     }
 
     /// The attached consumers, in dispatch order.
