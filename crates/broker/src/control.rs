@@ -269,6 +269,7 @@ impl Broker {
             Arc::clone(&self.store),
             Arc::clone(&self.log),
             Arc::clone(&self.churn),
+            crate::janitor::spawner,
         );
         *v.metadata.lock() = spec;
         vhosts.insert(v.name.to_string(), v);

@@ -157,11 +157,14 @@ pub struct ExchangeDeclare<'a> {
 }
 
 impl VHost {
+    /// A vhost with the standard exchanges; `janitors` makes the function that starts its
+    /// queues' janitor tasks (given the vhost, weakly: the tasks must not keep it alive).
     pub fn new(
         name: &str,
         store: Arc<Store>,
         log: Arc<dyn MetaLog>,
         churn: Arc<Churn>,
+        janitors: fn(std::sync::Weak<VHost>) -> JanitorSpawner,
     ) -> Arc<Self> {
         let mut topology = Topology::default();
         for (xname, kind) in STANDARD_EXCHANGES {
@@ -190,7 +193,7 @@ impl VHost {
             totals: Totals::default(),
             churn,
             policies: RwLock::new(None),
-            spawner: crate::janitor::spawner(me.clone()),
+            spawner: janitors(me.clone()),
         })
     }
 
