@@ -16,6 +16,7 @@
 #   ROUNDS=3            rounds per scenario (medians are taken over them)
 #   QUICK=1             short durations and small counts (not representative)
 #   SCENARIOS=a,b,...   subset: rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k
+#                       prio10 ttl_dlx maxlen (queue features: their own report section)
 #                       persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k
 #                       floor_2k floor_10k connections queues backlog restart paging mgmt_list
 #                       (rawpipe and floor_* run with no broker; restart and paging are
@@ -31,7 +32,8 @@
 #   WAIT_LOAD=0.6       before each run wait until the 1-minute load is below this (polled
 #                       every LOAD_POLL=30 s, at most LOAD_WAIT_MAX=2700 s); off by default
 #                       (on, at 0.6, in A/B mode). Each run's load is recorded either way.
-#   SPLICE=1            write only the management API section into BENCH_OUT (mgmt_list)
+#   SPLICE=1            write only the sections the selected scenarios make into BENCH_OUT
+#                       (management API: mgmt_list; queue features: prio10 ttl_dlx maxlen)
 #   AB_BEFORE=BIN       A/B mode (see scripts/bench/ab.sh): the scenarios against the Warren
 #                       binary BIN (before, AMQP port AB_PORT=5695) and this checkout's (after),
 #                       no RabbitMQ; only the A/B section of BENCH_OUT is written.
@@ -351,7 +353,7 @@ RABBIT_MGMT_PORT=${RABBIT_MGMT_PORT:-15682}
 RABBIT_PROM_PORT=${RABBIT_PROM_PORT:-15694}
 # Seconds a headless Chromium keeps each broker's web UI open on its queue list (0: no UI).
 MGMT_UI_SECONDS=${MGMT_UI_SECONDS:-$([ "$QUICK" = 1 ] && echo 10 || echo 60)}
-ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k floor_2k floor_10k connections queues backlog restart paging mgmt_list"
+ALL_SCENARIOS="rawpipe t16_autoack t16_ack t1k_4x4 fanout10 topic10k prio10 ttl_dlx maxlen persistent latency lat16_2k lat16_10k lat1k_2k lat1k_10k floor_2k floor_10k connections queues backlog restart paging mgmt_list"
 # A/B mode: the same scenarios against two Warren binaries, no RabbitMQ.
 AB_BEFORE=${AB_BEFORE:-}
 AB_PORT=${AB_PORT:-5695}
@@ -411,6 +413,10 @@ scenario_args() {
     t16_autoack) echo "throughput --producers 1 --consumers 1 --queues 1 --size 16 --duration $d --autoack" ;;
     t16_ack) echo "throughput --producers 1 --consumers 1 --queues 1 --size 16 --duration $d --prefetch 1000" ;;
     t1k_4x4) echo "throughput --producers 4 --consumers 4 --queues 4 --size 1024 --duration $d --autoack" ;;
+    # Queue features (their own section of the report).
+    prio10) echo "throughput --producers 10 --consumers 2 --queues 1 --size 16 --duration $d --prefetch 1000 --queue-arg x-max-priority=10 --priorities 10" ;;
+    ttl_dlx) echo "throughput --producers 1 --consumers 1 --queues 1 --size 16 --duration $d --exchange default --ttl-stage 0 --autoack" ;;
+    maxlen) echo "throughput --producers 1 --consumers 0 --queues 1 --size 16 --duration $d --queue-arg x-max-length=1000" ;;
     fanout10) echo "throughput --producers 1 --consumers 10 --queues 10 --size 16 --duration $d --exchange fanout --autoack" ;;
     topic10k) echo "throughput --producers 1 --consumers 1 --queues 1 --size 16 --duration $d --exchange topic --bindings $BINDINGS --autoack" ;;
     persistent) echo "throughput --producers 1 --consumers 1 --queues 1 --size 1024 --duration $d --persistent --confirm 256 --prefetch 1000" ;;

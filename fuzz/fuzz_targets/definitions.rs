@@ -85,6 +85,10 @@ fn check(dirs: &Dirs, data: &[u8]) {
     // Loaded definitions are journaled: a restart without the file brings them back.
     let restarted = Broker::new(warren_fuzz::server::config(dirs.data.path()))
         .expect("restart on the data directory just written");
-    assert_eq!(before, durable_metadata(&restarted), "metadata lost in a restart");
+    assert_eq!(
+        before,
+        durable_metadata(&restarted),
+        "metadata lost in a restart"
+    );
     restarted.shutdown();
 }

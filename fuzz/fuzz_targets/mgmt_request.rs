@@ -24,8 +24,7 @@ struct Fixture {
 
 fn fresh(dir: &Scratch) -> (axum::Router, Arc<Broker>, u32) {
     dir.clear();
-    let broker =
-        Broker::new(warren_fuzz::server::config(dir.path())).expect("start a broker");
+    let broker = Broker::new(warren_fuzz::server::config(dir.path())).expect("start a broker");
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let api = Arc::new(warren_mgmt::Api::new(Arc::clone(&broker), addr, addr));
     (warren_mgmt::router(api), broker, 0)
@@ -56,9 +55,11 @@ fn request(method: Method, path: &str, body: Vec<u8>) -> Option<Request<Body>> {
         .header("content-type", "application/json")
         .body(Body::from(body))
         .ok()?;
-    req.extensions_mut().insert(axum::extract::ConnectInfo(
-        std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
-    ));
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))));
     Some(req)
 }
 

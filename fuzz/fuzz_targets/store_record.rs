@@ -5,13 +5,13 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
+use warren_codec::content::encode_table;
 use warren_store::message::Message;
 use warren_store::meta::{self, table_from_text, table_to_text, MetaModel, MetaRecord};
 use warren_store::record::{
     self, checked_len, decode_ack, encode_ack, encode_marks, encode_message, seal, MessageParts,
     Record, ACK_ENTRY, RECORD_PREFIX,
 };
-use warren_codec::content::encode_table;
 
 fn sealed(payload: &[u8]) -> Vec<u8> {
     let mut out = vec![0; RECORD_PREFIX];
@@ -32,6 +32,7 @@ fn segment_record(buf: &[u8]) {
             let names = usize::from(m.exchange_len) + usize::from(m.routing_key_len);
             let props_end = names + m.properties_len as usize;
             let parts = MessageParts {
+                published_at_ms: m.published_at_ms,
                 exchange: &m.data[..usize::from(m.exchange_len)],
                 routing_key: &m.data[usize::from(m.exchange_len)..names],
                 properties: &m.data[names..props_end],

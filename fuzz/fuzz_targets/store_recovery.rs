@@ -8,10 +8,10 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use warren_store::{Store, StoreConfig};
 use warren_broker::Broker;
 use warren_fuzz::scratch::Scratch;
 use warren_fuzz::store_image::Image;
+use warren_store::{Store, StoreConfig};
 
 /// Per queue: each recovered message's id, redelivered flag, and whether it reads back.
 type Summary = BTreeMap<u32, Vec<(u64, bool, bool)>>;
@@ -29,7 +29,7 @@ fn open_and_read(dir: &Path) -> Option<Summary> {
     for (queue, list) in &recovered.messages {
         let read = list
             .iter()
-            .map(|(loc, redelivered)| (loc.msg_id, *redelivered, store.read(loc).is_ok()))
+            .map(|r| (r.loc.msg_id, r.redelivered, store.read(&r.loc).is_ok()))
             .collect();
         summary.insert(*queue, read);
     }

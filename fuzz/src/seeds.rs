@@ -4,14 +4,14 @@
 use amq_protocol::protocol::basic::AMQPProperties;
 use amq_protocol::protocol::{basic, channel, confirm, connection, exchange, queue, tx, AMQPClass};
 use amq_protocol::types::{AMQPValue, FieldTable, ShortString};
-use warren_store::meta::{self, table_to_text, BindingRecord, MetaRecord};
-use warren_store::record::{
-    encode_ack, encode_marks, encode_message, MessageParts, FLAG_PERSISTENT, RECORD_PREFIX,
-};
 use warren_codec::content::{encode_properties, encode_table, write_content};
 use warren_codec::frame::{write_frame, write_heartbeat, FRAME_BODY, FRAME_METHOD};
 use warren_codec::method::write_method;
 use warren_codec::table::{every_type_table, nested_table};
+use warren_store::meta::{self, table_to_text, BindingRecord, MetaRecord};
+use warren_store::record::{
+    encode_ack, encode_marks, encode_message, MessageParts, FLAG_PERSISTENT, RECORD_PREFIX,
+};
 
 use crate::store_image::{self, ImageWriter};
 
@@ -582,6 +582,8 @@ fn message_record(msg_id: u64, flags: u8, queues: &[u32], body: &[u8]) -> Vec<u8
         flags,
         queues,
         &MessageParts {
+            // Persistent records carry their publish time.
+            published_at_ms: (flags & 1 != 0).then_some(1_700_000_000_000 + msg_id),
             exchange: b"amq.direct",
             routing_key: b"q",
             properties: &props,

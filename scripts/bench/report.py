@@ -298,6 +298,9 @@ def metric_value(rec, key):
     if key == "_cpu_per_msg":  # broker CPU (user + system) over the run per delivered message
         cpu, n = rec.get("broker_cpu_s"), get(res, "consumed")
         return None if cpu is None or not n else cpu / n * 1e9
+    if key == "_cpu_per_published":  # broker CPU over the run per published message
+        cpu, n = rec.get("broker_cpu_s"), get(res, "published")
+        return None if cpu is None or not n else cpu / n * 1e9
     if key == "_io_per_msg":
         io, pub = rec.get("io_write_bytes"), get(res, "published")
         if io is None or not pub:
@@ -1310,7 +1313,23 @@ def cmd_mgmt_list(argv):
 # ---------------------------------------------------------------------------------------------
 # sections spliced into BENCHMARKS.md (management API listing; A/B of two Warren builds)
 
-SECTION_ORDER = ["mgmt", "ab", "ab_scrape"]
+SECTION_ORDER = ["features", "mgmt", "ab", "ab_scrape"]
+
+# Queue-feature scenarios (their own section): id -> (title, [(metric, label, unit)]).
+FEATURE_SCENARIOS = [
+    ("prio10", "priority queue, 10 levels: 10 producers (priority 0–9) → 1 queue "
+     "(`x-max-priority` 10) → 2 consumers, 16 B, manual ack, prefetch 1000",
+     [("consumed_per_s", "delivered", "rate"), ("_cpu_per_msg", "broker CPU per delivered message", "ns")]),
+    ("ttl_dlx", "TTL + dead-letter exchange: 1 producer → a queue with `x-message-ttl` 0 and a "
+     "dead-letter exchange (no consumer: every message expires into a second queue) → 1 consumer, "
+     "16 B, autoack",
+     [("consumed_per_s", "delivered (each dead-lettered once)", "rate"),
+      ("_cpu_per_msg", "broker CPU per delivered message", "ns")]),
+    ("maxlen", "max-length drop-head: 1 producer → 1 queue (`x-max-length` 1000, no consumer), 16 B: "
+     "every message past the first 1000 drops the oldest",
+     [("published_per_s", "published", "rate"),
+      ("_cpu_per_published", "broker CPU per published message", "ns")]),
+]
 
 
 def render_fields(meta):
@@ -1558,11 +1577,63 @@ def section_ab(by, meta):
     return L
 
 
+def section_features(by, meta):
+    if not any(sid in by for sid, _, _ in FEATURE_SCENARIOS):
+        return None
+    L = ["## Queue features", ""]
+    L.append(f"Measured on {meta.get('date', '?')}, Warren at commit {meta.get('warren_commit', '?')} "
+             f"(release build), against RabbitMQ {meta.get('rabbit_version', '?').replace('RabbitMQ ', '')}, "
+             f"{meta.get('rounds', '?')} round(s) of {meta.get('duration', '?')} s each; median, then "
+             "every round. The scenarios without queue features (the table above) are unchanged by "
+             "them: see the A/B section.")
+    L.append("")
+    L.append("| scenario | figure | Warren | RabbitMQ | Warren/RabbitMQ |")
+    L.append("|---|---|---:|---:|---:|")
+    for sid, title, figs in FEATURE_SCENARIOS:
+        recs = by.get(sid)
+        if not recs:
+            continue
+        w = [r for r in recs.get("warren", []) if ok(r)]
+        rb = [r for r in recs.get("rabbitmq", []) if ok(r)]
+        for key, label, unit in figs:
+            cells, meds = [], []
+            for lst in (w, rb):
+                vals = [metric_value(r, key) for r in lst]
+                m = median(vals)
+                meds.append(m)
+                if not lst:
+                    cells.append("—")
+                elif len(vals) > 1:
+                    cells.append(f"**{fmt(m, unit)}** ({' / '.join(fmt(v, unit) for v in vals)})")
+                else:
+                    cells.append(f"**{fmt(m, unit)}**")
+            ratio = meds[0] / meds[1] if meds[0] is not None and meds[1] else None
+            L.append(f"| {title} | {label} | {cells[0]} | {cells[1]} | {fmt_ratio(ratio)} |")
+    L.append("")
+    lost = []
+    for sid, _, _ in FEATURE_SCENARIOS:
+        for broker, lst in (by.get(sid) or {}).items():
+            for r in lst:
+                res = r.get("result") or {}
+                if not ok(r):
+                    lost.append(f"{broker} `{sid}` round {r.get('round')}: {res.get('error') or 'failed'}")
+                elif res.get("lost"):
+                    lost.append(f"{broker} `{sid}` round {r.get('round')}: {res['lost']} lost")
+    if lost:
+        L.append("Problems: " + "; ".join(lost) + ".")
+        L.append("")
+    L.append("How: `SCENARIOS=prio10,ttl_dlx,maxlen SPLICE=1 scripts/bench.sh` (warren-perf "
+             "`throughput` with `--queue-arg`, `--priorities`, `--ttl-stage`; the commands are in "
+             "scripts/bench.sh). Losses and order are checked as for every throughput run; in "
+             "`maxlen` dropping is the point, so nothing is consumed or checked.")
+    return L
+
+
 def make_sections(records, meta):
     by = collect(records)
     out = {}
     ab_name = "ab_scrape" if meta.get("scrape_every") else "ab"
-    for name, fn in (("mgmt", section_mgmt), (ab_name, section_ab)):
+    for name, fn in (("features", section_features), ("mgmt", section_mgmt), (ab_name, section_ab)):
         lines = fn(by, meta)
         if lines:
             out[name] = "\n".join([f"<!-- {name}:begin -->"] + lines + [f"<!-- {name}:end -->"])

@@ -272,7 +272,8 @@ async fn run_declared(
     let sampler = RssSampler::start(a.pid, a.sample_ms);
     let phase = Duration::from_secs_f64(a.phase_timeout.max(1.0));
     let all: Vec<usize> = (0..topo.queues.len()).collect();
-    let (parts, targets) = connect_producer(uri, topo, &all, true, a.persistent, size).await?;
+    let (parts, targets) =
+        connect_producer(uri, topo, &all, true, a.persistent, None, size).await?;
     let shared = Arc::new(ProducerShared::default());
     let t0 = Instant::now();
     let plan = ProducerPlan {

@@ -424,6 +424,11 @@ pub fn exchange_declare(name: &str, kind: &str, durable: bool) -> AMQPClass {
 }
 
 pub fn queue_declare(name: &str, durable: bool) -> AMQPClass {
+    queue_declare_with(name, durable, FieldTable::default())
+}
+
+/// queue.declare with x-arguments.
+pub fn queue_declare_with(name: &str, durable: bool, arguments: FieldTable) -> AMQPClass {
     AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
         queue: short(name),
         passive: false,
@@ -431,7 +436,7 @@ pub fn queue_declare(name: &str, durable: bool) -> AMQPClass {
         exclusive: false,
         auto_delete: false,
         nowait: false,
-        arguments: FieldTable::default(),
+        arguments,
     }))
 }
 

@@ -107,7 +107,7 @@ async fn run_declared(
     let cparts = c.into_parts();
     let mut p = Conn::connect(uri, ConnectOptions::default()).await?;
     p.open_channel(1).await?;
-    let template = topo.template(1, Some(0), a.persistent, size, p.frame_max);
+    let template = topo.template(1, Some(0), a.persistent, None, size, p.frame_max);
     let streams = Streams {
         consumer: cparts.stream.into_std()?,
         consumer_leftover: cparts.leftover,

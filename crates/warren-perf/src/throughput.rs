@@ -64,6 +64,38 @@ pub struct ThroughputArgs {
     /// Longest wait for the queues to drain after publishing stops, in seconds.
     #[arg(long, default_value_t = 30.0)]
     pub drain_timeout: f64,
+    /// An x-argument for every queue, KEY=VALUE (integers go as integers): e.g.
+    /// `x-max-priority=10`, `x-max-length=1000`. Repeatable.
+    #[arg(long = "queue-arg", value_name = "KEY=VALUE", value_parser = parse_queue_arg)]
+    pub queue_args: Vec<(String, String)>,
+    /// Producer i publishes with priority i % N (N levels of a priority queue).
+    #[arg(long, value_name = "N")]
+    pub priorities: Option<u8>,
+    /// Publish into a TTL stage in front of each queue (message TTL in ms, dead-lettered into
+    /// the queue the consumers read): every message expires once. Default exchange only.
+    #[arg(long, value_name = "MS")]
+    pub ttl_stage: Option<u64>,
+}
+
+fn parse_queue_arg(s: &str) -> std::result::Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
+    Ok((k.to_owned(), v.to_owned()))
+}
+
+/// The queue arguments as a field table.
+fn queue_args_table(args: &[(String, String)]) -> warren_codec::types::FieldTable {
+    use warren_codec::types::{AMQPValue, FieldTable, LongString};
+    let mut t = FieldTable::default();
+    for (k, v) in args {
+        let value = match v.parse::<i64>() {
+            Ok(n) => AMQPValue::LongLongInt(n),
+            Err(_) => AMQPValue::LongString(LongString::from(v.clone())),
+        };
+        t.insert(k.as_str().into(), value);
+    }
+    t
 }
 
 pub const DEFAULT_PREFETCH: u16 = 1000;
@@ -139,6 +171,7 @@ pub async fn connect_producer(
     queues: &[usize],
     confirm: bool,
     persistent: bool,
+    priority: Option<u8>,
     size: usize,
 ) -> Result<(crate::client::Parts, Vec<Target>)> {
     let mut c = Conn::connect(uri, ConnectOptions::default()).await?;
@@ -149,7 +182,7 @@ pub async fn connect_producer(
     let frame_max = c.frame_max;
     let targets = if topo.fanout() {
         vec![Target {
-            template: topo.template(1, None, persistent, size, frame_max),
+            template: topo.template(1, None, persistent, priority, size, frame_max),
             queue: None,
             sent: 0,
         }]
@@ -157,7 +190,7 @@ pub async fn connect_producer(
         queues
             .iter()
             .map(|&q| Target {
-                template: topo.template(1, Some(q), persistent, size, frame_max),
+                template: topo.template(1, Some(q), persistent, priority, size, frame_max),
                 queue: Some(q),
                 sent: 0,
             })
@@ -268,7 +301,12 @@ pub async fn run(a: &ThroughputArgs, uri: &AmqpUri) -> Result<Value> {
     let mut admin = Conn::connect(uri, ConnectOptions::default()).await?;
     admin.open_channel(1).await?;
     let server = admin.server.clone();
+    if a.ttl_stage.is_some() && a.exchange != ExchangeKind::Default {
+        bail!("--ttl-stage needs --exchange default");
+    }
     let mut topo = Topology::new(a.exchange, a.queues, a.persistent, a.bindings);
+    topo.queue_args = queue_args_table(&a.queue_args);
+    topo.ttl_stage_ms = a.ttl_stage;
     let result = match topo.declare(&mut admin, 1).await {
         Ok(()) => run_declared(a, uri, &topo, size).await,
         Err(e) => Err(e.context("declaring the topology")),
@@ -315,9 +353,19 @@ async fn run_declared(
     for i in 0..a.producers {
         let queues = assign(a.queues, a.producers, i);
         conns.push(
-            connect_producer(uri, topo, &queues, a.confirm.is_some(), a.persistent, size)
-                .await
-                .with_context(|| format!("starting producer {i}"))?,
+            connect_producer(
+                uri,
+                topo,
+                &queues,
+                a.confirm.is_some(),
+                a.persistent,
+                a.priorities
+                    .filter(|&n| n > 0)
+                    .map(|n| (i % usize::from(n)) as u8),
+                size,
+            )
+            .await
+            .with_context(|| format!("starting producer {i}"))?,
         );
     }
     let duration = Duration::from_secs_f64(a.duration.max(0.001));

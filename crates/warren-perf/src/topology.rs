@@ -53,6 +53,12 @@ pub struct Topology {
     pub exchange: String,
     pub queues: Vec<String>,
     pub durable: bool,
+    /// x-arguments every queue is declared with (`--queue-arg`).
+    pub queue_args: FieldTable,
+    /// Messages go first to a queue `NAME-ttl` of each queue, with this message TTL and the
+    /// queue as its dead-letter target (default exchange only): every message expires
+    /// into the queue the consumers read.
+    pub ttl_stage_ms: Option<u64>,
     /// Bindings asked for (at least one per queue for non-default exchanges).
     pub bindings: usize,
     /// Bindings actually made.
@@ -87,6 +93,8 @@ impl Topology {
             },
             queues: (0..queues).map(|i| format!("{prefix}-q{i}")).collect(),
             durable,
+            queue_args: FieldTable::default(),
+            ttl_stage_ms: None,
             bindings,
             bound: 0,
         }
@@ -99,17 +107,26 @@ impl Topology {
     /// The routing key a message for queue `q` is published with.
     pub fn routing_key(&self, q: usize) -> String {
         match self.kind {
+            ExchangeKind::Default if self.ttl_stage_ms.is_some() => self.ttl_stage(q),
             ExchangeKind::Default | ExchangeKind::Direct => self.queues[q].clone(),
             ExchangeKind::Topic => format!("perf.q{q}.data"),
             ExchangeKind::Fanout | ExchangeKind::Headers => String::new(),
         }
     }
 
-    /// Raw basic properties for messages to queue `q` (None: fanout).
-    pub fn properties(&self, q: Option<usize>, persistent: bool) -> Bytes {
+    /// The TTL stage in front of queue `q` (see [`Topology::ttl_stage_ms`]).
+    fn ttl_stage(&self, q: usize) -> String {
+        format!("{}-ttl", self.queues[q])
+    }
+
+    /// Raw basic properties for messages to queue `q` (None: fanout), with `priority`.
+    pub fn properties(&self, q: Option<usize>, persistent: bool, priority: Option<u8>) -> Bytes {
         let mut props = AMQPProperties::default();
         if persistent {
             props = props.with_delivery_mode(2);
+        }
+        if let Some(p) = priority {
+            props = props.with_priority(p);
         }
         if let (ExchangeKind::Headers, Some(q)) = (self.kind, q) {
             let mut h = FieldTable::default();
@@ -132,6 +149,7 @@ impl Topology {
         channel: u16,
         q: Option<usize>,
         persistent: bool,
+        priority: Option<u8>,
         size: usize,
         frame_max: u32,
     ) -> Template {
@@ -140,7 +158,7 @@ impl Topology {
             channel,
             &self.exchange,
             &key,
-            &self.properties(q, persistent),
+            &self.properties(q, persistent, priority),
             size,
             frame_max,
         )
@@ -222,11 +240,30 @@ impl Topology {
             conn.exchange_declare(ch, &self.exchange, self.kind.name(), self.durable)
                 .await?;
         }
-        let declares: Vec<AMQPClass> = self
+        let mut declares: Vec<AMQPClass> = self
             .queues
             .iter()
-            .map(|q| client::queue_declare(q, self.durable))
+            .map(|q| client::queue_declare_with(q, self.durable, self.queue_args.clone()))
             .collect();
+        if let Some(ttl) = self.ttl_stage_ms {
+            for (i, q) in self.queues.iter().enumerate() {
+                let mut args = FieldTable::default();
+                args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl as i64));
+                args.insert(
+                    "x-dead-letter-exchange".into(),
+                    AMQPValue::LongString("".into()),
+                );
+                args.insert(
+                    "x-dead-letter-routing-key".into(),
+                    AMQPValue::LongString(LongString::from(q.clone())),
+                );
+                declares.push(client::queue_declare_with(
+                    &self.ttl_stage(i),
+                    self.durable,
+                    args,
+                ));
+            }
+        }
         pipeline(conn, ch, declares, 128).await?;
         let binds = self.binding_methods();
         self.bound = binds.len();
@@ -258,11 +295,15 @@ impl Topology {
 
     /// Delete the queues and the exchange.
     pub async fn delete(&self, conn: &mut Conn, ch: u16) -> Result<()> {
-        let deletes: Vec<AMQPClass> = self
+        let mut deletes: Vec<AMQPClass> = self
             .queues
             .iter()
             .map(|q| client::queue_delete(q))
             .collect();
+        if self.ttl_stage_ms.is_some() {
+            deletes
+                .extend((0..self.queues.len()).map(|i| client::queue_delete(&self.ttl_stage(i))));
+        }
         pipeline(conn, ch, deletes, 128).await?;
         if self.kind != ExchangeKind::Default {
             conn.exchange_delete(ch, &self.exchange).await?;
