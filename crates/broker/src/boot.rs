@@ -34,6 +34,7 @@ impl Broker {
             segment_size: config.segment_size,
             memory_budget: config.memory_budget,
         })?;
+        store.set_queue_memory_bytes(config.queue_memory_bytes);
         let broker = Self::assemble(config, store);
         if recovered.first_boot {
             broker.create_defaults();

@@ -57,6 +57,9 @@ pub struct Config {
     pub segment_size: u64,
     /// Message bytes kept in memory; beyond it new messages live on disk only.
     pub memory_budget: usize,
+    /// Bytes of ready messages each queue keeps in memory; beyond them its new messages
+    /// live on disk only (lazy queues keep none).
+    pub queue_memory_bytes: u64,
     /// Publishers are blocked while the data directory's disk has less free space than this.
     pub disk_free_limit: u64,
 }
@@ -91,6 +94,7 @@ impl Default for Config {
             server_product: "Warren".into(),
             segment_size: 64 << 20,
             memory_budget: default_memory_budget(watermark_bytes),
+            queue_memory_bytes: warren_store::QUEUE_MEMORY_BYTES_DEFAULT,
             disk_free_limit: 50_000_000,
         }
     }

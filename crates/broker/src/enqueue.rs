@@ -40,7 +40,9 @@ pub fn enqueue(
         rejected |= outcome.rejected;
     };
     let persistent = message.is_persistent() && queues.iter().any(|q| q.store_id.is_some());
-    let page = store.over_budget();
+    // Over the memory budget every queue pages; under it, those past their head in memory.
+    let page_all = store.over_budget();
+    let page = page_all || queues.iter().any(|q| q.is_paging());
     if !persistent && !page {
         // The hot path: memory only.
         for q in queues.drain(..) {
@@ -51,16 +53,29 @@ pub fn enqueue(
             rejected,
         };
     }
-    // The queues that hold the stored copy: all of them when paging, else the durable ones.
-    let holds = |q: &Queue| page || q.store_id.is_some();
+    // Each queue's choice, made once (a queue's paging flag may flip meanwhile): keep the
+    // message on disk only, and whether it holds the stored copy (paging or durable).
+    let choices: Vec<(bool, bool)> = queues
+        .iter()
+        .map(|q| {
+            let pages = page_all || q.is_paging();
+            (pages, pages || (persistent && q.store_id.is_some()))
+        })
+        .collect();
     holders.clear();
-    holders.extend(queues.iter().filter(|q| holds(q)).map(|q| q.ref_id));
+    holders.extend(
+        queues
+            .iter()
+            .zip(&choices)
+            .filter(|(_, &(_, holds))| holds)
+            .map(|(q, _)| q.ref_id),
+    );
     let stored = store.append(&message, holders, persistent);
-    for q in queues.drain(..) {
-        let queued = if holds(&q) {
-            let kept = (!page).then(|| Arc::clone(&message));
+    for (q, (pages, holds)) in queues.drain(..).zip(choices) {
+        let queued = if holds {
             let durable = persistent && q.store_id.is_some();
-            QueuedMessage::stored(kept, store.make_ref(stored.loc, q.ref_id, durable))
+            let held = store.make_ref(stored.loc, q.ref_id, durable);
+            QueuedMessage::stored(&message, !pages, held)
         } else {
             QueuedMessage::new(Arc::clone(&message))
         };

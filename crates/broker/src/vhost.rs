@@ -529,6 +529,7 @@ impl VHost {
             settings,
             Some(self.spawner.clone()),
         ));
+        q.set_memory_cap(self.store.queue_memory_bytes());
         topo.queues.insert(q.spec.name.clone(), Arc::clone(&q));
         q.ensure_janitor();
         q

@@ -38,6 +38,12 @@ pub use recovery::{check, check_in, Recovered, RecoveredMessage};
 use writer::Writer;
 
 /// Where to keep data and how much message data may stay in memory.
+/// The longest run of adjacent records [`Store::read_many`] reads with one call.
+const READ_RUN_MAX_BYTES: u64 = 4 << 20;
+
+/// The default per-queue head kept in memory: 16 MiB of message bodies.
+pub const QUEUE_MEMORY_BYTES_DEFAULT: u64 = 16 << 20;
+
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// Every file access goes through it: [`io::OsFs`], or a simulated disk in tests.
@@ -230,6 +236,9 @@ pub struct Store {
     msgs_dir: PathBuf,
     segment_size: u64,
     memory_budget: usize,
+    /// Bytes of ready messages one queue keeps in memory; beyond them its new messages go
+    /// to disk from the start (see [`Store::queue_memory_bytes`]).
+    queue_memory_bytes: AtomicU64,
     log: Mutex<LogState>,
     wake: Condvar,
     /// The right to write to segment files and the journal (see `writer.rs`).
@@ -304,6 +313,16 @@ impl Store {
     /// True when message data in memory exceeds the budget: new messages go to disk only.
     pub fn over_budget(&self) -> bool {
         crate::message::memory_in_use() > self.memory_budget
+    }
+
+    /// How many bytes of ready messages one queue keeps in memory (its head): beyond them a
+    /// queue's new messages are stored and kept on disk only, read back for consumers.
+    pub fn queue_memory_bytes(&self) -> u64 {
+        self.queue_memory_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn set_queue_memory_bytes(&self, bytes: u64) {
+        self.queue_memory_bytes.store(bytes, Ordering::Relaxed);
     }
 
     pub fn memory_budget(&self) -> usize {
@@ -499,6 +518,69 @@ impl Store {
         file.read_exact_at(&mut buf, u64::from(offset))
             .map_err(io_error(format!("reading segment {seg}")))?;
         decode_stored(Bytes::from(buf), loc.msg_id)
+    }
+
+    /// Read several stored messages back, in order (blocking: call it from the blocking
+    /// pool). Records lying one after another in a segment's file are read with one call per
+    /// run, so draining a backlog that lives on disk costs a read per run of messages rather
+    /// than a lock round and a read per message; the messages of a run share its buffer.
+    pub fn read_many(&self, locs: &[StoreLoc]) -> Vec<Result<Arc<Message>, StoreError>> {
+        let mut out = Vec::with_capacity(locs.len());
+        let mut i = 0;
+        while i < locs.len() {
+            let first = locs[i];
+            let start = u64::from(first.offset);
+            let mut end = start + u64::from(first.record_len());
+            let mut j = i + 1;
+            while j < locs.len()
+                && locs[j].segment() == first.segment()
+                && u64::from(locs[j].offset) == end
+                && end - start < READ_RUN_MAX_BYTES
+            {
+                end += u64::from(locs[j].record_len());
+                j += 1;
+            }
+            let run = &locs[i..j];
+            match self.read_run(run, start, end) {
+                Some(messages) => out.extend(messages),
+                None => out.extend(run.iter().map(|loc| self.read(loc))),
+            }
+            i = j;
+        }
+        out
+    }
+
+    /// One run of adjacent records, read with one call; None when the run is a single
+    /// record, not all written to its file yet, moved by compaction, or the read fails (then
+    /// each record is read on its own).
+    fn read_run(
+        &self,
+        run: &[StoreLoc],
+        start: u64,
+        end: u64,
+    ) -> Option<Vec<Result<Arc<Message>, StoreError>>> {
+        let first = run.first()?;
+        let seg = first.segment();
+        if run.len() < 2 || (seg, end) > self.log.lock().written_to {
+            return None;
+        }
+        let (file, offset) = self.reader(seg, first).ok()?;
+        if offset != first.offset {
+            return None;
+        }
+        let mut buf = vec![0u8; (end - start) as usize];
+        // A failed read is tried again record by record, each reporting its own error.
+        file.read_exact_at(&mut buf, start).ok()?;
+        let buf = Bytes::from(buf);
+        Some(
+            run.iter()
+                .map(|loc| {
+                    let at = (u64::from(loc.offset) - start) as usize;
+                    let record = buf.slice(at..at + loc.record_len() as usize);
+                    decode_stored(record, loc.msg_id)
+                })
+                .collect(),
+        )
     }
 
     /// Where a record's bytes are: still in the log's buffers (copied), in its file, or

@@ -251,6 +251,7 @@ impl Store {
             msgs_dir,
             segment_size: cfg.segment_size.max(64 << 10),
             memory_budget: cfg.memory_budget,
+            queue_memory_bytes: AtomicU64::new(crate::QUEUE_MEMORY_BYTES_DEFAULT),
             log: Mutex::new(LogState {
                 active: Tail {
                     id: active_id,

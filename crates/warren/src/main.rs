@@ -73,6 +73,11 @@ struct Cli {
     /// the memory high watermark, RabbitMQ's paging ratio).
     #[arg(long, env = "WARREN_MEMORY_BUDGET")]
     memory_budget: Option<usize>,
+    /// Bytes of message bodies each queue keeps in memory (the head of its backlog); past
+    /// them the queue's new messages live on disk only, read back for its consumers. Lazy
+    /// queues (x-queue-mode / policy queue-mode "lazy") keep none.
+    #[arg(long, env = "WARREN_QUEUE_MEMORY_BYTES", default_value_t = warren_store::QUEUE_MEMORY_BYTES_DEFAULT)]
+    queue_memory_bytes: u64,
     /// Memory high watermark: above it publishers are blocked. A fraction of physical memory
     /// ("0.4", the default) or an absolute size ("2GB", "512MiB", bytes).
     #[arg(long, env = "WARREN_VM_MEMORY_HIGH_WATERMARK", default_value = "0.4", value_parser = parse_watermark)]
@@ -231,6 +236,7 @@ fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
         heartbeat_s: layered(m, "heartbeat", cli.heartbeat, file.heartbeat_s),
         frame_max: layered(m, "frame_max", cli.frame_max, file.frame_max_bytes).max(4096),
         channel_max: layered(m, "channel_max", cli.channel_max, file.channel_max),
+        queue_memory_bytes: cli.queue_memory_bytes,
         memory_budget: cli
             .memory_budget
             .unwrap_or_else(|| warren_broker::config::default_memory_budget(watermark_bytes)),

@@ -628,6 +628,8 @@ async fn publishers_are_blocked_above_the_memory_high_watermark_and_consumers_dr
         "100MiB",
         "--memory-budget",
         "1073741824",
+        "--queue-memory-bytes",
+        "1073741824",
     ]);
     let login = Login::guest().capability("connection.blocked", true);
     let mut setup = t.open().await;

@@ -45,19 +45,15 @@ impl QueuedMessage {
         }
     }
 
-    /// A message with a stored copy; `message` is None when it is kept on disk only.
-    pub fn stored(message: Option<Arc<Message>>, stored: StoreRef) -> Self {
-        let (size_bytes, priority) = match &message {
-            Some(m) => (body_size(m), m.view.priority.unwrap_or(0)),
-            None => (stored.loc.record_len(), 0),
-        };
+    /// A message with a stored copy, kept in memory too or (`keep` false) on disk only.
+    pub fn stored(message: &Arc<Message>, keep: bool, stored: StoreRef) -> Self {
         Self {
-            message,
+            size_bytes: body_size(message),
+            priority: message.view.priority.unwrap_or(0),
+            message: keep.then(|| Arc::clone(message)),
             stored: Some(stored),
             redelivered: false,
-            priority,
             seq: 0,
-            size_bytes,
             expires_at_ms: 0,
         }
     }
@@ -163,6 +159,17 @@ async fn read_batch(paged: &mut [&mut QueuedMessage]) -> Vec<(u64, StoreError)> 
         .map(|s| (Arc::clone(s.store()), s.loc))
         .collect();
     let read_all = move || {
+        // One store in practice: its runs of adjacent records are read with one call each.
+        let same_store = reads.windows(2).all(|w| Arc::ptr_eq(&w[0].0, &w[1].0));
+        if let (true, Some((store, _))) = (same_store, reads.first()) {
+            let locs: Vec<StoreLoc> = reads.iter().map(|(_, loc)| *loc).collect();
+            return store
+                .read_many(&locs)
+                .into_iter()
+                .zip(&locs)
+                .map(|(r, loc)| r.map_err(|e| (loc.msg_id, e)))
+                .collect::<Vec<_>>();
+        }
         reads
             .into_iter()
             .map(|(store, loc)| store.read(&loc).map_err(|e| (loc.msg_id, e)))

@@ -74,6 +74,12 @@ pub struct Queue {
     /// `x-consumer-timeout` (or policy `consumer-timeout`) in ms; 0: the broker's. Read by
     /// connections for every manual-ack delivery, so kept out of the lock.
     consumer_timeout_ms: AtomicU64,
+    /// Bytes of ready messages kept in memory (the head); past them new messages are
+    /// stored and held on disk only. A lazy queue keeps none.
+    memory_cap_bytes: AtomicU64,
+    /// Set (under the lock) while the head is full: publishers then store new messages
+    /// for this queue on disk only; cleared once the head is half empty.
+    paging: AtomicBool,
 }
 
 /// What the connections that deliver and settle a queue's messages count for it. Each adds
@@ -208,6 +214,37 @@ impl Queue {
             janitor_started: AtomicBool::new(false),
             spawner,
             consumer_timeout_ms,
+            memory_cap_bytes: AtomicU64::new(warren_store::QUEUE_MEMORY_BYTES_DEFAULT),
+            paging: AtomicBool::new(false),
+        }
+    }
+
+    /// How many bytes of ready messages the queue keeps in memory (see `memory_cap_bytes`).
+    pub fn set_memory_cap(&self, bytes: u64) {
+        self.memory_cap_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Whether new messages for this queue should be stored and kept on disk only.
+    #[inline]
+    pub fn is_paging(&self) -> bool {
+        self.paging.load(Ordering::Relaxed)
+    }
+
+    /// Page new messages once the head in memory is past its cap; stop at half of it.
+    #[inline]
+    fn update_paging(&self, st: &QueueState) {
+        let lazy = st.features.as_deref().is_some_and(|f| f.settings.lazy);
+        let cap = if lazy {
+            0
+        } else {
+            self.memory_cap_bytes.load(Ordering::Relaxed)
+        };
+        let in_memory = st.backlog.bytes().in_memory;
+        let paging = self.paging.load(Ordering::Relaxed);
+        if !paging && in_memory > cap {
+            self.paging.store(true, Ordering::Relaxed);
+        } else if paging && in_memory <= cap / 2 {
+            self.paging.store(false, Ordering::Relaxed);
         }
     }
 
@@ -482,6 +519,7 @@ impl Queue {
             st.published += 1;
             self.dispatch(st);
         }
+        self.update_paging(st);
         let throttle = st.backlog.len() > FLOW_HIGH_MESSAGES && !st.consumers.is_empty();
         if throttle {
             self.throttled.store(true, Ordering::Release);

@@ -1,0 +1,76 @@
+"""A queue keeps only the head of its backlog in memory (`--queue-memory-bytes`, here 64 KiB);
+the rest lives in the store's segments from the start and is read back for consumers, in
+order. A lazy queue (x-queue-mode or policy queue-mode "lazy") keeps none. What is in
+memory shows in the management API as RabbitMQ names it (`message_bytes_ram`,
+`messages_paged_out`). A Warren of this module's own."""
+
+import os
+
+import pika
+import pytest
+
+from amqp_helpers import get_all
+from conftest import WarrenProcess
+from mgmt_helpers import Mgmt, eventually
+
+HEAD_BYTES = 64 * 1024
+BODY = 1024
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    binary = os.environ.get("WARREN_BIN")
+    if not binary:
+        pytest.skip("starts its own Warren with a small queue head: needs WARREN_BIN")
+    base = tmp_path_factory.mktemp("warren-queue-memory")
+    (base / "data").mkdir()
+    proc = WarrenProcess(binary, base / "data", base / "warren.log",
+                         extra_args=["--queue-memory-bytes", str(HEAD_BYTES)])
+    host, port = proc.start()
+    yield host, port, Mgmt(f"http://{host}:{proc.mgmt_port}")
+    proc.stop()
+
+
+def publish(ch, q, n, **props):
+    ch.confirm_delivery()
+    for i in range(n):
+        ch.basic_publish("", q, b"%06d" % i + b"x" * (BODY - 6), pika.BasicProperties(**props))
+
+
+def test_a_long_backlog_keeps_only_its_head_in_memory(broker):
+    host, port, api = broker
+    conn = pika.BlockingConnection(pika.ConnectionParameters(host=host, port=port))
+    ch = conn.channel()
+    ch.queue_declare("long")
+    publish(ch, "long", 2000)
+    info = eventually(lambda: api.json("/api/queues/%2F/long"), lambda v: v["messages_ready"] == 2000,
+                      what="2000 ready")
+    # The head stays in memory (up to the cap and one message past it), the rest is on disk.
+    assert info["message_bytes_ram"] <= HEAD_BYTES + BODY
+    assert info["messages_paged_out"] >= 2000 - (HEAD_BYTES // BODY + 1)
+    assert info["message_bytes_ready"] == 2000 * BODY
+    bodies = get_all(ch, "long")
+    assert [b[:6] for b in bodies] == [b"%06d" % i for i in range(2000)]
+    conn.close()
+
+
+def test_a_lazy_queue_keeps_no_backlog_in_memory(broker):
+    host, port, api = broker
+    conn = pika.BlockingConnection(pika.ConnectionParameters(host=host, port=port))
+    ch = conn.channel()
+    ch.queue_declare("lazy", arguments={"x-queue-mode": "lazy"})
+    publish(ch, "lazy", 300, priority=0)
+    info = eventually(lambda: api.json("/api/queues/%2F/lazy"), lambda v: v["messages_ready"] == 300,
+                      what="300 ready")
+    assert info["message_bytes_ram"] <= BODY
+    assert info["messages_paged_out"] >= 299
+    got = []
+    ch.basic_qos(prefetch_count=50)
+    for method, _, body in ch.consume("lazy", inactivity_timeout=10):
+        assert method is not None, f"stopped after {len(got)}"
+        got.append(body[:6])
+        ch.basic_ack(method.delivery_tag)
+        if len(got) == 300:
+            break
+    assert got == [b"%06d" % i for i in range(300)]
+    conn.close()
