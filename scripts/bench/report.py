@@ -1329,6 +1329,10 @@ FEATURE_SCENARIOS = [
      "every message past the first 1000 drops the oldest",
      [("published_per_s", "published", "rate"),
       ("_cpu_per_published", "broker CPU per published message", "ns")]),
+    ("backlog", "a backlog of {backlog} × 1 KiB transient messages (no consumer while publishing, "
+     "confirms), then drained: Warren keeps a 16 MiB head in memory, the rest on disk",
+     [("peak_rss", "peak RSS", "bytes"), ("publish_per_s", "publish rate", "rate"),
+      ("drain_per_s", "drain rate", "rate")]),
 ]
 
 
@@ -1578,7 +1582,7 @@ def section_ab(by, meta):
 
 
 def section_features(by, meta):
-    if not any(sid in by for sid, _, _ in FEATURE_SCENARIOS):
+    if meta.get("ab_before") or not any(sid in by for sid, _, _ in FEATURE_SCENARIOS):
         return None
     L = ["## Queue features", ""]
     L.append(f"Measured on {meta.get('date', '?')}, Warren at commit {meta.get('warren_commit', '?')} "
@@ -1589,10 +1593,12 @@ def section_features(by, meta):
     L.append("")
     L.append("| scenario | figure | Warren | RabbitMQ | Warren/RabbitMQ |")
     L.append("|---|---|---:|---:|---:|")
+    fields = render_fields(meta)
     for sid, title, figs in FEATURE_SCENARIOS:
         recs = by.get(sid)
         if not recs:
             continue
+        title = title.format(**fields)
         w = [r for r in recs.get("warren", []) if ok(r)]
         rb = [r for r in recs.get("rabbitmq", []) if ok(r)]
         for key, label, unit in figs:
@@ -1622,7 +1628,7 @@ def section_features(by, meta):
     if lost:
         L.append("Problems: " + "; ".join(lost) + ".")
         L.append("")
-    L.append("How: `SCENARIOS=prio10,ttl_dlx,maxlen SPLICE=1 scripts/bench.sh` (warren-perf "
+    L.append("How: `SCENARIOS=prio10,ttl_dlx,maxlen,backlog SPLICE=1 scripts/bench.sh` (warren-perf "
              "`throughput` with `--queue-arg`, `--priorities`, `--ttl-stage`; the commands are in "
              "scripts/bench.sh). Losses and order are checked as for every throughput run; in "
              "`maxlen` dropping is the point, so nothing is consumed or checked.")
