@@ -26,9 +26,18 @@ pub struct Death<'a> {
 }
 
 /// The dead-lettered copy of `m`, ready to route from `death.exchange` (its routing key is
-/// the dead-letter routing key or its own; `CC` keys stay in its headers and route too).
-/// None if its properties do not decode (never for a message Warren accepted).
+/// the dead-letter routing key or its own; `CC` keys stay in its headers and route too),
+/// with its new x-death history (for the cycle check). None if its properties do not
+/// decode (never for a message Warren accepted).
 pub fn dead_letter_copy(m: &Message, death: &Death<'_>) -> Option<Message> {
+    dead_letter_copy_with_history(m, death).map(|(copy, _)| copy)
+}
+
+/// [`dead_letter_copy`] and the copy's x-death array.
+pub fn dead_letter_copy_with_history(
+    m: &Message,
+    death: &Death<'_>,
+) -> Option<(Message, Vec<AMQPValue>)> {
     let props = decode_properties(m.properties()).ok()?;
     let mut headers = props.headers().clone().unwrap_or_default();
     let routing_key = m.routing_key();
@@ -89,7 +98,7 @@ pub fn dead_letter_copy(m: &Message, death: &Death<'_>) -> Option<Message> {
     };
     headers.insert(
         ShortString::from("x-death"),
-        AMQPValue::FieldArray(FieldArray::from(history)),
+        AMQPValue::FieldArray(FieldArray::from(history.clone())),
     );
     let key = match death.routing_key {
         Some(k) => {
@@ -103,13 +112,8 @@ pub fn dead_letter_copy(m: &Message, death: &Death<'_>) -> Option<Message> {
     let props = without_expiration(&props, headers);
     let raw: Bytes = encode_properties(&props);
     let view = PropertiesView::parse(&raw).ok()?;
-    Some(Message::new(
-        death.exchange.as_bytes(),
-        key,
-        &raw,
-        view,
-        m.body(),
-    ))
+    let copy = Message::new(death.exchange.as_bytes(), key, &raw, view, m.body());
+    Some((copy, history))
 }
 
 /// `props` with `headers`, and without `expiration` (a dead letter does not expire again).

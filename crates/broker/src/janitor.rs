@@ -7,7 +7,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::deadletter::{dead_letter_copy, deaths_of, is_cycle, Death};
+use crate::deadletter::{dead_letter_copy_with_history, is_cycle, Death};
 use crate::enqueue::enqueue;
 use crate::exchange::stats::ExchangeTally;
 use crate::queue::{load_paged, now_ms, JanitorSpawner, JanitorTurn, Queue};
@@ -34,9 +34,16 @@ async fn run(vhost: Weak<VHost>, q: Arc<Queue>) {
         }
         let next_wake_ms = turn.next_wake_ms;
         let expired = turn.expired;
+        let more = turn.more;
         if !turn.dead.is_empty() {
             let Some(v) = vhost.upgrade() else { return };
             dead_letter(&v, &q, turn).await;
+            q.janitor_done();
+        }
+        if more {
+            // Give the publishers and consumers on this worker a turn between batches.
+            tokio::task::yield_now().await;
+            continue;
         }
         if expired {
             if let Some(v) = vhost.upgrade() {
@@ -93,7 +100,7 @@ async fn dead_letter(v: &VHost, q: &Queue, turn: JanitorTurn) {
             routing_key: dead_letter_routing_key.as_deref(),
             time_s,
         };
-        let Some(copy) = dead_letter_copy(&message, &death) else {
+        let Some((copy, deaths)) = dead_letter_copy_with_history(&message, &death) else {
             continue;
         };
         if v.route_dead_letter(&exchange, &copy, &mut scratch, &mut targets, &mut tally)
@@ -104,7 +111,6 @@ async fn dead_letter(v: &VHost, q: &Queue, turn: JanitorTurn) {
         if targets.is_empty() {
             continue;
         }
-        let deaths = deaths_of(&copy);
         let before = targets.len();
         targets.retain(|t| !is_cycle(reason, &deaths, t.name()));
         if targets.len() < before {

@@ -83,7 +83,9 @@ pub fn parse_expiration(raw: &[u8]) -> Result<u64, String> {
 pub(super) struct Features {
     pub settings: Arc<QueueSettings>,
     /// Messages waiting for the janitor to dead-letter them.
-    pub dead: Vec<(QueuedMessage, DeathReason)>,
+    pub dead: std::collections::VecDeque<(QueuedMessage, DeathReason)>,
+    /// How many the janitor took and is still dead-lettering.
+    pub dead_in_flight: usize,
     /// The deadline the janitor last armed its timer for (ms); u64::MAX: none.
     pub armed_ms: u64,
     /// When the queue was last used (x-expires: consumers gone, basic.get, redeclare).
@@ -96,7 +98,8 @@ impl Features {
     pub fn new(settings: Arc<QueueSettings>) -> Self {
         Features {
             settings,
-            dead: Vec::new(),
+            dead: std::collections::VecDeque::new(),
+            dead_in_flight: 0,
             armed_ms: u64::MAX,
             last_used_ms: now_ms(),
             active: None,
@@ -109,6 +112,11 @@ impl Features {
         s.message_ttl_ms.is_some() || s.expires_ms.is_some() || self.dead_letters()
     }
 
+    /// Dead letters not yet routed (waiting, or being dead-lettered by the janitor).
+    pub fn dead_backlog(&self) -> usize {
+        self.dead.len() + self.dead_in_flight
+    }
+
     /// Whether dying messages go to a dead-letter exchange (else they are dropped).
     pub fn dead_letters(&self) -> bool {
         self.settings.dead_letter_exchange.is_some()
@@ -118,7 +126,7 @@ impl Features {
     /// dropped otherwise. Returns true when the janitor must be woken.
     pub fn bury(&mut self, m: QueuedMessage, reason: DeathReason) -> bool {
         if self.dead_letters() {
-            self.dead.push((m, reason));
+            self.dead.push_back((m, reason));
             true
         } else {
             false

@@ -134,6 +134,12 @@ pub struct QueueDelta {
 pub const FLOW_HIGH_MESSAGES: usize = 20_000;
 /// Publishers resume once the backlog is below this.
 pub const FLOW_LOW_MESSAGES: usize = 10_000;
+/// Dead letters waiting for the janitor above which a publisher waits (as for a backlog
+/// with consumers): dead-lettering is bounded in memory, however fast messages die.
+const DEAD_HIGH_MESSAGES: usize = 8_192;
+const DEAD_LOW_MESSAGES: usize = 4_096;
+/// Most dead letters the janitor takes in one turn.
+const JANITOR_BATCH: usize = 2_048;
 
 #[derive(Debug, Default)]
 struct QueueState {
@@ -170,6 +176,8 @@ pub struct JanitorTurn {
     pub expired: bool,
     /// The queue is gone (deleted): the janitor ends.
     pub gone: bool,
+    /// More dead letters wait: the janitor goes on without sleeping.
+    pub more: bool,
 }
 
 /// Why a consumer could not be attached.
@@ -520,7 +528,11 @@ impl Queue {
             self.dispatch(st);
         }
         self.update_paging(st);
-        let throttle = st.backlog.len() > FLOW_HIGH_MESSAGES && !st.consumers.is_empty();
+        let throttle = (st.backlog.len() > FLOW_HIGH_MESSAGES && !st.consumers.is_empty())
+            || st
+                .features
+                .as_deref()
+                .is_some_and(|f| f.dead_backlog() > DEAD_HIGH_MESSAGES);
         if throttle {
             self.throttled.store(true, Ordering::Release);
         }
@@ -568,8 +580,9 @@ impl Queue {
             let notified = self.caught_up.notified();
             {
                 let st = self.state.lock();
-                if st.backlog.len() < FLOW_LOW_MESSAGES
-                    || st.consumers.is_empty()
+                let dead = st.features.as_deref().map_or(0, |f| f.dead_backlog());
+                if (st.backlog.len() < FLOW_LOW_MESSAGES || st.consumers.is_empty())
+                    && dead < DEAD_LOW_MESSAGES
                     || self.is_deleted()
                 {
                     return;
@@ -635,6 +648,22 @@ impl Queue {
         }
     }
 
+    /// The janitor has routed the dead letters it took: publishers held back by them may go.
+    pub fn janitor_done(&self) {
+        let mut st = self.state.lock();
+        let Some(f) = st.features.as_deref_mut() else {
+            return;
+        };
+        f.dead_in_flight = 0;
+        if self.throttled.load(Ordering::Acquire) && f.dead_backlog() < DEAD_LOW_MESSAGES {
+            let backlog_ok = st.backlog.len() < FLOW_LOW_MESSAGES || st.consumers.is_empty();
+            if backlog_ok {
+                self.throttled.store(false, Ordering::Release);
+                self.caught_up.notify_waiters();
+            }
+        }
+    }
+
     /// The janitor's turn: expire the head, take the dead letters, and say when to wake
     /// next (the head's deadline, or when the queue expires if unused).
     pub fn janitor_turn(&self) -> JanitorTurn {
@@ -668,8 +697,12 @@ impl Queue {
             }
         }
         f.armed_ms = next.unwrap_or(u64::MAX);
+        let take = f.dead.len().min(JANITOR_BATCH);
+        let dead: Vec<_> = f.dead.drain(..take).collect();
+        f.dead_in_flight = dead.len();
         JanitorTurn {
-            dead: std::mem::take(&mut f.dead),
+            more: !f.dead.is_empty(),
+            dead,
             dead_letter_exchange: f.settings.dead_letter_exchange.clone(),
             dead_letter_routing_key: f.settings.dead_letter_routing_key.clone(),
             next_wake_ms: next,
