@@ -1509,7 +1509,7 @@ def section_ab(by, meta):
                  f"{after}) started twice; \"after\" had `/metrics/per-object` fetched every "
                  f"{scrape} s for the whole of each run, \"before\" was not scraped.")
     else:
-        L = ["## A/B: hot path before and after the control-plane work", ""]
+        L = ["## A/B: hot path before and after", ""]
         L.append(f"Measured on {meta.get('date', '?')}: Warren at commit {before} (before) "
                  f"against commit {after} (after; the scripts at "
                  f"{meta.get('warren_commit', '?')}), both release builds.")

@@ -149,11 +149,12 @@ impl Channel {
             let n = settled.len() as u64;
             self.bump(&mut ctx.totals, |c| c.ack += n);
         }
+        let acked = how == Settle::Ack;
         for u in settled {
             let stats = ctx.stats_for(&u.queue);
             stats.unacked -= 1;
             stats.unacked_bytes -= i64::from(u.message.size_bytes());
-            stats.ack += u64::from(how == Settle::Ack);
+            stats.ack += u64::from(acked);
             if let Some(c) = &u.consumer {
                 // A cancelled consumer's settlement may free its queue's backlog for the
                 // next single active consumer.
@@ -161,22 +162,23 @@ impl Channel {
                     ctx.kick(&u.queue);
                 }
             }
-            let m = match how {
-                Settle::Ack => continue,
-                Settle::Requeue => {
-                    let mut m = u.message;
-                    m.redelivered = true;
-                    if page {
-                        m.page_out();
-                    }
-                    m
+            if acked {
+                // The common case: the message goes (dropped here with `u`).
+                continue;
+            }
+            let Unacked {
+                queue, mut message, ..
+            } = u;
+            if how == Settle::Requeue {
+                message.redelivered = true;
+                if page {
+                    message.page_out();
                 }
-                // Dead-lettered (if the queue has a dead-letter exchange) or dropped.
-                Settle::Drop => u.message,
-            };
-            match returned.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
-                Some((_, list)) => list.push(m),
-                None => returned.push((u.queue, vec![m])),
+            }
+            // Requeued, or dead-lettered (if the queue has a dead-letter exchange) or dropped.
+            match returned.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &queue)) {
+                Some((_, list)) => list.push(message),
+                None => returned.push((queue, vec![message])),
             }
         }
         for (q, list) in returned {

@@ -885,6 +885,7 @@ impl Queue {
 
     /// Dispatch for queues with features: expired heads are never delivered, and a single
     /// active consumer queue delivers to its active consumer only.
+    #[inline(never)]
     fn dispatch_featured(self: &Arc<Self>, st: &mut QueueState, expire_first: bool) {
         let Some(f) = st.features.as_deref_mut() else {
             return;
