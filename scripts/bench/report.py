@@ -1365,6 +1365,24 @@ def _load_note(records):
     return s + "."
 
 
+def side_by_side(groups, unit):
+    """Warren's and RabbitMQ's cells for one figure: each the median in bold, then every value
+    (a dash when that broker has no records); and the ratio of the medians. `groups` holds,
+    per broker, (its records, their values)."""
+    cells, meds = [], []
+    for recs, vals in groups:
+        m = median(vals)
+        meds.append(m)
+        if not recs:
+            cells.append("—")
+        elif len(vals) > 1:
+            cells.append(f"**{fmt(m, unit)}** ({' / '.join(fmt(v, unit) for v in vals)})")
+        else:
+            cells.append(f"**{fmt(m, unit)}**")
+    ratio = meds[0] / meds[1] if meds[0] is not None and meds[1] else None
+    return cells, ratio
+
+
 def _rep_values(recs, key):
     """mgmt_list: every repetition's value of a request figure (`list_all_s`, `list_all_bytes`,
     ...) over the rounds; one value per round for the other figures."""
@@ -1415,18 +1433,8 @@ def section_mgmt(by, meta):
     for r in w + rb:
         mid = mid or (r.get("result") or {}).get("page_middle")
     for key, label, unit, _ in rows:
-        cells, meds = [], []
-        for lst in (w, rb):
-            vals = [v for v in _rep_values([r for r in lst if ok(r)], key)]
-            m = median(vals)
-            meds.append(m)
-            if not lst:
-                cells.append("—")
-            elif len(vals) > 1:
-                cells.append(f"**{fmt(m, unit)}** ({' / '.join(fmt(v, unit) for v in vals)})")
-            else:
-                cells.append(f"**{fmt(m, unit)}**")
-        ratio = meds[0] / meds[1] if meds[0] is not None and meds[1] else None
+        cells, ratio = side_by_side(
+            [(lst, list(_rep_values([r for r in lst if ok(r)], key))) for lst in (w, rb)], unit)
         L.append(f"| {label.replace('{mid}', str(mid or '{mid}'))} | {cells[0]} | {cells[1]} | "
                  f"{fmt_ratio(ratio) if unit not in ('count',) else '—'} |")
     L.append("")
@@ -1602,18 +1610,8 @@ def section_features(by, meta):
         w = [r for r in recs.get("warren", []) if ok(r)]
         rb = [r for r in recs.get("rabbitmq", []) if ok(r)]
         for key, label, unit in figs:
-            cells, meds = [], []
-            for lst in (w, rb):
-                vals = [metric_value(r, key) for r in lst]
-                m = median(vals)
-                meds.append(m)
-                if not lst:
-                    cells.append("—")
-                elif len(vals) > 1:
-                    cells.append(f"**{fmt(m, unit)}** ({' / '.join(fmt(v, unit) for v in vals)})")
-                else:
-                    cells.append(f"**{fmt(m, unit)}**")
-            ratio = meds[0] / meds[1] if meds[0] is not None and meds[1] else None
+            cells, ratio = side_by_side([(w, [metric_value(r, key) for r in w]),
+                                         (rb, [metric_value(r, key) for r in rb])], unit)
             L.append(f"| {title} | {label} | {cells[0]} | {cells[1]} | {fmt_ratio(ratio)} |")
     L.append("")
     lost = []

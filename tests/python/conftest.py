@@ -313,6 +313,24 @@ class RestartableBroker(Broker):
         self.start()
 
 
+def own_warren(base, args=(), conf=None, why="starts a Warren of its own"):
+    """A Warren of a test's (or module's) own in directory `base`, started with `args` and,
+    if given, a rabbitmq.conf holding `conf`; skips without WARREN_BIN. Returns the running
+    WarrenProcess (stop it when done), its host and AMQP port."""
+    binary = os.environ.get("WARREN_BIN")
+    if not binary:
+        pytest.skip(f"{why}: needs WARREN_BIN")
+    args = list(args)
+    if conf is not None:
+        path = base / "rabbitmq.conf"
+        path.write_text(conf)
+        args += ["--config", str(path)]
+    (base / "data").mkdir()
+    proc = WarrenProcess(binary, base / "data", base / "warren.log", extra_args=args)
+    host, port = proc.start()
+    return proc, host, port
+
+
 @pytest.fixture
 def restartable_broker(tmp_path_factory, request):
     """A broker of the test's own that it may stop, kill and start again on the same data dir.

@@ -4,13 +4,12 @@ long-running Celery deployments do. A Warren of this module's own, whose rabbitm
 `consumer_timeout = 1000` (1 s), and real `celery worker` subprocesses."""
 
 import importlib
-import os
 import time
 import uuid
 
 import pytest
 
-from conftest import WarrenProcess
+from conftest import own_warren
 from test_celery import Worker
 
 BROKER_TIMEOUT_MS = 1000
@@ -18,15 +17,9 @@ BROKER_TIMEOUT_MS = 1000
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    binary = os.environ.get("WARREN_BIN")
-    if not binary:
-        pytest.skip("starts its own Warren with a consumer_timeout: needs WARREN_BIN")
-    base = tmp_path_factory.mktemp("warren-celery-features")
-    conf = base / "rabbitmq.conf"
-    conf.write_text(f"consumer_timeout = {BROKER_TIMEOUT_MS}\n")
-    (base / "data").mkdir()
-    proc = WarrenProcess(binary, base / "data", base / "warren.log", extra_args=["--config", str(conf)])
-    host, port = proc.start()
+    proc, host, port = own_warren(tmp_path_factory.mktemp("warren-celery-features"),
+                                  conf=f"consumer_timeout = {BROKER_TIMEOUT_MS}\n",
+                                  why="sets a consumer_timeout")
     yield f"amqp://guest:guest@{host}:{port}//"
     proc.stop()
 

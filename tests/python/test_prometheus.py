@@ -3,7 +3,6 @@ and labels, parsed with the `prometheus_client` package's text parser as a scrap
 Runs against RabbitMQ too: AMQP_PORT=5672 MGMT_PORT=15672 METRICS_PORT=15692 (its
 prometheus plugin enabled)."""
 
-import os
 import urllib.error
 import urllib.request
 
@@ -294,16 +293,9 @@ def test_logins_and_publishers_are_counted(broker, metrics):
 def test_return_per_object_metrics_labels_objects_on_metrics(tmp_path):
     """rabbitmq.conf's `prometheus.return_per_object_metrics = true`: `/metrics` labels each
     queue as `/metrics/per-object` does, and keeps its alarms."""
-    from conftest import WarrenProcess
+    from conftest import own_warren
 
-    binary = os.environ.get("WARREN_BIN")
-    if not binary:
-        pytest.skip("starts its own Warren: needs WARREN_BIN")
-    conf = tmp_path / "rabbitmq.conf"
-    conf.write_text("prometheus.return_per_object_metrics = true\n")
-    (tmp_path / "data").mkdir()
-    proc = WarrenProcess(binary, tmp_path / "data", tmp_path / "warren.log", extra_args=["--config", str(conf)])
-    host, port = proc.start()
+    proc, host, port = own_warren(tmp_path, conf="prometheus.return_per_object_metrics = true\n")
     try:
         conn = pika.BlockingConnection(pika.ConnectionParameters(host=host, port=port))
         q = conn.channel().queue_declare("", exclusive=True).method.queue

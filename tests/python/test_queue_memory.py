@@ -4,13 +4,12 @@ order. A lazy queue (x-queue-mode or policy queue-mode "lazy") keeps none. What 
 memory shows in the management API as RabbitMQ names it (`message_bytes_ram`,
 `messages_paged_out`). A Warren of this module's own."""
 
-import os
 
 import pika
 import pytest
 
 from amqp_helpers import get_all
-from conftest import WarrenProcess
+from conftest import own_warren
 from mgmt_helpers import Mgmt, eventually
 
 HEAD_BYTES = 64 * 1024
@@ -19,14 +18,8 @@ BODY = 1024
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    binary = os.environ.get("WARREN_BIN")
-    if not binary:
-        pytest.skip("starts its own Warren with a small queue head: needs WARREN_BIN")
-    base = tmp_path_factory.mktemp("warren-queue-memory")
-    (base / "data").mkdir()
-    proc = WarrenProcess(binary, base / "data", base / "warren.log",
-                         extra_args=["--queue-memory-bytes", str(HEAD_BYTES)])
-    host, port = proc.start()
+    proc, host, port = own_warren(tmp_path_factory.mktemp("warren-queue-memory"),
+                                  ["--queue-memory-bytes", str(HEAD_BYTES)], why="sets a small queue head")
     yield host, port, Mgmt(f"http://{host}:{proc.mgmt_port}")
     proc.stop()
 

@@ -61,14 +61,9 @@ pub fn check_table(bytes: &[u8]) -> Result<usize, TableError> {
             .filter(|_| pos < limit)
             .ok_or(TableError::Malformed)?;
         pos += 1;
-        let fixed = match tag {
-            b'V' => 0,
-            b't' | b'b' | b'B' => 1,
-            b's' | b'U' | b'u' => 2,
-            b'I' | b'i' | b'f' => 4,
-            b'D' => 5,
-            b'L' | b'l' | b'd' | b'T' => 8,
-            b'S' | b'x' | b'A' | b'F' => {
+        let fixed = match fixed_size(tag) {
+            Some(n) => n,
+            None if matches!(tag, b'S' | b'x' | b'A' | b'F') => {
                 let n = read_len(bytes, pos, limit)?;
                 let value_end = (pos + 4)
                     .checked_add(n)
@@ -88,7 +83,7 @@ pub fn check_table(bytes: &[u8]) -> Result<usize, TableError> {
                 }
                 continue;
             }
-            _ => return Err(TableError::Malformed),
+            None => return Err(TableError::Malformed),
         };
         if pos + fixed > limit {
             return Err(TableError::Malformed);
@@ -121,21 +116,29 @@ pub fn table_has_key(bytes: &[u8], keys: &[&[u8]]) -> bool {
             return false;
         };
         pos += 1;
-        pos += match tag {
-            b'V' => 0,
-            b't' | b'b' | b'B' => 1,
-            b's' | b'U' | b'u' => 2,
-            b'I' | b'i' | b'f' => 4,
-            b'D' => 5,
-            b'L' | b'l' | b'd' | b'T' => 8,
-            b'S' | b'x' | b'A' | b'F' => match read_len(bytes, pos, end) {
+        pos += match fixed_size(tag) {
+            Some(n) => n,
+            None if matches!(tag, b'S' | b'x' | b'A' | b'F') => match read_len(bytes, pos, end) {
                 Ok(n) => n.saturating_add(4),
                 Err(_) => return false,
             },
-            _ => return false,
+            None => return false,
         };
     }
     false
+}
+
+/// The size of a value of type `tag` that has a fixed one (None: length-prefixed or unknown).
+fn fixed_size(tag: u8) -> Option<usize> {
+    Some(match tag {
+        b'V' => 0,
+        b't' | b'b' | b'B' => 1,
+        b's' | b'U' | b'u' => 2,
+        b'I' | b'i' | b'f' => 4,
+        b'D' => 5,
+        b'L' | b'l' | b'd' | b'T' => 8,
+        _ => return None,
+    })
 }
 
 /// A u32 length at `pos`, which must end within `limit`.

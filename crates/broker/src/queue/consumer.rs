@@ -76,12 +76,8 @@ impl Consumer {
         self.is_active() && self.within_limits()
     }
 
-    /// Take one unit of credit if the consumer may receive another message (a cancelled
-    /// consumer may not).
+    /// Take one unit of credit if the consumer may receive another message.
     pub fn try_take_credit(&self) -> bool {
-        if !self.is_active() {
-            return false;
-        }
         if !self.within_limits() {
             self.starved.store(true, Ordering::Release);
             return false;

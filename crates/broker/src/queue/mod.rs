@@ -894,8 +894,10 @@ impl Queue {
         let mut wake = expire_first && f.expire_head(&mut st.backlog, &mut now);
         while !st.backlog.is_empty() && !st.consumers.is_empty() {
             let consumer = if f.settings.single_active_consumer {
+                // A cancelled active consumer (its channel closing) takes nothing more: its
+                // unacknowledged messages go back first, then the next one receives.
                 match &f.active {
-                    Some(a) if a.try_take_credit() => Arc::clone(a),
+                    Some(a) if a.is_active() && a.try_take_credit() => Arc::clone(a),
                     _ => break,
                 }
             } else {

@@ -91,17 +91,7 @@ impl<F: FnMut(Bytes) -> bool> Writer<F> {
     pub fn sample(&mut self, family: &Family, labels: &[(&str, &str)], value: impl Into<Value>) {
         self.buf.push_str(family.name);
         if !labels.is_empty() {
-            self.buf.push('{');
-            for (i, (name, value)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.buf.push(',');
-                }
-                self.buf.push_str(name);
-                self.buf.push_str("=\"");
-                escape_label(&mut self.buf, value);
-                self.buf.push('"');
-            }
-            self.buf.push('}');
+            self.labels(labels.iter());
         }
         self.buf.push(' ');
         match value.into() {
@@ -143,9 +133,16 @@ impl<F: FnMut(Bytes) -> bool> Writer<F> {
     ) {
         self.buf.push_str(name);
         self.buf.push_str(suffix);
-        self.buf.push('{');
         let le = le.map(|v| ("le", v));
-        for (i, (name, value)) in labels.iter().chain(le.as_ref()).enumerate() {
+        self.labels(labels.iter().chain(le.as_ref()));
+        let _ = writeln!(self.buf, " {value}");
+        self.maybe_flush();
+    }
+
+    /// `{name="value",...}`, values escaped.
+    fn labels<'l>(&mut self, labels: impl Iterator<Item = &'l (&'l str, &'l str)>) {
+        self.buf.push('{');
+        for (i, (name, value)) in labels.enumerate() {
             if i > 0 {
                 self.buf.push(',');
             }
@@ -154,8 +151,7 @@ impl<F: FnMut(Bytes) -> bool> Writer<F> {
             escape_label(&mut self.buf, value);
             self.buf.push('"');
         }
-        let _ = writeln!(self.buf, "}} {value}");
-        self.maybe_flush();
+        self.buf.push('}');
     }
 
     /// A family with one sample and no labels.
