@@ -498,6 +498,31 @@ def test_an_unacknowledged_delivery_times_out_and_is_requeued(connect, names):
     assert (body, method.redelivered) == (b"work", True)
 
 
+@pytest.mark.parametrize(
+    "arguments, why",
+    [
+        ({"x-queue-mode": "eager"}, "invalid arg 'x-queue-mode' for queue '{q}' in vhost '/': \"unsupported queue mode 'eager'\""),
+        ({"x-queue-version": 3}, "invalid arg 'x-queue-version' for queue '{q}' in vhost '/': \"unsupported queue version '3'\""),
+        ({"x-max-in-memory-length": 5}, "invalid arg 'x-max-in-memory-length' for queue '{q}' in vhost '/' of queue type rabbit_classic_queue"),
+        ({"x-delivery-limit": 5}, "invalid arg 'x-delivery-limit' for queue '{q}' in vhost '/' of queue type rabbit_classic_queue"),
+    ],
+)
+def test_classic_queue_arguments_are_checked(connect, names, arguments, why):
+    ch = connect().channel()
+    q = names.queue("args")
+    with channel_error(406) as info:
+        ch.queue_declare(q, arguments=arguments)
+    assert info.value.reply_text == "PRECONDITION_FAILED - " + why.format(q=q)
+
+
+def test_lazy_and_version_arguments_are_accepted(connect, names):
+    ch = connect().channel()
+    q = names.queue("lazy-v2")
+    ch.queue_declare(q, arguments={"x-queue-mode": "lazy", "x-queue-version": 2})
+    ch.basic_publish("", q, b"m")
+    assert get_all(ch, q) == [b"m"]
+
+
 # --- Queue types -------------------------------------------------------------------------
 
 

@@ -6,6 +6,19 @@ use crate::arguments::type_name;
 use crate::util::int_value;
 use warren_model::{ControlError, ControlResult};
 
+/// Arguments of quorum queues and streams, refused on a classic queue.
+const OTHER_TYPES_ARGS: [&str; 9] = [
+    "x-dead-letter-strategy",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+    "x-quorum-initial-group-size",
+    "x-delivery-limit",
+    "x-queue-leader-locator",
+    "x-max-age",
+    "x-stream-max-segment-size-bytes",
+    "x-initial-cluster-size",
+];
+
 /// The longest TTL or expiry RabbitMQ accepts: ten years, in ms.
 const EXPIRY_MAX_MS: i64 = 315_360_000_000;
 
@@ -22,6 +35,17 @@ pub fn validate(arguments: &FieldTable, queue: &str, vhost: &str) -> ControlResu
             type_name(v)
         ))
     };
+    // Arguments of the other queue types are refused first, as RabbitMQ does.
+    if let Some(key) = arguments
+        .inner()
+        .keys()
+        .map(|k| k.as_str())
+        .find(|k| OTHER_TYPES_ARGS.contains(k))
+    {
+        return Err(ControlError::precondition_failed(format!(
+            "invalid arg '{key}' for queue '{queue}' in vhost '{vhost}' of queue type rabbit_classic_queue"
+        )));
+    }
     for (key, value) in arguments.inner() {
         let key = key.as_str();
         let integer = || {
@@ -33,7 +57,7 @@ pub fn validate(arguments: &FieldTable, queue: &str, vhost: &str) -> ControlResu
             })
         };
         match key {
-            "x-max-length" | "x-max-length-bytes" | "x-delivery-limit" => {
+            "x-max-length" | "x-max-length-bytes" => {
                 let n = integer()?;
                 if n < 0 {
                     return Err(invalid(key, format!("{{value_negative,{n}}}")));
@@ -92,6 +116,30 @@ pub fn validate(arguments: &FieldTable, queue: &str, vhost: &str) -> ControlResu
                     ))
                 }
             },
+            "x-queue-mode" => match text(value).as_deref() {
+                Some("default" | "lazy") => {}
+                Some(other) => {
+                    return Err(invalid(
+                        key,
+                        format!("\"unsupported queue mode '{other}'\""),
+                    ))
+                }
+                None => {
+                    return Err(invalid(
+                        key,
+                        format!("{{unacceptable_type,{}}}", type_name(value)),
+                    ))
+                }
+            },
+            "x-queue-version" => {
+                let n = integer()?;
+                if n < 0 {
+                    return Err(invalid(key, format!("{{value_negative,{n}}}")));
+                }
+                if !(1..=2).contains(&n) {
+                    return Err(invalid(key, format!("\"unsupported queue version '{n}'\"")));
+                }
+            }
             "x-single-active-consumer" if !matches!(value, AMQPValue::Boolean(_)) => {
                 return Err(wrong_type(key, value));
             }
