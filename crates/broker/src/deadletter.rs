@@ -165,18 +165,18 @@ fn without_expiration(props: &AMQPProperties, headers: FieldTable) -> AMQPProper
 fn record_death(old: &[AMQPValue], entry: FieldTable, death: &Death<'_>) -> Vec<AMQPValue> {
     let mut others: Vec<AMQPValue> = Vec::with_capacity(old.len() + 1);
     let mut matched: Option<FieldTable> = None;
-    // Legacy duplicates of one (queue, reason) fold into their first occurrence.
-    let mut seen: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    // Legacy duplicates of one (queue, reason) fold into their first occurrence. A set: the
+    // array comes from a publisher and may be long.
+    let mut seen: std::collections::HashSet<(Vec<u8>, Vec<u8>)> = Default::default();
     for v in old {
         let AMQPValue::FieldTable(t) = v else {
             others.push(v.clone());
             continue;
         };
         let key = (text_of(t, "queue"), text_of(t, "reason"));
-        if seen.contains(&key) {
+        if !seen.insert(key.clone()) {
             continue;
         }
-        seen.push(key.clone());
         if matched.is_none()
             && key.0 == death.queue.as_bytes()
             && key.1 == death.reason.as_str().as_bytes()
@@ -370,6 +370,34 @@ mod tests {
             h.inner().get("x-first-death-queue"),
             Some(&long_string("a"))
         );
+    }
+
+    #[test]
+    fn legacy_duplicates_in_a_published_history_fold_into_one() {
+        let entry = |queue: &str| {
+            let mut t = FieldTable::default();
+            t.insert(ShortString::from("queue"), long_string(queue));
+            t.insert(ShortString::from("reason"), long_string("expired"));
+            t.insert(ShortString::from("count"), AMQPValue::LongLongInt(1));
+            AMQPValue::FieldTable(t)
+        };
+        let mut history: Vec<AMQPValue> = (0..5_000).map(|_| entry("old")).collect();
+        history.push(entry("other"));
+        let mut hs = FieldTable::default();
+        hs.insert(
+            ShortString::from("x-death"),
+            AMQPValue::FieldArray(FieldArray::from(history)),
+        );
+        let m = message("", "q", AMQPProperties::default().with_headers(hs));
+        let copy = dead_letter_copy(&m, &death("q", DeathReason::Expired)).expect("copy");
+        let queues: Vec<_> = deaths_of_table(&headers(&copy))
+            .iter()
+            .map(|d| match d {
+                AMQPValue::FieldTable(t) => text_of(t, "queue"),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(queues, [b"q".to_vec(), b"other".to_vec(), b"old".to_vec()]);
     }
 
     #[test]
