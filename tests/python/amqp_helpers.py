@@ -99,6 +99,17 @@ def consume_until_marker(conn, queue, timeout=10.0, channel=None):
     return bodies
 
 
+def dead_letter_setup(ch, names, queue_args, dlx_type="fanout"):
+    """A dead-letter exchange with a server-named queue bound, and a work queue using it."""
+    dlx = names.exchange("dlx")
+    ch.exchange_declare(dlx, exchange_type=dlx_type)
+    dlq = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(dlq, dlx, routing_key="#" if dlx_type == "topic" else "")
+    q = names.queue("work")
+    ch.queue_declare(q, arguments={"x-dead-letter-exchange": dlx, **queue_args})
+    return dlx, dlq, q
+
+
 def get_all(channel, queue, limit=100000):
     """basic.get (auto-ack) until get-empty; return the bodies."""
     out = []

@@ -7,23 +7,13 @@ import pika
 import pika.exceptions
 import pytest
 
-from amqp_helpers import Collector, channel_error, get_all, pump, wait_until
-
-
-def _dlx_setup(ch, names, queue_args):
-    dlx = names.exchange("dlx")
-    ch.exchange_declare(dlx, exchange_type="fanout")
-    dlq = ch.queue_declare("", exclusive=True).method.queue
-    ch.queue_bind(dlq, dlx)
-    q = names.queue("work")
-    ch.queue_declare(q, arguments={"x-dead-letter-exchange": dlx, **queue_args})
-    return dlx, dlq, q
+from amqp_helpers import Collector, channel_error, dead_letter_setup, get_all, pump, wait_until
 
 
 def test_dead_letter_on_reject(connect, names):
     conn = connect()
     ch = conn.channel()
-    dlx, dlq, q = _dlx_setup(ch, names, {})
+    dlx, dlq, q = dead_letter_setup(ch, names, {})
     ch.confirm_delivery()
     ch.basic_publish("", q, b"bad", pika.BasicProperties(headers={"app": "x"}, expiration="60000"))
     ch.basic_publish("", q, b"good")
@@ -61,7 +51,7 @@ def test_dead_letter_on_reject(connect, names):
 def test_queue_message_ttl_expires_to_dead_letter_exchange(connect, names):
     conn = connect()
     ch = conn.channel()
-    dlx, dlq, q = _dlx_setup(ch, names, {"x-message-ttl": 50, "x-dead-letter-routing-key": "expired"})
+    dlx, dlq, q = dead_letter_setup(ch, names, {"x-message-ttl": 50, "x-dead-letter-routing-key": "expired"})
     ch.basic_publish("", q, b"short-lived")
     dead = Collector(conn.channel(), dlq).wait_for(1, timeout=10)
     assert dead[0].body == b"short-lived"
@@ -73,7 +63,7 @@ def test_queue_message_ttl_expires_to_dead_letter_exchange(connect, names):
 def test_per_message_expiration(connect, names):
     conn = connect()
     ch = conn.channel()
-    dlx, dlq, q = _dlx_setup(ch, names, {})
+    dlx, dlq, q = dead_letter_setup(ch, names, {})
     ch.basic_publish("", q, b"expires", pika.BasicProperties(expiration="30"))
     ch.basic_publish("", q, b"stays", pika.BasicProperties(expiration="600000"))
     dead = Collector(conn.channel(), dlq).wait_for(1, timeout=10)

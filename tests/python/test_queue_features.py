@@ -16,7 +16,7 @@ import pika
 import pika.exceptions
 import pytest
 
-from amqp_helpers import Collector, channel_error, get_all, message_count, pump, queue_exists, wait_until
+from amqp_helpers import Collector, channel_error, dead_letter_setup, get_all, message_count, pump
 
 warren_only = pytest.mark.skipif(
     not os.environ.get("WARREN_BIN"), reason="Warren's own behaviour (RabbitMQ 3.10 has no equivalent)"
@@ -26,17 +26,6 @@ warren_only = pytest.mark.skipif(
 def observe(what, value):
     """Print what a test saw (the transcript against RabbitMQ keeps these lines)."""
     print(f"OBSERVED {what}: {value!r}")
-
-
-def dead_letter_setup(ch, names, queue_args, dlx_type="fanout"):
-    """A dead-letter exchange with a server-named queue bound, and a work queue using it."""
-    dlx = names.exchange("dlx")
-    ch.exchange_declare(dlx, exchange_type=dlx_type)
-    dlq = ch.queue_declare("", exclusive=True).method.queue
-    ch.queue_bind(dlq, dlx, routing_key="#" if dlx_type == "topic" else "")
-    q = names.queue("work")
-    ch.queue_declare(q, arguments={"x-dead-letter-exchange": dlx, **queue_args})
-    return dlx, dlq, q
 
 
 def recent(ts):

@@ -29,15 +29,7 @@ pub struct Death<'a> {
 /// the dead-letter routing key or its own; `CC` keys stay in its headers and route too),
 /// with its new x-death history (for the cycle check). None if its properties do not
 /// decode (never for a message Warren accepted).
-pub fn dead_letter_copy(m: &Message, death: &Death<'_>) -> Option<Message> {
-    dead_letter_copy_with_history(m, death).map(|(copy, _)| copy)
-}
-
-/// [`dead_letter_copy`] and the copy's x-death array.
-pub fn dead_letter_copy_with_history(
-    m: &Message,
-    death: &Death<'_>,
-) -> Option<(Message, Vec<AMQPValue>)> {
+pub fn dead_letter_copy(m: &Message, death: &Death<'_>) -> Option<(Message, Vec<AMQPValue>)> {
     let props = decode_properties(m.properties()).ok()?;
     let mut headers = props.headers().clone().unwrap_or_default();
     let routing_key = m.routing_key();
@@ -232,14 +224,6 @@ pub fn is_cycle(reason: DeathReason, deaths: &[AMQPValue], queue: &str) -> bool 
     false
 }
 
-/// The x-death array of a message (empty without one).
-pub fn deaths_of(m: &Message) -> Vec<AMQPValue> {
-    match m.headers().as_ref().and_then(|h| h.inner().get("x-death")) {
-        Some(AMQPValue::FieldArray(a)) => a.as_slice().to_vec(),
-        _ => Vec::new(),
-    }
-}
-
 /// The `CC` header's routing keys (string elements of an array; anything else routes
 /// nowhere).
 pub fn cc_keys(headers: &FieldTable) -> Vec<Vec<u8>> {
@@ -293,6 +277,10 @@ mod tests {
         }
     }
 
+    fn copy(m: &Message, d: &Death<'_>) -> Message {
+        dead_letter_copy(m, d).expect("a dead-letter copy").0
+    }
+
     fn headers(m: &Message) -> FieldTable {
         m.headers().expect("headers")
     }
@@ -317,7 +305,7 @@ mod tests {
             .with_expiration(ShortString::from("60000"))
             .with_delivery_mode(2);
         let m = message("", "work", props);
-        let copy = dead_letter_copy(&m, &death("work", DeathReason::Rejected)).expect("copy");
+        let copy = copy(&m, &death("work", DeathReason::Rejected));
         assert_eq!(copy.exchange(), b"dlx");
         assert_eq!(copy.routing_key(), b"work");
         assert!(copy.view.expiration.is_none() && copy.is_persistent());
@@ -353,9 +341,9 @@ mod tests {
     #[test]
     fn dying_again_in_the_same_queue_counts_and_moves_to_the_front() {
         let m = message("", "a", AMQPProperties::default());
-        let once = dead_letter_copy(&m, &death("a", DeathReason::Expired)).expect("1");
-        let twice = dead_letter_copy(&once, &death("b", DeathReason::Expired)).expect("2");
-        let thrice = dead_letter_copy(&twice, &death("a", DeathReason::Expired)).expect("3");
+        let once = copy(&m, &death("a", DeathReason::Expired));
+        let twice = copy(&once, &death("b", DeathReason::Expired));
+        let thrice = copy(&twice, &death("a", DeathReason::Expired));
         let h = headers(&thrice);
         let deaths = deaths_of_table(&h);
         assert_eq!(deaths.len(), 2);
@@ -389,7 +377,7 @@ mod tests {
             AMQPValue::FieldArray(FieldArray::from(history)),
         );
         let m = message("", "q", AMQPProperties::default().with_headers(hs));
-        let copy = dead_letter_copy(&m, &death("q", DeathReason::Expired)).expect("copy");
+        let copy = copy(&m, &death("q", DeathReason::Expired));
         let queues: Vec<_> = deaths_of_table(&headers(&copy))
             .iter()
             .map(|d| match d {
@@ -408,7 +396,7 @@ mod tests {
             AMQPValue::FieldArray(FieldArray::from(vec![long_string("c1")])),
         );
         let m = message("x", "k", AMQPProperties::default().with_headers(hs));
-        let kept = dead_letter_copy(&m, &death("q", DeathReason::Maxlen)).expect("kept");
+        let kept = copy(&m, &death("q", DeathReason::Maxlen));
         assert_eq!(cc_keys(&headers(&kept)), vec![b"c1".to_vec()]);
         let keys = match entry(&headers(&kept), 0).inner().get("routing-keys") {
             Some(AMQPValue::FieldArray(a)) => a.as_slice().to_vec(),
@@ -419,7 +407,7 @@ mod tests {
             routing_key: Some("dead"),
             ..death("q", DeathReason::Maxlen)
         };
-        let replaced = dead_letter_copy(&m, &d).expect("replaced");
+        let replaced = copy(&m, &d);
         assert_eq!(replaced.routing_key(), b"dead");
         assert!(headers(&replaced).inner().get("CC").is_none());
     }
@@ -427,18 +415,17 @@ mod tests {
     #[test]
     fn automatic_loops_are_cycles_but_rejections_break_them() {
         let m = message("", "a", AMQPProperties::default());
-        let expired_in_a = dead_letter_copy(&m, &death("a", DeathReason::Expired)).expect("a");
-        let deaths = deaths_of(&expired_in_a);
+        let expired_in_a = copy(&m, &death("a", DeathReason::Expired));
+        let deaths = deaths_of_table(&headers(&expired_in_a));
         assert!(is_cycle(DeathReason::Expired, &deaths, "a"));
         assert!(!is_cycle(DeathReason::Expired, &deaths, "b"));
         assert!(!is_cycle(DeathReason::Rejected, &deaths, "a"));
-        let rejected_in_w = dead_letter_copy(&m, &death("w", DeathReason::Rejected)).expect("w");
-        let then_expired =
-            dead_letter_copy(&rejected_in_w, &death("r", DeathReason::Expired)).expect("r");
+        let rejected_in_w = copy(&m, &death("w", DeathReason::Rejected));
+        let then_expired = copy(&rejected_in_w, &death("r", DeathReason::Expired));
         // The retry pattern: W rejects, R expires back into W: not a cycle.
         assert!(!is_cycle(
             DeathReason::Expired,
-            &deaths_of(&then_expired),
+            &deaths_of_table(&headers(&then_expired)),
             "w"
         ));
     }

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::deadletter::{dead_letter_copy_with_history, is_cycle, Death};
+use crate::deadletter::{dead_letter_copy, is_cycle, Death};
 use crate::enqueue::enqueue;
 use crate::exchange::stats::ExchangeTally;
 use crate::queue::{load_paged, now_ms, JanitorSpawner, JanitorTurn, Queue};
@@ -100,7 +100,7 @@ async fn dead_letter(v: &VHost, q: &Queue, turn: JanitorTurn) {
             routing_key: dead_letter_routing_key.as_deref(),
             time_s,
         };
-        let Some((copy, deaths)) = dead_letter_copy_with_history(&message, &death) else {
+        let Some((copy, deaths)) = dead_letter_copy(&message, &death) else {
             continue;
         };
         if v.route_dead_letter(&exchange, &copy, &mut scratch, &mut targets, &mut tally)

@@ -86,6 +86,24 @@ impl PolicyBook {
     }
 }
 
+/// The settings a classic queue named `name` with `arguments` gets under `policies`.
+pub fn queue_settings(
+    policies: Option<&VhostPolicies>,
+    name: &str,
+    arguments: &warren_codec::types::FieldTable,
+) -> crate::queue::QueueSettings {
+    crate::queue::QueueSettings::resolve(arguments, &applied(policies, name, false).definition)
+}
+
+/// The alternate exchange the policy applying to exchange `name` gives, if any.
+pub fn policy_alternate(policies: Option<&VhostPolicies>, name: &str) -> Option<Arc<str>> {
+    applied(policies, name, true)
+        .definition
+        .get("alternate-exchange")
+        .and_then(Value::as_str)
+        .map(Arc::from)
+}
+
 /// The policy that applies to a classic queue (`is_exchange` false) or an exchange.
 pub fn applied(policies: Option<&VhostPolicies>, name: &str, is_exchange: bool) -> Applied {
     let Some(policies) = policies else {

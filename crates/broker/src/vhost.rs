@@ -204,9 +204,7 @@ impl VHost {
 
     /// The settings a queue named `name` with `arguments` gets under the current policies.
     fn settings_for(&self, name: &str, arguments: &FieldTable) -> QueueSettings {
-        let policies = self.policies.read().clone();
-        let applied = crate::policies::applied(policies.as_deref(), name, false);
-        QueueSettings::resolve(arguments, &applied.definition)
+        crate::policies::queue_settings(self.policies.read().as_deref(), name, arguments)
     }
 
     /// New policies for this vhost: every queue's settings and every exchange's
@@ -216,20 +214,16 @@ impl VHost {
         let queues = {
             let mut topo = self.topology.write();
             for x in topo.exchanges.values_mut() {
-                let applied = crate::policies::applied(policies.as_deref(), &x.name, true);
-                x.policy_alternate = applied
-                    .definition
-                    .get("alternate-exchange")
-                    .and_then(|v| v.as_str())
-                    .map(Arc::from);
+                x.policy_alternate =
+                    crate::policies::policy_alternate(policies.as_deref(), &x.name);
             }
             topo.queues.values().cloned().collect::<Vec<_>>()
         };
         for q in queues {
-            let applied = crate::policies::applied(policies.as_deref(), q.name(), false);
-            q.apply_settings(QueueSettings::resolve(
+            q.apply_settings(crate::policies::queue_settings(
+                policies.as_deref(),
+                q.name(),
                 &q.spec.arguments,
-                &applied.definition,
             ));
         }
     }
@@ -343,12 +337,8 @@ impl VHost {
             d.internal,
             d.arguments.clone(),
         );
-        let policies = self.policies.read().clone();
-        x.policy_alternate = crate::policies::applied(policies.as_deref(), d.name, true)
-            .definition
-            .get("alternate-exchange")
-            .and_then(|v| v.as_str())
-            .map(Arc::from);
+        x.policy_alternate =
+            crate::policies::policy_alternate(self.policies.read().as_deref(), d.name);
         topo.exchanges.insert(name, x);
         if d.durable {
             self.log.append(&MetaRecord::Exchange {

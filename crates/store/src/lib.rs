@@ -745,8 +745,9 @@ fn decode_stored(buf: Bytes, msg_id: u64) -> Result<Arc<Message>, StoreError> {
         .ok_or(damaged(RecordError::Malformed))
 }
 
-/// Wall-clock ms since the Unix epoch (a persistent record's publish time).
-fn now_ms() -> u64 {
+/// Wall-clock ms since the Unix epoch: a persistent record's publish time, and the clock
+/// message TTL deadlines are kept in.
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -11,6 +11,8 @@ import time
 from celery import Celery
 from kombu import Exchange, Queue
 
+from celery_app.common import COMMON_CONF
+
 QUEUE = os.environ.get("WARREN_CELERY_QUEUE", "warren-priority")
 RAISED_TIMEOUT_MS = 60_000
 
@@ -33,12 +35,7 @@ app.conf.update(
     task_default_routing_key=QUEUE,
     task_acks_late=True,
     worker_prefetch_multiplier=1,
-    broker_connection_timeout=10,
-    broker_connection_retry_on_startup=True,
-    broker_connection_max_retries=3,
-    result_expires=300,
-    worker_hijack_root_logger=True,
-    worker_redirect_stdouts=False,
+    **COMMON_CONF,
 )
 
 

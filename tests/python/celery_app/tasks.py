@@ -9,6 +9,8 @@ import os
 
 from celery import Celery
 
+from celery_app.common import COMMON_CONF
+
 app = Celery(
     "warren_tests",
     broker=os.environ.get("WARREN_CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"),
@@ -16,12 +18,7 @@ app = Celery(
 )
 app.conf.update(
     task_default_queue=os.environ.get("WARREN_CELERY_QUEUE", "warren-tests"),
-    broker_connection_timeout=10,
-    broker_connection_retry_on_startup=True,
-    broker_connection_max_retries=3,
-    result_expires=300,
-    worker_hijack_root_logger=True,
-    worker_redirect_stdouts=False,
+    **COMMON_CONF,
 )
 
 

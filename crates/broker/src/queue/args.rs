@@ -2,6 +2,7 @@
 
 use warren_codec::types::{AMQPValue, FieldTable};
 
+use super::features::EXPIRY_MAX_MS;
 use crate::arguments::type_name;
 use crate::util::int_value;
 use warren_model::{ControlError, ControlResult};
@@ -18,9 +19,6 @@ const OTHER_TYPES_ARGS: [&str; 9] = [
     "x-stream-max-segment-size-bytes",
     "x-initial-cluster-size",
 ];
-
-/// The longest TTL or expiry RabbitMQ accepts: ten years, in ms.
-const EXPIRY_MAX_MS: i64 = 315_360_000_000;
 
 /// Check the x-arguments RabbitMQ validates on queue.declare.
 pub fn validate(arguments: &FieldTable, queue: &str, vhost: &str) -> ControlResult<()> {
@@ -153,7 +151,8 @@ fn is_string(v: &AMQPValue) -> bool {
     matches!(v, AMQPValue::LongString(_) | AMQPValue::ShortString(_))
 }
 
-fn text(v: &AMQPValue) -> Option<String> {
+/// A string argument's text (long or short string); None for any other type.
+pub(super) fn text(v: &AMQPValue) -> Option<String> {
     match v {
         AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
         AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),

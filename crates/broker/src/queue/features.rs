@@ -8,7 +8,6 @@
 //! outside every lock (routing takes topology locks, which rank above queue locks).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::backlog::{Backlog, QueuedMessage};
 use super::consumer::Consumer;
@@ -32,15 +31,12 @@ impl DeathReason {
     }
 }
 
-/// Wall-clock milliseconds since the Unix epoch (TTL deadlines and x-death times).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+/// Wall-clock milliseconds since the Unix epoch (TTL deadlines and x-death times): the
+/// store's clock, which stamps persistent records' publish times.
+pub use warren_store::now_ms;
 
-/// The longest TTL RabbitMQ accepts: ten years, in ms.
-const EXPIRY_MAX_MS: i64 = 315_360_000_000;
+/// The longest TTL or expiry RabbitMQ accepts: ten years, in ms.
+pub(crate) const EXPIRY_MAX_MS: i64 = 315_360_000_000;
 
 /// A message's `expiration` property as RabbitMQ reads it (`rabbit_basic:parse_expiration`):
 /// an optional sign and decimal digits, nothing else, 0 to ten years. The error is the

@@ -578,15 +578,8 @@ impl Queue {
     pub async fn caught_up(&self) {
         loop {
             let notified = self.caught_up.notified();
-            {
-                let st = self.state.lock();
-                let dead = st.features.as_deref().map_or(0, |f| f.dead_backlog());
-                if (st.backlog.len() < FLOW_LOW_MESSAGES || st.consumers.is_empty())
-                    && dead < DEAD_LOW_MESSAGES
-                    || self.is_deleted()
-                {
-                    return;
-                }
+            if is_caught_up(&self.state.lock()) || self.is_deleted() {
+                return;
             }
             notified.await;
         }
@@ -655,12 +648,14 @@ impl Queue {
             return;
         };
         f.dead_in_flight = 0;
-        if self.throttled.load(Ordering::Acquire) && f.dead_backlog() < DEAD_LOW_MESSAGES {
-            let backlog_ok = st.backlog.len() < FLOW_LOW_MESSAGES || st.consumers.is_empty();
-            if backlog_ok {
-                self.throttled.store(false, Ordering::Release);
-                self.caught_up.notify_waiters();
-            }
+        self.release_publishers(&st);
+    }
+
+    /// Let publishers held back by this queue go, once it has caught up.
+    fn release_publishers(&self, st: &QueueState) {
+        if self.throttled.load(Ordering::Acquire) && is_caught_up(st) {
+            self.throttled.store(false, Ordering::Release);
+            self.caught_up.notify_waiters();
         }
     }
 
@@ -857,12 +852,7 @@ impl Queue {
         } else {
             self.dispatch_plain(st);
         }
-        if self.throttled.load(Ordering::Acquire)
-            && (st.backlog.len() < FLOW_LOW_MESSAGES || st.consumers.is_empty())
-        {
-            self.throttled.store(false, Ordering::Release);
-            self.caught_up.notify_waiters();
-        }
+        self.release_publishers(st);
     }
 
     fn dispatch_plain(self: &Arc<Self>, st: &mut QueueState) {
@@ -923,6 +913,13 @@ impl Queue {
             self.wake_janitor();
         }
     }
+}
+
+/// Whether publishers held back by a queue may go: its consumers brought the backlog under
+/// the low-water mark (or it has none), and its dead letters are under theirs.
+fn is_caught_up(st: &QueueState) -> bool {
+    let dead = st.features.as_deref().map_or(0, |f| f.dead_backlog());
+    (st.backlog.len() < FLOW_LOW_MESSAGES || st.consumers.is_empty()) && dead < DEAD_LOW_MESSAGES
 }
 
 /// The next consumer to receive a message: the highest priority group that has one with

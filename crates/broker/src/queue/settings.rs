@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use warren_codec::types::{AMQPValue, FieldTable};
 
+use super::args::text;
 use crate::util::int_value;
 
 /// What a full queue does with one more message.
@@ -111,14 +112,6 @@ impl QueueSettings {
 
 fn non_negative(n: i64) -> Option<u64> {
     u64::try_from(n).ok()
-}
-
-fn text(v: &AMQPValue) -> Option<String> {
-    match v {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
