@@ -789,5 +789,79 @@ pub fn all() -> Vec<(&'static str, Vec<Seed>)> {
         ("store_recovery", store_recovery()),
         ("definitions", definitions()),
         ("mgmt_request", mgmt_request()),
+        ("dead_letter", dead_letter()),
+    ]
+}
+
+/// Headers of messages about to die (after a reason byte and a flags byte): none, a CC list,
+/// a history RabbitMQ wrote after two deaths, legacy duplicates, and an x-death that is not
+/// an array.
+pub fn dead_letter() -> Vec<Seed> {
+    let long = |s: &str| AMQPValue::LongString(s.into());
+    let death = |queue: &str, reason: &str, count: i64| {
+        let mut t = FieldTable::default();
+        t.insert(ShortString::from("count"), AMQPValue::LongLongInt(count));
+        t.insert(ShortString::from("reason"), long(reason));
+        t.insert(ShortString::from("queue"), long(queue));
+        t.insert(
+            ShortString::from("time"),
+            AMQPValue::Timestamp(1_700_000_000),
+        );
+        t.insert(ShortString::from("exchange"), long("ex.in"));
+        t.insert(
+            ShortString::from("routing-keys"),
+            AMQPValue::FieldArray(vec![long("key.in")].into()),
+        );
+        AMQPValue::FieldTable(t)
+    };
+    let with = |reason: u8, flags: u8, entries: &[(&str, AMQPValue)]| {
+        let mut t = FieldTable::default();
+        for (k, v) in entries {
+            t.insert(ShortString::from(*k), v.clone());
+        }
+        let mut out = vec![reason, flags];
+        out.extend(encode_table(&t));
+        out
+    };
+    let history = |items: Vec<AMQPValue>| AMQPValue::FieldArray(items.into());
+    vec![
+        seed("plain", with(0, 0, &[])),
+        seed(
+            "cc_expiring",
+            with(1, 2, &[("CC", history(vec![long("a"), long("b")]))]),
+        ),
+        seed(
+            "two_deaths",
+            with(
+                1,
+                1,
+                &[
+                    (
+                        "x-death",
+                        history(vec![
+                            death("q.dead", "expired", 2),
+                            death("q.other", "rejected", 1),
+                        ]),
+                    ),
+                    ("x-first-death-queue", long("q.other")),
+                ],
+            ),
+        ),
+        seed(
+            "duplicates",
+            with(
+                2,
+                0,
+                &[(
+                    "x-death",
+                    history(vec![
+                        death("q.dead", "maxlen", 1),
+                        death("q.dead", "maxlen", 5),
+                        AMQPValue::LongInt(7),
+                    ]),
+                )],
+            ),
+        ),
+        seed("not_an_array", with(0, 3, &[("x-death", long("x"))])),
     ]
 }
