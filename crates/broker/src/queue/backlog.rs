@@ -293,6 +293,21 @@ impl PriorityLanes {
         }
     }
 
+    #[inline(never)]
+    fn push_back(&mut self, m: QueuedMessage) {
+        let lane = self.lane_of(&m);
+        self.lanes[lane].push_back(m);
+        self.mark(lane);
+    }
+
+    #[inline(never)]
+    fn pop_front(&mut self) -> Option<QueuedMessage> {
+        let lane = self.top()?;
+        let m = self.lanes[lane].pop_front()?;
+        self.mark(lane);
+        Some(m)
+    }
+
     /// The highest non-empty lane.
     fn top(&self) -> Option<usize> {
         (0..4).rev().find_map(|word| {
@@ -314,12 +329,14 @@ pub struct BacklogBytes {
 }
 
 impl BacklogBytes {
+    #[inline]
     fn add(&mut self, m: &QueuedMessage) {
         self.total += u64::from(m.size_bytes);
         self.in_memory += m.memory_bytes();
         self.paged_out += u64::from(m.message.is_none());
     }
 
+    #[inline]
     fn remove(&mut self, m: &QueuedMessage) {
         self.total -= u64::from(m.size_bytes);
         self.in_memory -= m.memory_bytes();
@@ -383,6 +400,9 @@ impl Backlog {
         }
     }
 
+    // The FIFO paths are inlined into the hot publish and dispatch loops; a priority
+    // queue's lanes are reached through out-of-line calls.
+    #[inline]
     pub fn push_back(&mut self, mut m: QueuedMessage) {
         m.seq = self.next_seq;
         self.next_seq += 1;
@@ -390,23 +410,15 @@ impl Backlog {
         self.len += 1;
         match &mut self.lanes {
             Lanes::Fifo(q) => q.push_back(m),
-            Lanes::Priority(p) => {
-                let lane = p.lane_of(&m);
-                p.lanes[lane].push_back(m);
-                p.mark(lane);
-            }
+            Lanes::Priority(p) => p.push_back(m),
         }
     }
 
+    #[inline]
     pub fn pop_front(&mut self) -> Option<QueuedMessage> {
         let m = match &mut self.lanes {
             Lanes::Fifo(q) => q.pop_front()?,
-            Lanes::Priority(p) => {
-                let lane = p.top()?;
-                let m = p.lanes[lane].pop_front()?;
-                p.mark(lane);
-                m
-            }
+            Lanes::Priority(p) => p.pop_front()?,
         };
         self.bytes.remove(&m);
         self.len -= 1;

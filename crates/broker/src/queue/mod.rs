@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use warren_codec::types::FieldTable;
 use warren_model::query::QueueCounters;
@@ -479,53 +479,74 @@ impl Queue {
     /// the message's own `expiration`, if it has one.
     pub fn publish(
         self: &Arc<Self>,
-        mut message: QueuedMessage,
+        message: QueuedMessage,
         message_ttl_ms: Option<u64>,
     ) -> PublishOutcome {
         let mut guard = self.state.lock();
         if self.is_deleted() {
             return PublishOutcome::default();
         }
-        let mut wake = false;
-        if guard.features.is_none() && message_ttl_ms.is_some() {
-            guard.features = Some(Box::new(Features::new(Arc::default())));
+        if guard.features.is_some() || message_ttl_ms.is_some() {
+            return self.publish_featured(guard, message, message_ttl_ms);
         }
+        // The hot path: a queue without features, a message without a TTL.
         let st = &mut *guard;
+        st.backlog.push_back(message);
+        st.published += 1;
+        self.dispatch_plain(st);
+        self.release_publishers(st);
+        self.update_paging(st);
+        let throttle = st.backlog.len() > FLOW_HIGH_MESSAGES && !st.consumers.is_empty();
+        if throttle {
+            self.throttled.store(true, Ordering::Release);
+        }
+        PublishOutcome {
+            throttle,
+            rejected: false,
+        }
+    }
+
+    /// [`Queue::publish`] for a queue with features or a message with its own TTL.
+    #[inline(never)]
+    fn publish_featured(
+        self: &Arc<Self>,
+        mut guard: MutexGuard<'_, QueueState>,
+        mut message: QueuedMessage,
+        message_ttl_ms: Option<u64>,
+    ) -> PublishOutcome {
+        let st = &mut *guard;
+        let f = st
+            .features
+            .get_or_insert_with(|| Box::new(Features::new(Arc::default())));
+        let mut now = None;
+        if f.settings.message_ttl_ms.is_some() || message_ttl_ms.is_some() {
+            let at = *now.get_or_insert_with(now_ms);
+            message.expires_at_ms = f.deadline_ms(message_ttl_ms, at);
+        }
+        let s = &f.settings;
+        if s.overflow != settings::Overflow::DropHead
+            && f.would_overflow(&st.backlog, u64::from(message.size_bytes()))
+        {
+            let dlx = s.overflow == settings::Overflow::RejectPublishDlx;
+            let wake = dlx && f.bury(message, DeathReason::Maxlen);
+            drop(guard);
+            if wake {
+                self.wake_janitor();
+            }
+            return PublishOutcome {
+                throttle: false,
+                rejected: true,
+            };
+        }
+        // Stale heads go first; the new message may then reach a waiting consumer even with
+        // a TTL of 0, as in RabbitMQ, and expires only if it waits.
+        let mut wake = f.expire_head(&mut st.backlog, &mut now);
+        st.backlog.push_back(message);
+        st.published += 1;
+        self.dispatch_featured(st, false);
         if let Some(f) = st.features.as_deref_mut() {
-            let mut now = None;
-            if f.settings.message_ttl_ms.is_some() || message_ttl_ms.is_some() {
-                let at = *now.get_or_insert_with(now_ms);
-                message.expires_at_ms = f.deadline_ms(message_ttl_ms, at);
-            }
-            let s = &f.settings;
-            if s.overflow != settings::Overflow::DropHead
-                && f.would_overflow(&st.backlog, u64::from(message.size_bytes()))
-            {
-                let dlx = s.overflow == settings::Overflow::RejectPublishDlx;
-                let wake = dlx && f.bury(message, DeathReason::Maxlen);
-                drop(guard);
-                if wake {
-                    self.wake_janitor();
-                }
-                return PublishOutcome {
-                    throttle: false,
-                    rejected: true,
-                };
-            }
-            // Stale heads go first; the new message may then reach a waiting consumer
-            // even with a TTL of 0, as in RabbitMQ, and expires only if it waits.
+            wake |= f.trim(&mut st.backlog);
             wake |= f.expire_head(&mut st.backlog, &mut now);
-            st.backlog.push_back(message);
-            st.published += 1;
-            self.dispatch_featured(st, false);
-            if let Some(f) = st.features.as_deref_mut() {
-                wake |= f.trim(&mut st.backlog);
-                wake |= f.expire_head(&mut st.backlog, &mut now);
-            }
-        } else {
-            st.backlog.push_back(message);
-            st.published += 1;
-            self.dispatch(st);
         }
         self.update_paging(st);
         let throttle = (st.backlog.len() > FLOW_HIGH_MESSAGES && !st.consumers.is_empty())
@@ -546,7 +567,6 @@ impl Queue {
         }
     }
 
-    /// Messages recovered from the store at start-up, in order.
     /// Messages recovered from the store at start-up, in order. Their TTL deadlines count
     /// from when they were published (from now for records that do not say).
     pub fn restore(
