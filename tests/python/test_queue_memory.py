@@ -5,6 +5,9 @@ memory shows in the management API as RabbitMQ names it (`message_bytes_ram`,
 `messages_paged_out`). A Warren of this module's own."""
 
 
+import glob
+import os
+
 import pika
 import pytest
 
@@ -13,6 +16,7 @@ from conftest import own_warren
 from mgmt_helpers import Mgmt, eventually
 
 HEAD_BYTES = 64 * 1024
+DATA_DIRS = []  # the module's broker's data directory
 BODY = 1024
 
 
@@ -20,6 +24,7 @@ BODY = 1024
 def broker(tmp_path_factory):
     proc, host, port = own_warren(tmp_path_factory.mktemp("warren-queue-memory"),
                                   ["--queue-memory-bytes", str(HEAD_BYTES)], why="sets a small queue head")
+    DATA_DIRS.append(proc.data_dir)
     yield host, port, Mgmt(f"http://{host}:{proc.mgmt_port}")
     proc.stop()
 
@@ -66,4 +71,40 @@ def test_a_lazy_queue_keeps_no_backlog_in_memory(broker):
         if len(got) == 300:
             break
     assert got == [b"%06d" % i for i in range(300)]
+    conn.close()
+
+
+def evict_from_page_cache(data_dir):
+    """Write the store's segment files out and drop them from the page cache, as if they
+    had been written long ago: reads of them must now go to the disk."""
+    for path in glob.glob(os.path.join(data_dir, "msgs", "*.seg")):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def test_a_backlog_no_longer_in_the_page_cache_is_read_from_disk_in_order(broker):
+    """Records still in the page cache are read on the connection's own thread; once evicted
+    they are read on the blocking pool. Either way the consumer gets every message, in order."""
+    host, port, api = broker
+    conn = pika.BlockingConnection(pika.ConnectionParameters(host=host, port=port))
+    ch = conn.channel()
+    ch.queue_declare("cold")
+    publish(ch, "cold", 3000)
+    eventually(lambda: api.json("/api/queues/%2F/cold"), lambda v: v["messages_paged_out"] >= 2900,
+               what="the backlog on disk")
+    evict_from_page_cache(DATA_DIRS[-1])
+    got = []
+    ch.basic_qos(prefetch_count=200)
+    for method, _, body in ch.consume("cold", inactivity_timeout=10):
+        assert method is not None, f"stopped after {len(got)}"
+        got.append(body[:6])
+        if len(got) % 100 == 0:
+            ch.basic_ack(method.delivery_tag, multiple=True)
+        if len(got) == 3000:
+            break
+    assert got == [b"%06d" % i for i in range(3000)]
     conn.close()

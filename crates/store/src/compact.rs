@@ -26,38 +26,52 @@ const SIZE_MIN: u64 = 64 << 10;
 pub fn spawn(store: Arc<Store>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("warren-compactor".into())
-        .spawn(move || loop {
-            {
-                let mut stop = store.compactor_stop.lock();
-                if !*stop {
-                    store.compactor_wake.wait_for(&mut stop, EVERY);
+        .spawn(move || {
+            let mut sparse_seen = HashMap::new();
+            loop {
+                {
+                    let mut stop = store.compactor_stop.lock();
+                    if !*stop {
+                        store.compactor_wake.wait_for(&mut stop, EVERY);
+                    }
+                    if *stop {
+                        return;
+                    }
                 }
-                if *stop {
-                    return;
-                }
-            }
-            for id in candidates(&store) {
-                if let Err(e) = compact(&store, id) {
-                    tracing::warn!(segment = id, error = %e, "segment compaction failed");
+                for id in candidates(&store, &mut sparse_seen) {
+                    if let Err(e) = compact(&store, id) {
+                        tracing::warn!(segment = id, error = %e, "segment compaction failed");
+                    }
                 }
             }
         })
 }
 
-/// Sealed segments, completely written, sparse enough to rewrite.
-fn candidates(store: &Store) -> Vec<u32> {
+/// Sealed segments, completely written, sparse enough to rewrite, and pinned: as sparse
+/// as they were a look ago. A segment a consumer is draining loses holds from one look to
+/// the next and is left to empty and be deleted whole; rewriting it would copy records
+/// about to go, and scatter the reads of those that remain. `sparse_seen` carries each
+/// sparse segment's live count from one look to the next.
+fn candidates(store: &Store, sparse_seen: &mut HashMap<u32, u64>) -> Vec<u32> {
     let written_below = store.log.lock().written_to.0;
     let segs = store.segs.lock();
-    segs.segs
-        .iter()
-        .filter(|(id, info)| {
-            **id < written_below
-                && !info.renaming
-                && info.total > 0
-                && (info.live as f64) <= info.total as f64 * LIVE_FRACTION_MAX
-        })
-        .map(|(id, _)| *id)
-        .collect()
+    let mut now_sparse = HashMap::new();
+    let mut out = Vec::new();
+    for (id, info) in &segs.segs {
+        let sparse = *id < written_below
+            && !info.renaming
+            && info.total > 0
+            && (info.live as f64) <= info.total as f64 * LIVE_FRACTION_MAX;
+        if !sparse {
+            continue;
+        }
+        if sparse_seen.get(id) == Some(&info.live) {
+            out.push(*id);
+        }
+        now_sparse.insert(*id, info.live);
+    }
+    *sparse_seen = now_sparse;
+    out
 }
 
 /// Rewrite one segment with the records some queue still holds.

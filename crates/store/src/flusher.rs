@@ -50,8 +50,13 @@ fn run(store: &Store) {
         } else {
             store.synced()
         };
-        if target > store.synced() || !doomed.is_empty() || closing {
-            if let Err(e) = sync(store) {
+        let files_owed = target > store.synced() || closing;
+        if files_owed || !doomed.is_empty() {
+            // Deleting segments needs only the journal on disk first (see
+            // take_segment_work): segment files are synced when a confirm or commit waits
+            // for them, so records that die unsynced (a paged-out backlog drained) are
+            // never written to the disk at all.
+            if let Err(e) = sync(store, files_owed) {
                 // After a failed fdatasync the kernel may have dropped the dirty pages and
                 // marked them clean: a retry would succeed and confirm data that is not on
                 // disk. Stop instead (as PostgreSQL does); recovery reads what really is.
@@ -65,6 +70,15 @@ fn run(store: &Store) {
         }
         if round.complete {
             rename_compacted(store, renames);
+            if !doomed.is_empty() {
+                // A deleted segment is never synced: its handle goes, and the file's
+                // dirty pages with it.
+                store
+                    .log
+                    .lock()
+                    .unsynced
+                    .retain(|(id, _)| !doomed.contains(id));
+            }
             for id in doomed {
                 delete_segment(&*store.fs, &store.msgs_dir, id);
             }
@@ -117,9 +131,13 @@ fn wait_for_work(store: &Store, closing: bool, no_segment_work: bool) {
     }
 }
 
-/// Sync the journal, every segment file written since the last sync, and the directory if
-/// a file was created or renamed in it. On error everything stays listed for the next try.
-fn sync(store: &Store) -> std::io::Result<()> {
+/// Sync the journal and, with `files`, every segment file written since the last sync and
+/// the directory if a file was created or renamed in it. On error everything stays listed
+/// for the next try.
+fn sync(store: &Store, files: bool) -> std::io::Result<()> {
+    if !files {
+        return store.journal.sync_data();
+    }
     let (files, dir) = {
         let mut log = store.log.lock();
         (

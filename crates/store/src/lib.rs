@@ -39,7 +39,7 @@ use writer::Writer;
 
 /// Where to keep data and how much message data may stay in memory.
 /// The longest run of adjacent records [`Store::read_many`] reads with one call.
-const READ_RUN_MAX_BYTES: u64 = 4 << 20;
+const READ_RUN_MAX_BYTES: u64 = 256 << 10;
 
 /// The default per-queue head kept in memory: 16 MiB of message bodies.
 pub const QUEUE_MEMORY_BYTES_DEFAULT: u64 = 16 << 20;
@@ -526,28 +526,58 @@ impl Store {
     /// than a lock round and a read per message; the messages of a run share its buffer.
     pub fn read_many(&self, locs: &[StoreLoc]) -> Vec<Result<Arc<Message>, StoreError>> {
         let mut out = Vec::with_capacity(locs.len());
-        let mut i = 0;
-        while i < locs.len() {
-            let first = locs[i];
-            let start = u64::from(first.offset);
-            let mut end = start + u64::from(first.record_len());
-            let mut j = i + 1;
-            while j < locs.len()
-                && locs[j].segment() == first.segment()
-                && u64::from(locs[j].offset) == end
-                && end - start < READ_RUN_MAX_BYTES
-            {
-                end += u64::from(locs[j].record_len());
-                j += 1;
-            }
-            let run = &locs[i..j];
+        for (run, start, end) in runs(locs) {
             match self.read_run(run, start, end) {
                 Some(messages) => out.extend(messages),
                 None => out.extend(run.iter().map(|loc| self.read(loc))),
             }
-            i = j;
         }
         out
+    }
+
+    /// [`Store::read_many`] for a caller that must not wait (a runtime worker): the messages
+    /// if every record could be had without waiting for the disk, the writer or a file to
+    /// open (from the log's buffers, or the page cache by `preadv2(RWF_NOWAIT)`); None
+    /// otherwise, or if any record fails, and the caller reads them on the blocking pool.
+    /// A backlog drained soon after it was written is read here, with no thread hand-off.
+    pub fn read_many_cached(&self, locs: &[StoreLoc]) -> Option<Vec<Arc<Message>>> {
+        let mut out = Vec::with_capacity(locs.len());
+        for (run, start, end) in runs(locs) {
+            out.extend(self.read_run_cached(run, start, end)?);
+        }
+        Some(out)
+    }
+
+    /// One run of adjacent records from its buffers or the page cache, or None.
+    fn read_run_cached(&self, run: &[StoreLoc], start: u64, end: u64) -> Option<Vec<Arc<Message>>> {
+        let first = run.first()?;
+        let seg = first.segment();
+        if (seg, end) > self.log.lock().written_to {
+            // (Partly) still in the log's buffers: copies of those, or wait elsewhere.
+            return run
+                .iter()
+                .map(|loc| match self.unwritten_copy(loc).ok()? {
+                    Unwritten::Copied(buf) => decode_stored(Bytes::from(buf), loc.msg_id).ok(),
+                    Unwritten::InFile | Unwritten::BeingWritten => None,
+                })
+                .collect();
+        }
+        let (file, offset) = self.open_reader(seg, first).ok()?;
+        let file = file?;
+        if offset != first.offset {
+            return None; // moved by compaction
+        }
+        let mut buf = vec![0u8; (end - start) as usize];
+        if !file.read_cached_at(&mut buf, start) {
+            return None;
+        }
+        let buf = Bytes::from(buf);
+        run.iter()
+            .map(|loc| {
+                let at = (u64::from(loc.offset) - start) as usize;
+                decode_stored(buf.slice(at..at + loc.record_len() as usize), loc.msg_id).ok()
+            })
+            .collect()
     }
 
     /// One run of adjacent records, read with one call; None when the run is a single
@@ -616,20 +646,7 @@ impl Store {
     /// A segment's file and where a record is in it (records move when compacted). The
     /// file is opened with no lock held; at most [`handles::READERS_OPEN_MAX`] stay open.
     fn reader(&self, seg: u32, loc: &StoreLoc) -> Result<(Arc<dyn StoreFile>, u32), StoreError> {
-        let find = |segs: &mut SegState| -> Result<(Option<Arc<dyn StoreFile>>, u32), StoreError> {
-            let info = segs.segs.get(&seg).ok_or(StoreError::SegmentGone(seg))?;
-            let offset = info
-                .relocated
-                .get(&loc.msg_id)
-                .copied()
-                .unwrap_or(loc.offset);
-            let reader = info.reader.clone();
-            if reader.is_some() {
-                segs.touch(Handle::Reader, seg);
-            }
-            Ok((reader, offset))
-        };
-        if let (Some(f), offset) = find(&mut self.segs.lock())? {
+        if let (Some(f), offset) = self.open_reader(seg, loc)? {
             return Ok((f, offset));
         }
         let path = segment_path(&self.msgs_dir, seg);
@@ -639,12 +656,21 @@ impl Store {
             .map_err(io_error(format!("opening {}", path.display())))?;
         let mut segs = self.segs.lock();
         // Compaction may have installed its copy meanwhile: then its file and offsets count.
-        let (cached, offset) = find(&mut segs)?;
+        let (cached, offset) = find_reader(&mut segs, seg, loc)?;
         if let Some(f) = cached {
             return Ok((f, offset));
         }
         segs.keep_open(Handle::Reader, seg, Arc::clone(&opened));
         Ok((opened, offset))
+    }
+
+    /// A segment's reader if it is open already, and where a record is in it.
+    fn open_reader(
+        &self,
+        seg: u32,
+        loc: &StoreLoc,
+    ) -> Result<(Option<Arc<dyn StoreFile>>, u32), StoreError> {
+        find_reader(&mut self.segs.lock(), seg, loc)
     }
 
     fn release(&self, loc: &StoreLoc, queue_id: u32) {
@@ -728,6 +754,48 @@ enum Unwritten {
     Copied(Vec<u8>),
     InFile,
     BeingWritten,
+}
+
+/// A segment's open reader, if any (marked as used), and where a record is in its file.
+fn find_reader(
+    segs: &mut SegState,
+    seg: u32,
+    loc: &StoreLoc,
+) -> Result<(Option<Arc<dyn StoreFile>>, u32), StoreError> {
+    let info = segs.segs.get(&seg).ok_or(StoreError::SegmentGone(seg))?;
+    let offset = info
+        .relocated
+        .get(&loc.msg_id)
+        .copied()
+        .unwrap_or(loc.offset);
+    let reader = info.reader.clone();
+    if reader.is_some() {
+        segs.touch(Handle::Reader, seg);
+    }
+    Ok((reader, offset))
+}
+
+/// `locs` cut into runs of records lying one after another in one segment's file (at most
+/// [`READ_RUN_MAX_BYTES`] each), with each run's start and end offsets.
+fn runs(locs: &[StoreLoc]) -> impl Iterator<Item = (&[StoreLoc], u64, u64)> {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let first = *locs.get(i)?;
+        let start = u64::from(first.offset);
+        let mut end = start + u64::from(first.record_len());
+        let mut j = i + 1;
+        while j < locs.len()
+            && locs[j].segment() == first.segment()
+            && u64::from(locs[j].offset) == end
+            && end - start < READ_RUN_MAX_BYTES
+        {
+            end += u64::from(locs[j].record_len());
+            j += 1;
+        }
+        let run = &locs[i..j];
+        i = j;
+        Some((run, start, end))
+    })
 }
 
 /// Decode a message record read back for delivery, checking it is the one we asked for.
