@@ -202,6 +202,81 @@ def test_global_counters_count_what_clients_did(broker, metrics):
     assert delta(after) == want
 
 
+def test_dead_lettered_messages_are_counted_by_reason_and_strategy(broker, metrics):
+    """RabbitMQ 3.10's dead-letter counters: `at_most_once` for messages published to an
+    existing dead-letter exchange, `disabled` for those dropped without one; every series
+    3.10 has is present. Counts survive the queues' deletion."""
+    def counters():
+        s = metrics.samples("/metrics")
+        out = {}
+        for reason in ("expired", "rejected", "maxlen"):
+            for strategy in ("disabled", "at_most_once"):
+                out[(reason, strategy)] = value(
+                    s, f"rabbitmq_global_messages_dead_lettered_{reason}_total",
+                    queue_type="rabbit_classic_queue", dead_letter_strategy=strategy)
+        out["quorum_at_least_once"] = value(
+            s, "rabbitmq_global_messages_dead_lettered_delivery_limit_total",
+            queue_type="rabbit_quorum_queue", dead_letter_strategy="at_least_once")
+        out["confirmed"] = value(
+            s, "rabbitmq_global_messages_dead_lettered_confirmed_total",
+            queue_type="rabbit_quorum_queue", dead_letter_strategy="at_least_once")
+        return out
+
+    before = counters()
+    assert all(v is not None for v in before.values()), before
+    dlx, dead, ttl, plain, capped = (unique(n) for n in ("dlx", "dead", "ttl", "plain", "capped"))
+    conn = broker.connect()
+    ch = conn.channel()
+    ch.exchange_declare(dlx, "fanout")
+    ch.queue_declare(dead)
+    ch.queue_bind(dead, dlx)
+    # Three expire into the dead-letter exchange; two are rejected into it.
+    ch.queue_declare(ttl, arguments={"x-message-ttl": 50, "x-dead-letter-exchange": dlx})
+    for _ in range(3):
+        ch.basic_publish("", ttl, b"t")
+    eventually(lambda: ch.queue_declare(dead, passive=True).method.message_count,
+               lambda n: n == 3, what="three dead-lettered on expiry")
+    ch.queue_declare(ttl + ".r", arguments={"x-dead-letter-exchange": dlx})
+    for _ in range(2):
+        ch.basic_publish("", ttl + ".r", b"r")
+    for _ in range(2):
+        method, _p, _b = ch.basic_get(ttl + ".r")
+        ch.basic_reject(method.delivery_tag, requeue=False)
+    # Four rejected from a queue without one: dropped.
+    ch.queue_declare(plain)
+    for _ in range(4):
+        ch.basic_publish("", plain, b"p")
+    for _ in range(4):
+        method, _p, _b = ch.basic_get(plain)
+        ch.basic_nack(method.delivery_tag, requeue=False)
+    # Five pushed out of a one-message queue without one: dropped.
+    ch.queue_declare(capped, arguments={"x-max-length": 1})
+    for _ in range(6):
+        ch.basic_publish("", capped, b"c")
+    eventually(lambda: ch.queue_declare(dead, passive=True).method.message_count,
+               lambda n: n == 5, what="five dead letters")
+    for q in (ttl, ttl + ".r", plain, capped, dead):
+        ch.queue_delete(q)
+    ch.exchange_delete(dlx)
+    conn.close()
+    want = {
+        ("expired", "disabled"): 0,
+        ("expired", "at_most_once"): 3,
+        ("rejected", "disabled"): 4,
+        ("rejected", "at_most_once"): 2,
+        ("maxlen", "disabled"): 5,
+        ("maxlen", "at_most_once"): 0,
+        "quorum_at_least_once": 0,
+        "confirmed": 0,
+    }
+
+    def delta(now):
+        return {k: now[k] - before[k] for k in want}
+
+    after = eventually(counters, lambda now: delta(now) == want, what="dead-letter counters")
+    assert delta(after) == want
+
+
 def test_per_object_connections_and_channels_are_labelled(broker, metrics):
     conn = broker.connect()
     ch = conn.channel()

@@ -51,6 +51,8 @@ pub struct Broker {
     /// Connections, channels and queues created and closed since start (shared with the
     /// vhosts).
     pub churn: Arc<Churn>,
+    /// Messages dead-lettered or dropped by queues (shared with the vhosts).
+    pub dead_letters: Arc<crate::totals::DeadLetterTotals>,
     /// AMQP logins that succeeded and failed.
     pub auth_attempts: AuthAttempts,
     /// Channels that have published at least once and are still open (RabbitMQ's
@@ -75,9 +77,22 @@ impl Broker {
             totals: Default::default(),
             message_sizes: Default::default(),
             churn: Arc::default(),
+            dead_letters: Arc::default(),
             auth_attempts: AuthAttempts::default(),
             publishers: AtomicU64::new(0),
         }
+    }
+
+    /// Messages dead-lettered since start, by reason and strategy: what each queue counted
+    /// is moved into the totals first (under its lock), so the totals only grow and no
+    /// message counts twice.
+    pub fn dead_lettered(&self) -> crate::queue::DeadLetterCounts {
+        for v in self.vhosts() {
+            for q in v.queues() {
+                self.dead_letters.add(&q.take_dropped());
+            }
+        }
+        self.dead_letters.snapshot()
     }
 
     /// Wait until every metadata change made so far is durable (an operator's command is

@@ -269,6 +269,7 @@ impl Broker {
             Arc::clone(&self.store),
             Arc::clone(&self.log),
             Arc::clone(&self.churn),
+            Arc::clone(&self.dead_letters),
             crate::janitor::spawner,
         );
         *v.metadata.lock() = spec;

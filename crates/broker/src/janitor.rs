@@ -10,7 +10,9 @@ use std::time::Duration;
 use crate::deadletter::{dead_letter_copy, is_cycle, Death};
 use crate::enqueue::enqueue;
 use crate::exchange::stats::ExchangeTally;
-use crate::queue::{load_paged, now_ms, JanitorSpawner, JanitorTurn, Queue};
+use crate::queue::{
+    load_paged, now_ms, DeadLetterCounts, DeadLetterStrategy, JanitorSpawner, JanitorTurn, Queue,
+};
 use crate::vhost::{RouteScratch, VHost};
 
 /// Longest sleep without a deadline: the janitor looks again now and then anyway.
@@ -73,7 +75,13 @@ async fn dead_letter(v: &VHost, q: &Queue, turn: JanitorTurn) {
         dead_letter_routing_key,
         ..
     } = turn;
+    let mut counted = DeadLetterCounts::default();
     let Some(exchange) = dead_letter_exchange else {
+        // The dead-letter exchange was unset meanwhile: dropped.
+        for (_, reason) in &dead {
+            counted.note(*reason, DeadLetterStrategy::Disabled, 1);
+        }
+        v.dead_letters.add(&counted);
         return;
     };
     let unreadable = load_paged(dead.iter_mut().map(|(m, _)| m)).await;
@@ -106,8 +114,12 @@ async fn dead_letter(v: &VHost, q: &Queue, turn: JanitorTurn) {
         if v.route_dead_letter(&exchange, &copy, &mut scratch, &mut targets, &mut tally)
             .is_err()
         {
+            // The exchange does not exist: dropped, counted as RabbitMQ counts it.
+            counted.note(reason, DeadLetterStrategy::Disabled, 1);
             continue;
         }
+        // Published to the dead-letter exchange, routed or not.
+        counted.note(reason, DeadLetterStrategy::AtMostOnce, 1);
         if targets.is_empty() {
             continue;
         }
@@ -132,4 +144,5 @@ async fn dead_letter(v: &VHost, q: &Queue, turn: JanitorTurn) {
         // `queued` drops here, releasing the dead message's stored copy.
     }
     tally.flush();
+    v.dead_letters.add(&counted);
 }

@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::queue::{DeadLetterCounts, DeadLetterStrategy, DeathReason};
+
 use warren_model::query::{ChannelCounters, ChurnCounters};
 
 /// Logins over AMQP (RabbitMQ's `rabbitmq_auth_attempts_*` with `protocol="amqp091"`).
@@ -70,6 +72,36 @@ impl Churn {
             queue_created,
             queue_deleted,
         }
+    }
+}
+
+/// Messages dead-lettered since start, by reason and strategy, once they are counted here:
+/// janitors add their batches; what queues dropped for want of a dead-letter exchange is
+/// moved here from each queue when it is deleted and when totals are read
+/// ([`crate::Broker::dead_lettered`]), so the totals only grow.
+#[derive(Debug, Default)]
+pub struct DeadLetterTotals {
+    counts: [[AtomicU64; 2]; 3],
+}
+
+impl DeadLetterTotals {
+    pub fn add(&self, c: &DeadLetterCounts) {
+        for (reason, strategy, n) in c.each() {
+            if n != 0 {
+                self.counts[reason as usize][strategy as usize].fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> DeadLetterCounts {
+        let mut out = DeadLetterCounts::default();
+        for reason in DeathReason::ALL {
+            for strategy in [DeadLetterStrategy::Disabled, DeadLetterStrategy::AtMostOnce] {
+                let n = self.counts[reason as usize][strategy as usize].load(Ordering::Relaxed);
+                out.note(reason, strategy, n);
+            }
+        }
+        out
     }
 }
 

@@ -13,7 +13,7 @@ use crate::arguments::{compare_args, type_name};
 use crate::exchange::stats::{ExchangeStats, ExchangeTally};
 use crate::exchange::{headers, Binding, Destination, Exchange, ExchangeKind};
 use crate::queue::{JanitorSpawner, Queue, QueueSettings, QueueSpec};
-use crate::totals::{Churn, ChurnEvent, Totals};
+use crate::totals::{Churn, ChurnEvent, DeadLetterTotals, Totals};
 use warren_model::command::{DestinationKind, Origin, VhostSpec};
 use warren_model::policy::VhostPolicies;
 use warren_model::query::{BindingInfo, ExchangeInfo};
@@ -130,6 +130,9 @@ pub struct VHost {
     pub totals: Totals,
     /// The broker's churn counters (queues declared, created, deleted).
     churn: Arc<Churn>,
+    /// The broker's dead-letter totals: janitors add their batches, deleted queues what
+    /// they dropped.
+    pub dead_letters: Arc<DeadLetterTotals>,
     /// This vhost's policies, compiled (None: it has none).
     policies: RwLock<Option<Arc<VhostPolicies>>>,
     /// Starts a queue's janitor (TTL, expiry, dead-lettering) on demand.
@@ -164,6 +167,7 @@ impl VHost {
         store: Arc<Store>,
         log: Arc<dyn MetaLog>,
         churn: Arc<Churn>,
+        dead_letters: Arc<DeadLetterTotals>,
         janitors: fn(std::sync::Weak<VHost>) -> JanitorSpawner,
     ) -> Arc<Self> {
         let mut topology = Topology::default();
@@ -192,6 +196,7 @@ impl VHost {
             default_exchange_stats: Arc::default(),
             totals: Totals::default(),
             churn,
+            dead_letters,
             policies: RwLock::new(None),
             spawner: janitors(me.clone()),
         })
@@ -629,7 +634,9 @@ impl VHost {
         if let Some(id) = q.store_id {
             self.store.forget_queue(id);
         }
-        q.delete()
+        let ready = q.delete();
+        self.dead_letters.add(&q.take_dropped());
+        ready
     }
 
     /// Every exchange with its properties, the default exchange (named "") first.

@@ -22,12 +22,69 @@ pub enum DeathReason {
 }
 
 impl DeathReason {
+    pub const ALL: [DeathReason; 3] = [
+        DeathReason::Rejected,
+        DeathReason::Expired,
+        DeathReason::Maxlen,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeathReason::Rejected => "rejected",
             DeathReason::Expired => "expired",
             DeathReason::Maxlen => "maxlen",
         }
+    }
+}
+
+/// RabbitMQ's `dead_letter_strategy` label of its dead-letter counters: a classic queue's
+/// message goes to an existing dead-letter exchange (`at_most_once`) or is dropped
+/// (`disabled`: no dead-letter exchange, or it does not exist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterStrategy {
+    Disabled,
+    AtMostOnce,
+}
+
+/// Messages that died, by reason and strategy (`rabbitmq_global_messages_dead_lettered_*`):
+/// counted under the queue lock or by the janitor per batch, never with a shared atomic per
+/// message.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetterCounts {
+    counts: [[u64; 2]; 3],
+}
+
+impl DeadLetterCounts {
+    pub fn note(&mut self, reason: DeathReason, strategy: DeadLetterStrategy, n: u64) {
+        self.counts[reason as usize][strategy as usize] += n;
+    }
+
+    pub fn get(&self, reason: DeathReason, strategy: DeadLetterStrategy) -> u64 {
+        self.counts[reason as usize][strategy as usize]
+    }
+
+    pub fn add(&mut self, other: &DeadLetterCounts) {
+        for (mine, theirs) in self
+            .counts
+            .iter_mut()
+            .flatten()
+            .zip(other.counts.iter().flatten())
+        {
+            *mine += theirs;
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.counts.iter().flatten().all(|n| *n == 0)
+    }
+
+    /// Each (reason, strategy) with its count.
+    pub fn each(&self) -> impl Iterator<Item = (DeathReason, DeadLetterStrategy, u64)> + '_ {
+        DeathReason::ALL.into_iter().flat_map(move |r| {
+            [DeadLetterStrategy::Disabled, DeadLetterStrategy::AtMostOnce]
+                .into_iter()
+                .map(move |s| (r, s, self.get(r, s)))
+        })
     }
 }
 
@@ -88,6 +145,9 @@ pub(super) struct Features {
     pub last_used_ms: u64,
     /// Single active consumer: the one that receives (None: pick one at the next attach).
     pub active: Option<Arc<Consumer>>,
+    /// Messages dropped for want of a dead-letter exchange, not yet moved to the broker's
+    /// totals.
+    pub dropped: DeadLetterCounts,
 }
 
 impl Features {
@@ -99,6 +159,7 @@ impl Features {
             armed_ms: u64::MAX,
             last_used_ms: now_ms(),
             active: None,
+            dropped: DeadLetterCounts::default(),
         }
     }
 
@@ -125,6 +186,7 @@ impl Features {
             self.dead.push_back((m, reason));
             true
         } else {
+            self.dropped.note(reason, DeadLetterStrategy::Disabled, 1);
             false
         }
     }

@@ -22,7 +22,7 @@ use warren_model::query::QueueCounters;
 pub use backlog::{load_paged, load_peeked, Backlog, BacklogBytes, PeekedMessage, QueuedMessage};
 pub use consumer::{ChannelCredit, Consumer};
 use features::Features;
-pub use features::{now_ms, parse_expiration, DeathReason};
+pub use features::{now_ms, parse_expiration, DeadLetterCounts, DeadLetterStrategy, DeathReason};
 use outbox::OutboxEvent;
 pub use settings::QueueSettings;
 
@@ -151,6 +151,9 @@ struct QueueState {
     published: u64,
     /// TTL, limits, dead-lettering, expiry, single active consumer: None for plain queues.
     features: Option<Box<Features>>,
+    /// A plain queue's messages rejected without requeue (dropped: it has no dead-letter
+    /// exchange), not yet moved to the broker's totals.
+    rejected_dropped: u64,
 }
 
 /// What enqueueing one message did.
@@ -633,13 +636,23 @@ impl Queue {
     /// dead-letter exchange if the queue has one, else dropped.
     pub fn dead_letter(self: &Arc<Self>, messages: Vec<QueuedMessage>) {
         let mut st = self.state.lock();
+        let n = messages.len() as u64;
         let wake = match st.features.as_deref_mut() {
-            Some(f) if f.dead_letters() && !self.is_deleted() => {
+            _ if self.is_deleted() => false,
+            Some(f) if f.dead_letters() => {
                 f.dead
                     .extend(messages.into_iter().map(|m| (m, DeathReason::Rejected)));
                 true
             }
-            _ => false,
+            Some(f) => {
+                f.dropped
+                    .note(DeathReason::Rejected, DeadLetterStrategy::Disabled, n);
+                false
+            }
+            None => {
+                st.rejected_dropped += n;
+                false
+            }
         };
         drop(st);
         if wake {
@@ -659,6 +672,22 @@ impl Queue {
             drop(st);
             self.wake_janitor();
         }
+    }
+
+    /// Messages this queue dropped for want of a dead-letter exchange since the last call
+    /// (those its janitor dead-lettered are counted by the janitor).
+    pub fn take_dropped(&self) -> DeadLetterCounts {
+        let mut st = self.state.lock();
+        let mut out = DeadLetterCounts::default();
+        out.note(
+            DeathReason::Rejected,
+            DeadLetterStrategy::Disabled,
+            std::mem::take(&mut st.rejected_dropped),
+        );
+        if let Some(f) = st.features.as_deref_mut() {
+            out.add(&std::mem::take(&mut f.dropped));
+        }
+        out
     }
 
     /// The janitor has routed the dead letters it took: publishers held back by them may go.

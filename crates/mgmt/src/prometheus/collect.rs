@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 use warren_broker::queue::outbox::ConnectionShared;
-use warren_broker::queue::{Queue, QueueSizes};
+use warren_broker::queue::{DeadLetterCounts, DeadLetterStrategy, DeathReason, Queue, QueueSizes};
 use warren_broker::totals::SizeTally;
 use warren_broker::Broker;
 use warren_model::query::{ChannelCounters, ChannelInfo, ChurnCounters};
@@ -154,6 +154,7 @@ pub struct Snapshot {
     totals: ChannelCounters,
     message_sizes: SizeTally,
     churn: ChurnCounters,
+    dead_lettered: DeadLetterCounts,
     /// AMQP logins (succeeded, failed).
     auth: (u64, u64),
     publishers: u64,
@@ -193,6 +194,12 @@ impl Snapshot {
             totals: broker.totals.snapshot(),
             message_sizes: broker.message_sizes.snapshot(),
             churn: broker.churn.snapshot(),
+            // Reading it moves every queue's own counts into the totals: not for /detailed.
+            dead_lettered: if registry == Registry::Detailed {
+                DeadLetterCounts::default()
+            } else {
+                broker.dead_lettered()
+            },
             auth: broker.auth_attempts.snapshot(),
             publishers: broker.publishers.load(std::sync::atomic::Ordering::Relaxed),
             alarms: broker.alarm(),
@@ -213,6 +220,7 @@ impl Snapshot {
             self.connections(&mut w);
             self.object_totals(&mut w);
             self.global(&mut w);
+            self.dead_lettered(&mut w);
             self.message_sizes(&mut w);
             self.auth(&mut w);
         }
@@ -420,6 +428,63 @@ impl Snapshot {
                     &family,
                     &[("protocol", "amqp091"), ("queue_type", queue_type)],
                     v,
+                );
+            }
+        }
+    }
+
+    /// RabbitMQ's dead-letter counters with every series 3.10 has (those of quorum
+    /// queues stay 0 here).
+    fn dead_lettered(&self, w: &mut Writer<impl FnMut(Bytes) -> bool>) {
+        use DeadLetterStrategy::{AtMostOnce, Disabled};
+        const CLASSIC: &str = "rabbit_classic_queue";
+        const QUORUM: &str = "rabbit_quorum_queue";
+        let d = &self.dead_lettered;
+        let counted = |reason, quorum_at_least_once: bool| {
+            let mut series = vec![
+                (CLASSIC, "disabled", d.get(reason, Disabled)),
+                (CLASSIC, "at_most_once", d.get(reason, AtMostOnce)),
+                (QUORUM, "disabled", 0),
+                (QUORUM, "at_most_once", 0),
+            ];
+            if quorum_at_least_once {
+                series.push((QUORUM, "at_least_once", 0));
+            }
+            series
+        };
+        let families = [
+            (
+                f::DEAD_LETTERED_EXPIRED,
+                counted(DeathReason::Expired, true),
+            ),
+            (
+                f::DEAD_LETTERED_REJECTED,
+                counted(DeathReason::Rejected, true),
+            ),
+            (f::DEAD_LETTERED_MAXLEN, counted(DeathReason::Maxlen, false)),
+            (
+                f::DEAD_LETTERED_DELIVERY_LIMIT,
+                vec![
+                    (QUORUM, "disabled", 0),
+                    (QUORUM, "at_most_once", 0),
+                    (QUORUM, "at_least_once", 0),
+                ],
+            ),
+            (
+                f::DEAD_LETTERED_CONFIRMED,
+                vec![(QUORUM, "at_least_once", 0)],
+            ),
+        ];
+        for (family, series) in families {
+            w.family(&family);
+            for (queue_type, strategy, value) in series {
+                w.sample(
+                    &family,
+                    &[
+                        ("queue_type", queue_type),
+                        ("dead_letter_strategy", strategy),
+                    ],
+                    value,
                 );
             }
         }

@@ -325,6 +325,28 @@ pub const ACKNOWLEDGED: Family = counter(
     "Total number of messages acknowledged by consumers",
 );
 
+// Dead-lettering: `queue_type` and `dead_letter_strategy` labelled (no `protocol`).
+pub const DEAD_LETTERED_EXPIRED: Family = counter(
+    "rabbitmq_global_messages_dead_lettered_expired_total",
+    "Total number of messages dead-lettered due to message TTL exceeded",
+);
+pub const DEAD_LETTERED_REJECTED: Family = counter(
+    "rabbitmq_global_messages_dead_lettered_rejected_total",
+    "Total number of messages dead-lettered due to basic.reject or basic.nack",
+);
+pub const DEAD_LETTERED_MAXLEN: Family = counter(
+    "rabbitmq_global_messages_dead_lettered_maxlen_total",
+    "Total number of messages dead-lettered due to overflow drop-head or reject-publish-dlx",
+);
+pub const DEAD_LETTERED_DELIVERY_LIMIT: Family = counter(
+    "rabbitmq_global_messages_dead_lettered_delivery_limit_total",
+    "Total number of messages dead-lettered due to delivery-limit exceeded",
+);
+pub const DEAD_LETTERED_CONFIRMED: Family = counter(
+    "rabbitmq_global_messages_dead_lettered_confirmed_total",
+    "Total number of messages dead-lettered and confirmed by target queues",
+);
+
 // Identity, alarms, process.
 pub const BUILD_INFO: Family = untyped("rabbitmq_build_info", "RabbitMQ & Erlang/OTP version info");
 pub const IDENTITY_INFO: Family = untyped(
