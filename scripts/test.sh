@@ -61,8 +61,9 @@ bash scripts/conformance/against-warren.sh "$TARGET_DIR/debug/warren"
 step "web UI in headless Chromium (playwright-core), screenshots in tests/ui/artifacts"
 bash scripts/ui-test.sh "$TARGET_DIR/debug/warren"
 
-step "python tests (pika, celery, a real Prometheus for the Grafana dashboard) against $TARGET_DIR/debug/warren"
+step "python tests (pika, celery, a real Prometheus for the Grafana dashboard, AMQPS with an openssl-made PKI) against $TARGET_DIR/debug/warren"
 # shellcheck source=lib/apt.sh
 . scripts/lib/apt.sh
 command -v prometheus >/dev/null || apt_install prometheus
+command -v openssl >/dev/null || apt_install openssl
 WARREN_BIN="$TARGET_DIR/debug/warren" .venv/bin/pytest -q -p no:cacheprovider tests/python

@@ -47,7 +47,7 @@ impl Server {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("bound address");
         let (shutdown, stop) = oneshot::channel::<()>();
-        let served = runtime.spawn(warren_amqp::server::run(listener, broker, async {
+        let served = runtime.spawn(warren_amqp::server::run(listener, None, broker, async {
             let _ = stop.await;
         }));
         Self {

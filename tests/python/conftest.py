@@ -37,6 +37,7 @@ STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL
 LISTEN_RE = re.compile(r"listening amqp (\S+):(\d+)")
 MGMT_LISTEN_RE = re.compile(r"listening management (\S+):(\d+)")
 METRICS_LISTEN_RE = re.compile(r"listening prometheus (\S+):(\d+)")
+AMQPS_LISTEN_RE = re.compile(r"listening amqps (\S+):(\d+)")
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 _running_brokers = []  # WarrenProcess instances currently alive (for failure reports)
@@ -108,6 +109,7 @@ class WarrenProcess:
         self._eof = False
         self.mgmt_port = None  # from "listening management HOST:PORT" of the current run
         self.metrics_port = None  # from "listening prometheus HOST:PORT"
+        self.amqps_port = None  # from "listening amqps HOST:PORT" (AMQPS configured)
 
     def start(self):
         """Start the binary (again, after stop() or kill(): same data dir, new port)."""
@@ -117,6 +119,7 @@ class WarrenProcess:
             self._eof = False
             self.mgmt_port = None
             self.metrics_port = None
+            self.amqps_port = None
         cmd = [
             self.binary,
             "--bind", self.bind,
@@ -169,6 +172,9 @@ class WarrenProcess:
                     mp = METRICS_LISTEN_RE.search(line)
                     if mp:
                         self.metrics_port = int(mp.group(2))
+                    ms = AMQPS_LISTEN_RE.search(line)
+                    if ms:
+                        self.amqps_port = int(ms.group(2))
                     m = LISTEN_RE.search(line)
                     if m:
                         host = m.group(1).strip("[]")

@@ -1,35 +1,90 @@
-//! The AMQP listener: accept connections until shutdown, then close them with 320
-//! CONNECTION_FORCED and wait (bounded) for them to finish.
+//! The AMQP listeners (plain, and AMQPS when configured): accept connections until
+//! shutdown, then close them with 320 CONNECTION_FORCED and wait (bounded) for them to
+//! finish.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::connection;
 use warren_broker::broker::Broker;
+use warren_tls::ServerTls;
 
-/// Run the AMQP server on an already-bound listener until `shutdown` resolves.
-pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
+/// The next connection on the AMQPS listener, if there is one (never resolves otherwise).
+async fn accept(tls: Option<&TlsListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match tls {
+        Some(l) => l.listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// EMFILE and friends: back off briefly rather than spin.
+async fn accept_failed(e: &std::io::Error) {
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// The TLS handshake (within the AMQP handshake timeout), then the connection as any other.
+/// A client that fails it (no certificate when one is required, an unknown CA, not TLS at
+/// all) gets rustls's alert and is dropped; nothing reaches the broker.
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+    broker: Arc<Broker>,
+) {
+    let _ = stream.set_nodelay(true);
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let timeout = broker.config.handshake_timeout;
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls_stream)) => {
+            let (stream, session) = tls_stream.into_inner();
+            connection::serve(stream, Some(session), peer, broker).await;
+        }
+        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// An AMQPS listener: bound, with the TLS configuration its connections start with.
+pub struct TlsListener {
+    pub listener: TcpListener,
+    pub tls: Arc<ServerTls>,
+}
+
+/// Run the AMQP server on already-bound listeners until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+    broker: Arc<Broker>,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let monitor = warren_broker::monitor::Monitor::start(Arc::clone(&broker));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(connection::serve(stream, peer, Arc::clone(&broker)));
+                    tokio::spawn(connection::serve(stream, None, peer, Arc::clone(&broker)));
                 }
-                Err(e) => {
-                    // EMFILE and friends: back off briefly rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(e) => accept_failed(&e).await,
+            },
+            accepted = accept(tls.as_ref()) => match accepted {
+                Ok((stream, peer)) => {
+                    let Some(l) = &tls else { continue };
+                    tokio::spawn(serve_tls(stream, peer, l.tls.config(), Arc::clone(&broker)));
                 }
+                Err(e) => accept_failed(&e).await,
             },
             () = &mut shutdown => break,
         }
     }
     drop(listener);
+    drop(tls);
     drop(monitor);
     broker.close_all("broker forced connection closure with reason 'shutdown'");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -58,6 +58,8 @@ pub struct Api {
     pub node: String,
     pub started: Instant,
     pub amqp_addr: SocketAddr,
+    /// The AMQPS listener's address, if one runs.
+    pub amqps_addr: Option<SocketAddr>,
     pub http_addr: SocketAddr,
     pub rates: rates::Rates,
 }
@@ -72,9 +74,16 @@ impl Api {
             node: format!("warren@{host}"),
             started: Instant::now(),
             amqp_addr,
+            amqps_addr: None,
             http_addr,
             rates: rates::Rates::default(),
         }
+    }
+
+    /// The AMQPS listener's address, when there is one (listed as `amqp/ssl`).
+    pub fn with_amqps(mut self, addr: Option<SocketAddr>) -> Self {
+        self.amqps_addr = addr;
+        self
     }
 }
 

@@ -33,6 +33,10 @@ struct Cli {
     /// AMQP port (0 picks a free port; the bound port is logged).
     #[arg(long, env = "WARREN_AMQP_PORT", default_value_t = 5672)]
     amqp_port: u16,
+    /// AMQPS (AMQP over TLS) port, off by default (RabbitMQ's `listeners.ssl.default`, with
+    /// the certificates of `ssl_options.*` in the configuration file; 0 picks a free port).
+    #[arg(long, env = "WARREN_AMQPS_PORT")]
+    amqps_port: Option<u16>,
     /// Management HTTP port (0 picks a free port).
     #[arg(long, env = "WARREN_MGMT_PORT", default_value_t = 15672)]
     mgmt_port: u16,
@@ -162,13 +166,52 @@ fn main() -> anyhow::Result<()> {
             tracing::warn!(key, line, "configuration key not applied by Warren");
         }
     }
+    let amqps = amqps_listener(&cli, &file)?;
     let config = configure(&matches, cli, file);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_park(reclaim::on_park)
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, amqps))
+}
+
+/// Where the AMQPS listener goes and the certificates it serves: `--amqps-port` or the
+/// first `listeners.ssl.*`, with `ssl_options.*` (certfile and keyfile required).
+struct AmqpsSpec {
+    bind: Option<IpAddr>,
+    port: u16,
+    files: warren_tls::TlsFiles,
+}
+
+fn amqps_listener(cli: &Cli, file: &Settings) -> anyhow::Result<Option<AmqpsSpec>> {
+    let from_file = file
+        .amqps_listeners
+        .as_ref()
+        .and_then(|l| l.first().copied());
+    if file.amqps_listeners.as_ref().is_some_and(|l| l.len() > 1) {
+        tracing::warn!("several listeners.ssl entries: Warren listens on the first only");
+    }
+    let (bind, port) = match (cli.amqps_port, from_file) {
+        (Some(port), _) => (None, port),
+        (None, Some(l)) => (l.ip, l.port),
+        (None, None) => return Ok(None),
+    };
+    let ssl = &file.ssl_options;
+    let (Some(cert), Some(key)) = (ssl.certfile.clone(), ssl.keyfile.clone()) else {
+        anyhow::bail!("an AMQPS listener needs ssl_options.certfile and ssl_options.keyfile in the configuration file");
+    };
+    Ok(Some(AmqpsSpec {
+        bind,
+        port,
+        files: warren_tls::TlsFiles {
+            cert,
+            key,
+            ca: ssl.cacertfile.clone(),
+            verify_peer: ssl.verify_peer.unwrap_or(false),
+            fail_if_no_peer_cert: ssl.fail_if_no_peer_cert.unwrap_or(false),
+        },
+    }))
 }
 
 /// The value a flag (or its environment variable) gives, else the configuration file's,
@@ -288,7 +331,7 @@ fn raise_open_file_limit() -> u64 {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, amqps: Option<AmqpsSpec>) -> anyhow::Result<()> {
     let open_files = raise_open_file_limit();
     tracing::info!(open_files, "open-file limit");
     std::fs::create_dir_all(&config.data_dir)
@@ -300,12 +343,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let mgmt_bound = mgmt_listener.local_addr()?;
     let metrics_listener = listen(mgmt_bind, config.prometheus_port).await?;
     let metrics_bound = metrics_listener.local_addr()?;
+    let amqps = match amqps {
+        Some(spec) => {
+            let tls = warren_tls::ServerTls::load(spec.files).context("AMQPS certificates")?;
+            let listener = listen(spec.bind.unwrap_or(config.bind), spec.port).await?;
+            Some(warren_amqp::server::TlsListener {
+                listener,
+                tls: Arc::new(tls),
+            })
+        }
+        None => None,
+    };
+    let amqps_bound = match &amqps {
+        Some(l) => Some(l.listener.local_addr()?),
+        None => None,
+    };
     let broker = Broker::new(config)?;
-    let api = Arc::new(warren_mgmt::Api::new(
-        Arc::clone(&broker),
-        bound,
-        mgmt_bound,
-    ));
+    let api = Arc::new(
+        warren_mgmt::Api::new(Arc::clone(&broker), bound, mgmt_bound).with_amqps(amqps_bound),
+    );
     let identity = warren_mgmt::prometheus::Identity::new(&api.node);
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     let stopped = move || {
@@ -323,8 +379,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
     ));
     tracing::info!("listening management {mgmt_bound}");
     tracing::info!("listening prometheus {metrics_bound}");
+    // AMQPS first: tools wait for the "listening amqp" line and read the others before it.
+    if let Some(at) = amqps_bound {
+        tracing::info!("listening amqps {at}");
+    }
     tracing::info!("listening amqp {bound}");
-    warren_amqp::server::run(listener, broker, shutdown_signal()).await;
+    if let Some(l) = &amqps {
+        tokio::spawn(reload_on_sighup(Arc::clone(&l.tls)));
+    }
+    warren_amqp::server::run(listener, amqps, broker, shutdown_signal()).await;
     let _ = stop_http.send(true);
     for (name, task) in [("management", api_task), ("prometheus", metrics_task)] {
         match tokio::time::timeout(Duration::from_secs(5), task).await {
@@ -388,6 +451,23 @@ fn parse_watermark(text: &str) -> Result<Watermark, String> {
     Watermark::parse(text).ok_or_else(|| {
         format!("{text:?}: expected a fraction of memory (0.4) or a size (2GB, 512MiB, bytes)")
     })
+}
+
+/// SIGHUP reads the certificates again (RabbitMQ needs `rabbitmqctl eval` for this): new
+/// connections get the new ones; on error the old ones stay and the error is logged.
+async fn reload_on_sighup(tls: Arc<warren_tls::ServerTls>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: TLS certificates not reloaded, keeping the ones in use")
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

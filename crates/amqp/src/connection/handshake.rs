@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use warren_codec::frame::{
     split_frame, Frame, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_MIN_SIZE, PROTOCOL_HEADER,
 };
@@ -14,6 +13,7 @@ use warren_codec::method::{decode_method, write_method, Method};
 use warren_codec::protocol::{connection, AMQPClass};
 use warren_codec::types::{AMQPValue, FieldTable, LongString};
 
+use super::transport::{self, ReadHalf};
 use crate::error::AmqpError;
 use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
@@ -52,7 +52,7 @@ impl From<AmqpError> for HandshakeError {
 pub struct Handshake<'a> {
     pub broker: &'a Broker,
     pub peer: SocketAddr,
-    pub reader: &'a mut OwnedReadHalf,
+    pub reader: &'a mut ReadHalf,
     pub writer: &'a mut OwnedWriteHalf,
     pub rbuf: &'a mut BytesMut,
     /// Set once tune-ok arrived: RabbitMQ then answers stray frames with 505.
@@ -156,7 +156,7 @@ impl Handshake<'_> {
         }
         if self.rbuf.len() < 8 || &self.rbuf[..8] != PROTOCOL_HEADER {
             // Tell the client which protocol we speak, then hang up (spec 4.2.2).
-            let _ = self.writer.write_all(PROTOCOL_HEADER).await;
+            let _ = self.write_all(PROTOCOL_HEADER).await;
             return Err(HandshakeError::Closed);
         }
         let _ = self.rbuf.split_to(8);
@@ -208,10 +208,15 @@ impl Handshake<'_> {
     async fn send(&mut self, class: &AMQPClass) -> Result<(), HandshakeError> {
         let mut out = Vec::new();
         write_method(&mut out, 0, class);
-        self.writer
-            .write_all(&out)
+        self.write_all(&out)
             .await
             .map_err(|_| HandshakeError::Closed)
+    }
+
+    /// Write to the client (sealed first on a TLS connection).
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let tls = self.reader.tls().cloned();
+        transport::write_all(self.writer, tls.as_ref(), data).await
     }
 
     async fn read_frame(&mut self) -> Result<Frame, HandshakeError> {

@@ -4,6 +4,7 @@
 
 mod frames;
 pub mod handshake;
+pub mod transport;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -11,8 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use warren_codec::frame::write_heartbeat;
 use warren_codec::method::{write_method, BASIC_GET, CLASS_BASIC};
@@ -21,6 +20,7 @@ use warren_codec::protocol::{connection, AMQPClass};
 use crate::channel::{Channel, ConnCtx, PendingGet};
 use crate::error::AmqpError;
 use handshake::{Handshake, HandshakeError, Negotiated};
+use transport::ReadHalf;
 use warren_broker::broker::Broker;
 use warren_broker::exchange::stats::ExchangeTally;
 use warren_broker::queue::outbox::{canonical, ConnectionInfo, OutboxEvent};
@@ -71,11 +71,23 @@ const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 /// After the close handshake, how long we read (and discard) until the peer closes.
 const CLOSED_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Serve one accepted socket until it closes.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
+/// Serve one accepted socket until it closes; `tls` is its session once the TLS handshake
+/// is done (AMQPS), None for plain AMQP.
+pub async fn serve(
+    stream: TcpStream,
+    tls: Option<rustls::ServerConnection>,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(peer);
-    let (mut rd, mut wr) = stream.into_split();
+    let (rd, mut wr) = stream.into_split();
+    let tls = tls.map(|mut session| {
+        // The writer hands the session whole batches and takes the records out at once.
+        session.set_buffer_limit(None);
+        Arc::new(parking_lot::Mutex::new(session))
+    });
+    let mut rd = ReadHalf::new(rd, tls.clone());
     let mut rbuf = BytesMut::with_capacity(READ_SIZE_MIN);
     let negotiated = {
         let mut hs = Handshake {
@@ -92,11 +104,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
                 tracing::info!(%peer, error = %e, "closing connection during handshake");
                 let mut out = Vec::new();
                 write_close(&mut out, &e);
-                let _ = wr.write_all(&out).await;
+                let _ = transport::write_all(&mut wr, tls.as_ref(), &out).await;
                 // Give the client a moment to read the close before the socket goes.
                 let mut scratch = [0u8; 512];
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(500), rd.read(&mut scratch)).await;
+                let _ = tokio::time::timeout(Duration::from_millis(500), rd.discard(&mut scratch))
+                    .await;
                 return;
             }
             Ok(Err(HandshakeError::Silent(why))) => {
@@ -125,7 +137,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
         auth_mechanism: negotiated.auth_mechanism.clone(),
     });
     tracing::debug!(%peer, id = shared.id, user = %negotiated.grant.user, vhost = %negotiated.grant.vhost, "connection opened");
-    let writer = Writer::new(wr);
+    let writer = Writer::new(wr, tls);
     let writer_task = tokio::spawn(Arc::clone(&writer).run());
     let mut driver = Driver::new(Arc::clone(&broker), shared, Arc::clone(&writer), negotiated);
     let ended = driver.run(&mut rd, &mut rbuf).await;
@@ -158,10 +170,10 @@ enum Ended {
 }
 
 /// Read and discard until the peer closes or `wait` passes, then return (dropping the socket).
-async fn drain_then_close(rd: &mut OwnedReadHalf, wait: Duration) {
+async fn drain_then_close(rd: &mut ReadHalf, wait: Duration) {
     let deadline = tokio::time::Instant::now() + wait;
     let mut scratch = [0u8; 4096];
-    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, rd.read(&mut scratch)).await {
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, rd.discard(&mut scratch)).await {
         if n == 0 {
             return;
         }
@@ -288,7 +300,7 @@ impl Driver {
         }
     }
 
-    async fn run(&mut self, rd: &mut OwnedReadHalf, rbuf: &mut BytesMut) -> Ended {
+    async fn run(&mut self, rd: &mut ReadHalf, rbuf: &mut BytesMut) -> Ended {
         let shared = Arc::clone(&self.ctx.shared);
         let writer = Arc::clone(&self.writer);
         let mut tick_every = if self.heartbeat.is_zero() {

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::net::tcp::OwnedWriteHalf;
+
+use super::transport::{seal, TlsSession};
 use tokio::sync::Notify;
 
 /// Above this many unwritten bytes the driver stops encoding deliveries.
@@ -23,6 +25,8 @@ pub const OUTPUT_HIGH_BYTES: usize = 8 << 20;
 #[derive(Debug)]
 pub struct Writer {
     socket: OwnedWriteHalf,
+    /// A TLS connection's session: each batch is sealed into records before it is written.
+    tls: Option<TlsSession>,
     buf: Mutex<Queued>,
     wake: Notify,
     drained: Notify,
@@ -40,9 +44,10 @@ struct Queued {
 }
 
 impl Writer {
-    pub fn new(socket: OwnedWriteHalf) -> Arc<Self> {
+    pub fn new(socket: OwnedWriteHalf, tls: Option<TlsSession>) -> Arc<Self> {
         Arc::new(Self {
             socket,
+            tls,
             buf: Mutex::default(),
             wake: Notify::new(),
             drained: Notify::new(),
@@ -58,6 +63,14 @@ impl Writer {
     /// Only the connection's driver submits. When nothing is queued it claims the socket
     /// (the `writing` flag) and writes at once with a non-blocking write, outside the lock.
     pub fn submit(&self, out: &mut Vec<u8>) {
+        if let Some(tls) = &self.tls {
+            // Sealed in place (plaintext in, records out), in the driver's submit order.
+            if seal(tls, out).is_err() {
+                self.failed.store(true, Ordering::Release);
+                out.clear();
+                return;
+            }
+        }
         if out.is_empty() {
             return;
         }

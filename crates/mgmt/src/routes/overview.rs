@@ -73,12 +73,16 @@ fn exchange_types() -> Value {
 }
 
 fn listeners(api: &Api) -> Value {
-    j!([
-        {"node": api.node, "protocol": "amqp", "ip_address": api.amqp_addr.ip().to_string(),
-         "port": api.amqp_addr.port(), "socket_opts": {}},
-        {"node": api.node, "protocol": "http", "ip_address": api.http_addr.ip().to_string(),
-         "port": api.http_addr.port(), "socket_opts": {}},
-    ])
+    let listener = |protocol: &str, at: std::net::SocketAddr| {
+        j!({"node": api.node, "protocol": protocol, "ip_address": at.ip().to_string(),
+            "port": at.port(), "socket_opts": {}})
+    };
+    let mut out = vec![listener("amqp", api.amqp_addr)];
+    if let Some(at) = api.amqps_addr {
+        out.push(listener("amqp/ssl", at));
+    }
+    out.push(listener("http", api.http_addr));
+    Value::Array(out)
 }
 
 fn contexts(api: &Api) -> Value {
@@ -254,15 +258,23 @@ async fn alarms(State(api): State<Arc<Api>>, _caller: Caller) -> Response {
 fn protocol_name(text: &str) -> &str {
     match text {
         "amqp" | "amqp091" | "amqp0-9-1" | "amqp0.9.1" | "amqp0_9_1" => "amqp",
+        "amqps" | "amqp/ssl" | "amqp091/ssl" => "amqp/ssl",
         "http" | "management" => "http",
         other => other,
     }
 }
 
 /// 200 when a listener for the protocol runs, else 503 listing the ones that do.
-async fn protocol_listener(_caller: Caller, Path(protocol): Path<String>) -> Response {
+async fn protocol_listener(
+    State(api): State<Arc<Api>>,
+    _caller: Caller,
+    Path(protocol): Path<String>,
+) -> Response {
     let wanted = protocol_name(&protocol);
-    let running = ["http", "amqp"];
+    let mut running = vec!["http", "amqp"];
+    if api.amqps_addr.is_some() {
+        running.push("amqp/ssl");
+    }
     if running.contains(&wanted) {
         return json(j!({ "status": "ok", "protocol": wanted }));
     }

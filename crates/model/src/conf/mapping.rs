@@ -15,6 +15,7 @@ const IP: &str = "an IP address such as 0.0.0.0 or ::";
 const LISTENER: &str =
     "a port (5672) or an IP address and port (127.0.0.1:5672, ::1:5672) with a port up to 65535";
 const NONE: &str = "none";
+const VERIFY: &str = "verify_peer or verify_none";
 const TRUE_OR_FALSE: &str = "true or false";
 const TEXT: &str = "a non-empty text";
 const PATTERN: &str = "a regular expression";
@@ -111,8 +112,8 @@ struct Builder {
     watermark_absolute_bytes: Option<u64>,
     disk_free_relative: Option<f64>,
     disk_free_absolute_bytes: Option<u64>,
-    ssl_listeners: Vec<RawSetting>,
-    ssl_options: Vec<RawSetting>,
+    ssl_listeners: Vec<(String, Listener)>,
+    ssl_listeners_none: bool,
     cluster_formation: Vec<RawSetting>,
 }
 
@@ -134,8 +135,31 @@ impl Builder {
                 let listener = reading.typed(values::listener, LISTENER)?;
                 self.tcp_listeners.push((name.to_string(), listener));
             }
-            ["listeners", "ssl", ..] => self.ssl_listeners.push(reading.raw()),
-            ["ssl_options", ..] => self.ssl_options.push(reading.raw()),
+            ["listeners", "ssl"] => {
+                reading.typed(none, NONE)?;
+                self.ssl_listeners_none = true;
+            }
+            ["listeners", "ssl", name] => {
+                let listener = reading.typed(values::listener, LISTENER)?;
+                self.ssl_listeners.push((name.to_string(), listener));
+            }
+            ["ssl_options", "certfile"] => {
+                settings.ssl_options.certfile = Some(PathBuf::from(reading.typed(text, TEXT)?));
+            }
+            ["ssl_options", "keyfile"] => {
+                settings.ssl_options.keyfile = Some(PathBuf::from(reading.typed(text, TEXT)?));
+            }
+            ["ssl_options", "cacertfile"] => {
+                settings.ssl_options.cacertfile = Some(PathBuf::from(reading.typed(text, TEXT)?));
+            }
+            ["ssl_options", "verify"] => {
+                let peer = reading.typed(verify, VERIFY)?;
+                settings.ssl_options.verify_peer = Some(peer);
+            }
+            ["ssl_options", "fail_if_no_peer_cert"] => {
+                let on = reading.typed(values::boolean, TRUE_OR_FALSE)?;
+                settings.ssl_options.fail_if_no_peer_cert = Some(on);
+            }
             ["cluster_formation", ..] => self.cluster_formation.push(reading.raw()),
             ["management", "tcp", "port"] => {
                 settings.management_port = Some(reading.typed(values::integer, PORT)?);
@@ -237,11 +261,8 @@ impl Builder {
             }
             _ => self.unsupported(entry),
         }
-        // TLS and cluster formation are kept for later but not applied yet.
-        if matches!(
-            key.as_slice(),
-            ["listeners", "ssl", ..] | ["ssl_options", ..] | ["cluster_formation", ..]
-        ) {
+        // Cluster formation is kept for later but not applied yet.
+        if matches!(key.as_slice(), ["cluster_formation", ..]) {
             self.unsupported(entry);
         }
         Ok(())
@@ -279,10 +300,22 @@ impl Builder {
             (None, Some(bytes)) => Some(DiskFreeLimit::Bytes(bytes)),
             (None, None) => None,
         };
-        settings.ssl_listeners = non_empty(self.ssl_listeners);
-        settings.ssl_options = non_empty(self.ssl_options);
+        settings.amqps_listeners = if self.ssl_listeners_none {
+            Some(Vec::new())
+        } else {
+            (!self.ssl_listeners.is_empty()).then(|| by_name(self.ssl_listeners))
+        };
         settings.cluster_formation = non_empty(self.cluster_formation);
         settings
+    }
+}
+
+/// `ssl_options.verify`: whether clients must present a certificate that is checked.
+fn verify(text: &str) -> Option<bool> {
+    match text {
+        "verify_peer" => Some(true),
+        "verify_none" => Some(false),
+        _ => None,
     }
 }
 

@@ -13,7 +13,9 @@ mod values;
 use std::path::Path;
 
 pub use error::{ConfError, SyntaxProblem};
-pub use settings::{DiskFreeLimit, Listener, LogLevel, MemoryWatermark, RawSetting, Settings};
+pub use settings::{
+    DiskFreeLimit, Listener, LogLevel, MemoryWatermark, RawSetting, Settings, SslOptions,
+};
 
 /// Read and parse the configuration file at `path`.
 pub fn load(path: impl AsRef<Path>) -> Result<Settings, ConfError> {

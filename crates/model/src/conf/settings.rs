@@ -60,16 +60,31 @@ pub struct Settings {
     pub disk_free_limit: Option<DiskFreeLimit>,
     /// `log.console.level`. Flag: `--log-level` (via [`LogLevel::tracing_filter`]).
     pub log_console_level: Option<LogLevel>,
-    /// `listeners.ssl` and `listeners.ssl.$name`, unparsed, for the TLS work to come (also
-    /// listed in `unsupported`).
-    pub ssl_listeners: Option<Vec<RawSetting>>,
-    /// `ssl_options` and `ssl_options.*`, unparsed (also listed in `unsupported`).
-    pub ssl_options: Option<Vec<RawSetting>>,
+    /// `listeners.ssl.$name` (sorted by name, numbers numerically): AMQPS listeners;
+    /// `Some(vec![])` for `listeners.ssl = none`. Flag: `--amqps-port`.
+    pub amqps_listeners: Option<Vec<Listener>>,
+    /// `ssl_options.*`: the certificates of the AMQPS listener.
+    pub ssl_options: SslOptions,
     /// `cluster_formation.*`, unparsed (also listed in `unsupported`).
     pub cluster_formation: Option<Vec<RawSetting>>,
     /// Keys RabbitMQ knows that Warren does not apply, with their line, in file order: the
     /// binary logs a warning for each.
     pub unsupported: Vec<(String, usize)>,
+}
+
+/// RabbitMQ's `ssl_options.*` that Warren applies (the others are listed in `unsupported`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SslOptions {
+    /// `ssl_options.certfile`: the server's certificate chain (PEM).
+    pub certfile: Option<PathBuf>,
+    /// `ssl_options.keyfile`: its private key (PEM).
+    pub keyfile: Option<PathBuf>,
+    /// `ssl_options.cacertfile`: the CA bundle client certificates are checked against.
+    pub cacertfile: Option<PathBuf>,
+    /// `ssl_options.verify`: `verify_peer` (true) or `verify_none` (false).
+    pub verify_peer: Option<bool>,
+    /// `ssl_options.fail_if_no_peer_cert`.
+    pub fail_if_no_peer_cert: Option<bool>,
 }
 
 /// One AMQP listener.

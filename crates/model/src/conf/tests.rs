@@ -248,13 +248,18 @@ mqtt.listeners.tcp.default = 1883
 }
 
 #[test]
-fn tls_and_cluster_formation_are_kept_raw_and_reported() {
+fn tls_settings_are_typed_and_cluster_formation_kept_raw_and_reported() {
     let s = ok("
 listeners.ssl.default = 5671
 ssl_options.cacertfile = /etc/rabbitmq/ca.pem
 ssl_options.verify = verify_peer
 cluster_formation.peer_discovery_backend = classic_config
 cluster_formation.classic_config.nodes.1 = rabbit@hostname1
+ssl_options.certfile = /etc/rabbitmq/server.pem
+ssl_options.keyfile = /etc/rabbitmq/server.key
+ssl_options.fail_if_no_peer_cert = true
+ssl_options.depth = 2
+listeners.ssl.other = 127.0.0.1:5681
 ");
     let raw = |key: &str, value: &str, line| RawSetting {
         key: key.into(),
@@ -262,15 +267,27 @@ cluster_formation.classic_config.nodes.1 = rabbit@hostname1
         line,
     };
     assert_eq!(
-        s.ssl_listeners,
-        Some(vec![raw("listeners.ssl.default", "5671", 2)])
+        s.amqps_listeners,
+        Some(vec![
+            Listener {
+                ip: None,
+                port: 5671
+            },
+            Listener {
+                ip: Some("127.0.0.1".parse().unwrap()),
+                port: 5681
+            },
+        ])
     );
     assert_eq!(
         s.ssl_options,
-        Some(vec![
-            raw("ssl_options.cacertfile", "/etc/rabbitmq/ca.pem", 3),
-            raw("ssl_options.verify", "verify_peer", 4),
-        ])
+        SslOptions {
+            certfile: Some("/etc/rabbitmq/server.pem".into()),
+            keyfile: Some("/etc/rabbitmq/server.key".into()),
+            cacertfile: Some("/etc/rabbitmq/ca.pem".into()),
+            verify_peer: Some(true),
+            fail_if_no_peer_cert: Some(true),
+        }
     );
     assert_eq!(
         s.cluster_formation,
@@ -287,8 +304,16 @@ cluster_formation.classic_config.nodes.1 = rabbit@hostname1
             ),
         ])
     );
+    // Cluster formation and the ssl_options Warren does not apply are reported.
     let lines: Vec<usize> = s.unsupported.iter().map(|(_, line)| *line).collect();
-    assert_eq!(lines, [2, 3, 4, 5, 6]);
+    assert_eq!(lines, [5, 6, 10]);
+    assert_eq!(ok("listeners.ssl = none").amqps_listeners, Some(vec![]));
+    assert_eq!(
+        ok("ssl_options.verify = verify_none")
+            .ssl_options
+            .verify_peer,
+        Some(false)
+    );
 }
 
 #[test]

@@ -1,0 +1,222 @@
+"""AMQPS as RabbitMQ configures it (`listeners.ssl.*`, `ssl_options.*` in rabbitmq.conf):
+pika over TLS against a PKI the test makes with openssl (tls_helpers.py). The server's
+certificate is checked by the client; with `verify_peer` the client's by the server, and
+with `fail_if_no_peer_cert` a client without one is turned away, as is one whose
+certificate another CA signed. A server certificate that expired fails the client's check.
+SIGHUP reloads the certificates for new connections. Warrens of this module's own."""
+
+import os
+import signal
+import socket
+import subprocess
+import ssl
+import time
+
+import pika
+import pika.exceptions
+import pytest
+
+from conftest import own_warren
+from mgmt_helpers import Mgmt
+from tls_helpers import key, make_pki, pem
+
+
+# How a failed TLS handshake reaches a pika user: pika re-raises the ssl module's error, or
+# reports the connection lost when the server's alert comes after the client's handshake
+# (a refused client certificate under TLS 1.3).
+REFUSED = (pika.exceptions.AMQPConnectionError, ssl.SSLError, ConnectionError)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def conf(pki, cert="server", verify_peer=False, fail_if_no_peer_cert=False):
+    return "\n".join([
+        "listeners.ssl.default = 127.0.0.1:0",
+        f"ssl_options.certfile = {pem(pki[cert])}",
+        f"ssl_options.keyfile = {key(pki[cert])}",
+        f"ssl_options.cacertfile = {pem(pki['ca'])}",
+        f"ssl_options.verify = {'verify_peer' if verify_peer else 'verify_none'}",
+        f"ssl_options.fail_if_no_peer_cert = {'true' if fail_if_no_peer_cert else 'false'}",
+        "",
+    ])
+
+
+def start(tmp_path, text):
+    proc, _host, port = own_warren(tmp_path, [], conf=text, why="listens for AMQPS")
+    assert proc.amqps_port, "no 'listening amqps' line"
+    proc.amqp_port = port
+    return proc
+
+
+def client_context(pki, client=None, ca="ca"):
+    ctx = ssl.create_default_context(cafile=pem(pki[ca]))
+    if client:
+        ctx.load_cert_chain(pem(pki[client]), key(pki[client]))
+    return ctx
+
+
+def connect(proc, ctx, server_hostname="localhost"):
+    params = pika.ConnectionParameters(
+        host="127.0.0.1", port=proc.amqps_port,
+        ssl_options=pika.SSLOptions(ctx, server_hostname),
+        connection_attempts=1, socket_timeout=5, blocked_connection_timeout=5)
+    return pika.BlockingConnection(params)
+
+
+def round_trip(conn, n=200, size=50_000):
+    """Publish with confirms and consume back, bodies big enough to span TLS records."""
+    ch = conn.channel()
+    ch.confirm_delivery()
+    q = ch.queue_declare("", exclusive=True).method.queue
+    bodies = [os.urandom(size) for _ in range(n)]
+    for b in bodies:
+        ch.basic_publish("", q, b)
+    got = []
+    for method, _props, body in ch.consume(q, inactivity_timeout=10):
+        assert method is not None, f"stopped after {len(got)}"
+        got.append(body)
+        ch.basic_ack(method.delivery_tag)
+        if len(got) == n:
+            break
+    assert got == bodies
+
+
+def test_amqps_carries_messages_and_plain_amqp_still_works(pki, tmp_path):
+    proc = start(tmp_path, conf(pki))
+    try:
+        conn = connect(proc, client_context(pki))
+        round_trip(conn)
+        conn.close()
+        # The plain listener is unaffected.
+        plain = pika.BlockingConnection(pika.ConnectionParameters(host="127.0.0.1", port=proc.amqp_port))
+        plain.channel().queue_declare("", exclusive=True)
+        plain.close()
+        # Plain AMQP and garbage on the TLS port are dropped without harm.
+        for junk in (b"AMQP\x00\x00\x09\x01", b"\x16\x03\x01\xff\xff" + b"x" * 100, os.urandom(4096)):
+            with socket.create_connection(("127.0.0.1", proc.amqps_port), timeout=5) as s:
+                s.sendall(junk)
+                s.settimeout(5)
+                try:
+                    while s.recv(4096):
+                        pass
+                except ConnectionResetError:
+                    pass
+        conn = connect(proc, client_context(pki))
+        conn.channel().queue_declare("", exclusive=True)
+        conn.close()
+        # The management API lists the listener as RabbitMQ does, and its health check finds it.
+        api = Mgmt(f"http://127.0.0.1:{proc.mgmt_port}")
+        listeners = api.json("/api/overview")["listeners"]
+        assert {"protocol": "amqp/ssl", "port": proc.amqps_port} in [
+            {"protocol": entry["protocol"], "port": entry["port"]} for entry in listeners]
+        assert api.get("/api/health/checks/protocol-listener/amqps").status == 200
+    finally:
+        proc.stop()
+
+
+def test_a_client_checks_the_server_certificate(pki, tmp_path):
+    proc = start(tmp_path, conf(pki))
+    try:
+        # Trusting another CA only: the server's certificate does not verify.
+        with pytest.raises(REFUSED):
+            connect(proc, client_context(pki, ca="other_ca"))
+        # The name must match too.
+        with pytest.raises(REFUSED):
+            connect(proc, client_context(pki), server_hostname="not-this-host")
+    finally:
+        proc.stop()
+
+
+def test_an_expired_server_certificate_fails_the_clients_check(pki, tmp_path):
+    proc = start(tmp_path, conf(pki, cert="expired"))
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError, match="expired"):
+            connect(proc, client_context(pki))
+    finally:
+        proc.stop()
+
+
+def test_verify_peer_with_fail_if_no_peer_cert_needs_a_certificate_from_the_ca(pki, tmp_path):
+    proc = start(tmp_path, conf(pki, verify_peer=True, fail_if_no_peer_cert=True))
+    try:
+        conn = connect(proc, client_context(pki, client="client"))
+        round_trip(conn, n=20, size=1000)
+        conn.close()
+        with pytest.raises(REFUSED):
+            connect(proc, client_context(pki))
+        with pytest.raises(REFUSED):
+            connect(proc, client_context(pki, client="other_client"))
+        # Refused clients never reached the broker: the listener still serves.
+        connect(proc, client_context(pki, client="client")).close()
+    finally:
+        proc.stop()
+
+
+def test_verify_peer_without_fail_if_no_peer_cert_lets_clients_without_one_in(pki, tmp_path):
+    proc = start(tmp_path, conf(pki, verify_peer=True, fail_if_no_peer_cert=False))
+    try:
+        connect(proc, client_context(pki)).close()
+        connect(proc, client_context(pki, client="client")).close()
+        # A certificate that does not verify is still refused.
+        with pytest.raises(REFUSED):
+            connect(proc, client_context(pki, client="other_client"))
+    finally:
+        proc.stop()
+
+
+def test_sighup_reloads_the_certificates_for_new_connections(pki, tmp_path):
+    # Start with the expired certificate in place, then put the good one at the same paths.
+    live = tmp_path / "live"
+    live.mkdir()
+    cert, k = live / "server.pem", live / "server.key"
+    cert.write_bytes(open(pem(pki["expired"]), "rb").read())
+    k.write_bytes(open(key(pki["expired"]), "rb").read())
+    text = conf(pki).replace(pem(pki["server"]), str(cert)).replace(key(pki["server"]), str(k))
+    proc = start(tmp_path, text)
+    try:
+        with pytest.raises(REFUSED):
+            connect(proc, client_context(pki))
+        cert.write_bytes(open(pem(pki["server"]), "rb").read())
+        k.write_bytes(open(key(pki["server"]), "rb").read())
+        os.kill(proc.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                conn = connect(proc, client_context(pki))
+                break
+            except REFUSED:
+                assert time.monotonic() < deadline, "the new certificate was not taken"
+                time.sleep(0.1)
+        round_trip(conn, n=10, size=100)
+        conn.close()
+        assert any("TLS certificates reloaded" in line for line in proc.tail(200))
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("problem", ["missing certificate", "key of another certificate", "verify_peer without a CA"])
+def test_a_listener_that_cannot_load_its_certificates_stops_warren_with_the_reason(pki, tmp_path, problem):
+    binary = os.environ.get("WARREN_BIN")
+    if not binary:
+        pytest.skip("starts warren itself: needs WARREN_BIN")
+    text = conf(pki, verify_peer=True)
+    if problem == "missing certificate":
+        text = text.replace(pem(pki["server"]), str(tmp_path / "nowhere.pem"))
+        reason = "nowhere.pem"
+    elif problem == "key of another certificate":
+        text = text.replace(key(pki["server"]), key(pki["client"]))
+        reason = "AMQPS certificates"
+    else:
+        text = "\n".join(line for line in text.splitlines() if "cacertfile" not in line)
+        reason = "cacertfile"
+    (tmp_path / "rabbitmq.conf").write_text(text)
+    (tmp_path / "data").mkdir()
+    done = subprocess.run(
+        [binary, "--config", str(tmp_path / "rabbitmq.conf"), "--bind", "127.0.0.1", "--amqp-port", "0",
+         "--mgmt-port", "0", "--prometheus-port", "0", "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert reason in done.stdout + done.stderr
