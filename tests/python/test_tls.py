@@ -220,3 +220,80 @@ def test_a_listener_that_cannot_load_its_certificates_stops_warren_with_the_reas
         capture_output=True, text=True, timeout=30)
     assert done.returncode != 0
     assert reason in done.stdout + done.stderr
+
+
+def https_get(port, path, ctx, auth=("guest", "guest")):
+    import base64
+    import http.client
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    conn.request("GET", path, headers={"Authorization": f"Basic {token}"})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp.status, body
+
+
+def test_management_and_prometheus_over_https_only(pki, tmp_path):
+    """management.ssl.* and prometheus.ssl.* as RabbitMQ takes them: with only the TLS port
+    configured, the API, the UI and the metrics are served over HTTPS and not over HTTP."""
+    text = "\n".join([
+        "management.ssl.port = 0",
+        "management.ssl.ip = 127.0.0.1",
+        f"management.ssl.certfile = {pem(pki['server'])}",
+        f"management.ssl.keyfile = {key(pki['server'])}",
+        "prometheus.ssl.port = 0",
+        "prometheus.ssl.ip = 127.0.0.1",
+        f"prometheus.ssl.certfile = {pem(pki['server'])}",
+        f"prometheus.ssl.keyfile = {key(pki['server'])}",
+        "",
+    ])
+    binary = os.environ.get("WARREN_BIN")
+    if not binary:
+        pytest.skip("starts warren with a configuration of its own: needs WARREN_BIN")
+    (tmp_path / "rabbitmq.conf").write_text(text)
+    (tmp_path / "data").mkdir()
+    # Started without --mgmt-port / --prometheus-port, as a deployment would be.
+    proc = subprocess.Popen(
+        [binary, "--config", str(tmp_path / "rabbitmq.conf"), "--bind", "127.0.0.1", "--amqp-port", "0",
+         "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ports, lines = {}, []
+        deadline = time.monotonic() + 30
+        while "amqp" not in ports and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            for name in ("management-https", "prometheus-https", "management", "prometheus", "amqp"):
+                marker = f"listening {name} "
+                if marker in line:
+                    ports[name] = int(line.rsplit(":", 1)[1])
+                    break
+        assert {"management-https", "prometheus-https", "amqp"} <= set(ports), "".join(lines)
+        assert "management" not in ports and "prometheus" not in ports, "plain HTTP still served"
+        ctx = client_context(pki)
+        status, body = https_get(ports["management-https"], "/api/overview", ctx)
+        assert status == 200, body
+        listeners = {entry["protocol"] for entry in __import__("json").loads(body)["listeners"]}
+        assert "https" in listeners and "http" not in listeners
+        status, body = https_get(ports["management-https"], "/", ctx)
+        assert status == 200 and b"<html" in body.lower()
+        status, body = https_get(ports["prometheus-https"], "/metrics", ctx)
+        assert status == 200 and b"rabbitmq_identity_info" in body
+        # An HTTPS client that does not trust the CA is refused by its own check.
+        with pytest.raises(ssl.SSLError):
+            https_get(ports["management-https"], "/api/overview", client_context(pki, ca="other_ca"))
+        # Plain HTTP on the HTTPS port gets nothing useful, and the listener carries on.
+        with socket.create_connection(("127.0.0.1", ports["management-https"]), timeout=5) as s:
+            s.sendall(b"GET /api/overview HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.settimeout(5)
+            try:
+                assert b"200 OK" not in s.recv(4096)
+            except (ConnectionResetError, socket.timeout):
+                pass
+        assert https_get(ports["management-https"], "/api/overview", ctx)[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -57,15 +57,20 @@ pub struct Api {
     /// This node's name (`warren@HOST`), where RabbitMQ shows `rabbit@HOST`.
     pub node: String,
     pub started: Instant,
-    pub amqp_addr: SocketAddr,
-    /// The AMQPS listener's address, if one runs.
-    pub amqps_addr: Option<SocketAddr>,
-    pub http_addr: SocketAddr,
+    /// The node's listeners as RabbitMQ lists them: (protocol, address), the protocol one
+    /// of `amqp`, `amqp/ssl`, `http`, `https`, `http/prometheus`, `https/prometheus`.
+    pub listeners: Vec<(&'static str, SocketAddr)>,
     pub rates: rates::Rates,
 }
 
 impl Api {
+    /// An API for a node with an AMQP listener at `amqp_addr` and the API's own at
+    /// `http_addr` (more with [`Api::with_listener`]).
     pub fn new(broker: Arc<Broker>, amqp_addr: SocketAddr, http_addr: SocketAddr) -> Self {
+        Self::with_listeners(broker, vec![("amqp", amqp_addr), ("http", http_addr)])
+    }
+
+    pub fn with_listeners(broker: Arc<Broker>, listeners: Vec<(&'static str, SocketAddr)>) -> Self {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "localhost".into());
@@ -73,23 +78,24 @@ impl Api {
             broker,
             node: format!("warren@{host}"),
             started: Instant::now(),
-            amqp_addr,
-            amqps_addr: None,
-            http_addr,
+            listeners,
             rates: rates::Rates::default(),
         }
     }
 
-    /// The AMQPS listener's address, when there is one (listed as `amqp/ssl`).
-    pub fn with_amqps(mut self, addr: Option<SocketAddr>) -> Self {
-        self.amqps_addr = addr;
-        self
+    /// The address of the listener for `protocol`, if one runs.
+    pub fn listener(&self, protocol: &str) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .map(|(_, at)| *at)
     }
 }
 
 /// Serve the API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<warren_tls::ServerTls>>,
     api: Arc<Api>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -100,7 +106,7 @@ pub async fn serve(
             api.rates.prune();
         }
     });
-    let served = server::run(listener, app, shutdown).await;
+    let served = server::run(listener, tls, app, shutdown).await;
     pruner.abort();
     served
 }

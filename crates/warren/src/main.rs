@@ -11,7 +11,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio::net::TcpListener;
 use warren_broker::config::{memory_high_watermark, Watermark};
 use warren_broker::{Broker, Config};
-use warren_model::conf::{MemoryWatermark, Settings};
+use warren_model::conf::{HttpsListener, MemoryWatermark, Settings, SslOptions};
 
 /// Messages are allocated on the publisher's thread and freed on the consumer's; mimalloc
 /// handles that cross-thread pattern without the arena lock contention glibc shows.
@@ -166,25 +166,38 @@ fn main() -> anyhow::Result<()> {
             tracing::warn!(key, line, "configuration key not applied by Warren");
         }
     }
-    let amqps = amqps_listener(&cli, &file)?;
+    let tls = tls_specs(&matches, &cli, &file)?;
     let config = configure(&matches, cli, file);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_park(reclaim::on_park)
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(config, amqps))
+    runtime.block_on(run(config, tls))
 }
 
-/// Where the AMQPS listener goes and the certificates it serves: `--amqps-port` or the
-/// first `listeners.ssl.*`, with `ssl_options.*` (certfile and keyfile required).
-struct AmqpsSpec {
+/// A TLS listener to start: where, and the certificates it serves.
+struct TlsSpec {
     bind: Option<IpAddr>,
     port: u16,
     files: warren_tls::TlsFiles,
 }
 
-fn amqps_listener(cli: &Cli, file: &Settings) -> anyhow::Result<Option<AmqpsSpec>> {
+/// The TLS listeners the configuration asks for, and whether the plain HTTP ones stay.
+struct TlsSpecs {
+    /// `--amqps-port` or the first `listeners.ssl.*`, with `ssl_options.*`.
+    amqps: Option<TlsSpec>,
+    /// `management.ssl.*`.
+    management: Option<TlsSpec>,
+    /// `prometheus.ssl.*`.
+    prometheus: Option<TlsSpec>,
+    /// As in RabbitMQ, a plugin configured for HTTPS only (its `.ssl.port` set and no
+    /// `.tcp.port`, no flag) has no plain HTTP listener.
+    management_http: bool,
+    prometheus_http: bool,
+}
+
+fn tls_specs(m: &ArgMatches, cli: &Cli, file: &Settings) -> anyhow::Result<TlsSpecs> {
     let from_file = file
         .amqps_listeners
         .as_ref()
@@ -192,26 +205,72 @@ fn amqps_listener(cli: &Cli, file: &Settings) -> anyhow::Result<Option<AmqpsSpec
     if file.amqps_listeners.as_ref().is_some_and(|l| l.len() > 1) {
         tracing::warn!("several listeners.ssl entries: Warren listens on the first only");
     }
-    let (bind, port) = match (cli.amqps_port, from_file) {
-        (Some(port), _) => (None, port),
-        (None, Some(l)) => (l.ip, l.port),
-        (None, None) => return Ok(None),
+    let amqps = match (cli.amqps_port, from_file) {
+        (Some(port), _) => Some((None, port)),
+        (None, Some(l)) => Some((l.ip, l.port)),
+        (None, None) => None,
     };
-    let ssl = &file.ssl_options;
+    let amqps = amqps
+        .map(|(bind, port)| -> anyhow::Result<TlsSpec> {
+            Ok(TlsSpec {
+                bind,
+                port,
+                files: tls_files(&file.ssl_options, "ssl_options")?,
+            })
+        })
+        .transpose()?;
+    let https = |l: &HttpsListener, prefix: &str| -> anyhow::Result<Option<TlsSpec>> {
+        l.port
+            .map(|port| {
+                Ok(TlsSpec {
+                    bind: l.ip,
+                    port,
+                    files: tls_files(&l.tls, prefix)?,
+                })
+            })
+            .transpose()
+    };
+    let flag_given =
+        |id: &str| !matches!(m.value_source(id), None | Some(ValueSource::DefaultValue));
+    Ok(TlsSpecs {
+        amqps,
+        management: https(&file.management_ssl, "management.ssl")?,
+        prometheus: https(&file.prometheus_ssl, "prometheus.ssl")?,
+        management_http: file.management_ssl.port.is_none()
+            || file.management_port.is_some()
+            || flag_given("mgmt_port"),
+        prometheus_http: file.prometheus_ssl.port.is_none()
+            || file.prometheus_port.is_some()
+            || flag_given("prometheus_port"),
+    })
+}
+
+/// A TLS listener's files from its certificate keys (`PREFIX.certfile`, …).
+fn tls_files(ssl: &SslOptions, prefix: &str) -> anyhow::Result<warren_tls::TlsFiles> {
     let (Some(cert), Some(key)) = (ssl.certfile.clone(), ssl.keyfile.clone()) else {
-        anyhow::bail!("an AMQPS listener needs ssl_options.certfile and ssl_options.keyfile in the configuration file");
+        anyhow::bail!(
+            "a TLS listener needs {prefix}.certfile and {prefix}.keyfile in the configuration file"
+        );
     };
-    Ok(Some(AmqpsSpec {
-        bind,
-        port,
-        files: warren_tls::TlsFiles {
-            cert,
-            key,
-            ca: ssl.cacertfile.clone(),
-            verify_peer: ssl.verify_peer.unwrap_or(false),
-            fail_if_no_peer_cert: ssl.fail_if_no_peer_cert.unwrap_or(false),
-        },
-    }))
+    Ok(warren_tls::TlsFiles {
+        cert,
+        key,
+        ca: ssl.cacertfile.clone(),
+        verify_peer: ssl.verify_peer.unwrap_or(false),
+        fail_if_no_peer_cert: ssl.fail_if_no_peer_cert.unwrap_or(false),
+    })
+}
+
+/// Bind a TLS listener and load its certificates (`what` names it in errors).
+async fn listen_tls(
+    spec: TlsSpec,
+    default_bind: IpAddr,
+    what: &str,
+) -> anyhow::Result<(TcpListener, Arc<warren_tls::ServerTls>)> {
+    let tls =
+        warren_tls::ServerTls::load(spec.files).with_context(|| format!("{what} certificates"))?;
+    let listener = listen(spec.bind.unwrap_or(default_bind), spec.port).await?;
+    Ok((listener, Arc::new(tls)))
 }
 
 /// The value a flag (or its environment variable) gives, else the configuration file's,
@@ -331,7 +390,7 @@ fn raise_open_file_limit() -> u64 {
     }
 }
 
-async fn run(config: Config, amqps: Option<AmqpsSpec>) -> anyhow::Result<()> {
+async fn run(config: Config, tls: TlsSpecs) -> anyhow::Result<()> {
     let open_files = raise_open_file_limit();
     tracing::info!(open_files, "open-file limit");
     std::fs::create_dir_all(&config.data_dir)
@@ -339,29 +398,50 @@ async fn run(config: Config, amqps: Option<AmqpsSpec>) -> anyhow::Result<()> {
     let listener = listen(config.bind, config.amqp_port).await?;
     let bound = listener.local_addr()?;
     let mgmt_bind = config.mgmt_bind.unwrap_or(config.bind);
-    let mgmt_listener = listen(mgmt_bind, config.mgmt_port).await?;
-    let mgmt_bound = mgmt_listener.local_addr()?;
-    let metrics_listener = listen(mgmt_bind, config.prometheus_port).await?;
-    let metrics_bound = metrics_listener.local_addr()?;
-    let amqps = match amqps {
+    // (protocol, listener, its TLS configuration) for every HTTP(S) listener.
+    let mut http = Vec::new();
+    if tls.management_http {
+        http.push(("http", listen(mgmt_bind, config.mgmt_port).await?, None));
+    }
+    if let Some(spec) = tls.management {
+        let (l, t) = listen_tls(spec, mgmt_bind, "management.ssl").await?;
+        http.push(("https", l, Some(t)));
+    }
+    if tls.prometheus_http {
+        http.push((
+            "http/prometheus",
+            listen(mgmt_bind, config.prometheus_port).await?,
+            None,
+        ));
+    }
+    if let Some(spec) = tls.prometheus {
+        let (l, t) = listen_tls(spec, mgmt_bind, "prometheus.ssl").await?;
+        http.push(("https/prometheus", l, Some(t)));
+    }
+    let amqps = match tls.amqps {
         Some(spec) => {
-            let tls = warren_tls::ServerTls::load(spec.files).context("AMQPS certificates")?;
-            let listener = listen(spec.bind.unwrap_or(config.bind), spec.port).await?;
-            Some(warren_amqp::server::TlsListener {
-                listener,
-                tls: Arc::new(tls),
-            })
+            let (listener, tls) = listen_tls(spec, config.bind, "AMQPS").await?;
+            Some(warren_amqp::server::TlsListener { listener, tls })
         }
         None => None,
     };
-    let amqps_bound = match &amqps {
-        Some(l) => Some(l.listener.local_addr()?),
-        None => None,
-    };
+    let mut reloadable: Vec<Arc<warren_tls::ServerTls>> =
+        http.iter().filter_map(|(_, _, t)| t.clone()).collect();
+    let mut listed = vec![("amqp", bound)];
+    if let Some(l) = &amqps {
+        listed.push(("amqp/ssl", l.listener.local_addr()?));
+        reloadable.push(Arc::clone(&l.tls));
+    }
+    for (protocol, l, _) in &http {
+        if matches!(*protocol, "http" | "https") {
+            listed.push((protocol, l.local_addr()?));
+        }
+    }
     let broker = Broker::new(config)?;
-    let api = Arc::new(
-        warren_mgmt::Api::new(Arc::clone(&broker), bound, mgmt_bound).with_amqps(amqps_bound),
-    );
+    let api = Arc::new(warren_mgmt::Api::with_listeners(
+        Arc::clone(&broker),
+        listed,
+    ));
     let identity = warren_mgmt::prometheus::Identity::new(&api.node);
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     let stopped = move || {
@@ -370,26 +450,45 @@ async fn run(config: Config, amqps: Option<AmqpsSpec>) -> anyhow::Result<()> {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let api_task = tokio::spawn(warren_mgmt::serve(mgmt_listener, api, stopped()));
-    let metrics_task = tokio::spawn(warren_mgmt::prometheus::serve(
-        metrics_listener,
-        Arc::clone(&broker),
-        identity,
-        stopped(),
-    ));
-    tracing::info!("listening management {mgmt_bound}");
-    tracing::info!("listening prometheus {metrics_bound}");
+    let mut tasks = Vec::new();
+    for (protocol, l, t) in http {
+        let at = l.local_addr()?;
+        let task = if protocol.ends_with("prometheus") {
+            let name = if t.is_some() {
+                "prometheus-https"
+            } else {
+                "prometheus"
+            };
+            tracing::info!("listening {name} {at}");
+            tokio::spawn(warren_mgmt::prometheus::serve(
+                l,
+                t,
+                Arc::clone(&broker),
+                identity.clone(),
+                stopped(),
+            ))
+        } else {
+            let name = if t.is_some() {
+                "management-https"
+            } else {
+                "management"
+            };
+            tracing::info!("listening {name} {at}");
+            tokio::spawn(warren_mgmt::serve(l, t, Arc::clone(&api), stopped()))
+        };
+        tasks.push((protocol, task));
+    }
     // AMQPS first: tools wait for the "listening amqp" line and read the others before it.
-    if let Some(at) = amqps_bound {
-        tracing::info!("listening amqps {at}");
+    if let Some(l) = &amqps {
+        tracing::info!("listening amqps {}", l.listener.local_addr()?);
     }
     tracing::info!("listening amqp {bound}");
-    if let Some(l) = &amqps {
-        tokio::spawn(reload_on_sighup(Arc::clone(&l.tls)));
+    if !reloadable.is_empty() {
+        tokio::spawn(reload_on_sighup(reloadable));
     }
     warren_amqp::server::run(listener, amqps, broker, shutdown_signal()).await;
     let _ = stop_http.send(true);
-    for (name, task) in [("management", api_task), ("prometheus", metrics_task)] {
+    for (name, task) in tasks {
         match tokio::time::timeout(Duration::from_secs(5), task).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, listener = name, "listener failed"),
             Ok(_) => {}
@@ -455,16 +554,21 @@ fn parse_watermark(text: &str) -> Result<Watermark, String> {
 
 /// SIGHUP reads the certificates again (RabbitMQ needs `rabbitmqctl eval` for this): new
 /// connections get the new ones; on error the old ones stay and the error is logged.
-async fn reload_on_sighup(tls: Arc<warren_tls::ServerTls>) {
+async fn reload_on_sighup(listeners: Vec<Arc<warren_tls::ServerTls>>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
-        match tls.reload() {
-            Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
-            Err(e) => {
-                tracing::error!(error = %e, "SIGHUP: TLS certificates not reloaded, keeping the ones in use")
+        for tls in &listeners {
+            let cert = tls.files().cert.display();
+            match tls.reload() {
+                Ok(()) => tracing::info!(%cert, "SIGHUP: TLS certificates reloaded"),
+                Err(e) => tracing::error!(
+                    %cert,
+                    error = %e,
+                    "SIGHUP: TLS certificates not reloaded, keeping the ones in use"
+                ),
             }
         }
     }

@@ -69,11 +69,12 @@ struct Metrics {
 /// Serve the metrics on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<warren_tls::ServerTls>>,
     broker: Arc<Broker>,
     identity: Identity,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::server::run(listener, router(broker, identity), shutdown).await
+    crate::server::run(listener, tls, router(broker, identity), shutdown).await
 }
 
 pub fn router(broker: Arc<Broker>, identity: Identity) -> Router {

@@ -73,22 +73,30 @@ fn exchange_types() -> Value {
 }
 
 fn listeners(api: &Api) -> Value {
-    let listener = |protocol: &str, at: std::net::SocketAddr| {
-        j!({"node": api.node, "protocol": protocol, "ip_address": at.ip().to_string(),
-            "port": at.port(), "socket_opts": {}})
-    };
-    let mut out = vec![listener("amqp", api.amqp_addr)];
-    if let Some(at) = api.amqps_addr {
-        out.push(listener("amqp/ssl", at));
-    }
-    out.push(listener("http", api.http_addr));
-    Value::Array(out)
+    api.listeners
+        .iter()
+        .map(|(protocol, at)| {
+            j!({"node": api.node, "protocol": protocol, "ip_address": at.ip().to_string(),
+                "port": at.port(), "socket_opts": {}})
+        })
+        .collect()
 }
 
+/// The management UI's web contexts: one per listener serving it (HTTP, HTTPS).
 fn contexts(api: &Api) -> Value {
-    j!([{ "ssl_opts": [], "node": api.node, "description": "Warren Management",
-          "path": "/", "ip": api.http_addr.ip().to_string(),
-          "port": api.http_addr.port().to_string() }])
+    api.listeners
+        .iter()
+        .filter(|(protocol, _)| matches!(*protocol, "http" | "https"))
+        .map(|(protocol, at)| {
+            let ssl = if *protocol == "https" {
+                j!([{"protocol": "https"}])
+            } else {
+                j!([])
+            };
+            j!({ "ssl_opts": ssl, "node": api.node, "description": "Warren Management",
+                 "path": "/", "ip": at.ip().to_string(), "port": at.port().to_string() })
+        })
+        .collect()
 }
 
 async fn overview(
@@ -259,6 +267,7 @@ fn protocol_name(text: &str) -> &str {
     match text {
         "amqp" | "amqp091" | "amqp0-9-1" | "amqp0.9.1" | "amqp0_9_1" => "amqp",
         "amqps" | "amqp/ssl" | "amqp091/ssl" => "amqp/ssl",
+        "https" | "management/ssl" => "https",
         "http" | "management" => "http",
         other => other,
     }
@@ -271,10 +280,7 @@ async fn protocol_listener(
     Path(protocol): Path<String>,
 ) -> Response {
     let wanted = protocol_name(&protocol);
-    let mut running = vec!["http", "amqp"];
-    if api.amqps_addr.is_some() {
-        running.push("amqp/ssl");
-    }
+    let running: Vec<&str> = api.listeners.iter().map(|(p, _)| *p).collect();
     if running.contains(&wanted) {
         return json(j!({ "status": "ok", "protocol": wanted }));
     }
@@ -310,7 +316,7 @@ async fn port_listener(
     _caller: Caller,
     Path(port): Path<String>,
 ) -> Response {
-    let listening = [api.amqp_addr.port(), api.http_addr.port()];
+    let listening: Vec<u16> = api.listeners.iter().map(|(_, at)| at.port()).collect();
     match port.parse::<u16>() {
         Ok(p) if listening.contains(&p) => json(j!({ "status": "ok", "port": p })),
         Ok(p) => (

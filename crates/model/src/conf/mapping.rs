@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::ConfError;
 use super::known_keys;
-use super::settings::{DiskFreeLimit, Listener, MemoryWatermark, RawSetting, Settings};
+use super::settings::{DiskFreeLimit, Listener, MemoryWatermark, RawSetting, Settings, SslOptions};
 use super::syntax::Entry;
 use super::values;
 
@@ -143,22 +143,26 @@ impl Builder {
                 let listener = reading.typed(values::listener, LISTENER)?;
                 self.ssl_listeners.push((name.to_string(), listener));
             }
-            ["ssl_options", "certfile"] => {
-                settings.ssl_options.certfile = Some(PathBuf::from(reading.typed(text, TEXT)?));
+            ["ssl_options", option] => {
+                if !ssl_option(reading, option, &mut settings.ssl_options)? {
+                    self.unsupported(entry);
+                }
             }
-            ["ssl_options", "keyfile"] => {
-                settings.ssl_options.keyfile = Some(PathBuf::from(reading.typed(text, TEXT)?));
-            }
-            ["ssl_options", "cacertfile"] => {
-                settings.ssl_options.cacertfile = Some(PathBuf::from(reading.typed(text, TEXT)?));
-            }
-            ["ssl_options", "verify"] => {
-                let peer = reading.typed(verify, VERIFY)?;
-                settings.ssl_options.verify_peer = Some(peer);
-            }
-            ["ssl_options", "fail_if_no_peer_cert"] => {
-                let on = reading.typed(values::boolean, TRUE_OR_FALSE)?;
-                settings.ssl_options.fail_if_no_peer_cert = Some(on);
+            [plugin @ ("management" | "prometheus"), "ssl", option] => {
+                let https = if *plugin == "management" {
+                    &mut settings.management_ssl
+                } else {
+                    &mut settings.prometheus_ssl
+                };
+                match *option {
+                    "port" => https.port = Some(reading.typed(values::integer, PORT)?),
+                    "ip" => https.ip = Some(reading.typed(values::ip, IP)?),
+                    option => {
+                        if !ssl_option(reading, option, &mut https.tls)? {
+                            self.unsupported(entry);
+                        }
+                    }
+                }
             }
             ["cluster_formation", ..] => self.cluster_formation.push(reading.raw()),
             ["management", "tcp", "port"] => {
@@ -308,6 +312,22 @@ impl Builder {
         settings.cluster_formation = non_empty(self.cluster_formation);
         settings
     }
+}
+
+/// A certificate key Warren applies (the same under `ssl_options.`, `management.ssl.` and
+/// `prometheus.ssl.`) into `tls`; false for the others (`versions.N`, `ciphers.N`, …).
+fn ssl_option(reading: &Reading, option: &str, tls: &mut SslOptions) -> Result<bool, ConfError> {
+    match option {
+        "certfile" => tls.certfile = Some(PathBuf::from(reading.typed(text, TEXT)?)),
+        "keyfile" => tls.keyfile = Some(PathBuf::from(reading.typed(text, TEXT)?)),
+        "cacertfile" => tls.cacertfile = Some(PathBuf::from(reading.typed(text, TEXT)?)),
+        "verify" => tls.verify_peer = Some(reading.typed(verify, VERIFY)?),
+        "fail_if_no_peer_cert" => {
+            tls.fail_if_no_peer_cert = Some(reading.typed(values::boolean, TRUE_OR_FALSE)?);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// `ssl_options.verify`: whether clients must present a certificate that is checked.

@@ -65,6 +65,10 @@ pub struct Settings {
     pub amqps_listeners: Option<Vec<Listener>>,
     /// `ssl_options.*`: the certificates of the AMQPS listener.
     pub ssl_options: SslOptions,
+    /// `management.ssl.*`: the management API and UI over HTTPS.
+    pub management_ssl: HttpsListener,
+    /// `prometheus.ssl.*`: Prometheus metrics over HTTPS.
+    pub prometheus_ssl: HttpsListener,
     /// `cluster_formation.*`, unparsed (also listed in `unsupported`).
     pub cluster_formation: Option<Vec<RawSetting>>,
     /// Keys RabbitMQ knows that Warren does not apply, with their line, in file order: the
@@ -85,6 +89,17 @@ pub struct SslOptions {
     pub verify_peer: Option<bool>,
     /// `ssl_options.fail_if_no_peer_cert`.
     pub fail_if_no_peer_cert: Option<bool>,
+}
+
+/// An HTTPS listener of a plugin (`management.ssl.*`, `prometheus.ssl.*`): its port and
+/// address, and the same certificate keys as `ssl_options.*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpsListener {
+    /// `.ssl.port`: set, the listener runs.
+    pub port: Option<u16>,
+    /// `.ssl.ip`.
+    pub ip: Option<IpAddr>,
+    pub tls: SslOptions,
 }
 
 /// One AMQP listener.

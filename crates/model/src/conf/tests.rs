@@ -476,3 +476,34 @@ fn no_input_makes_the_parser_panic() {
         texts = longer;
     }
 }
+
+#[test]
+fn management_and_prometheus_https_listeners_take_the_same_certificate_keys() {
+    let s = ok("
+management.ssl.port = 15671
+management.ssl.certfile = /etc/rabbitmq/m.pem
+management.ssl.keyfile = /etc/rabbitmq/m.key
+management.ssl.verify = verify_none
+management.ssl.versions.1 = tlsv1.3
+prometheus.ssl.port = 15691
+prometheus.ssl.ip = 127.0.0.1
+prometheus.ssl.certfile = /etc/rabbitmq/p.pem
+prometheus.ssl.keyfile = /etc/rabbitmq/p.key
+");
+    assert_eq!(s.management_ssl.port, Some(15671));
+    assert_eq!(
+        s.management_ssl.tls.certfile,
+        Some(PathBuf::from("/etc/rabbitmq/m.pem"))
+    );
+    assert_eq!(s.management_ssl.tls.verify_peer, Some(false));
+    assert_eq!(s.prometheus_ssl.port, Some(15691));
+    assert_eq!(s.prometheus_ssl.ip, Some("127.0.0.1".parse().unwrap()));
+    assert_eq!(
+        s.prometheus_ssl.tls.keyfile,
+        Some(PathBuf::from("/etc/rabbitmq/p.key"))
+    );
+    assert_eq!(
+        s.unsupported,
+        [("management.ssl.versions.1".to_string(), 6)]
+    );
+}
