@@ -11,6 +11,7 @@ import socket
 import subprocess
 import ssl
 import time
+import urllib.parse
 
 import pika
 import pika.exceptions
@@ -297,3 +298,83 @@ def test_management_and_prometheus_over_https_only(pki, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def external_conf(pki, login_from=None, fail_if_no_peer_cert=True):
+    lines = [conf(pki, verify_peer=True, fail_if_no_peer_cert=fail_if_no_peer_cert),
+             "auth_mechanisms.1 = PLAIN", "auth_mechanisms.2 = AMQPLAIN", "auth_mechanisms.3 = EXTERNAL"]
+    if login_from:
+        lines.append(f"ssl_cert_login_from = {login_from}")
+    return "\n".join(lines) + "\n"
+
+
+def add_user(proc, name):
+    api = Mgmt(f"http://127.0.0.1:{proc.mgmt_port}")
+    quoted = urllib.parse.quote(name, safe="")
+    api.ok("PUT", f"/api/users/{quoted}", {"password": "unused-here", "tags": ""}, expect=(201, 204))
+    api.ok("PUT", f"/api/permissions/%2F/{quoted}", {"configure": ".*", "write": ".*", "read": ".*"},
+           expect=(201, 204))
+    return api
+
+
+def connect_external(proc, ctx, port=None):
+    params = pika.ConnectionParameters(
+        host="127.0.0.1", port=port or proc.amqps_port,
+        ssl_options=pika.SSLOptions(ctx, "localhost") if port is None else None,
+        credentials=pika.credentials.ExternalCredentials(),
+        connection_attempts=1, socket_timeout=5)
+    return pika.BlockingConnection(params)
+
+
+@pytest.mark.parametrize("login_from,user", [
+    (None, "CN=tls-client,O=warren-tests"),  # RabbitMQ's default: the distinguished name
+    ("distinguished_name", "CN=tls-client,O=warren-tests"),
+    ("common_name", "tls-client"),
+])
+def test_sasl_external_logs_in_as_the_user_the_certificate_names(pki, tmp_path, login_from, user):
+    proc = start(tmp_path, external_conf(pki, login_from))
+    try:
+        api = add_user(proc, user)
+        conn = connect_external(proc, client_context(pki, client="client"))
+        round_trip(conn, n=5, size=100)
+        seen = eventually_connections(api)
+        assert [(c["user"], c["auth_mechanism"], c["ssl"]) for c in seen] == [(user, "EXTERNAL", True)]
+        conn.close()
+    finally:
+        proc.stop()
+
+
+def eventually_connections(api):
+    deadline = time.monotonic() + 10
+    while True:
+        seen = api.json("/api/connections")
+        if seen or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.1)
+
+
+def test_sasl_external_is_offered_only_over_tls_with_a_verified_certificate(pki, tmp_path):
+    proc = start(tmp_path, external_conf(pki, "common_name", fail_if_no_peer_cert=False))
+    try:
+        add_user(proc, "tls-client")
+        # Over TLS without a client certificate, and on the plain port: not offered.
+        with pytest.raises(pika.exceptions.AMQPConnectionError):
+            connect_external(proc, client_context(pki))
+        with pytest.raises(pika.exceptions.AMQPConnectionError):
+            connect_external(proc, None, port=proc.amqp_port)
+        # Password logins go on as before on both listeners.
+        plain = pika.BlockingConnection(pika.ConnectionParameters(host="127.0.0.1", port=proc.amqp_port))
+        plain.close()
+        connect(proc, client_context(pki, client="client")).close()
+    finally:
+        proc.stop()
+
+
+def test_sasl_external_refuses_a_certificate_naming_no_user(pki, tmp_path):
+    proc = start(tmp_path, external_conf(pki, "common_name"))
+    try:
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError, match="ACCESS_REFUSED - Login was refused using authentication mechanism EXTERNAL"):
+            connect_external(proc, client_context(pki, client="client"))
+        assert any("no such user" in line for line in proc.tail(100))
+    finally:
+        proc.stop()

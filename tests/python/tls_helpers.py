@@ -1,5 +1,5 @@
 """A test PKI made with the openssl command line: a CA, a server certificate for localhost
-and 127.0.0.1, a client certificate, a second CA with its own client certificate, and a
+and 127.0.0.1, a client certificate (O=warren-tests, CN=tls-client), a second CA with its own client certificate, and a
 server certificate that expired in 2020 (signed with `openssl ca`, which takes any dates)."""
 
 import subprocess
@@ -10,11 +10,11 @@ def _openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def _key_and_csr(d, name, cn, san=None):
+def _key_and_csr(d, name, subject, san=None):
     """A key and a request whose extensions make a version 3 certificate (webpki, like
     most TLS stacks, refuses version 1): the names for a server, client use for a client."""
     args = ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-            "-subj", f"/CN={cn}"]
+            "-subj", subject if subject.startswith("/") else f"/CN={subject}"]
     if san:
         args += ["-addext", f"subjectAltName={san}"]
     else:
@@ -54,7 +54,8 @@ def make_pki(d: Path):
     _ca(d, "other_ca", "another-ca")
     _key_and_csr(d, "server", "localhost", "DNS:localhost,IP:127.0.0.1")
     _sign(d, "server", "ca")
-    _key_and_csr(d, "client", "tls-client")
+    # Its distinguished name as RabbitMQ writes it: CN=tls-client,O=warren-tests.
+    _key_and_csr(d, "client", "/O=warren-tests/CN=tls-client")
     _sign(d, "client", "ca")
     _key_and_csr(d, "other_client", "tls-client")
     _sign(d, "other_client", "other_ca")

@@ -32,6 +32,9 @@ pub struct Config {
     /// SASL mechanisms offered in connection.start, in the order sent. RabbitMQ sends its
     /// configured list (`auth_mechanisms.*`, default PLAIN, AMQPLAIN) reversed.
     pub auth_mechanisms: Vec<String>,
+    /// Which name of a verified client certificate SASL EXTERNAL logs in as
+    /// (`ssl_cert_login_from`).
+    pub cert_login_from: warren_model::conf::CertLoginFrom,
     /// Users who may only log in from a loopback address (RabbitMQ's `loopback_users`).
     pub loopback_users: Vec<String>,
     /// RabbitMQ definitions (users, vhosts, permissions) to load at start.
@@ -82,6 +85,7 @@ impl Default for Config {
             default_user_tags: vec!["administrator".into()],
             default_permissions: [".*".into(), ".*".into(), ".*".into()],
             auth_mechanisms: vec!["AMQPLAIN".into(), "PLAIN".into()],
+            cert_login_from: Default::default(),
             loopback_users: vec!["guest".into()],
             definitions: None,
             channel_max: 2047,

@@ -381,7 +381,14 @@ pub fn connection(c: &ConnectionSummary, node: &str, rates: &Rates) -> Value {
     counter(&mut out, "send_oct", t.send_oct, r[1]);
     out.insert("recv_cnt".into(), json!(t.recv_cnt));
     out.insert("send_cnt".into(), json!(t.send_cnt));
-    out.insert("ssl".into(), json!(false));
+    out.insert("ssl".into(), json!(c.tls.is_some()));
+    if let Some(tls) = &c.tls {
+        out.insert("ssl_protocol".into(), json!(tls.protocol));
+        out.insert("ssl_cipher".into(), json!(tls.cipher));
+        if let Some(subject) = &tls.peer_cert_subject {
+            out.insert("peer_cert_subject".into(), json!(subject));
+        }
+    }
     out.insert("state".into(), json!(c.state));
     out.insert("timeout".into(), json!(c.heartbeat_s));
     out.insert("type".into(), json!("network"));

@@ -159,10 +159,24 @@ pub struct ConnectionSummary {
     pub frame_max: u32,
     pub heartbeat_s: u16,
     pub auth_mechanism: String,
+    /// Over TLS: the protocol version as RabbitMQ names it (`tlsv1.3`) and the client
+    /// certificate's subject, if it sent one.
+    pub tls: Option<TlsFacts>,
     pub channels: u32,
     pub traffic: TrafficCounters,
     /// "running", "blocked" (a resource alarm holds it), "blocking".
     pub state: &'static str,
+}
+
+/// What the API shows of a TLS connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFacts {
+    /// `tlsv1.2`, `tlsv1.3`.
+    pub protocol: String,
+    /// The cipher suite, as rustls names it.
+    pub cipher: String,
+    /// The client certificate's subject (RabbitMQ's distinguished name form).
+    pub peer_cert_subject: Option<String>,
 }
 
 /// Objects created and closed since start (the overview's `churn_rates`).

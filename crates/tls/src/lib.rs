@@ -5,6 +5,7 @@
 //! configuration they started with).
 
 mod files;
+mod subject;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use rustls::{RootCertStore, ServerConfig};
 
 pub use files::{load_certificates, load_private_key};
 pub use rustls;
+pub use subject::{subject, Subject};
 
 /// What RabbitMQ's `ssl_options.*` say about a TLS listener.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -333,6 +333,7 @@ fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
             .auth_mechanisms
             .map(|m| m.into_iter().rev().collect())
             .unwrap_or(defaults.auth_mechanisms),
+        cert_login_from: file.ssl_cert_login_from.unwrap_or_default(),
         loopback_users: file.loopback_users.unwrap_or(defaults.loopback_users),
         definitions: cli.definitions.or(file.definitions_file),
         heartbeat_s: layered(m, "heartbeat", cli.heartbeat, file.heartbeat_s),

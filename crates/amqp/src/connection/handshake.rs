@@ -18,6 +18,7 @@ use crate::error::AmqpError;
 use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
 use warren_broker::vhost::VHost;
+use warren_model::conf::CertLoginFrom;
 
 /// What the handshake settled.
 #[derive(Debug)]
@@ -68,7 +69,7 @@ impl Handshake<'_> {
                 version_major: 0,
                 version_minor: 9,
                 server_properties: server_properties(&cfg.server_product),
-                mechanisms: cfg.auth_mechanisms.join(" ").into(),
+                mechanisms: self.offered_mechanisms().join(" ").into(),
                 locales: "en_US".into(),
             },
         )))
@@ -163,18 +164,36 @@ impl Handshake<'_> {
         Ok(())
     }
 
-    fn authenticate(&self, start_ok: &connection::StartOk) -> Result<String, HandshakeError> {
-        let mechanism = start_ok.mechanism.as_str();
-        if !self
-            .broker
+    /// The configured mechanisms this connection may use: EXTERNAL only over TLS with a
+    /// client certificate that was verified (RabbitMQ offers it only when the peer has one).
+    fn offered_mechanisms(&self) -> Vec<&str> {
+        let has_cert = self.client_subject().is_some();
+        self.broker
             .config
             .auth_mechanisms
             .iter()
-            .any(|m| m == mechanism)
-        {
+            .map(String::as_str)
+            .filter(|m| *m != "EXTERNAL" || has_cert)
+            .collect()
+    }
+
+    /// The subject of the client's verified certificate, on a TLS connection that has one.
+    fn client_subject(&self) -> Option<warren_tls::Subject> {
+        let tls = self.reader.tls()?;
+        let session = tls.lock();
+        let leaf = session.peer_certificates()?.first()?;
+        warren_tls::subject(leaf)
+    }
+
+    fn authenticate(&self, start_ok: &connection::StartOk) -> Result<String, HandshakeError> {
+        let mechanism = start_ok.mechanism.as_str();
+        if !self.offered_mechanisms().contains(&mechanism) {
             return Err(HandshakeError::Silent(
                 "authentication mechanism not offered",
             ));
+        }
+        if mechanism == "EXTERNAL" {
+            return self.authenticate_external(&start_ok.client_properties);
         }
         let (user, pass) = match mechanism {
             "PLAIN" => parse_plain(start_ok.response.as_bytes()),
@@ -201,6 +220,44 @@ impl Handshake<'_> {
             return Err(HandshakeError::Close(AmqpError::access_refused(format!(
                 "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
             ))));
+        }
+        Ok(user)
+    }
+
+    /// SASL EXTERNAL: the user is the one the verified client certificate names
+    /// (`ssl_cert_login_from`); no password. It must exist, and the loopback rule still
+    /// applies. The response (an authorization identity) is ignored, as by RabbitMQ.
+    fn authenticate_external(
+        &self,
+        client_properties: &FieldTable,
+    ) -> Result<String, HandshakeError> {
+        let subject = self.client_subject().ok_or(HandshakeError::Silent(
+            "EXTERNAL without a client certificate",
+        ))?;
+        let name = match self.broker.config.cert_login_from {
+            CertLoginFrom::DistinguishedName => Some(subject.distinguished_name),
+            CertLoginFrom::CommonName => subject.common_name,
+        };
+        // As for a wrong password: a 403 close to clients that asked for one
+        // (`authentication_failure_close`), else the socket is dropped.
+        let refused = |why: &str| {
+            tracing::warn!(peer = %self.peer, user = ?name, "login refused: {why}");
+            if wants_auth_failure_close(client_properties) {
+                HandshakeError::Close(AmqpError::access_refused(
+                    "Login was refused using authentication mechanism EXTERNAL. For details see the broker logfile.",
+                ))
+            } else {
+                HandshakeError::Silent("login refused")
+            }
+        };
+        let Some(user) = name.clone() else {
+            return Err(refused("the client certificate has no common name"));
+        };
+        if self.broker.users.read().user(&user).is_none() {
+            return Err(refused("no such user"));
+        }
+        if !login_allowed_from(&self.broker.config.loopback_users, &user, self.peer) {
+            return Err(refused("user may only connect via localhost"));
         }
         Ok(user)
     }

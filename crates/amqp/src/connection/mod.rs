@@ -135,6 +135,7 @@ pub async fn serve(
         frame_max: negotiated.frame_max,
         heartbeat_s: negotiated.heartbeat_s,
         auth_mechanism: negotiated.auth_mechanism.clone(),
+        tls: tls.as_ref().map(|t| transport::facts(&t.lock())),
     });
     tracing::debug!(%peer, id = shared.id, user = %negotiated.grant.user, vhost = %negotiated.grant.vhost, "connection opened");
     let writer = Writer::new(wr, tls);

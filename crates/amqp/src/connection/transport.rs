@@ -155,3 +155,26 @@ pub async fn write_all(
         }
     }
 }
+
+/// What a TLS connection negotiated, as the management API shows it.
+pub fn facts(session: &rustls::ServerConnection) -> warren_model::query::TlsFacts {
+    let protocol = match session.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "tlsv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "tlsv1.2",
+        _ => "unknown",
+    };
+    let cipher = session
+        .negotiated_cipher_suite()
+        .map(|c| format!("{:?}", c.suite()))
+        .unwrap_or_default();
+    let peer_cert_subject = session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| warren_tls::subject(leaf))
+        .map(|s| s.distinguished_name);
+    warren_model::query::TlsFacts {
+        protocol: protocol.to_owned(),
+        cipher,
+        peer_cert_subject,
+    }
+}

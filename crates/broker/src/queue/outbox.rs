@@ -57,8 +57,10 @@ pub struct ConnectionInfo {
     pub channel_max: u16,
     pub frame_max: u32,
     pub heartbeat_s: u16,
-    /// The SASL mechanism the client logged in with ("PLAIN", "AMQPLAIN").
+    /// The SASL mechanism the client logged in with ("PLAIN", "AMQPLAIN", "EXTERNAL").
     pub auth_mechanism: String,
+    /// Over TLS: what was negotiated.
+    pub tls: Option<warren_model::query::TlsFacts>,
 }
 
 impl ConnectionInfo {
@@ -120,6 +122,7 @@ impl ConnectionShared {
             frame_max: i.frame_max,
             heartbeat_s: i.heartbeat_s,
             auth_mechanism: i.auth_mechanism.clone(),
+            tls: i.tls.clone(),
             channels: self.channels.load(Ordering::Relaxed),
             traffic: TrafficCounters {
                 recv_oct: load(&self.recv_oct),

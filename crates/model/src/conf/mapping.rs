@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::error::ConfError;
 use super::known_keys;
-use super::settings::{DiskFreeLimit, Listener, MemoryWatermark, RawSetting, Settings, SslOptions};
+use super::settings::{
+    CertLoginFrom, DiskFreeLimit, Listener, MemoryWatermark, RawSetting, Settings, SslOptions,
+};
 use super::syntax::Entry;
 use super::values;
 
@@ -16,6 +18,7 @@ const LISTENER: &str =
     "a port (5672) or an IP address and port (127.0.0.1:5672, ::1:5672) with a port up to 65535";
 const NONE: &str = "none";
 const VERIFY: &str = "verify_peer or verify_none";
+const CERT_LOGIN_FROM: &str = "distinguished_name or common_name";
 const TRUE_OR_FALSE: &str = "true or false";
 const TEXT: &str = "a non-empty text";
 const PATTERN: &str = "a regular expression";
@@ -35,7 +38,7 @@ const LEVEL: &str = "one of debug, info, notice, warning, error, critical, alert
 /// RabbitMQ's `max_message_size` ceiling.
 const MAX_MESSAGE_SIZE_LIMIT_BYTES: u64 = 512 << 20;
 /// The SASL mechanisms Warren's handshake implements.
-const WARREN_MECHANISMS: [&str; 2] = ["PLAIN", "AMQPLAIN"];
+const WARREN_MECHANISMS: [&str; 3] = ["PLAIN", "AMQPLAIN", "EXTERNAL"];
 
 /// The settings of a parsed file; `path` only names the file in errors.
 pub(super) fn settings(entries: Vec<Entry>, path: &Path) -> Result<Settings, ConfError> {
@@ -210,6 +213,10 @@ impl Builder {
                     self.unsupported(entry);
                 }
             }
+            ["ssl_cert_login_from"] => {
+                let from = reading.typed(cert_login_from, CERT_LOGIN_FROM)?;
+                settings.ssl_cert_login_from = Some(from);
+            }
             ["load_definitions"] => {
                 settings.definitions_file = Some(PathBuf::from(reading.typed(text, TEXT)?));
             }
@@ -328,6 +335,15 @@ fn ssl_option(reading: &Reading, option: &str, tls: &mut SslOptions) -> Result<b
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `ssl_cert_login_from` (RabbitMQ also knows `subject_alternative_name`: not applied).
+fn cert_login_from(text: &str) -> Option<CertLoginFrom> {
+    match text {
+        "distinguished_name" => Some(CertLoginFrom::DistinguishedName),
+        "common_name" => Some(CertLoginFrom::CommonName),
+        _ => None,
+    }
 }
 
 /// `ssl_options.verify`: whether clients must present a certificate that is checked.

@@ -14,8 +14,8 @@ use std::path::Path;
 
 pub use error::{ConfError, SyntaxProblem};
 pub use settings::{
-    DiskFreeLimit, HttpsListener, Listener, LogLevel, MemoryWatermark, RawSetting, Settings,
-    SslOptions,
+    CertLoginFrom, DiskFreeLimit, HttpsListener, Listener, LogLevel, MemoryWatermark, RawSetting,
+    Settings, SslOptions,
 };
 
 /// Read and parse the configuration file at `path`.

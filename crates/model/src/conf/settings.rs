@@ -35,7 +35,7 @@ pub struct Settings {
     /// `loopback_users.$user = true` (sorted); `Some(vec![])` for `loopback_users = none`.
     pub loopback_users: Option<Vec<String>>,
     /// `auth_mechanisms.$name` (sorted by name, numbers numerically), only those Warren
-    /// implements (`PLAIN`, `AMQPLAIN`); others are listed in `unsupported`.
+    /// implements (`PLAIN`, `AMQPLAIN`, `EXTERNAL`); others are listed in `unsupported`.
     pub auth_mechanisms: Option<Vec<String>>,
     /// `load_definitions`. Flag: `--definitions`.
     pub definitions_file: Option<PathBuf>,
@@ -65,6 +65,8 @@ pub struct Settings {
     pub amqps_listeners: Option<Vec<Listener>>,
     /// `ssl_options.*`: the certificates of the AMQPS listener.
     pub ssl_options: SslOptions,
+    /// `ssl_cert_login_from`: which name of a client certificate SASL EXTERNAL logs in as.
+    pub ssl_cert_login_from: Option<CertLoginFrom>,
     /// `management.ssl.*`: the management API and UI over HTTPS.
     pub management_ssl: HttpsListener,
     /// `prometheus.ssl.*`: Prometheus metrics over HTTPS.
@@ -89,6 +91,16 @@ pub struct SslOptions {
     pub verify_peer: Option<bool>,
     /// `ssl_options.fail_if_no_peer_cert`.
     pub fail_if_no_peer_cert: Option<bool>,
+}
+
+/// The name of a client certificate SASL EXTERNAL takes as the user name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CertLoginFrom {
+    /// The subject's distinguished name, as RabbitMQ formats it (RabbitMQ's default).
+    #[default]
+    DistinguishedName,
+    /// The subject's common name.
+    CommonName,
 }
 
 /// An HTTPS listener of a plugin (`management.ssl.*`, `prometheus.ssl.*`): its port and

@@ -160,7 +160,7 @@ fn default_user_tags_are_the_tags_set_true() {
 #[test]
 fn auth_mechanisms_keep_numeric_order_and_list_those_warren_lacks() {
     let s = ok(
-        "auth_mechanisms.10 = PLAIN\nauth_mechanisms.2 = AMQPLAIN\nauth_mechanisms.3 = EXTERNAL",
+        "auth_mechanisms.10 = PLAIN\nauth_mechanisms.2 = AMQPLAIN\nauth_mechanisms.3 = RABBIT-CR-DEMO",
     );
     assert_eq!(
         s.auth_mechanisms,
@@ -169,8 +169,13 @@ fn auth_mechanisms_keep_numeric_order_and_list_those_warren_lacks() {
     assert_eq!(s.unsupported, [("auth_mechanisms.3".to_string(), 3)]);
     // Only mechanisms Warren lacks: none offered, and each one reported.
     assert_eq!(
-        ok("auth_mechanisms.1 = EXTERNAL").auth_mechanisms,
+        ok("auth_mechanisms.1 = RABBIT-CR-DEMO").auth_mechanisms,
         Some(vec![])
+    );
+    // EXTERNAL is applied (offered over TLS with a client certificate).
+    assert_eq!(
+        ok("auth_mechanisms.1 = EXTERNAL").auth_mechanisms,
+        Some(vec!["EXTERNAL".into()])
     );
 }
 
