@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 CARGO_FUZZ_VERSION=0.13.2
-TARGETS_ALL=(frame_split method_decode field_table content_header connection store_record store_recovery definitions mgmt_request dead_letter)
+TARGETS_ALL=(frame_split method_decode field_table content_header connection store_record store_recovery definitions mgmt_request dead_letter cert_subject)
 SECONDS_EACH=${FUZZ_SECONDS:-15}
 SANITIZER=${FUZZ_SANITIZER:-none}
 TARGET_DIR=${FUZZ_TARGET_DIR:-$ROOT/fuzz/target}
