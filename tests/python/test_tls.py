@@ -378,3 +378,63 @@ def test_sasl_external_refuses_a_certificate_naming_no_user(pki, tmp_path):
         assert any("no such user" in line for line in proc.tail(100))
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def go_client(tmp_path_factory):
+    """The Go client of tests/go/tlsclient, built with Debian's golang-go and amqp091-go
+    (installed by the test command's conformance step) in GOPATH mode."""
+    import shutil
+    gocode = "/usr/share/gocode/src/github.com/rabbitmq/amqp091-go"
+    if not shutil.which("go") or not os.path.isdir(gocode):
+        pytest.skip("needs golang-go and golang-github-rabbitmq-amqp091-go-dev (the test command installs them)")
+    root = tmp_path_factory.mktemp("gotls")
+    src = root / "src" / "tlsclient"
+    src.mkdir(parents=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    shutil.copy(os.path.join(here, "..", "go", "tlsclient", "main.go"), src / "main.go")
+    env = dict(os.environ, GOPATH=f"{root}:/usr/share/gocode", GO111MODULE="off",
+               GOCACHE=str(root / "cache"), GOTOOLCHAIN="local", GOFLAGS="-p=1")
+    binary = root / "tlsclient"
+    subprocess.run(["go", "build", "-o", str(binary), "."], cwd=src, env=env, check=True,
+                   capture_output=True, timeout=600)
+    return str(binary)
+
+
+def go_run(go_client, proc, pki, *args, ca="ca"):
+    url = f"amqps://guest:guest@localhost:{proc.amqps_port}/"
+    done = subprocess.run([go_client, url, pem(pki[ca]), *args], capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_the_go_client_over_amqps(pki, tmp_path, go_client):
+    proc = start(tmp_path, conf(pki))
+    try:
+        code, out = go_run(go_client, proc, pki)
+        assert (code, out.strip()) == (0, "OK"), out
+        code, out = go_run(go_client, proc, pki, ca="other_ca")
+        assert code == 2 and "certificate" in out, out
+    finally:
+        proc.stop()
+
+
+def test_the_go_client_refuses_an_expired_server_certificate(pki, tmp_path, go_client):
+    proc = start(tmp_path, conf(pki, cert="expired"))
+    try:
+        code, out = go_run(go_client, proc, pki)
+        assert code == 2 and "expired" in out, out
+    finally:
+        proc.stop()
+
+
+def test_the_go_client_logs_in_with_external(pki, tmp_path, go_client):
+    proc = start(tmp_path, external_conf(pki, "common_name"))
+    try:
+        add_user(proc, "tls-client")
+        code, out = go_run(go_client, proc, pki, pem(pki["client"]), key(pki["client"]), "external")
+        assert (code, out.strip()) == (0, "OK"), out
+        # Without a client certificate the server refuses the TLS handshake itself.
+        code, out = go_run(go_client, proc, pki, "external")
+        assert code == 2, out
+    finally:
+        proc.stop()
