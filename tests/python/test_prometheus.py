@@ -54,6 +54,15 @@ class Scraper:
         }
 
 
+def assert_grew_by(counters, before, want, what):
+    """Wait until each counter `counters()` reads has grown by `want` since `before`."""
+    def delta(now):
+        return {k: now[k] - before[k] for k in want}
+
+    after = eventually(counters, lambda now: delta(now) == want, what=what)
+    assert delta(after) == want
+
+
 def value(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())))
 
@@ -195,11 +204,7 @@ def test_global_counters_count_what_clients_did(broker, metrics):
         "sizes_le_inf": 5,
     }
 
-    def delta(now):
-        return {k: now[k] - before[k] for k in want}
-
-    after = eventually(counters, lambda now: delta(now) == want, what="global counters")
-    assert delta(after) == want
+    assert_grew_by(counters, before, want, "global counters")
 
 
 def test_dead_lettered_messages_are_counted_by_reason_and_strategy(broker, metrics):
@@ -270,11 +275,7 @@ def test_dead_lettered_messages_are_counted_by_reason_and_strategy(broker, metri
         "confirmed": 0,
     }
 
-    def delta(now):
-        return {k: now[k] - before[k] for k in want}
-
-    after = eventually(counters, lambda now: delta(now) == want, what="dead-letter counters")
-    assert delta(after) == want
+    assert_grew_by(counters, before, want, "dead-letter counters")
 
 
 def test_per_object_connections_and_channels_are_labelled(broker, metrics):

@@ -11,7 +11,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio::net::TcpListener;
 use warren_broker::config::{memory_high_watermark, Watermark};
 use warren_broker::{Broker, Config};
-use warren_model::conf::{HttpsListener, MemoryWatermark, Settings, SslOptions};
+use warren_model::conf::{HttpsListener, Listener, MemoryWatermark, Settings, SslOptions};
 
 /// Messages are allocated on the publisher's thread and freed on the consumer's; mimalloc
 /// handles that cross-thread pattern without the arena lock contention glibc shows.
@@ -198,13 +198,7 @@ struct TlsSpecs {
 }
 
 fn tls_specs(m: &ArgMatches, cli: &Cli, file: &Settings) -> anyhow::Result<TlsSpecs> {
-    let from_file = file
-        .amqps_listeners
-        .as_ref()
-        .and_then(|l| l.first().copied());
-    if file.amqps_listeners.as_ref().is_some_and(|l| l.len() > 1) {
-        tracing::warn!("several listeners.ssl entries: Warren listens on the first only");
-    }
+    let from_file = first_listener(file.amqps_listeners.as_deref(), "listeners.ssl");
     let amqps = match (cli.amqps_port, from_file) {
         (Some(port), _) => Some((None, port)),
         (None, Some(l)) => Some((l.ip, l.port)),
@@ -243,6 +237,16 @@ fn tls_specs(m: &ArgMatches, cli: &Cli, file: &Settings) -> anyhow::Result<TlsSp
             || file.prometheus_port.is_some()
             || flag_given("prometheus_port"),
     })
+}
+
+/// The listener Warren takes from a `listeners.tcp.*` or `listeners.ssl.*` list: the first
+/// (a warning names the others' fate).
+fn first_listener(listeners: Option<&[Listener]>, key: &str) -> Option<Listener> {
+    let listeners = listeners?;
+    if listeners.len() > 1 {
+        tracing::warn!("several {key} entries: Warren listens on the first only");
+    }
+    listeners.first().copied()
 }
 
 /// A TLS listener's files from its certificate keys (`PREFIX.certfile`, …).
@@ -285,13 +289,7 @@ fn layered<T>(matches: &ArgMatches, id: &str, flag: T, file: Option<T>) -> T {
 /// The broker's configuration: defaults < configuration file < environment < flags.
 fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
     let ram_bytes = warren_broker::config::total_memory_bytes();
-    let listener = file
-        .amqp_listeners
-        .as_ref()
-        .and_then(|l| l.first().copied());
-    if file.amqp_listeners.as_ref().is_some_and(|l| l.len() > 1) {
-        tracing::warn!("several listeners.tcp entries: Warren listens on the first only");
-    }
+    let listener = first_listener(file.amqp_listeners.as_deref(), "listeners.tcp");
     let from_file = file.vm_memory_high_watermark.map(|w| match w {
         MemoryWatermark::FractionOfRam(f) => Watermark::Relative(f),
         MemoryWatermark::Bytes(b) => Watermark::Absolute(b),
