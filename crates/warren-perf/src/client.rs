@@ -18,6 +18,7 @@ use warren_codec::method::{decode_method, method_name, write_method, Method};
 use warren_codec::protocol::{basic, channel, confirm, connection, exchange, queue, AMQPClass};
 use warren_codec::types::{AMQPValue, FieldTable, LongString, ShortString};
 
+use crate::stream::Stream;
 use crate::uri::AmqpUri;
 
 /// How long any single control-plane step may take before we give up.
@@ -41,7 +42,7 @@ impl Default for ConnectOptions {
 }
 
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     rbuf: BytesMut,
     out: Vec<u8>,
     pub frame_max: u32,
@@ -52,7 +53,7 @@ pub struct Conn {
 
 /// What a connection hands to a data-plane loop.
 pub struct Parts {
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Bytes read but not yet parsed (deliveries may follow consume-ok in the same read).
     pub leftover: Vec<u8>,
     pub frame_max: u32,
@@ -74,6 +75,11 @@ impl Conn {
             .await
             .with_context(|| format!("cannot connect to {}", uri.addr()))?;
         stream.set_nodelay(true)?;
+        let stream = if uri.tls {
+            Stream::tls(stream, &uri.host).await?
+        } else {
+            Stream::Plain(stream)
+        };
         let mut c = Conn {
             stream,
             rbuf: BytesMut::with_capacity(16 * 1024),
@@ -83,6 +89,8 @@ impl Conn {
             server: String::new(),
         };
         c.stream.write_all(PROTOCOL_HEADER).await?;
+        // TLS streams hold written data until flushed (a no-op for plain TCP).
+        c.stream.flush().await?;
         let start = match c.next_method().await? {
             (0, Method::Other(AMQPClass::Connection(connection::AMQPMethod::Start(s)))) => s,
             (ch, m) => bail!(
@@ -184,6 +192,8 @@ impl Conn {
     pub async fn flush(&mut self) -> Result<()> {
         if !self.out.is_empty() {
             self.stream.write_all(&self.out).await?;
+            // TLS streams hold written data until flushed (a no-op for plain TCP).
+            self.stream.flush().await?;
             self.out.clear();
         }
         Ok(())

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::stream::Stream;
 use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use warren_codec::frame::{write_heartbeat, FRAME_METHOD};
@@ -120,7 +120,7 @@ async fn open_set(
 }
 
 /// Hold one idle connection: answer nothing, send heartbeats, close politely on stop.
-async fn idle(mut stream: TcpStream, heartbeat: u16, mut stop: watch::Receiver<bool>) {
+async fn idle(mut stream: Stream, heartbeat: u16, mut stop: watch::Receiver<bool>) {
     let mut scratch = [0u8; 128];
     let period = if heartbeat == 0 {
         Duration::from_secs(3600)
@@ -137,7 +137,7 @@ async fn idle(mut stream: TcpStream, heartbeat: u16, mut stop: watch::Receiver<b
             _ = tick.tick() => {
                 let mut hb = Vec::with_capacity(8);
                 write_heartbeat(&mut hb);
-                if stream.write_all(&hb).await.is_err() {
+                if stream.write_all(&hb).await.is_err() || stream.flush().await.is_err() {
                     return;
                 }
             }
@@ -146,7 +146,7 @@ async fn idle(mut stream: TcpStream, heartbeat: u16, mut stop: watch::Receiver<b
     }
     let mut close = Vec::new();
     write_method(&mut close, 0, &connection_close());
-    if stream.write_all(&close).await.is_err() {
+    if stream.write_all(&close).await.is_err() || stream.flush().await.is_err() {
         return;
     }
     // Wait for close-ok (or the server hanging up), then reset the socket: no TIME_WAIT on
@@ -170,7 +170,7 @@ async fn idle(mut stream: TcpStream, heartbeat: u16, mut stop: watch::Receiver<b
         }
     })
     .await;
-    let _ = stream.set_zero_linger();
+    let _ = stream.tcp().set_zero_linger();
 }
 
 pub async fn run(a: &ConnectionsArgs, uri: &AmqpUri) -> Result<Value> {

@@ -10,11 +10,12 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use warren_codec::frame::{FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD};
 use warren_codec::method::{decode_method, write_ack, write_method, Method};
 use warren_codec::protocol::{basic, channel, connection, AMQPClass};
+
+use crate::stream::Stream;
 
 use crate::client::connection_close;
 use crate::stats::{Histogram, Track};
@@ -314,7 +315,7 @@ impl ReadBuf {
 /// Run a consumer on its socket until `stop` turns true; then close the connection politely.
 /// `consumed` is updated after every read (it is what the sampler sees).
 pub async fn run_async(
-    mut stream: TcpStream,
+    mut stream: Stream,
     leftover: Vec<u8>,
     frame_max: u32,
     core: &mut ConsumerCore,
@@ -328,6 +329,8 @@ pub async fn run_async(
         rb.parse(core, now_ns())?;
         if !core.out.is_empty() {
             stream.write_all(&core.out).await?;
+            // TLS streams hold written data until flushed (a no-op for plain TCP).
+            stream.flush().await?;
             core.out.clear();
         }
         consumed.store(core.consumed, Ordering::Relaxed);
@@ -358,6 +361,8 @@ pub async fn run_async(
     }
     write_method(&mut core.out, 0, &connection_close());
     stream.write_all(&core.out).await?;
+    // TLS streams hold written data until flushed (a no-op for plain TCP).
+    stream.flush().await?;
     core.out.clear();
     let closing = async {
         while !core.closed {

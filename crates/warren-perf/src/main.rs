@@ -20,6 +20,7 @@ mod producer;
 mod queues;
 mod rawpipe;
 mod stats;
+mod stream;
 mod throughput;
 mod topology;
 mod uri;

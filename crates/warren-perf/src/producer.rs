@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::stream::ReadHalf;
 use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use warren_codec::method::{decode_method, write_method, Method};
@@ -144,6 +144,8 @@ pub async fn run(
                 n += 1;
             }
             wr.write_all(&wbuf).await?;
+            // TLS streams hold written data until flushed (a no-op for plain TCP).
+            wr.flush().await?;
             wbuf.clear();
             published += n;
             shared.published.store(published, Ordering::Release);
@@ -165,6 +167,7 @@ pub async fn run(
         let mut close = Vec::new();
         write_method(&mut close, 0, &connection_close());
         let _ = wr.write_all(&close).await;
+        let _ = wr.flush().await;
         // close-ok means the broker has processed everything we wrote; dropping the socket
         // before that would discard what a flow-controlled broker has not read yet.
         let limit = plan
@@ -213,14 +216,14 @@ impl Confirms {
     }
 }
 
-async fn read_loop(mut rd: OwnedReadHalf, leftover: Vec<u8>, shared: Arc<ProducerShared>) {
+async fn read_loop(mut rd: ReadHalf, leftover: Vec<u8>, shared: Arc<ProducerShared>) {
     if let Err(e) = read_loop_inner(&mut rd, leftover, &shared).await {
         shared.fail(e.to_string());
     }
 }
 
 async fn read_loop_inner(
-    rd: &mut OwnedReadHalf,
+    rd: &mut ReadHalf,
     leftover: Vec<u8>,
     shared: &ProducerShared,
 ) -> Result<()> {

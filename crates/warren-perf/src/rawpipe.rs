@@ -81,7 +81,7 @@ pub async fn run(a: &RawpipeArgs) -> Result<Value> {
         let ctr = Arc::clone(&counter);
         tokio::spawn(async move {
             let r = consumer::run_async(
-                consumer_sock,
+                crate::stream::Stream::Plain(consumer_sock),
                 Vec::new(),
                 FRAME_MAX,
                 &mut core,
@@ -115,7 +115,7 @@ pub async fn run(a: &RawpipeArgs) -> Result<Value> {
         close: false,
     };
     let parts = Parts {
-        stream: producer_sock,
+        stream: crate::stream::Stream::Plain(producer_sock),
         leftover: Vec::new(),
         frame_max: FRAME_MAX,
     };

@@ -9,13 +9,18 @@ pub struct AmqpUri {
     pub host: String,
     pub port: u16,
     pub vhost: String,
+    /// `amqps://`: TLS (default port 5671).
+    pub tls: bool,
 }
 
 impl AmqpUri {
     pub fn parse(uri: &str) -> Result<Self> {
-        let rest = uri
-            .strip_prefix("amqp://")
-            .with_context(|| format!("unsupported URI {uri:?}: expected amqp://"))?;
+        let (tls, rest) = match (uri.strip_prefix("amqps://"), uri.strip_prefix("amqp://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => bail!("unsupported URI {uri:?}: expected amqp:// or amqps://"),
+        };
+        let default_port = if tls { 5671 } else { 5672 };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),
@@ -36,7 +41,7 @@ impl AmqpUri {
             let end = h.find(']').context("unterminated IPv6 address")?;
             let port = match h[end + 1..].strip_prefix(':') {
                 Some(p) => p.parse().context("bad port")?,
-                None => 5672,
+                None => default_port,
             };
             (h[..end].to_owned(), port)
         } else {
@@ -45,7 +50,7 @@ impl AmqpUri {
                     hostport[..i].to_owned(),
                     hostport[i + 1..].parse().context("bad port")?,
                 ),
-                None => (hostport.to_owned(), 5672),
+                None => (hostport.to_owned(), default_port),
             }
         };
         let host = if host.is_empty() {
@@ -64,6 +69,7 @@ impl AmqpUri {
             host,
             port,
             vhost,
+            tls,
         })
     }
 
@@ -110,9 +116,12 @@ mod tests {
                 pass: "guest".into(),
                 host: "127.0.0.1".into(),
                 port: 5672,
-                vhost: "/".into()
+                vhost: "/".into(),
+                tls: false,
             }
         );
+        let u = AmqpUri::parse("amqps://localhost/").unwrap();
+        assert_eq!((u.tls, u.port), (true, 5671));
         let u = AmqpUri::parse("amqp://localhost").unwrap();
         assert_eq!(
             (u.port, u.vhost.as_str(), u.user.as_str()),
