@@ -55,6 +55,8 @@ pub struct Broker {
     pub dead_letters: Arc<crate::totals::DeadLetterTotals>,
     /// AMQP logins that succeeded and failed.
     pub auth_attempts: AuthAttempts,
+    /// Failed logins per client address, which slow that address's next attempts.
+    pub login_throttle: crate::auth::throttle::LoginThrottle,
     /// Channels that have published at least once and are still open (RabbitMQ's
     /// `rabbitmq_global_publishers`); a channel adds itself on its first publish.
     pub publishers: AtomicU64,
@@ -79,6 +81,7 @@ impl Broker {
             churn: Arc::default(),
             dead_letters: Arc::default(),
             auth_attempts: AuthAttempts::default(),
+            login_throttle: Default::default(),
             publishers: AtomicU64::new(0),
         }
     }

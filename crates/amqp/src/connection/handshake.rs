@@ -17,6 +17,7 @@ use super::transport::{self, ReadHalf};
 use crate::error::AmqpError;
 use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
+use warren_broker::queue::outbox::canonical;
 use warren_broker::vhost::VHost;
 use warren_model::conf::CertLoginFrom;
 
@@ -78,8 +79,19 @@ impl Handshake<'_> {
             connection::AMQPMethod::StartOk(s) => s,
             _ => return Err(expected("connection.start_ok")),
         };
+        // An address that failed repeatedly waits before every answer, right or wrong: a
+        // guesser cannot tell a failure by its slowness.
+        let ip = canonical(self.peer).ip();
+        let wait = self.broker.login_throttle.delay_for(ip);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         let outcome = self.authenticate(&start_ok);
         self.broker.auth_attempts.record(outcome.is_ok());
+        match &outcome {
+            Ok(_) => self.broker.login_throttle.succeeded(ip),
+            Err(_) => self.broker.login_throttle.failed(ip),
+        }
         let grant_user = outcome?;
         self.send(&AMQPClass::Connection(connection::AMQPMethod::Tune(
             connection::Tune {

@@ -1,6 +1,7 @@
 //! Users, password hashes (RabbitMQ's salted SHA-256) and per-vhost permissions.
 
 pub mod password;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -202,6 +202,25 @@ impl RawConn {
         }
     }
 
+    /// Connect from the local address `source` (another loopback address stands for another
+    /// client machine).
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+        let stream = tokio::time::timeout(WAIT, socket.connect(addr))
+            .await
+            .unwrap_or_else(|_| panic!("connect to {addr} from {source}: timed out"))
+            .unwrap_or_else(|e| panic!("connect to {addr} from {source}: {e}"));
+        let _ = stream.set_nodelay(true);
+        Self {
+            stream,
+            rbuf: BytesMut::with_capacity(64 * 1024),
+            closed: false,
+        }
+    }
+
     /// Connect and run the handshake up to `connection.open-ok`.
     pub async fn handshake(addr: SocketAddr, login: &Login) -> Self {
         let mut c = Self::connect(addr).await;

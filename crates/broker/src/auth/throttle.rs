@@ -1,0 +1,113 @@
+//! Failed AMQP logins, counted per client address: after a few, each further login attempt
+//! from that address waits before it is answered (doubling, up to a ceiling), so guessing
+//! passwords gets slow while every other client logs in at once. A success, or a quiet
+//! minute, forgets the address. RabbitMQ has no such brake; its answers are otherwise the
+//! same.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// Failures answered at full speed (typos happen).
+const FREE_FAILURES: u32 = 3;
+/// The wait after the free failures; doubled for each further one.
+const FIRST_DELAY: Duration = Duration::from_millis(100);
+/// The longest wait: well within the handshake timeout (10 s by default).
+const DELAY_MAX: Duration = Duration::from_secs(5);
+/// An address quiet for this long starts again from nothing.
+const FORGET_AFTER: Duration = Duration::from_secs(60);
+/// Most addresses tracked: the map stays bounded however many addresses fail.
+const TRACKED_MAX: usize = 65_536;
+
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    recent: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+impl LoginThrottle {
+    /// How long a login attempt from `ip` waits before it is answered.
+    pub fn delay_for(&self, ip: IpAddr) -> Duration {
+        let recent = self.recent.lock();
+        match recent.get(&ip) {
+            Some(f) if f.last.elapsed() < FORGET_AFTER => delay_after(f.count),
+            _ => Duration::ZERO,
+        }
+    }
+
+    pub fn failed(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut recent = self.recent.lock();
+        if recent.len() >= TRACKED_MAX && !recent.contains_key(&ip) {
+            recent.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
+            if recent.len() >= TRACKED_MAX {
+                // Everyone tracked failed within the minute: this one goes uncounted rather
+                // than the map growing.
+                return;
+            }
+        }
+        let f = recent.entry(ip).or_insert(Failures {
+            count: 0,
+            last: now,
+        });
+        if now.duration_since(f.last) >= FORGET_AFTER {
+            f.count = 0;
+        }
+        f.count = f.count.saturating_add(1);
+        f.last = now;
+        if f.count == FREE_FAILURES + 1 {
+            tracing::warn!(%ip, "repeated failed logins: slowing this address's logins down");
+        }
+    }
+
+    pub fn succeeded(&self, ip: IpAddr) {
+        self.recent.lock().remove(&ip);
+    }
+}
+
+/// The wait after `failures` recent failures.
+fn delay_after(failures: u32) -> Duration {
+    let Some(extra) = failures.checked_sub(FREE_FAILURES) else {
+        return Duration::ZERO;
+    };
+    if extra == 0 {
+        return Duration::ZERO;
+    }
+    let doublings = (extra - 1).min(16);
+    FIRST_DELAY.saturating_mul(1 << doublings).min(DELAY_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_grows_after_the_free_failures_and_stops_at_the_ceiling() {
+        let waits: Vec<u64> = (0..12).map(|n| delay_after(n).as_millis() as u64).collect();
+        assert_eq!(
+            waits,
+            [0, 0, 0, 0, 100, 200, 400, 800, 1600, 3200, 5000, 5000]
+        );
+        assert_eq!(delay_after(u32::MAX), DELAY_MAX);
+    }
+
+    #[test]
+    fn addresses_are_counted_apart_and_a_success_forgets() {
+        let t = LoginThrottle::default();
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for _ in 0..5 {
+            t.failed(a);
+        }
+        assert_eq!(t.delay_for(a), Duration::from_millis(200));
+        assert_eq!(t.delay_for(b), Duration::ZERO);
+        t.succeeded(a);
+        assert_eq!(t.delay_for(a), Duration::ZERO);
+    }
+}
