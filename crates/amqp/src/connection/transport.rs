@@ -62,7 +62,9 @@ impl ReadHalf {
             let mut from = &self.cipher[..];
             let mut got = 0;
             while !from.is_empty() {
-                session.read_tls(&mut from)?;
+                if session.read_tls(&mut from)? == 0 {
+                    break; // never for a non-empty slice; no spinning if it ever were
+                }
                 session
                     .process_new_packets()
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
