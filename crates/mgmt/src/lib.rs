@@ -118,6 +118,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(axum::middleware::map_response(common_headers))
         .layer(axum::middleware::from_fn(quiet_challenge))
+        .layer(axum::middleware::from_fn(same_site_changes_only))
         .with_state(api)
 }
 
@@ -137,6 +138,58 @@ async fn quiet_challenge(
         response.headers_mut().remove(header::WWW_AUTHENTICATE);
     }
     response
+}
+
+/// Cross-site request forgery guard. A browser that once logged in through its Basic
+/// dialog replays those credentials on any request to this origin, including a form
+/// another site posts; so a request that would change something (anything but GET, HEAD,
+/// OPTIONS) is refused with 403 when the browser says it comes from another site
+/// (`Sec-Fetch-Site: cross-site`) or names another `Origin` than the host it was sent to.
+/// Clients that are not browsers (rabbitmqadmin, curl, warrenctl) send neither and are not
+/// affected; the web UI's own requests are same-origin.
+async fn same_site_changes_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::Method;
+    let changes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if changes && is_cross_site(request.headers()) {
+        tracing::warn!(
+            method = %request.method(),
+            path = request.uri().path(),
+            "cross-site request refused"
+        );
+        let body =
+            serde_json::json!({"error": "forbidden", "reason": "cross-site request refused"});
+        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a browser marked the request as coming from another site.
+fn is_cross_site(headers: &axum::http::HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    // `Origin: null` (sandboxed frames, file: pages) counts as another site.
+    let origin = origin.to_str().unwrap_or("null");
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+        _ => true,
+    }
 }
 
 /// Headers every RabbitMQ management response carries.
