@@ -438,3 +438,24 @@ def test_the_go_client_logs_in_with_external(pki, tmp_path, go_client):
         assert code == 2, out
     finally:
         proc.stop()
+
+
+@pytest.mark.parametrize("offered,refused_client", [("tlsv1.3", ssl.TLSVersion.TLSv1_2),
+                                                    ("tlsv1.2", ssl.TLSVersion.TLSv1_3)])
+def test_ssl_options_versions_limit_what_is_offered(pki, tmp_path, offered, refused_client):
+    """`ssl_options.versions.N`: a client that speaks only another version is refused, one
+    that speaks the offered version gets in."""
+    proc = start(tmp_path, conf(pki) + f"ssl_options.versions.1 = {offered}\n")
+    try:
+        other_only = client_context(pki)
+        other_only.minimum_version = refused_client
+        other_only.maximum_version = refused_client
+        with pytest.raises(REFUSED):
+            connect(proc, other_only)
+        conn = connect(proc, client_context(pki))
+        round_trip(conn, n=5, size=100)
+        seen = eventually_connections(Mgmt(f"http://127.0.0.1:{proc.mgmt_port}"))
+        assert [c["ssl_protocol"] for c in seen] == [offered]
+        conn.close()
+    finally:
+        proc.stop()

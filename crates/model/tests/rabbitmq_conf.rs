@@ -122,8 +122,6 @@ fn tls_settings_are_read_and_cluster_settings_kept_for_later() {
 fn every_setting_warren_does_not_apply_is_reported_with_its_line() {
     let unsupported = deployment().unsupported;
     let expected: &[(&str, usize)] = &[
-        ("ssl_options.versions.1", 21),
-        ("ssl_options.versions.2", 22),
         ("num_acceptors.tcp", 24),
         ("tcp_listen_options.backlog", 26),
         ("tcp_listen_options.nodelay", 27),

@@ -32,6 +32,15 @@ pub struct TlsFiles {
     /// `ssl_options.fail_if_no_peer_cert = true`: with `verify_peer`, refuse clients
     /// that present none.
     pub fail_if_no_peer_cert: bool,
+    /// `ssl_options.versions.N`: offer only these (empty: TLS 1.2 and 1.3).
+    pub versions: Vec<TlsVersion>,
+}
+
+/// A TLS version a listener may offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
 }
 
 /// Why a TLS configuration could not be built.
@@ -71,8 +80,20 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     let chain = load_certificates(&files.cert)?;
     let key = load_private_key(&files.key)?;
-    let builder =
-        ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = ServerConfig::builder_with_provider(provider());
+    let builder = if files.versions.is_empty() {
+        builder.with_safe_default_protocol_versions()?
+    } else {
+        let versions: Vec<&'static rustls::SupportedProtocolVersion> = files
+            .versions
+            .iter()
+            .map(|v| match v {
+                TlsVersion::Tls12 => &rustls::version::TLS12,
+                TlsVersion::Tls13 => &rustls::version::TLS13,
+            })
+            .collect();
+        builder.with_protocol_versions(&versions)?
+    };
     let builder = if files.verify_peer {
         let ca = files.ca.as_ref().ok_or(TlsError::VerifyWithoutCa)?;
         let mut roots = RootCertStore::empty();

@@ -11,7 +11,9 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio::net::TcpListener;
 use warren_broker::config::{memory_high_watermark, Watermark};
 use warren_broker::{Broker, Config};
-use warren_model::conf::{HttpsListener, Listener, MemoryWatermark, Settings, SslOptions};
+use warren_model::conf::{
+    HttpsListener, Listener, MemoryWatermark, Settings, SslOptions, TlsVersion,
+};
 
 /// Messages are allocated on the publisher's thread and freed on the consumer's; mimalloc
 /// handles that cross-thread pattern without the arena lock contention glibc shows.
@@ -262,6 +264,14 @@ fn tls_files(ssl: &SslOptions, prefix: &str) -> anyhow::Result<warren_tls::TlsFi
         ca: ssl.cacertfile.clone(),
         verify_peer: ssl.verify_peer.unwrap_or(false),
         fail_if_no_peer_cert: ssl.fail_if_no_peer_cert.unwrap_or(false),
+        versions: ssl
+            .versions
+            .iter()
+            .map(|v| match v {
+                TlsVersion::Tls12 => warren_tls::TlsVersion::Tls12,
+                TlsVersion::Tls13 => warren_tls::TlsVersion::Tls13,
+            })
+            .collect(),
     })
 }
 

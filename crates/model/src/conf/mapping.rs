@@ -8,6 +8,7 @@ use super::error::ConfError;
 use super::known_keys;
 use super::settings::{
     CertLoginFrom, DiskFreeLimit, Listener, MemoryWatermark, RawSetting, Settings, SslOptions,
+    TlsVersion,
 };
 use super::syntax::Entry;
 use super::values;
@@ -19,6 +20,7 @@ const LISTENER: &str =
 const NONE: &str = "none";
 const VERIFY: &str = "verify_peer or verify_none";
 const CERT_LOGIN_FROM: &str = "distinguished_name or common_name";
+const TLS_VERSION: &str = "tlsv1.3, tlsv1.2, tlsv1.1 or tlsv1";
 const TRUE_OR_FALSE: &str = "true or false";
 const TEXT: &str = "a non-empty text";
 const PATTERN: &str = "a regular expression";
@@ -149,6 +151,21 @@ impl Builder {
             ["ssl_options", option] => {
                 if !ssl_option(reading, option, &mut settings.ssl_options)? {
                     self.unsupported(entry);
+                }
+            }
+            ["ssl_options", "versions", _] => match reading.typed(tls_version, TLS_VERSION)? {
+                Some(v) => settings.ssl_options.versions.push(v),
+                None => self.unsupported(entry),
+            },
+            [plugin @ ("management" | "prometheus"), "ssl", "versions", _] => {
+                let https = if *plugin == "management" {
+                    &mut settings.management_ssl
+                } else {
+                    &mut settings.prometheus_ssl
+                };
+                match reading.typed(tls_version, TLS_VERSION)? {
+                    Some(v) => https.tls.versions.push(v),
+                    None => self.unsupported(entry),
                 }
             }
             [plugin @ ("management" | "prometheus"), "ssl", option] => {
@@ -335,6 +352,17 @@ fn ssl_option(reading: &Reading, option: &str, tls: &mut SslOptions) -> Result<b
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `ssl_options.versions.N`: a version Warren offers, or None for RabbitMQ's older ones
+/// (accepted, reported as not applied: rustls has no TLS 1.0 or 1.1).
+fn tls_version(text: &str) -> Option<Option<TlsVersion>> {
+    match text {
+        "tlsv1.3" => Some(Some(TlsVersion::Tls13)),
+        "tlsv1.2" => Some(Some(TlsVersion::Tls12)),
+        "tlsv1.1" | "tlsv1" => Some(None),
+        _ => None,
+    }
 }
 
 /// `ssl_cert_login_from` (RabbitMQ also knows `subject_alternative_name`: not applied).

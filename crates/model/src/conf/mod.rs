@@ -15,7 +15,7 @@ use std::path::Path;
 pub use error::{ConfError, SyntaxProblem};
 pub use settings::{
     CertLoginFrom, DiskFreeLimit, HttpsListener, Listener, LogLevel, MemoryWatermark, RawSetting,
-    Settings, SslOptions,
+    Settings, SslOptions, TlsVersion,
 };
 
 /// Read and parse the configuration file at `path`.

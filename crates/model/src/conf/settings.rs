@@ -91,6 +91,15 @@ pub struct SslOptions {
     pub verify_peer: Option<bool>,
     /// `ssl_options.fail_if_no_peer_cert`.
     pub fail_if_no_peer_cert: Option<bool>,
+    /// `ssl_options.versions.N`: the TLS versions offered (empty: TLS 1.2 and 1.3).
+    pub versions: Vec<TlsVersion>,
+}
+
+/// A TLS version Warren can offer (`tlsv1.2`, `tlsv1.3`; RabbitMQ's older ones cannot be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
 }
 
 /// The name of a client certificate SASL EXTERNAL takes as the user name.

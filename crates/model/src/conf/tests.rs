@@ -292,6 +292,7 @@ listeners.ssl.other = 127.0.0.1:5681
             cacertfile: Some("/etc/rabbitmq/ca.pem".into()),
             verify_peer: Some(true),
             fail_if_no_peer_cert: Some(true),
+            versions: vec![],
         }
     );
     assert_eq!(
@@ -507,8 +508,10 @@ prometheus.ssl.keyfile = /etc/rabbitmq/p.key
         s.prometheus_ssl.tls.keyfile,
         Some(PathBuf::from("/etc/rabbitmq/p.key"))
     );
-    assert_eq!(
-        s.unsupported,
-        [("management.ssl.versions.1".to_string(), 6)]
-    );
+    assert_eq!(s.management_ssl.tls.versions, [TlsVersion::Tls13]);
+    assert!(s.unsupported.is_empty(), "{:?}", s.unsupported);
+    // RabbitMQ's older versions are accepted and reported: rustls cannot offer them.
+    let s = ok("ssl_options.versions.1 = tlsv1.2\nssl_options.versions.2 = tlsv1.1");
+    assert_eq!(s.ssl_options.versions, [TlsVersion::Tls12]);
+    assert_eq!(s.unsupported, [("ssl_options.versions.2".to_string(), 2)]);
 }
