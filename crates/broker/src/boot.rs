@@ -99,6 +99,7 @@ impl Broker {
             permissions,
             topic_permissions,
             policies,
+            vhost_limits,
             exchanges,
             queues,
             bindings,
@@ -183,6 +184,14 @@ impl Broker {
                         read,
                     };
                     self.set_topic_permission(&user, &vhost, p);
+                }
+            }
+        }
+        for r in vhost_limits.into_values() {
+            if let MetaRecord::VhostLimits { vhost, limits } = r {
+                let command = warren_model::command::Command::SetVhostLimits { vhost, limits };
+                if let Err(e) = self.execute(warren_model::command::Origin::Operator, command) {
+                    tracing::warn!(error = %e.message, "cannot restore vhost limits");
                 }
             }
         }

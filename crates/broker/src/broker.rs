@@ -187,6 +187,15 @@ impl Broker {
             .retain(|_, t| t.connection.id != id);
     }
 
+    /// Open connections to `vhost`.
+    pub fn connections_in(&self, vhost: &str) -> usize {
+        self.connections
+            .lock()
+            .values()
+            .filter(|c| c.info.vhost == vhost)
+            .count()
+    }
+
     pub fn connection_count(&self) -> usize {
         self.connections.lock().len()
     }

@@ -120,6 +120,16 @@ impl Broker {
             }
             Command::ClearPolicy { vhost, name } => self.clear_policy(&vhost, &name),
             Command::CloseConnection { name, reason } => self.close_connection(&name, &reason),
+            Command::SetVhostLimits { vhost, limits } => {
+                let v = self.vhost_or_err(&vhost)?;
+                let _vhosts = self.vhosts.read();
+                self.log.append(&MetaRecord::VhostLimits {
+                    vhost: vhost.clone(),
+                    limits: limits.clone(),
+                });
+                *v.limits.lock() = limits;
+                Ok(Outcome::Updated)
+            }
         }
     }
 

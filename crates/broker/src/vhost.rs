@@ -119,6 +119,8 @@ pub struct VHost {
     pub name: Arc<str>,
     /// Description, tags and default queue type (the management API's vhost fields).
     pub metadata: parking_lot::Mutex<VhostSpec>,
+    /// RabbitMQ's vhost limits as set (`max-connections`, `max-queues`; negative: none).
+    pub limits: parking_lot::Mutex<std::collections::BTreeMap<String, i64>>,
     topology: RwLock<Topology>,
     /// Queue ids and their hold on stored messages.
     store: Arc<Store>,
@@ -190,6 +192,7 @@ impl VHost {
                 name: name.to_owned(),
                 ..VhostSpec::default()
             }),
+            limits: parking_lot::Mutex::default(),
             topology: RwLock::new(topology),
             store,
             log,
@@ -485,6 +488,14 @@ impl VHost {
                 spec.name
             )));
         }
+        if let Some(max) = self.limit("max-queues") {
+            if topo.queues.len() as u64 >= max {
+                return Err(ControlError::precondition_failed(format!(
+                    "cannot declare queue '{}': queue limit in vhost '{}' ({max}) is reached",
+                    spec.name, self.name
+                )));
+            }
+        }
         let queue = self.insert_queue(&mut topo, spec, owner, None);
         self.churn.count(ChurnEvent::QueueCreated, 1);
         Ok(QueueDeclared {
@@ -605,6 +616,13 @@ impl VHost {
             )));
         }
         Ok(self.remove_queue(&q))
+    }
+
+    /// A limit of this vhost (`max-connections`, `max-queues`), if one is set (a negative
+    /// value is none).
+    pub fn limit(&self, name: &str) -> Option<u64> {
+        let value = *self.limits.lock().get(name)?;
+        u64::try_from(value).ok()
     }
 
     /// Remove a queue and its bindings (delete, auto-delete, exclusive owner gone).

@@ -183,4 +183,10 @@ pub enum Command {
         name: String,
         reason: String,
     },
+    /// Replace a vhost's limits (RabbitMQ's `max-connections`, `max-queues`; a negative
+    /// value is no limit); empty clears them.
+    SetVhostLimits {
+        vhost: String,
+        limits: std::collections::BTreeMap<String, i64>,
+    },
 }

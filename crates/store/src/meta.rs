@@ -99,6 +99,11 @@ pub enum MetaRecord {
         vhost: String,
         name: String,
     },
+    /// A vhost's limits (`max-connections`, `max-queues`), all of them; empty clears them.
+    VhostLimits {
+        vhost: String,
+        limits: BTreeMap<String, i64>,
+    },
 }
 
 impl MetaRecord {
@@ -192,6 +197,8 @@ pub struct MetaModel {
     pub topic_permissions: BTreeMap<(String, String, String), MetaRecord>,
     /// Keyed by (vhost, name).
     pub policies: BTreeMap<(String, String), MetaRecord>,
+    /// Keyed by vhost.
+    pub vhost_limits: BTreeMap<String, MetaRecord>,
     pub exchanges: BTreeMap<(String, String), MetaRecord>,
     pub queues: BTreeMap<(String, String), MetaRecord>,
     pub bindings: Vec<BindingRecord>,
@@ -229,6 +236,7 @@ impl MetaModel {
                 self.permissions.retain(|(_, v), _| v != name);
                 self.topic_permissions.retain(|(_, v, _), _| v != name);
                 self.policies.retain(|(v, _), _| v != name);
+                self.vhost_limits.remove(name);
                 self.exchanges.retain(|(v, _), _| v != name);
                 self.queues.retain(|(v, _), _| v != name);
                 self.bindings.retain(|b| &b.vhost != name);
@@ -303,6 +311,13 @@ impl MetaModel {
             }
             MetaRecord::DeletePolicy { vhost, name } => {
                 self.policies.remove(&(vhost.clone(), name.clone()));
+            }
+            MetaRecord::VhostLimits { vhost, limits } => {
+                if limits.is_empty() {
+                    self.vhost_limits.remove(vhost);
+                } else {
+                    self.vhost_limits.insert(vhost.clone(), r.clone());
+                }
             }
         }
     }

@@ -138,6 +138,15 @@ impl Handshake<'_> {
                 })?;
             Grant::new(&users, &grant_user, vhost_name, permission)
         };
+        if let Some(max) = vhost.limit("max-connections") {
+            if self.broker.connections_in(vhost_name) as u64 >= max {
+                return Err(AmqpError::not_allowed(format!(
+                    "access to vhost '{vhost_name}' refused for user '{grant_user}': connection limit ({max}) is reached"
+                ))
+                .on_method(10, 40)
+                .into());
+            }
+        }
         self.send(&AMQPClass::Connection(connection::AMQPMethod::OpenOk(
             connection::OpenOk {},
         )))

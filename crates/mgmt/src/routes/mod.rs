@@ -4,6 +4,7 @@ mod bindings;
 mod connections;
 mod definitions;
 mod exchanges;
+mod limits;
 mod overview;
 mod policies;
 mod queues;
@@ -26,5 +27,6 @@ pub fn all() -> Router<Arc<Api>> {
         .merge(bindings::routes())
         .merge(connections::routes())
         .merge(policies::routes())
+        .merge(limits::routes())
         .merge(definitions::routes())
 }

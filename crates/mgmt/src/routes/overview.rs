@@ -49,7 +49,6 @@ pub fn routes() -> Router<Arc<Api>> {
             "/api/health/checks/certificate-expiration/{within}/{unit}",
             get(certificate_expiration),
         )
-        .route("/api/vhost-limits", get(empty_list))
         .route("/api/user-limits", get(empty_list))
         .route("/api/aliveness-test/{vhost}", get(aliveness))
         .route("/api/feature-flags", get(empty_list))
