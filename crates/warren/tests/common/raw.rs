@@ -194,6 +194,10 @@ impl RawConn {
             .await
             .unwrap_or_else(|_| panic!("connect to {addr}: timed out"))
             .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        Self::over(stream)
+    }
+
+    fn over(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
         Self {
             stream,
@@ -213,12 +217,7 @@ impl RawConn {
             .await
             .unwrap_or_else(|_| panic!("connect to {addr} from {source}: timed out"))
             .unwrap_or_else(|e| panic!("connect to {addr} from {source}: {e}"));
-        let _ = stream.set_nodelay(true);
-        Self {
-            stream,
-            rbuf: BytesMut::with_capacity(64 * 1024),
-            closed: false,
-        }
+        Self::over(stream)
     }
 
     /// Connect and run the handshake up to `connection.open-ok`.
