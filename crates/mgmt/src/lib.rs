@@ -65,7 +65,7 @@ pub struct Api {
 
 impl Api {
     /// An API for a node with an AMQP listener at `amqp_addr` and the API's own at
-    /// `http_addr` (more with [`Api::with_listener`]).
+    /// `http_addr` (any other set with [`Api::with_listeners`]).
     pub fn new(broker: Arc<Broker>, amqp_addr: SocketAddr, http_addr: SocketAddr) -> Self {
         Self::with_listeners(broker, vec![("amqp", amqp_addr), ("http", http_addr)])
     }
@@ -81,14 +81,6 @@ impl Api {
             listeners,
             rates: rates::Rates::default(),
         }
-    }
-
-    /// The address of the listener for `protocol`, if one runs.
-    pub fn listener(&self, protocol: &str) -> Option<SocketAddr> {
-        self.listeners
-            .iter()
-            .find(|(p, _)| *p == protocol)
-            .map(|(_, at)| *at)
     }
 }
 

@@ -571,12 +571,8 @@ impl Store {
         if !file.read_cached_at(&mut buf, start) {
             return None;
         }
-        let buf = Bytes::from(buf);
-        run.iter()
-            .map(|loc| {
-                let at = (u64::from(loc.offset) - start) as usize;
-                decode_stored(buf.slice(at..at + loc.record_len() as usize), loc.msg_id).ok()
-            })
+        decode_run(Bytes::from(buf), run, start)
+            .map(Result::ok)
             .collect()
     }
 
@@ -601,16 +597,7 @@ impl Store {
         let mut buf = vec![0u8; (end - start) as usize];
         // A failed read is tried again record by record, each reporting its own error.
         file.read_exact_at(&mut buf, start).ok()?;
-        let buf = Bytes::from(buf);
-        Some(
-            run.iter()
-                .map(|loc| {
-                    let at = (u64::from(loc.offset) - start) as usize;
-                    let record = buf.slice(at..at + loc.record_len() as usize);
-                    decode_stored(record, loc.msg_id)
-                })
-                .collect(),
-        )
+        Some(decode_run(Bytes::from(buf), run, start).collect())
     }
 
     /// Where a record's bytes are: still in the log's buffers (copied), in its file, or
@@ -795,6 +782,19 @@ fn runs(locs: &[StoreLoc]) -> impl Iterator<Item = (&[StoreLoc], u64, u64)> {
         let run = &locs[i..j];
         i = j;
         Some((run, start, end))
+    })
+}
+
+/// The messages of a run of adjacent records read into `buf` from file offset `start`
+/// (each shares `buf`).
+fn decode_run(
+    buf: Bytes,
+    run: &[StoreLoc],
+    start: u64,
+) -> impl Iterator<Item = Result<Arc<Message>, StoreError>> + '_ {
+    run.iter().map(move |loc| {
+        let at = (u64::from(loc.offset) - start) as usize;
+        decode_stored(buf.slice(at..at + loc.record_len() as usize), loc.msg_id)
     })
 }
 

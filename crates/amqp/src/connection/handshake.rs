@@ -57,6 +57,8 @@ pub struct Handshake<'a> {
     pub reader: &'a mut ReadHalf,
     pub writer: &'a mut OwnedWriteHalf,
     pub rbuf: &'a mut BytesMut,
+    /// The subject of the client's verified certificate, on a TLS connection that has one.
+    pub client_subject: Option<&'a warren_tls::Subject>,
     /// Set once tune-ok arrived: RabbitMQ then answers stray frames with 505.
     pub tuned: bool,
 }
@@ -188,7 +190,7 @@ impl Handshake<'_> {
     /// The configured mechanisms this connection may use: EXTERNAL only over TLS with a
     /// client certificate that was verified (RabbitMQ offers it only when the peer has one).
     fn offered_mechanisms(&self) -> Vec<&str> {
-        let has_cert = self.client_subject().is_some();
+        let has_cert = self.client_subject.is_some();
         self.broker
             .config
             .auth_mechanisms
@@ -196,14 +198,6 @@ impl Handshake<'_> {
             .map(String::as_str)
             .filter(|m| *m != "EXTERNAL" || has_cert)
             .collect()
-    }
-
-    /// The subject of the client's verified certificate, on a TLS connection that has one.
-    fn client_subject(&self) -> Option<warren_tls::Subject> {
-        let tls = self.reader.tls()?;
-        let session = tls.lock();
-        let leaf = session.peer_certificates()?.first()?;
-        warren_tls::subject(leaf)
     }
 
     fn authenticate(&self, start_ok: &connection::StartOk) -> Result<String, HandshakeError> {
@@ -252,12 +246,12 @@ impl Handshake<'_> {
         &self,
         client_properties: &FieldTable,
     ) -> Result<String, HandshakeError> {
-        let subject = self.client_subject().ok_or(HandshakeError::Silent(
+        let subject = self.client_subject.ok_or(HandshakeError::Silent(
             "EXTERNAL without a client certificate",
         ))?;
         let name = match self.broker.config.cert_login_from {
-            CertLoginFrom::DistinguishedName => Some(subject.distinguished_name),
-            CertLoginFrom::CommonName => subject.common_name,
+            CertLoginFrom::DistinguishedName => Some(subject.distinguished_name.clone()),
+            CertLoginFrom::CommonName => subject.common_name.clone(),
         };
         // As for a wrong password: a 403 close to clients that asked for one
         // (`authentication_failure_close`), else the socket is dropped.

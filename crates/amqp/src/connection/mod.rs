@@ -87,6 +87,10 @@ pub async fn serve(
         session.set_buffer_limit(None);
         Arc::new(parking_lot::Mutex::new(session))
     });
+    // The client certificate is settled by the TLS handshake: read its subject once.
+    let client_subject = tls
+        .as_ref()
+        .and_then(|t| transport::client_subject(&t.lock()));
     let mut rd = ReadHalf::new(rd, tls.clone());
     let mut rbuf = BytesMut::with_capacity(READ_SIZE_MIN);
     let negotiated = {
@@ -96,6 +100,7 @@ pub async fn serve(
             reader: &mut rd,
             writer: &mut wr,
             rbuf: &mut rbuf,
+            client_subject: client_subject.as_ref(),
             tuned: false,
         };
         match tokio::time::timeout(broker.config.handshake_timeout, hs.run()).await {
@@ -135,7 +140,9 @@ pub async fn serve(
         frame_max: negotiated.frame_max,
         heartbeat_s: negotiated.heartbeat_s,
         auth_mechanism: negotiated.auth_mechanism.clone(),
-        tls: tls.as_ref().map(|t| transport::facts(&t.lock())),
+        tls: tls
+            .as_ref()
+            .map(|t| transport::facts(&t.lock(), client_subject.as_ref())),
     });
     tracing::debug!(%peer, id = shared.id, user = %negotiated.grant.user, vhost = %negotiated.grant.vhost, "connection opened");
     let writer = Writer::new(wr, tls);

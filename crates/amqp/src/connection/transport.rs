@@ -158,8 +158,17 @@ pub async fn write_all(
     }
 }
 
+/// The subject of the client certificate the TLS handshake verified, if the client sent one.
+pub fn client_subject(session: &rustls::ServerConnection) -> Option<warren_tls::Subject> {
+    let leaf = session.peer_certificates()?.first()?;
+    warren_tls::subject(leaf)
+}
+
 /// What a TLS connection negotiated, as the management API shows it.
-pub fn facts(session: &rustls::ServerConnection) -> warren_model::query::TlsFacts {
+pub fn facts(
+    session: &rustls::ServerConnection,
+    client_subject: Option<&warren_tls::Subject>,
+) -> warren_model::query::TlsFacts {
     let protocol = match session.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "tlsv1.3",
         Some(rustls::ProtocolVersion::TLSv1_2) => "tlsv1.2",
@@ -169,14 +178,9 @@ pub fn facts(session: &rustls::ServerConnection) -> warren_model::query::TlsFact
         .negotiated_cipher_suite()
         .map(|c| format!("{:?}", c.suite()))
         .unwrap_or_default();
-    let peer_cert_subject = session
-        .peer_certificates()
-        .and_then(|chain| chain.first())
-        .and_then(|leaf| warren_tls::subject(leaf))
-        .map(|s| s.distinguished_name);
     warren_model::query::TlsFacts {
         protocol: protocol.to_owned(),
         cipher,
-        peer_cert_subject,
+        peer_cert_subject: client_subject.map(|s| s.distinguished_name.clone()),
     }
 }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Notify;
 
 use super::transport::{seal, TlsSession};
-use tokio::sync::Notify;
 
 /// Above this many unwritten bytes the driver stops encoding deliveries.
 pub const PENDING_HIGH_BYTES: usize = 4 << 20;

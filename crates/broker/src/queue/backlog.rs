@@ -155,49 +155,46 @@ pub async fn load_paged<'a>(
 /// on the blocking pool, so no other task on the worker waits long behind it.
 const CACHED_READ_MAX_BYTES: u64 = 4 << 20;
 
-/// `reads` taken on this worker if they need no waiting (see [`Store::read_many_cached`]):
-/// a backlog drained while its records are still in the page cache costs no thread
-/// hand-off per batch.
-fn read_cached(reads: &[(Arc<Store>, StoreLoc)]) -> Option<Vec<Arc<Message>>> {
-    let (store, _) = reads.first()?;
-    let bytes: u64 = reads.iter().map(|(_, l)| u64::from(l.record_len())).sum();
-    if bytes > CACHED_READ_MAX_BYTES || !reads.iter().all(|(s, _)| Arc::ptr_eq(s, store)) {
-        return None;
-    }
-    let locs: Vec<StoreLoc> = reads.iter().map(|(_, loc)| *loc).collect();
-    store.read_many_cached(&locs)
-}
-
-/// One attempt at reading `paged` back: on this worker when the page cache has it all,
-/// else on the blocking pool.
+/// One attempt at reading `paged` back: on this worker when the page cache has it all
+/// (see [`Store::read_many_cached`]: a backlog drained while its records are still cached
+/// costs no thread hand-off per batch), else on the blocking pool.
 async fn read_batch(paged: &mut [&mut QueuedMessage]) -> Vec<(u64, StoreError)> {
     let reads: Vec<(Arc<Store>, StoreLoc)> = paged
         .iter()
         .filter_map(|m| m.stored.as_ref())
         .map(|s| (Arc::clone(s.store()), s.loc))
         .collect();
-    if let Some(loaded) = read_cached(&reads) {
-        for (m, message) in paged.iter_mut().zip(loaded) {
-            m.message = Some(message);
-        }
-        return Vec::new();
-    }
-    let read_all = move || {
-        // One store in practice: its runs of adjacent records are read with one call each.
-        let same_store = reads.windows(2).all(|w| Arc::ptr_eq(&w[0].0, &w[1].0));
-        if let (true, Some((store, _))) = (same_store, reads.first()) {
+    // One store in practice: its runs of adjacent records are read with one call each.
+    let one_store = match reads.first() {
+        Some((store, _)) if reads.iter().all(|(s, _)| Arc::ptr_eq(s, store)) => {
             let locs: Vec<StoreLoc> = reads.iter().map(|(_, loc)| *loc).collect();
-            return store
-                .read_many(&locs)
-                .into_iter()
-                .zip(&locs)
-                .map(|(r, loc)| r.map_err(|e| (loc.msg_id, e)))
-                .collect::<Vec<_>>();
+            Some((Arc::clone(store), locs))
         }
-        reads
+        _ => None,
+    };
+    if let Some((store, locs)) = &one_store {
+        let bytes: u64 = locs.iter().map(|l| u64::from(l.record_len())).sum();
+        let cached = (bytes <= CACHED_READ_MAX_BYTES)
+            .then(|| store.read_many_cached(locs))
+            .flatten();
+        if let Some(loaded) = cached {
+            for (m, message) in paged.iter_mut().zip(loaded) {
+                m.message = Some(message);
+            }
+            return Vec::new();
+        }
+    }
+    let read_all = move || match one_store {
+        Some((store, locs)) => store
+            .read_many(&locs)
+            .into_iter()
+            .zip(&locs)
+            .map(|(r, loc)| r.map_err(|e| (loc.msg_id, e)))
+            .collect::<Vec<_>>(),
+        None => reads
             .into_iter()
             .map(|(store, loc)| store.read(&loc).map_err(|e| (loc.msg_id, e)))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
     };
     let loaded = match tokio::task::spawn_blocking(read_all).await {
         Ok(loaded) => loaded,

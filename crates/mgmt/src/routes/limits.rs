@@ -20,29 +20,12 @@ use crate::{json, Api};
 
 /// The limits RabbitMQ 3.10 knows for a vhost.
 const LIMITS: [&str; 2] = ["max-connections", "max-queues"];
-const NOT_AUTHORISED: &str = "User not authorised to access object";
 
 pub fn routes() -> Router<Arc<Api>> {
     Router::new()
         .route("/api/vhost-limits", get(list_all))
         .route("/api/vhost-limits/{vhost}", get(list_vhost))
         .route("/api/vhost-limits/{vhost}/{name}", put(set).delete(clear))
-}
-
-fn require_admin(caller: &Caller) -> ApiResult<()> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::not_authorised(NOT_AUTHORISED))
-    }
-}
-
-fn require_monitor(caller: &Caller) -> ApiResult<()> {
-    if caller.is_admin() || caller.is_monitor() {
-        Ok(())
-    } else {
-        Err(ApiError::not_authorised(NOT_AUTHORISED))
-    }
 }
 
 /// `[{"vhost": ..., "value": {...}}]` for the vhosts that have limits.
@@ -62,7 +45,7 @@ fn listing(api: &Api, only: Option<&str>) -> Value {
 }
 
 async fn list_all(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
-    require_monitor(&caller)?;
+    caller.require_monitor()?;
     Ok(json(listing(&api, None)))
 }
 
@@ -71,7 +54,7 @@ async fn list_vhost(
     caller: Caller,
     Path(vhost): Path<String>,
 ) -> ApiResult<Response> {
-    require_monitor(&caller)?;
+    caller.require_monitor()?;
     if api.broker.vhost(&vhost).is_none() {
         return Err(ApiError::NotFound);
     }
@@ -89,7 +72,7 @@ async fn set(
     Path((vhost, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    require_admin(&caller)?;
+    caller.require_admin()?;
     let v = api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
     let body: Value = serde_json::from_slice(&body).map_err(|_| ApiError::not_json())?;
     let value = body
@@ -120,7 +103,7 @@ async fn clear(
     caller: Caller,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    require_admin(&caller)?;
+    caller.require_admin()?;
     let v = api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
     let mut limits: BTreeMap<String, i64> = v.limits.lock().clone();
     limits.remove(&name);

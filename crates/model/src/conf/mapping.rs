@@ -158,22 +158,14 @@ impl Builder {
                 None => self.unsupported(entry),
             },
             [plugin @ ("management" | "prometheus"), "ssl", "versions", _] => {
-                let https = if *plugin == "management" {
-                    &mut settings.management_ssl
-                } else {
-                    &mut settings.prometheus_ssl
-                };
+                let https = settings.https_listener(plugin);
                 match reading.typed(tls_version, TLS_VERSION)? {
                     Some(v) => https.tls.versions.push(v),
                     None => self.unsupported(entry),
                 }
             }
             [plugin @ ("management" | "prometheus"), "ssl", option] => {
-                let https = if *plugin == "management" {
-                    &mut settings.management_ssl
-                } else {
-                    &mut settings.prometheus_ssl
-                };
+                let https = settings.https_listener(plugin);
                 match *option {
                     "port" => https.port = Some(reading.typed(values::integer, PORT)?),
                     "ip" => https.ip = Some(reading.typed(values::ip, IP)?),

@@ -78,6 +78,18 @@ pub struct Settings {
     pub unsupported: Vec<(String, usize)>,
 }
 
+impl Settings {
+    /// `management.ssl.*` or `prometheus.ssl.*`, by the plugin's name (`management`, else
+    /// `prometheus`).
+    pub(super) fn https_listener(&mut self, plugin: &str) -> &mut HttpsListener {
+        if plugin == "management" {
+            &mut self.management_ssl
+        } else {
+            &mut self.prometheus_ssl
+        }
+    }
+}
+
 /// RabbitMQ's `ssl_options.*` that Warren applies (the others are listed in `unsupported`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SslOptions {
