@@ -1,5 +1,6 @@
-"""Vhost limits (`max-connections`, `max-queues`) as RabbitMQ 3.10 sets, lists, enforces and
-clears them through the management API. Written against RabbitMQ 3.10.8 first
+"""Vhost limits (`max-connections`, `max-queues`) and user limits (`max-connections`,
+`max-channels`) as RabbitMQ 3.10 sets, lists, enforces and clears them through the management
+API. Written against RabbitMQ 3.10.8 first
 (AMQP_PORT=5680 MGMT_PORT=15680 against a private node); /work/notes/issue13/limits.md has
 what it answered."""
 
@@ -19,9 +20,18 @@ def vhost(broker, mgmt, request):
     mgmt.request("DELETE", f"/api/vhosts/{name}")
 
 
-def connect(broker, vhost):
+def connect(broker, vhost, user="guest", password="guest"):
     return pika.BlockingConnection(pika.ConnectionParameters(
-        host=broker.host, port=broker.port, virtual_host=vhost, connection_attempts=1))
+        host=broker.host, port=broker.port, virtual_host=vhost, connection_attempts=1,
+        credentials=pika.PlainCredentials(user, password)))
+
+
+@pytest.fixture
+def user(mgmt, cleanup):
+    """A user with all permissions on /."""
+    name = cleanup.user(unique("limu"), password="pw")
+    mgmt.ok("PUT", f"/api/permissions/%2F/{name}", {"configure": ".*", "write": ".*", "read": ".*"})
+    return name
 
 
 def test_limits_are_set_listed_and_cleared(mgmt, vhost):
@@ -30,6 +40,11 @@ def test_limits_are_set_listed_and_cleared(mgmt, vhost):
     expected = [{"vhost": vhost, "value": {"max-queues": 1, "max-connections": 1}}]
     assert mgmt.json(f"/api/vhost-limits/{vhost}") == expected
     assert [e for e in mgmt.json("/api/vhost-limits") if e["vhost"] == vhost] == expected
+    # RabbitMQ lists them as runtime parameters too.
+    parameter = {"value": {"max-connections": 1, "max-queues": 1}, "vhost": vhost, "component": "vhost-limits",
+                 "name": "limits"}
+    for path in ("/api/parameters", "/api/parameters/vhost-limits", f"/api/parameters/vhost-limits/{vhost}"):
+        assert [p for p in mgmt.json(path) if p["vhost"] == vhost] == [parameter], path
     r = mgmt.request("PUT", f"/api/vhost-limits/{vhost}/max-foo", {"value": 1})
     assert (r.status, r.body) == (400, {"error": "bad_request", "reason":
                                         'Validation failed\n\nUnrecognised terms [{<<"max-foo">>,1}] in limits\n'})
@@ -88,3 +103,110 @@ def test_limits_survive_a_restart_and_go_with_their_vhost(restartable_broker):
     # A vhost created again under the old name starts without the old limits.
     api.ok("PUT", "/api/vhosts/gone")
     assert api.json("/api/vhost-limits/gone") == []
+
+
+def test_user_limits_are_set_listed_and_cleared(mgmt, user):
+    assert mgmt.request("PUT", f"/api/user-limits/{user}/max-connections", {"value": 2}).status == 204
+    assert mgmt.request("PUT", f"/api/user-limits/{user}/max-channels", {"value": 3}).status == 204
+    expected = [{"user": user, "value": {"max-channels": 3, "max-connections": 2}}]
+    assert mgmt.json(f"/api/user-limits/{user}") == expected
+    assert [e for e in mgmt.json("/api/user-limits") if e["user"] == user] == expected
+    assert mgmt.json(f"/api/users/{user}")["limits"] == {"max-channels": 3, "max-connections": 2}
+    r = mgmt.request("PUT", f"/api/user-limits/{user}/max-foo", {"value": 4})
+    assert (r.status, r.body) == (400, {"error": "bad_request", "reason":
+                                        'Unrecognised terms [{<<"max-foo">>,4}] in user-limits'})
+    r = mgmt.request("PUT", f"/api/user-limits/{user}/max-channels", {"value": "x"})
+    assert (r.status, r.body) == (400, {"error": "bad_request", "reason":
+                                        'max-channels should be a number, actually was <<"x">>'})
+    r = mgmt.request("PUT", f"/api/user-limits/{user}/max-channels", {"valu": 4})
+    assert (r.status, r.body) == (400, {"error": "bad_request", "reason": "[{key_missing,value}]"})
+    r = mgmt.request("PUT", "/api/user-limits/t-no-such-user/max-channels", {"value": 4})
+    assert (r.status, r.body) == (400, {"error": "bad_request", "reason": ["no_such_user", "t-no-such-user"]})
+    assert mgmt.request("GET", "/api/user-limits/t-no-such-user").status == 404
+    assert mgmt.request("DELETE", f"/api/user-limits/{user}/max-channels").status == 204
+    assert mgmt.json(f"/api/user-limits/{user}") == [{"user": user, "value": {"max-connections": 2}}]
+    assert mgmt.request("DELETE", f"/api/user-limits/{user}/max-connections").status == 204
+    assert mgmt.json(f"/api/user-limits/{user}") == []
+    assert mgmt.json(f"/api/users/{user}")["limits"] == {}
+
+
+def test_a_users_connection_past_max_connections_is_refused_with_530(broker, mgmt, user):
+    mgmt.ok("PUT", f"/api/user-limits/{user}/max-connections", {"value": 1}, expect=(204,))
+    first = connect(broker, "/", user, "pw")
+    try:
+        with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as refused:
+            connect(broker, "/", user, "pw")
+        assert (f"NOT_ALLOWED - connection refused for user '{user}': "
+                "user connection limit (1) is reached") in str(refused.value)
+        # Other users are not limited by it.
+        connect(broker, "/").close()
+    finally:
+        first.close()
+    # Zero allows none; a negative limit is none.
+    mgmt.ok("PUT", f"/api/user-limits/{user}/max-connections", {"value": 0}, expect=(204,))
+    with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as refused:
+        connect(broker, "/", user, "pw")
+    assert "user connection limit (0) is reached" in str(refused.value)
+    mgmt.ok("PUT", f"/api/user-limits/{user}/max-connections", {"value": -1}, expect=(204,))
+    a, b = connect(broker, "/", user, "pw"), connect(broker, "/", user, "pw")
+    a.close()
+    b.close()
+
+
+def test_the_vhost_limit_is_checked_before_the_users(broker, mgmt, vhost, user):
+    mgmt.ok("PUT", f"/api/permissions/{vhost}/{user}", {"configure": ".*", "write": ".*", "read": ".*"})
+    mgmt.ok("PUT", f"/api/vhost-limits/{vhost}/max-connections", {"value": 1}, expect=(204,))
+    mgmt.ok("PUT", f"/api/user-limits/{user}/max-connections", {"value": 1}, expect=(204,))
+    first = connect(broker, vhost, user, "pw")
+    try:
+        with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as refused:
+            connect(broker, vhost, user, "pw")
+        assert f"access to vhost '{vhost}' refused for user '{user}': connection limit (1)" in str(refused.value)
+    finally:
+        first.close()
+
+
+def test_max_channels_counts_the_users_channels_on_all_its_connections(broker, mgmt, user):
+    mgmt.ok("PUT", f"/api/user-limits/{user}/max-channels", {"value": 2}, expect=(204,))
+    one, two = connect(broker, "/", user, "pw"), connect(broker, "/", user, "pw")
+    try:
+        ch_one = one.channel()
+        two.channel()
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as refused:
+            one.channel()
+        assert refused.value.reply_code == 530
+        assert refused.value.reply_text == (
+            f"NOT_ALLOWED - number of channels opened for user '{user}' has reached the maximum "
+            "allowed user limit of (2)")
+        assert not ch_one.is_open
+        # The user's other connection carries on, and may open a channel again once one is freed.
+        assert two.is_open
+        three = connect(broker, "/", user, "pw")
+        three.channel().queue_declare("", exclusive=True)
+        three.close()
+        # Other users are not counted.
+        guest = connect(broker, "/")
+        guest.channel()
+        guest.channel()
+        guest.close()
+    finally:
+        for c in (one, two):
+            if c.is_open:
+                c.close()
+
+
+def test_user_limits_survive_a_restart_and_go_with_their_user(restartable_broker):
+    b = restartable_broker
+    api = Mgmt(b.mgmt_url)
+    for name in ("kept", "gone"):
+        api.ok("PUT", f"/api/users/{name}", {"password": "pw", "tags": ""})
+    api.ok("PUT", "/api/user-limits/kept/max-channels", {"value": 9}, expect=(204,))
+    api.ok("PUT", "/api/user-limits/gone/max-connections", {"value": 3}, expect=(204,))
+    # Replacing a user keeps its limits (RabbitMQ).
+    api.ok("PUT", "/api/users/kept", {"password": "pw2", "tags": "management"})
+    api.ok("DELETE", "/api/users/gone", expect=(204,))
+    b.restart()
+    api = Mgmt(b.mgmt_url)
+    assert api.json("/api/user-limits") == [{"user": "kept", "value": {"max-channels": 9}}]
+    api.ok("PUT", "/api/users/gone", {"password": "pw", "tags": ""})
+    assert api.json("/api/user-limits/gone") == []

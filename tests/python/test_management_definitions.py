@@ -56,6 +56,8 @@ def populate(api, broker):
     api.ok("POST", "/api/bindings/rt/e/rt-x/e/rt-ae", {"routing_key": ""})
     api.ok("POST", "/api/bindings/rt/e/amq.direct/q/rt-q2", {"routing_key": "d"})
     api.ok("PUT", "/api/queues/%2F/rt-root-q", {"durable": True})
+    api.ok("PUT", "/api/user-limits/rt-app/max-channels", {"value": 50}, expect=(204,))
+    api.ok("PUT", "/api/vhost-limits/rt/max-queues", {"value": 100}, expect=(204,))
 
 
 def without_product(defs):
@@ -75,6 +77,7 @@ def comparable(defs):
     d = without_product(defs)
     for section, keys in (("users", ("name",)), ("vhosts", ("name",)), ("permissions", ("vhost", "user")),
                           ("topic_permissions", ("vhost", "user", "exchange")), ("policies", ("vhost", "name")),
+                          ("parameters", ("vhost", "component", "name")),
                           ("queues", ("vhost", "name")), ("exchanges", ("vhost", "name")),
                           ("bindings", ("vhost", "source", "destination", "routing_key", "arguments"))):
         if section in d:
@@ -101,6 +104,10 @@ def test_export_shape(broker_factory):
     app = next(u for u in d["users"] if u["name"] == "rt-app")
     assert list(app) == ["name", "password_hash", "hashing_algorithm", "tags", "limits"]
     assert app["hashing_algorithm"] == "rabbit_password_hashing_sha256" and app["tags"] == ["management", "monitoring"]
+    assert app["limits"] == {"max-channels": 50}
+    assert next(u for u in d["users"] if u["name"] == "rt-admin")["limits"] == {}
+    assert d["parameters"] == [{"value": {"max-queues": 100}, "vhost": "rt", "component": "vhost-limits",
+                                "name": "limits"}]
     assert {"name": "rt"} in d["vhosts"] and {"name": "/"} in d["vhosts"]
     assert {"user": "rt-app", "vhost": "rt", "configure": "^rt-", "write": ".*", "read": ".*"} in d["permissions"]
     assert {"user": "rt-app", "vhost": "rt", "exchange": "amq.topic", "write": "^a", "read": ".*"} in d["topic_permissions"]
@@ -157,10 +164,16 @@ def test_import_rabbitmqs_export_applies_what_warren_supports(broker_factory):
     assert r.status == 400 and r.body["error"] == "bad_request"
     reason = r.body["reason"]
     # Every item not applied is named.
-    for text in ("user 'pol-user'", "limits", "'vhost-limits'", "'operator_policy'", "'pol-op'",
-                 "global parameter 'pol-gp'", "queue 'pol-qq'", "quorum"):
+    for text in ("'operator_policy'", "'pol-op'", "global parameter 'pol-gp'", "queue 'pol-qq'",
+                 "quorum"):
         assert text in reason, text
     assert "internal_cluster_id" not in reason
+    # User and vhost limits are applied, not reported.
+    assert "vhost-limits" not in reason and "user 'pol-user'" not in reason
+    assert api.json("/api/user-limits/pol-user") == [
+        {"user": "pol-user", "value": {"max-channels": 20, "max-connections": 10}}]
+    assert api.json("/api/vhost-limits/pol-v1") == [
+        {"vhost": "pol-v1", "value": {"max-connections": 100, "max-queues": 50}}]
     # What Warren supports was applied.
     assert {"pol-v1", "pol-v2"} <= {v["name"] for v in api.json("/api/vhosts")}
     assert amqp_login(b.host, b.port, "pol-user", "pol-secret", vhost="pol-v1")
@@ -190,7 +203,11 @@ def test_per_vhost_export_and_import(broker_factory):
     r = api.post("/api/definitions/rt-copy", d)
     assert (r.status, r.raw) == (204, b"")
     copied = api.json("/api/definitions/rt-copy")
-    assert comparable(copied) == comparable(d)
+    # The vhost limits parameter names its vhost even here, and lands in the one imported into.
+    assert d["parameters"] == [{"value": {"max-queues": 100}, "vhost": "rt", "component": "vhost-limits",
+                                "name": "limits"}]
+    assert copied["parameters"] == [dict(d["parameters"][0], vhost="rt-copy")]
+    assert comparable(dict(copied, parameters=[])) == comparable(dict(d, parameters=[]))
     assert api.json("/api/queues/rt-copy/rt-q1")["policy"] == "rt-pol"
     r = api.get("/api/definitions/t-no-such-vhost")
     assert r.status == 404
@@ -246,7 +263,8 @@ def test_warren_export_imports_into_rabbitmq_and_back(broker_factory, rabbitmq):
     # RabbitMQ holds the same definitions.
     from_rabbit = rapi.json("/api/definitions")
     ours, theirs = comparable(exported), comparable(from_rabbit)
-    for section in ("users", "permissions", "topic_permissions", "policies", "queues", "exchanges", "bindings"):
+    for section in ("users", "permissions", "topic_permissions", "parameters", "policies", "queues", "exchanges",
+                    "bindings"):
         assert theirs[section] == ours[section], section
     assert {v["name"] for v in theirs["vhosts"]} == {v["name"] for v in ours["vhosts"]}
 
@@ -261,6 +279,7 @@ def test_warren_export_imports_into_rabbitmq_and_back(broker_factory, rabbitmq):
     assert amqp_login(w2.host, w2.port, "rt-rabbit", "rabbit-pw", vhost="rt")
     assert amqp_login(w2.host, w2.port, "rt-app", "app-pw", vhost="rt")
     back = comparable(w2api.json("/api/definitions"))
-    for section in ("users", "permissions", "topic_permissions", "policies", "queues", "exchanges", "bindings"):
+    for section in ("users", "permissions", "topic_permissions", "parameters", "policies", "queues", "exchanges",
+                    "bindings"):
         assert back[section] == comparable(from_rabbit)[section], section
     assert w2api.json("/api/queues/rt/rt-q1")["policy"] == "rt-pol"

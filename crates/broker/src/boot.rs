@@ -100,6 +100,7 @@ impl Broker {
             topic_permissions,
             policies,
             vhost_limits,
+            user_limits,
             exchanges,
             queues,
             bindings,
@@ -184,6 +185,14 @@ impl Broker {
                         read,
                     };
                     self.set_topic_permission(&user, &vhost, p);
+                }
+            }
+        }
+        for r in user_limits.into_values() {
+            if let MetaRecord::UserLimits { user, limits } = r {
+                let command = warren_model::command::Command::SetUserLimits { user, limits };
+                if let Err(e) = self.execute(warren_model::command::Origin::Operator, command) {
+                    tracing::warn!(error = %e.message, "cannot restore user limits");
                 }
             }
         }

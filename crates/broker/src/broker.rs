@@ -196,6 +196,30 @@ impl Broker {
             .count()
     }
 
+    /// Open connections of `user`.
+    pub fn connections_of(&self, user: &str) -> usize {
+        self.connections
+            .lock()
+            .values()
+            .filter(|c| c.info.user == user)
+            .count()
+    }
+
+    /// Open channels of `user` on all its connections.
+    pub fn channels_of(&self, user: &str) -> u64 {
+        self.connections
+            .lock()
+            .values()
+            .filter(|c| c.info.user == user)
+            .map(|c| u64::from(c.channels.load(std::sync::atomic::Ordering::Relaxed)))
+            .sum()
+    }
+
+    /// User limit `name` of `user` (`max-connections`, `max-channels`) when one applies.
+    pub fn user_limit(&self, user: &str, name: &str) -> Option<u64> {
+        self.users.read().limit(user, name)
+    }
+
     pub fn connection_count(&self) -> usize {
         self.connections.lock().len()
     }

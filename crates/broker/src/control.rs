@@ -130,6 +130,18 @@ impl Broker {
                 *v.limits.lock() = limits;
                 Ok(Outcome::Updated)
             }
+            Command::SetUserLimits { user, limits } => {
+                let mut users = self.users.write();
+                if users.user(&user).is_none() {
+                    return Err(ControlError::not_found(format!("no user '{user}'")));
+                }
+                self.log.append(&MetaRecord::UserLimits {
+                    user: user.clone(),
+                    limits: limits.clone(),
+                });
+                users.set_limits(&user, limits);
+                Ok(Outcome::Updated)
+            }
         }
     }
 

@@ -11,10 +11,11 @@ use warren_model::command::{
 };
 use warren_model::definitions::{
     BindingDefinition, Definitions, DefinitionsError, ExchangeDefinition, Item,
-    PermissionDefinition, PolicyItem, QueueDefinition, Section, Tags, TopicPermissionDefinition,
-    UserDefinition, VhostDefinition,
+    ParameterDefinition, PermissionDefinition, PolicyItem, QueueDefinition, Section, Tags,
+    TopicPermissionDefinition, UserDefinition, VhostDefinition,
 };
 use warren_model::json_args::{json_to_table, table_to_json};
+use warren_model::limits::{self, LimitScope};
 
 use crate::auth::password;
 use crate::broker::Broker;
@@ -89,13 +90,7 @@ pub fn import(broker: &Broker, defs: &Definitions, scope: Option<&str>) -> Impor
     }
     if let Some(section) = &defs.parameters {
         for p in section.items() {
-            im.problem(format!(
-                "runtime parameter '{}' of component '{}' in vhost '{}': Warren does not implement \
-                 this component; not applied",
-                p.name,
-                p.component,
-                p.vhost.as_deref().or(scope).unwrap_or("/")
-            ));
+            im.parameter(p);
         }
         im.rejected("parameter", section);
     }
@@ -200,12 +195,55 @@ impl Importer<'_> {
             hashing_algorithm,
             tags: u.effective_tags(),
         };
-        self.run(what, Command::PutUser(spec));
-        if u.limits.as_ref().is_some_and(|l| !l.is_empty()) {
+        self.run(what.clone(), Command::PutUser(spec));
+        // An empty or absent `limits` leaves the user's limits as they are (RabbitMQ).
+        let Some(map) = u.limits.as_ref().filter(|l| !l.is_empty()) else {
+            return;
+        };
+        match limits::check_all(LimitScope::User, map) {
+            Ok(limits) => self.run(
+                what,
+                Command::SetUserLimits {
+                    user: u.name.clone(),
+                    limits,
+                },
+            ),
+            Err(e) => self.problem(format!("{what}: {e}; limits not applied")),
+        }
+    }
+
+    /// A runtime parameter: Warren knows the `vhost-limits` component (one parameter named
+    /// `limits` per vhost holding all its limits).
+    fn parameter(&mut self, p: &ParameterDefinition) {
+        // One vhost's definitions name their vhost on parameters; RabbitMQ applies them to
+        // the vhost being imported into.
+        let vhost = match self.scope {
+            Some(scope) => scope.to_owned(),
+            None => self.vhost_of(&p.vhost),
+        };
+        let what = format!(
+            "runtime parameter '{}' of component '{}' in vhost '{vhost}'",
+            p.name, p.component
+        );
+        if p.component != "vhost-limits" {
             self.problem(format!(
-                "user '{}': user limits are not applied by Warren",
-                u.name
+                "{what}: Warren does not implement this component; not applied"
             ));
+            return;
+        }
+        if p.name != "limits" {
+            self.problem(format!(
+                "{what}: vhost limits are named 'limits'; not applied"
+            ));
+            return;
+        }
+        let Some(map) = p.value.as_object() else {
+            self.problem(format!("{what}: the value is not an object; not applied"));
+            return;
+        };
+        match limits::check_all(LimitScope::Vhost, map) {
+            Ok(limits) => self.run(what, Command::SetVhostLimits { vhost, limits }),
+            Err(e) => self.problem(format!("{what}: Validation failed: {e}; not applied")),
         }
     }
 
@@ -376,6 +414,29 @@ fn json_args(t: &warren_codec::types::FieldTable) -> Value {
     table_to_json(t).unwrap_or_else(|_| Value::Object(Default::default()))
 }
 
+/// The runtime parameters Warren has (of all vhosts, or of one): each vhost's limits as the
+/// `vhost-limits` parameter named `limits`, which names its vhost even in one vhost's
+/// definitions (RabbitMQ 3.10).
+pub fn runtime_parameters(broker: &Broker, scope: Option<&str>) -> Vec<ParameterDefinition> {
+    let mut parameters: Vec<ParameterDefinition> = broker
+        .vhosts()
+        .iter()
+        .filter(|v| scope.is_none_or(|s| s == &*v.name))
+        .filter_map(|v| {
+            let limits = v.limits.lock().clone();
+            (!limits.is_empty()).then(|| ParameterDefinition {
+                value: Value::Object(limits.into_iter().map(|(k, n)| (k, n.into())).collect()),
+                vhost: Some(v.name.to_string()),
+                component: "vhost-limits".to_owned(),
+                name: "limits".to_owned(),
+                ..ParameterDefinition::default()
+            })
+        })
+        .collect();
+    parameters.sort_by(|a, b| a.vhost.cmp(&b.vhost));
+    parameters
+}
+
 /// The broker's definitions (all, or one vhost's as RabbitMQ writes them: no users, vhosts,
 /// permissions or vhost names on items).
 pub fn export(broker: &Broker, scope: Option<&str>) -> Definitions {
@@ -397,7 +458,7 @@ pub fn export(broker: &Broker, scope: Option<&str>) -> Definitions {
                 password_hash: Some(u.password_hash),
                 hashing_algorithm: Some(u.hashing_algorithm),
                 tags: Some(Tags::List(u.tags)),
-                limits: Some(Default::default()),
+                limits: Some(u.limits.into_iter().map(|(k, v)| (k, v.into())).collect()),
                 ..UserDefinition::default()
             }
         })));
@@ -437,7 +498,7 @@ pub fn export(broker: &Broker, scope: Option<&str>) -> Definitions {
         })));
         defs.global_parameters = Some(Section::from_items([]));
     }
-    defs.parameters = Some(Section::from_items([]));
+    defs.parameters = Some(Section::from_items(runtime_parameters(broker, scope)));
     defs.policies = Some(Section::from_items(
         broker.policy_list(scope).into_iter().map(|p| PolicyItem {
             vhost: item_vhost(&p.vhost),

@@ -120,14 +120,15 @@ impl Broker {
     }
 
     pub fn user_infos(&self) -> Vec<UserInfo> {
-        self.users
-            .read()
+        let users = self.users.read();
+        users
             .users()
             .map(|u| UserInfo {
                 name: u.name.clone(),
                 password_hash: u.password_hash.clone(),
                 hashing_algorithm: u.hashing_algorithm.clone(),
                 tags: u.tags.clone(),
+                limits: users.limits(&u.name),
             })
             .collect()
     }

@@ -621,8 +621,7 @@ impl VHost {
     /// A limit of this vhost (`max-connections`, `max-queues`), if one is set (a negative
     /// value is none).
     pub fn limit(&self, name: &str) -> Option<u64> {
-        let value = *self.limits.lock().get(name)?;
-        u64::try_from(value).ok()
+        warren_model::limits::effective(&self.limits.lock(), name)
     }
 
     /// Remove a queue and its bindings (delete, auto-delete, exclusive owner gone).

@@ -187,6 +187,12 @@ pub enum Command {
     /// value is no limit); empty clears them.
     SetVhostLimits {
         vhost: String,
-        limits: std::collections::BTreeMap<String, i64>,
+        limits: crate::limits::Limits,
+    },
+    /// Replace a user's limits (RabbitMQ's `max-connections`, `max-channels`; a negative
+    /// value is no limit); empty clears them.
+    SetUserLimits {
+        user: String,
+        limits: crate::limits::Limits,
     },
 }

@@ -12,6 +12,7 @@
 //!   management API carries them) and AMQP field tables, and rabbitmqctl's rendering of tables.
 //! - [`definitions`]: the definitions file (export/import format), both directions.
 //! - [`conf`]: rabbitmq.conf, parsed into settings.
+//! - [`limits`]: vhost and user limits — their names and RabbitMQ's checks of their values.
 //! - `erlang_term` (private): Erlang's `~p` printing, to reproduce RabbitMQ's texts.
 
 pub mod command;
@@ -20,6 +21,7 @@ pub mod definitions;
 mod erlang_term;
 pub mod error;
 pub mod json_args;
+pub mod limits;
 pub mod policy;
 pub mod query;
 

@@ -114,6 +114,8 @@ pub struct UserInfo {
     pub password_hash: String,
     pub hashing_algorithm: String,
     pub tags: Vec<String>,
+    /// `max-connections`, `max-channels` as set.
+    pub limits: crate::limits::Limits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -104,6 +104,11 @@ pub enum MetaRecord {
         vhost: String,
         limits: BTreeMap<String, i64>,
     },
+    /// A user's limits (`max-connections`, `max-channels`), all of them; empty clears them.
+    UserLimits {
+        user: String,
+        limits: BTreeMap<String, i64>,
+    },
 }
 
 impl MetaRecord {
@@ -199,6 +204,8 @@ pub struct MetaModel {
     pub policies: BTreeMap<(String, String), MetaRecord>,
     /// Keyed by vhost.
     pub vhost_limits: BTreeMap<String, MetaRecord>,
+    /// Keyed by user.
+    pub user_limits: BTreeMap<String, MetaRecord>,
     pub exchanges: BTreeMap<(String, String), MetaRecord>,
     pub queues: BTreeMap<(String, String), MetaRecord>,
     pub bindings: Vec<BindingRecord>,
@@ -246,6 +253,7 @@ impl MetaModel {
             }
             MetaRecord::DeleteUser { name } => {
                 self.users.remove(name);
+                self.user_limits.remove(name);
                 self.permissions.retain(|(u, _), _| u != name);
                 self.topic_permissions.retain(|(u, _, _), _| u != name);
             }
@@ -319,6 +327,13 @@ impl MetaModel {
                     self.vhost_limits.insert(vhost.clone(), r.clone());
                 }
             }
+            MetaRecord::UserLimits { user, limits } => {
+                if limits.is_empty() {
+                    self.user_limits.remove(user);
+                } else {
+                    self.user_limits.insert(user.clone(), r.clone());
+                }
+            }
         }
     }
 }
@@ -381,5 +396,64 @@ mod tests {
         assert!(m.queues.is_empty());
         assert_eq!(m.bindings, vec![binding("other")]);
         assert_eq!(m.max_queue_id, 9);
+    }
+
+    #[test]
+    fn limits_go_with_their_vhost_or_user_and_empty_ones_clear() {
+        let limits = |n: i64| BTreeMap::from([("max-connections".to_owned(), n)]);
+        let user = |name: &str| MetaRecord::User {
+            name: name.into(),
+            password_hash: String::new(),
+            hashing_algorithm: String::new(),
+            tags: vec![],
+        };
+        let m = MetaModel::replay(vec![
+            MetaRecord::vhost("a"),
+            MetaRecord::vhost("b"),
+            user("u"),
+            user("v"),
+            MetaRecord::VhostLimits {
+                vhost: "a".into(),
+                limits: limits(1),
+            },
+            MetaRecord::VhostLimits {
+                vhost: "b".into(),
+                limits: limits(2),
+            },
+            MetaRecord::DeleteVhost { name: "b".into() },
+            MetaRecord::UserLimits {
+                user: "u".into(),
+                limits: limits(3),
+            },
+            MetaRecord::UserLimits {
+                user: "v".into(),
+                limits: limits(4),
+            },
+            MetaRecord::DeleteUser { name: "v".into() },
+            MetaRecord::VhostLimits {
+                vhost: "a".into(),
+                limits: limits(5),
+            },
+        ]);
+        assert_eq!(m.vhost_limits.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(
+            m.vhost_limits["a"],
+            MetaRecord::VhostLimits {
+                vhost: "a".into(),
+                limits: limits(5)
+            }
+        );
+        assert_eq!(m.user_limits.keys().collect::<Vec<_>>(), ["u"]);
+        let cleared = MetaModel::replay(vec![
+            MetaRecord::UserLimits {
+                user: "u".into(),
+                limits: limits(3),
+            },
+            MetaRecord::UserLimits {
+                user: "u".into(),
+                limits: BTreeMap::new(),
+            },
+        ]);
+        assert!(cleared.user_limits.is_empty());
     }
 }

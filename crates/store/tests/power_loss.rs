@@ -178,6 +178,8 @@ fn restate(m: &MetaModel) -> Vec<MetaRecord> {
     out.extend(m.permissions.values().cloned());
     out.extend(m.topic_permissions.values().cloned());
     out.extend(m.policies.values().cloned());
+    out.extend(m.vhost_limits.values().cloned());
+    out.extend(m.user_limits.values().cloned());
     out.extend(m.exchanges.values().cloned());
     out.extend(m.queues.values().cloned());
     out.extend(m.bindings.iter().cloned().map(MetaRecord::Bind));

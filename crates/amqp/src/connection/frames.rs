@@ -193,6 +193,7 @@ impl Driver {
                         self.open_channels, self.channel_max
                     )));
                 }
+                self.check_user_channel_limit()?;
                 *self.channel_slot(id) = Some(Box::new(Channel::new(id)));
                 self.open_channels += 1;
                 self.ctx
@@ -232,6 +233,22 @@ impl Driver {
             }
             Some(ChannelState::Open) => self.open_channel_method(id, method),
         }
+    }
+
+    /// The user's `max-channels` limit counts channels on all its connections; going over it
+    /// closes this connection (RabbitMQ's 530).
+    fn check_user_channel_limit(&self) -> Result<(), AmqpError> {
+        let user = &self.ctx.grant.user;
+        let Some(max) = self.ctx.broker.user_limit(user, "max-channels") else {
+            return Ok(());
+        };
+        if self.ctx.broker.channels_of(user) >= max {
+            return Err(AmqpError::not_allowed(format!(
+                "number of channels opened for user '{user}' has reached the maximum allowed user limit of ({max})"
+            ))
+            .on_method(20, 10));
+        }
+        Ok(())
     }
 
     fn free_channel(&mut self, id: u16) {

@@ -127,7 +127,7 @@ impl Handshake<'_> {
         let vhost = self.broker.vhost(vhost_name).ok_or_else(|| {
             AmqpError::not_allowed(format!("vhost {vhost_name} not found")).on_method(10, 40)
         })?;
-        let grant = {
+        let (grant, user_max_connections) = {
             let users = self.broker.users.read();
             let permission = users
                 .permission(&grant_user, vhost_name)
@@ -138,12 +138,25 @@ impl Handshake<'_> {
                     ))
                     .on_method(10, 40)
                 })?;
-            Grant::new(&users, &grant_user, vhost_name, permission)
+            (
+                Grant::new(&users, &grant_user, vhost_name, permission),
+                users.limit(&grant_user, "max-connections"),
+            )
         };
         if let Some(max) = vhost.limit("max-connections") {
             if self.broker.connections_in(vhost_name) as u64 >= max {
                 return Err(AmqpError::not_allowed(format!(
                     "access to vhost '{vhost_name}' refused for user '{grant_user}': connection limit ({max}) is reached"
+                ))
+                .on_method(10, 40)
+                .into());
+            }
+        }
+        // The user's limit is checked after the vhost's (RabbitMQ's order).
+        if let Some(max) = user_max_connections {
+            if self.broker.connections_of(&grant_user) as u64 >= max {
+                return Err(AmqpError::not_allowed(format!(
+                    "connection refused for user '{grant_user}': user connection limit ({max}) is reached"
                 ))
                 .on_method(10, 40)
                 .into());

@@ -8,6 +8,7 @@ use std::fmt;
 
 use regex_lite::Regex;
 
+use warren_model::limits::{self, Limits};
 use warren_model::ControlError;
 
 #[derive(Debug, Clone)]
@@ -143,6 +144,9 @@ pub struct Users {
     permissions: HashMap<(String, String), Permission>,
     /// Per (user, vhost): one entry per topic exchange.
     topic_permissions: HashMap<(String, String), Vec<TopicPermission>>,
+    /// User limits (`max-connections`, `max-channels`) of the users that have any; they
+    /// outlive a user's replacement (as in RabbitMQ) but not its deletion.
+    limits: HashMap<String, Limits>,
 }
 
 impl Users {
@@ -155,7 +159,27 @@ impl Users {
     pub fn delete_user(&mut self, name: &str) -> bool {
         self.permissions.retain(|(u, _), _| u != name);
         self.topic_permissions.retain(|(u, _), _| u != name);
+        self.limits.remove(name);
         self.users.remove(name).is_some()
+    }
+
+    /// Replace a user's limits (empty: none).
+    pub fn set_limits(&mut self, user: &str, limits: Limits) {
+        if limits.is_empty() {
+            self.limits.remove(user);
+        } else {
+            self.limits.insert(user.to_owned(), limits);
+        }
+    }
+
+    /// A user's limits as set (empty when none).
+    pub fn limits(&self, user: &str) -> Limits {
+        self.limits.get(user).cloned().unwrap_or_default()
+    }
+
+    /// Limit `name` of `user` when it limits anything.
+    pub fn limit(&self, user: &str, name: &str) -> Option<u64> {
+        limits::effective(self.limits.get(user)?, name)
     }
 
     /// Forget every permission in a vhost (it is being deleted).

@@ -1,8 +1,8 @@
-//! `/api/vhost-limits`: a vhost's `max-connections` and `max-queues` as RabbitMQ lists, sets
-//! and clears them (administrators set and clear; listing is for administrators and
-//! monitoring users).
+//! `/api/vhost-limits` and `/api/user-limits`: a vhost's `max-connections` and `max-queues`,
+//! a user's `max-connections` and `max-channels`, as RabbitMQ lists, sets and clears them
+//! (administrators set and clear; listing is for administrators and monitoring users); and
+//! `/api/parameters`, where RabbitMQ also lists vhost limits (as component `vhost-limits`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -13,19 +13,28 @@ use axum::routing::{get, put};
 use axum::Router;
 use serde_json::{json as j, Value};
 use warren_model::command::Command;
+use warren_model::limits::{self, LimitScope, Limits};
+
+use warren_broker::definitions;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::{json, Api};
-
-/// The limits RabbitMQ 3.10 knows for a vhost.
-const LIMITS: [&str; 2] = ["max-connections", "max-queues"];
 
 pub fn routes() -> Router<Arc<Api>> {
     Router::new()
         .route("/api/vhost-limits", get(list_all))
         .route("/api/vhost-limits/{vhost}", get(list_vhost))
         .route("/api/vhost-limits/{vhost}/{name}", put(set).delete(clear))
+        .route("/api/user-limits", get(list_all_users))
+        .route("/api/user-limits/{user}", get(list_user))
+        .route(
+            "/api/user-limits/{user}/{name}",
+            put(set_user).delete(clear_user),
+        )
+        .route("/api/parameters", get(parameters))
+        .route("/api/parameters/{component}", get(parameters_of))
+        .route("/api/parameters/{component}/{vhost}", get(parameters_in))
 }
 
 /// `[{"vhost": ..., "value": {...}}]` for the vhosts that have limits.
@@ -61,9 +70,15 @@ async fn list_vhost(
     Ok(json(listing(&api, Some(&vhost))))
 }
 
-/// RabbitMQ's validation failure: 400 with its "Validation failed" text.
-fn invalid(why: String) -> ApiError {
-    ApiError::bad_request(format!("Validation failed\n\n{why}\n"))
+/// The `value` of a limit PUT's body, as RabbitMQ reads it.
+fn value_of(body: &Bytes) -> ApiResult<Value> {
+    let body: Value = serde_json::from_slice(body).map_err(|_| ApiError::not_json())?;
+    if !body.is_object() {
+        return Err(ApiError::not_json());
+    }
+    body.get("value")
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("[{key_missing,value}]"))
 }
 
 async fn set(
@@ -74,25 +89,11 @@ async fn set(
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     let v = api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
-    let body: Value = serde_json::from_slice(&body).map_err(|_| ApiError::not_json())?;
-    let value = body
-        .get("value")
-        .ok_or_else(|| ApiError::bad_request("value is missing"))?;
-    if !LIMITS.contains(&name.as_str()) {
-        return Err(invalid(format!(
-            "Unrecognised terms [{{<<\"{name}\">>,{value}}}] in limits"
-        )));
-    }
-    let Some(n) = value.as_i64() else {
-        let shown = match value {
-            Value::String(s) => format!("<<\"{s}\">>"),
-            other => other.to_string(),
-        };
-        return Err(invalid(format!(
-            "{name} should be a number, actually was {shown}"
-        )));
-    };
-    let mut limits: BTreeMap<String, i64> = v.limits.lock().clone();
+    let value = value_of(&body)?;
+    // Vhost limits are refused under RabbitMQ's "Validation failed" heading.
+    let n = limits::check(LimitScope::Vhost, &name, &value)
+        .map_err(|e| ApiError::bad_request(format!("Validation failed\n\n{e}\n")))?;
+    let mut limits = v.limits.lock().clone();
     limits.insert(name, n);
     api.run(Command::SetVhostLimits { vhost, limits }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -105,8 +106,123 @@ async fn clear(
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     let v = api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
-    let mut limits: BTreeMap<String, i64> = v.limits.lock().clone();
+    let mut limits = v.limits.lock().clone();
     limits.remove(&name);
     api.run(Command::SetVhostLimits { vhost, limits }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `[{"user": ..., "value": {...}}]` for the users that have limits.
+fn user_listing(api: &Api, only: Option<&str>) -> Value {
+    let mut users = api.broker.user_infos();
+    users.retain(|u| !u.limits.is_empty() && only.is_none_or(|name| u.name == name));
+    users.sort_by(|a, b| a.name.cmp(&b.name));
+    users
+        .into_iter()
+        .map(|u| j!({"user": u.name, "value": u.limits}))
+        .collect()
+}
+
+async fn list_all_users(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
+    caller.require_monitor()?;
+    Ok(json(user_listing(&api, None)))
+}
+
+async fn list_user(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> ApiResult<Response> {
+    caller.require_monitor()?;
+    if api.broker.users.read().user(&user).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(json(user_listing(&api, Some(&user))))
+}
+
+/// A user's limits as set; RabbitMQ answers an unknown user with its `no_such_user` term.
+fn user_limits_of(api: &Api, user: &str) -> ApiResult<Limits> {
+    let users = api.broker.users.read();
+    if users.user(user).is_none() {
+        return Err(ApiError::BadRequestTerm(j!(["no_such_user", user])));
+    }
+    Ok(users.limits(user))
+}
+
+async fn set_user(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((user, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let value = value_of(&body)?;
+    let n = limits::check(LimitScope::User, &name, &value)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut limits = user_limits_of(&api, &user)?;
+    limits.insert(name, n);
+    api.run(Command::SetUserLimits { user, limits }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// RabbitMQ 3.10 answers 500 for an unknown user here (a crash); Warren says 404.
+async fn clear_user(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((user, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let mut limits = user_limits_of(&api, &user).map_err(|_| ApiError::NotFound)?;
+    limits.remove(&name);
+    api.run(Command::SetUserLimits { user, limits }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Runtime parameters (Warren's are the vhosts' limits, component `vhost-limits`), for
+/// policymakers; others than administrators see the vhosts they have permissions in.
+fn parameter_listing(
+    api: &Api,
+    caller: &Caller,
+    component: Option<&str>,
+    vhost: Option<&str>,
+) -> ApiResult<Response> {
+    if !caller.is_policymaker() {
+        return Err(ApiError::not_authorised(
+            "User not authorised to access object",
+        ));
+    }
+    if let Some(vhost) = vhost {
+        if api.broker.vhost(vhost).is_none() {
+            return Err(ApiError::NotFound);
+        }
+    }
+    let mut parameters = definitions::runtime_parameters(&api.broker, vhost);
+    parameters.retain(|p| {
+        component.is_none_or(|c| c == p.component)
+            && (caller.is_admin()
+                || p.vhost
+                    .as_deref()
+                    .is_some_and(|v| caller.has_permissions_in(api, v)))
+    });
+    Ok(json(serde_json::to_value(parameters).unwrap_or_default()))
+}
+
+async fn parameters(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
+    parameter_listing(&api, &caller, None, None)
+}
+
+async fn parameters_of(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path(component): Path<String>,
+) -> ApiResult<Response> {
+    parameter_listing(&api, &caller, Some(&component), None)
+}
+
+async fn parameters_in(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((component, vhost)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    parameter_listing(&api, &caller, Some(&component), Some(&vhost))
 }

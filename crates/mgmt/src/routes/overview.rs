@@ -49,11 +49,9 @@ pub fn routes() -> Router<Arc<Api>> {
             "/api/health/checks/certificate-expiration/{within}/{unit}",
             get(certificate_expiration),
         )
-        .route("/api/user-limits", get(empty_list))
         .route("/api/aliveness-test/{vhost}", get(aliveness))
         .route("/api/feature-flags", get(empty_list))
         .route("/api/global-parameters", get(empty_list))
-        .route("/api/parameters", get(empty_list))
 }
 
 const EXCHANGE_TYPES: [&str; 4] = ["direct", "fanout", "headers", "topic"];
