@@ -79,6 +79,29 @@ pub fn banner(verb: &Verb, vhost: &str, timeout_seconds: u64) -> Vec<String> {
         ),
         Verb::ClearPolicy { name } => format!("Clearing policy \"{name}\" on vhost \"{vhost}\" ..."),
         Verb::ListPolicies => format!("Listing policies for vhost \"{vhost}\" ..."),
+        Verb::SetVhostLimits { definition } => {
+            format!("Setting vhost limits to \"{definition}\" for vhost \"{vhost}\" ...")
+        }
+        Verb::ClearVhostLimits => format!("Clearing vhost \"{vhost}\" limits ..."),
+        Verb::ListVhostLimits { global: true } => "Listing limits for all vhosts ...".to_string(),
+        Verb::ListVhostLimits { global: false } => {
+            format!("Listing limits for vhost \"{vhost}\" ...")
+        }
+        Verb::SetUserLimits {
+            username,
+            definition,
+        } => format!("Setting user limits to \"{definition}\" for user \"{username}\" ..."),
+        Verb::ClearUserLimits { username, limit } if limit == "all" => {
+            format!("Clearing all limits for user \"{username}\" ...")
+        }
+        Verb::ClearUserLimits { username, limit } => {
+            format!("Clearing \"{limit}\" limit for user \"{username}\" ...")
+        }
+        Verb::ListUserLimits { global: true, .. } => "Listing limits for all users ...".to_string(),
+        Verb::ListUserLimits { limits_user, .. } => format!(
+            "Listing limits for user \"{}\" ...",
+            limits_user.as_deref().unwrap_or(crate::commands::DEFAULT_LIMITS_USER)
+        ),
         // `-` writes the definitions themselves to stdout: no banner.
         Verb::ExportDefinitions { file } if file == "-" => return vec![],
         Verb::ExportDefinitions { file } => {

@@ -229,6 +229,44 @@ pub enum Verb {
     /// Lists all policies in a virtual host
     ListPolicies,
 
+    /// Sets virtual host limits (all of them: the definition replaces those set)
+    SetVhostLimits {
+        #[arg(value_name = "definition")]
+        definition: String,
+    },
+    /// Clears virtual host limits
+    ClearVhostLimits,
+    /// Displays configured virtual host limits
+    ListVhostLimits {
+        /// Lists the limits of all virtual hosts
+        #[arg(long)]
+        global: bool,
+    },
+    /// Sets user limits (merged with those the user has)
+    SetUserLimits {
+        #[arg(value_name = "username")]
+        username: String,
+        #[arg(value_name = "definition")]
+        definition: String,
+    },
+    /// Clears user connection/channel limits
+    ClearUserLimits {
+        #[arg(value_name = "username")]
+        username: String,
+        #[arg(value_name = "limit_type | all")]
+        limit: String,
+    },
+    /// Displays configured user limits
+    ListUserLimits {
+        /// The user whose limits to show (default guest); written `--user` after the verb,
+        /// as in rabbitmqctl (warrenctl's own --user then goes before the verb)
+        #[arg(long = "limits-user", value_name = "username")]
+        limits_user: Option<String>,
+        /// Lists the limits of all users
+        #[arg(long)]
+        global: bool,
+    },
+
     /// Exports definitions in JSON to a file, or to stdout with `-`
     ExportDefinitions {
         #[arg(value_name = "file_path | \"-\"")]
@@ -255,7 +293,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let args = verb_user_option(args.into_iter().map(Into::into).collect());
     match Cli::try_parse_from(&args) {
         Ok(cli) => Ok(Invocation::Run(Box::new(cli))),
         Err(error) => match error.kind() {
@@ -265,6 +303,22 @@ where
             _ => Err(usage_error(&error, &args)),
         },
     }
+}
+
+/// rabbitmqctl's `list_user_limits --user NAME` names the user to list, while warrenctl's
+/// global `--user` is who talks to the API: after that verb, `--user` is the verb's.
+fn verb_user_option(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let Some(at) = args.iter().position(|a| a == "list_user_limits") else {
+        return args;
+    };
+    for arg in &mut args[at + 1..] {
+        if arg == "--user" {
+            *arg = "--limits-user".into();
+        } else if let Some(value) = arg.to_str().and_then(|a| a.strip_prefix("--user=")) {
+            *arg = format!("--limits-user={value}").into();
+        }
+    }
+    args
 }
 
 fn usage_error(error: &clap::Error, args: &[std::ffi::OsString]) -> CtlError {

@@ -54,10 +54,11 @@ pub enum CtlError {
     QueueNotDeleted(String),
     #[error("Error: connection '{0}' not found")]
     ConnectionNotFound(String),
+    /// A policy or a vhost's limits (both runtime parameters in RabbitMQ).
     #[error("Error: Parameter does not exist")]
-    PolicyNotFound(String),
+    ParameterNotFound,
     #[error("Error: JSON decoding error. Reason: {0}")]
-    InvalidPolicyDefinition(String),
+    InvalidJson(String),
     /// The API refused the request (HTTP 400 and similar) and said why.
     #[error("Error: {0}")]
     Rejected(String),
@@ -82,8 +83,8 @@ impl CtlError {
             | CtlError::AccessRefused { .. }
             | CtlError::QueueNotFound { .. }
             | CtlError::ConnectionNotFound(_)
-            | CtlError::PolicyNotFound(_)
-            | CtlError::InvalidPolicyDefinition(_)
+            | CtlError::ParameterNotFound
+            | CtlError::InvalidJson(_)
             | CtlError::Rejected(_) => ExitCode::Unavailable,
             CtlError::UserAlreadyExists(_) | CtlError::BadResponse(_) => ExitCode::Software,
             CtlError::TimedOut { .. } => ExitCode::TempFail,

@@ -57,6 +57,12 @@ pub enum Body {
         newline: bool,
     },
     Table(Table),
+    /// One value shown as text, or nothing (list_vhost_limits for one vhost): table prints
+    /// the text (an empty line without one), even with `-q`; JSON
+    /// `{"node":…,"result":"ok","value":…}`, or `[]` without one.
+    Value {
+        text: Option<String>,
+    },
     /// Preformatted text (status) with its JSON form.
     Document {
         text: String,
@@ -86,7 +92,8 @@ impl CommandOutput {
     }
 
     pub fn needs_node_name(&self, style: Style) -> bool {
-        style.formatter == Formatter::Json && matches!(self.body, Body::Done { .. })
+        style.formatter == Formatter::Json
+            && matches!(self.body, Body::Done { .. } | Body::Value { text: Some(_) })
     }
 
     /// Everything this output prints on stdout.
@@ -135,6 +142,14 @@ fn render_body(body: &Body, style: Style, node_name: &str) -> String {
         (Body::Message { text, .. }, Formatter::Json) => {
             format!("{}\n", serde_json::json!({ "message": text }))
         }
+        (Body::Value { text }, Formatter::Table) => {
+            format!("{}\n", text.as_deref().unwrap_or_default())
+        }
+        (Body::Value { text: None }, Formatter::Json) => "[]\n".to_string(),
+        (Body::Value { text: Some(text) }, Formatter::Json) => format!(
+            "{}\n",
+            serde_json::json!({"node": node_name, "result": "ok", "value": text})
+        ),
         (Body::Table(table), Formatter::Table) => render_table(table, style),
         (Body::Table(table), Formatter::Json) => render_json_rows(table),
         (Body::Document { text, .. }, Formatter::Table) => text.clone(),
@@ -217,6 +232,7 @@ fn section_json(section: &CommandOutput) -> Value {
         ),
         Body::Document { json, .. } => json.clone(),
         Body::Message { text, .. } => Value::String(text.clone()),
+        Body::Value { text } => text.clone().map_or(Value::Null, Value::String),
         Body::Done { .. } => Value::Null,
         Body::Sections(sections) => Value::Array(sections.iter().map(section_json).collect()),
     };

@@ -769,3 +769,146 @@ fn status_environment_and_report() {
         .stdout
         .contains("\nListing exchanges for vhost / ...\nname\ttype\tdurable"));
 }
+
+#[test]
+#[ignore = "needs WARRENCTL_TEST_URL: a management API (Warren or RabbitMQ)"]
+fn vhost_and_user_limits() {
+    let mut cleanup = Cleanup::new();
+    let vhost = scratch_vhost(&mut cleanup, "limits");
+    let user = name("limits-user");
+    ctl(&["add_user", &user, "pw"]).ok();
+    cleanup.later(&["delete_user", &user]);
+
+    // Vhost limits: set whole, listed as compact JSON, replaced whole, cleared.
+    let run = ctl(&[
+        "set_vhost_limits",
+        "-p",
+        &vhost,
+        r#"{"max-connections": 10, "max-queues": 5}"#,
+    ])
+    .ok();
+    assert_eq!(
+        run.stdout,
+        format!("Setting vhost limits to \"{{\"max-connections\": 10, \"max-queues\": 5}}\" for vhost \"{vhost}\" ...\n")
+    );
+    let run = ctl(&["list_vhost_limits", "-p", &vhost]).ok();
+    assert_eq!(
+        run.stdout,
+        format!("Listing limits for vhost \"{vhost}\" ...\n{{\"max-connections\":10,\"max-queues\":5}}\n")
+    );
+    let listed = ctl(&["--formatter", "json", "list_vhost_limits", "-p", &vhost])
+        .ok()
+        .json();
+    assert_eq!(listed["result"], "ok");
+    assert_eq!(listed["value"], r#"{"max-connections":10,"max-queues":5}"#);
+    let run = ctl(&["-q", "list_vhost_limits", "--global"]).ok();
+    assert_eq!(run.lines()[0], "vhost\tlimits");
+    assert!(run
+        .lines()
+        .contains(&format!("{vhost}\t{{\"max-connections\":10,\"max-queues\":5}}").as_str()));
+    ctl(&["set_vhost_limits", "-p", &vhost, r#"{"max-queues": 1}"#]).ok();
+    let run = ctl(&["-q", "list_vhost_limits", "-p", &vhost]).ok();
+    assert_eq!(
+        run.stdout, "{\"max-queues\":1}\n",
+        "the definition replaces"
+    );
+
+    let run = ctl(&["set_vhost_limits", "-p", &vhost, r#"{"max-foo": 1}"#]);
+    assert_eq!(run.code, 69);
+    assert!(
+        run.stderr
+            .contains(r#"Unrecognised terms [{<<"max-foo">>,1}] in limits"#),
+        "{}",
+        run.stderr
+    );
+    let run = ctl(&["set_vhost_limits", "-p", &vhost, "notjson"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (69, "Error: JSON decoding error. Reason: badarg\n")
+    );
+    let missing = name("no-such-vhost");
+    let run = ctl(&["set_vhost_limits", "-p", &missing, r#"{"max-queues": 1}"#]);
+    assert_eq!(
+        (run.code, run.stderr),
+        (65, format!("Virtual host '{missing}' does not exist\n"))
+    );
+    let run = ctl(&["list_vhost_limits", "-p", &missing]);
+    assert_eq!(run.code, 65);
+
+    let run = ctl(&["clear_vhost_limits", "-p", &vhost]).ok();
+    assert_eq!(
+        run.stdout,
+        format!("Clearing vhost \"{vhost}\" limits ...\n")
+    );
+    let run = ctl(&["-q", "list_vhost_limits", "-p", &vhost]).ok();
+    assert_eq!(run.stdout, "\n", "no limits: an empty line");
+    let run = ctl(&["--formatter", "json", "list_vhost_limits", "-p", &vhost]).ok();
+    assert_eq!(run.stdout, "[]\n");
+    let run = ctl(&["clear_vhost_limits", "-p", &vhost]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (69, "Error: Parameter does not exist\n")
+    );
+
+    // User limits: set ones merge, one or all cleared.
+    let run = ctl(&[
+        "set_user_limits",
+        &user,
+        r#"{"max-connections": 2, "max-channels": 3}"#,
+    ])
+    .ok();
+    assert_eq!(
+        run.stdout,
+        format!("Setting user limits to \"{{\"max-connections\": 2, \"max-channels\": 3}}\" for user \"{user}\" ...\n")
+    );
+    ctl(&["set_user_limits", &user, r#"{"max-channels": 5}"#]).ok();
+    let run = ctl(&["list_user_limits", "--user", &user]).ok();
+    assert_eq!(
+        run.stdout,
+        format!("Listing limits for user \"{user}\" ...\n{{\"max-channels\":5,\"max-connections\":2}}\n")
+    );
+    let listed = ctl(&["--formatter", "json", "list_user_limits", "--user", &user])
+        .ok()
+        .json();
+    assert_eq!(
+        listed,
+        json!({"message": "{\"max-channels\":5,\"max-connections\":2}"})
+    );
+    let run = ctl(&["-q", "list_user_limits", "--global"]).ok();
+    assert_eq!(run.lines()[0], "user\tlimits");
+    assert!(run
+        .lines()
+        .contains(&format!("{user}\t{{\"max-channels\":5,\"max-connections\":2}}").as_str()));
+
+    let run = ctl(&["set_user_limits", &user, r#"{"max-foo": 2}"#]);
+    assert_eq!(run.code, 69);
+    assert!(
+        run.stderr
+            .contains(r#"Unrecognised terms [{<<"max-foo">>,2}] in user-limits"#),
+        "{}",
+        run.stderr
+    );
+    let nobody = name("no-such-user");
+    let run = ctl(&["set_user_limits", &nobody, r#"{"max-connections": 2}"#]);
+    assert_eq!(
+        (run.code, run.stderr),
+        (69, format!("Error: {{:no_such_user, \"{nobody}\"}}\n"))
+    );
+    let run = ctl(&["clear_user_limits", &nobody, "all"]);
+    assert_eq!(run.code, 69);
+
+    let run = ctl(&["clear_user_limits", &user, "max-channels"]).ok();
+    assert_eq!(
+        run.stdout,
+        format!("Clearing \"max-channels\" limit for user \"{user}\" ...\n")
+    );
+    let run = ctl(&["-q", "list_user_limits", "--user", &user]).ok();
+    assert_eq!(run.stdout, "{\"max-connections\":2}\n");
+    let run = ctl(&["clear_user_limits", &user, "all"]).ok();
+    assert_eq!(
+        run.stdout,
+        format!("Clearing all limits for user \"{user}\" ...\n")
+    );
+    let run = ctl(&["-q", "list_user_limits", "--user", &user]).ok();
+    assert_eq!(run.stdout, "{}\n");
+}

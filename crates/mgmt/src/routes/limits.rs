@@ -35,6 +35,10 @@ pub fn routes() -> Router<Arc<Api>> {
         .route("/api/parameters", get(parameters))
         .route("/api/parameters/{component}", get(parameters_of))
         .route("/api/parameters/{component}/{vhost}", get(parameters_in))
+        .route(
+            "/api/parameters/{component}/{vhost}/{name}",
+            get(parameter).put(put_parameter).delete(delete_parameter),
+        )
 }
 
 /// `[{"vhost": ..., "value": {...}}]` for the vhosts that have limits.
@@ -225,4 +229,78 @@ async fn parameters_in(
     Path((component, vhost)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     parameter_listing(&api, &caller, Some(&component), Some(&vhost))
+}
+
+/// The one parameter Warren keeps per vhost: its limits (`vhost-limits`, named `limits`).
+const VHOST_LIMITS: &str = "vhost-limits";
+const LIMITS_NAME: &str = "limits";
+
+/// Policymakers with permissions in the vhost (administrators everywhere), as RabbitMQ.
+fn require_parameter_access(api: &Api, caller: &Caller, vhost: &str) -> ApiResult<()> {
+    if !caller.is_policymaker() || !(caller.is_admin() || caller.has_permissions_in(api, vhost)) {
+        return Err(ApiError::not_authorised(
+            "User not authorised to access object",
+        ));
+    }
+    Ok(())
+}
+
+async fn parameter(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((component, vhost, name)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    require_parameter_access(&api, &caller, &vhost)?;
+    definitions::runtime_parameters(&api.broker, Some(&vhost))
+        .into_iter()
+        .find(|p| p.component == component && p.name == name)
+        .map(|p| json(serde_json::to_value(p).unwrap_or_default()))
+        .ok_or(ApiError::NotFound)
+}
+
+/// Sets all of a vhost's limits at once (rabbitmqctl `set_vhost_limits` replaces them).
+async fn put_parameter(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((component, vhost, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    require_parameter_access(&api, &caller, &vhost)?;
+    if api.broker.vhost(&vhost).is_none() {
+        return Err(ApiError::NotFoundReason("vhost_not_found".into()));
+    }
+    let value = value_of(&body)?;
+    let invalid = |why: String| ApiError::bad_request(format!("Validation failed\n\n{why}\n"));
+    if component != VHOST_LIMITS {
+        return Err(invalid(format!("component {component} not found")));
+    }
+    if name != LIMITS_NAME {
+        return Err(invalid(format!(
+            "vhost limits are one parameter named '{LIMITS_NAME}'"
+        )));
+    }
+    let Value::Object(map) = value else {
+        return Err(invalid(format!("Unrecognised terms {value} in limits")));
+    };
+    let limits = limits::check_all(LimitScope::Vhost, &map).map_err(|e| invalid(e.to_string()))?;
+    api.run(Command::SetVhostLimits { vhost, limits }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_parameter(
+    State(api): State<Arc<Api>>,
+    caller: Caller,
+    Path((component, vhost, name)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    require_parameter_access(&api, &caller, &vhost)?;
+    let v = api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
+    if component != VHOST_LIMITS || name != LIMITS_NAME || v.limits.lock().is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    api.run(Command::SetVhostLimits {
+        vhost,
+        limits: Limits::new(),
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

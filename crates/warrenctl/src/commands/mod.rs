@@ -2,6 +2,7 @@
 
 mod connections;
 mod definitions;
+mod limits;
 mod listings;
 mod node_status;
 mod permissions;
@@ -15,6 +16,8 @@ use crate::cli::Verb;
 use crate::columns;
 use crate::error::CtlError;
 use crate::output::CommandOutput;
+
+pub use limits::DEFAULT_USER as DEFAULT_LIMITS_USER;
 
 /// What every verb needs.
 pub struct Context<'a> {
@@ -113,6 +116,19 @@ pub fn execute(verb: &Verb, ctx: &Context<'_>) -> Result<CommandOutput, CtlError
         ),
         Verb::ClearPolicy { name } => policies::clear(ctx, name),
         Verb::ListPolicies => policies::list(ctx),
+
+        Verb::SetVhostLimits { definition } => limits::set_vhost(ctx, definition),
+        Verb::ClearVhostLimits => limits::clear_vhost(ctx),
+        Verb::ListVhostLimits { global } => limits::list_vhost(ctx, *global),
+        Verb::SetUserLimits {
+            username,
+            definition,
+        } => limits::set_user(ctx, username, definition),
+        Verb::ClearUserLimits { username, limit } => limits::clear_user(ctx, username, limit),
+        Verb::ListUserLimits {
+            limits_user,
+            global,
+        } => limits::list_user(ctx, limits_user.as_deref(), *global),
 
         Verb::ExportDefinitions { file } => definitions::export(ctx, file),
         Verb::ImportDefinitions { file } => definitions::import(ctx, file.as_deref()),

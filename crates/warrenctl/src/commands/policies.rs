@@ -18,8 +18,8 @@ pub fn set(
     priority: i64,
     apply_to: &str,
 ) -> Result<CommandOutput, CtlError> {
-    let definition: Value = serde_json::from_str(definition)
-        .map_err(|e| CtlError::InvalidPolicyDefinition(e.to_string()))?;
+    let definition: Value =
+        serde_json::from_str(definition).map_err(|e| CtlError::InvalidJson(e.to_string()))?;
     let body = json!({
         "pattern": pattern,
         "definition": definition,
@@ -36,7 +36,7 @@ pub fn set(
 pub fn clear(ctx: &Context<'_>, name: &str) -> Result<CommandOutput, CtlError> {
     match ctx.api.delete(&policy_path(ctx.vhost, name), vec![]) {
         Ok(()) => Ok(CommandOutput::done()),
-        Err(ApiError::NotFound { .. }) => Err(CtlError::PolicyNotFound(name.to_string())),
+        Err(ApiError::NotFound { .. }) => Err(CtlError::ParameterNotFound),
         Err(other) => Err(ctx.api.general_error(other)),
     }
 }
