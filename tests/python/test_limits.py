@@ -8,6 +8,7 @@ import pika
 import pika.exceptions
 import pytest
 
+from conftest import own_warren
 from mgmt_helpers import Mgmt, unique
 
 
@@ -210,3 +211,36 @@ def test_user_limits_survive_a_restart_and_go_with_their_user(restartable_broker
     assert api.json("/api/user-limits") == [{"user": "kept", "value": {"max-channels": 9}}]
     api.ok("PUT", "/api/users/gone", {"password": "pw", "tags": ""})
     assert api.json("/api/user-limits/gone") == []
+
+
+def test_consumer_max_per_channel_caps_the_consumers_of_one_channel(tmp_path):
+    # RabbitMQ 3.10 has no such key (later releases do; rabbit_channel's texts and codes).
+    proc, host, port = own_warren(tmp_path, conf="consumer_max_per_channel = 2\n",
+                                  why="needs its own rabbitmq.conf")
+    try:
+        params = pika.ConnectionParameters(host=host, port=port, connection_attempts=1)
+        conn = pika.BlockingConnection(params)
+        ch = conn.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        # The direct reply-to consumer is not counted.
+        ch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=True)
+        ch.basic_consume(q, lambda *a: None)
+        ch.basic_consume(q, lambda *a: None)
+        # Another channel has its own count.
+        other = conn.channel()
+        other.basic_consume(q, lambda *a: None)
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as refused:
+            ch.basic_consume(q, lambda *a: None)
+        assert refused.value.reply_code == 530
+        assert refused.value.reply_text == "NOT_ALLOWED - reached maximum (2) of consumers per channel"
+        # Cancelling one makes room again.
+        conn = pika.BlockingConnection(params)
+        ch = conn.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        first = ch.basic_consume(q, lambda *a: None)
+        ch.basic_consume(q, lambda *a: None)
+        ch.basic_cancel(first)
+        ch.basic_consume(q, lambda *a: None)
+        conn.close()
+    finally:
+        proc.stop()

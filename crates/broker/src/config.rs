@@ -18,6 +18,9 @@ pub struct Config {
     /// How long a manual-ack delivery may stay unacknowledged before its channel is closed
     /// (RabbitMQ's `consumer_timeout`; a queue's `x-consumer-timeout` overrides it).
     pub consumer_timeout_ms: Option<u64>,
+    /// Most consumers one channel may have (RabbitMQ's `consumer_max_per_channel`); `None`:
+    /// no limit.
+    pub consumer_max_per_channel: Option<u32>,
     /// Address of the management listener (RabbitMQ's `management.tcp.ip`); `None`: `bind`.
     pub mgmt_bind: Option<IpAddr>,
     pub data_dir: PathBuf,
@@ -77,6 +80,7 @@ impl Default for Config {
             prometheus_port: 15692,
             prometheus_per_object: false,
             consumer_timeout_ms: Some(1_800_000),
+            consumer_max_per_channel: None,
             mgmt_bind: None,
             data_dir: PathBuf::from("./warren-data"),
             default_user: "guest".into(),

@@ -325,6 +325,9 @@ fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
         ),
         prometheus_per_object: file.prometheus_per_object.unwrap_or(false),
         consumer_timeout_ms: file.consumer_timeout_ms.or(defaults.consumer_timeout_ms),
+        consumer_max_per_channel: file
+            .consumer_max_per_channel
+            .unwrap_or(defaults.consumer_max_per_channel),
         mgmt_bind: file.management_ip,
         data_dir: cli.data_dir,
         default_user: layered(m, "default_user", cli.default_user, file.default_user),

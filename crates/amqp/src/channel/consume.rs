@@ -44,6 +44,15 @@ impl Channel {
                 String::from_utf8_lossy(&tag)
             )));
         }
+        // RabbitMQ counts the channel's consumers but its direct reply-to one, and closes
+        // the connection.
+        if let Some(max) = ctx.broker.config.consumer_max_per_channel {
+            if self.consumers.len() >= max as usize {
+                return Err(AmqpError::not_allowed(format!(
+                    "reached maximum ({max}) of consumers per channel"
+                )));
+            }
+        }
         if queue_name == REPLY_TO_QUEUE {
             return self.consume_direct_reply(ctx, tag, c.no_ack, c.nowait);
         }

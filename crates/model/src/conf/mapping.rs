@@ -31,6 +31,7 @@ const FRAME_BYTES: &str =
 const MESSAGE_BYTES: &str = "an integer number of bytes from 1 to 536870912 (512 MiB)";
 const TIMEOUT_MS: &str = "an integer number of milliseconds, or infinity";
 const POSITIVE_MS: &str = "an integer number of milliseconds, at least 1";
+const CONSUMERS: &str = "a number of consumers, at least 1, or infinity";
 const FRACTION_OF_RAM: &str = "a fraction of installed RAM such as 0.4";
 const MULTIPLE_OF_RAM: &str = "a multiple of installed RAM such as 1.5";
 const SIZE_WITH_UNIT: &str =
@@ -255,6 +256,13 @@ impl Builder {
                 let ms =
                     reading.typed(|t| values::integer(t).filter(|ms| *ms >= 1), POSITIVE_MS)?;
                 settings.consumer_timeout_ms = Some(ms);
+            }
+            ["consumer_max_per_channel"] if value == "infinity" => {
+                settings.consumer_max_per_channel = Some(None);
+            }
+            ["consumer_max_per_channel"] => {
+                let max = reading.typed(|t| values::integer(t).filter(|n| *n >= 1), CONSUMERS)?;
+                settings.consumer_max_per_channel = Some(Some(max));
             }
             ["vm_memory_high_watermark", "relative"] => {
                 self.watermark_relative = Some(reading.typed(values::fraction, FRACTION_OF_RAM)?);

@@ -52,6 +52,8 @@ pub struct Settings {
     pub handshake_timeout_ms: Option<u64>,
     /// `consumer_timeout` (at least 1).
     pub consumer_timeout_ms: Option<u64>,
+    /// `consumer_max_per_channel` (at least 1); `Some(None)` for `infinity`.
+    pub consumer_max_per_channel: Option<Option<u32>>,
     /// `vm_memory_high_watermark.relative` or `.absolute` (relative wins when both are set,
     /// as in RabbitMQ). Flag: `--vm-memory-high-watermark`.
     pub vm_memory_high_watermark: Option<MemoryWatermark>,
