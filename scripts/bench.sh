@@ -5,6 +5,16 @@
 #   QUICK=1 scripts/bench.sh    short run (2 s scenarios, small counts) to check the setup
 #   scripts/bench.sh --smoke    CI smoke test: a few seconds of warren-perf against Warren only;
 #                               fails unless lost = 0 and reordered = 0. No RabbitMQ, no report.
+#   scripts/bench.sh --soak     an hour of churn against Warren alone (warren-perf soak): rounds
+#                               of SOAK_CONNECTIONS=10000 connections opened and closed,
+#                               channels and queues churned, a steady confirmed stream, RSS,
+#                               open files and probe latency sampled every SOAK_SAMPLE=10 s for
+#                               SOAK_SECONDS=3600; fails unless memory and open files come back
+#                               flat (scripts/bench/soak.py check: SOAK_RSS_GROWTH_MIB=32,
+#                               SOAK_FD_SLACK=16) and nothing of the stream is lost. Writes the
+#                               plot (docs/bench/soak.svg), the raw samples
+#                               (docs/bench/soak-samples.csv) and BENCHMARKS.md's soak section
+#                               unless SOAK_REPORT=0. SOAK_PROFILE=release|debug (release).
 #
 # The full run installs rabbitmq-server from Debian's packages if it is missing, starts a
 # RabbitMQ node of its own (own name, ports and data dir: any default node on 5672 is left
@@ -69,9 +79,10 @@ HELPER=$ROOT/scripts/bench/report.py
 MODE=full
 case "${1:-}" in
   --smoke) MODE=smoke ;;
+  --soak) MODE=soak ;;
   "") ;;
-  -h|--help) sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+  -h|--help) sed -n '2,70p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 [--smoke|--soak]" >&2; exit 2 ;;
 esac
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -313,6 +324,62 @@ if [ "$MODE" = smoke ]; then
   fi
   [ "$fail" = 0 ] || { echo "bench --smoke: FAILED"; exit 1; }
   echo "bench --smoke: ok"
+  exit 0
+fi
+
+# --------------------------------------------------------------------------------------------
+# soak mode: Warren only, an hour (or SOAK_SECONDS) of churn, flat memory and files checked
+if [ "$MODE" = soak ]; then
+  PROFILE=${SOAK_PROFILE:-release}
+  case "$PROFILE" in
+    debug) BUILD_FLAGS=() ;;
+    release) BUILD_FLAGS=(--release) ;;
+    *) die "SOAK_PROFILE must be debug or release" ;;
+  esac
+  SOAK_SECONDS=${SOAK_SECONDS:-3600}
+  SOAK_SAMPLE=${SOAK_SAMPLE:-10}
+  SOAK_CONNECTIONS=${SOAK_CONNECTIONS:-10000}
+  SOAK_RSS_GROWTH_MIB=${SOAK_RSS_GROWTH_MIB:-32}
+  SOAK_FD_SLACK=${SOAK_FD_SLACK:-16}
+  SOAK_REPORT=${SOAK_REPORT:-1}
+  step "bench --soak: cargo build ${BUILD_FLAGS[*]} --bin warren --bin warren-perf"
+  cargo build --quiet "${BUILD_FLAGS[@]}" --bin warren --bin warren-perf
+  WARREN_BIN=$TARGET_DIR/$PROFILE/warren
+  PERF=$TARGET_DIR/$PROFILE/warren-perf
+  make_tmp
+  LOGDIR=$TMP
+  WARREN_PORT=${WARREN_PORT:-0}
+  start_warren
+  samples=$TMP/soak-samples.csv
+  args=(soak --duration "$SOAK_SECONDS" --sample-every "$SOAK_SAMPLE"
+        --connections "$SOAK_CONNECTIONS" --pid "$WARREN_PID" --samples "$samples")
+  step "bench --soak: warren pid $WARREN_PID ($PROFILE), ${SOAK_SECONDS} s, samples every ${SOAK_SAMPLE} s"
+  rc=0
+  timeout -k 10 $((SOAK_SECONDS + 600)) "$PERF" --uri "$WARREN_URI" "${args[@]}" \
+    >"$TMP/soak.json" 2>"$TMP/soak.err" || rc=$?
+  tail -n 5 "$TMP/soak.err"
+  if [ "$rc" != 0 ] || ! kill -0 "$WARREN_PID" 2>/dev/null; then
+    echo "bench --soak: FAILED: warren-perf exit $rc"; tail -n 20 "$TMP/soak.err"
+    tail -n 30 "$WARREN_LOG"; exit 1
+  fi
+  soak_ok=0
+  python3 "$ROOT/scripts/bench/soak.py" check "$TMP/soak.json" "$SOAK_RSS_GROWTH_MIB" \
+    "$SOAK_FD_SLACK" || soak_ok=1
+  if [ "$SOAK_REPORT" = 1 ]; then
+    bench_out=${BENCH_OUT:-BENCHMARKS.md}
+    case "$bench_out" in /*) ;; *) bench_out=$ROOT/$bench_out ;; esac
+    mkdir -p "$ROOT/docs/bench"
+    cp "$samples" "$ROOT/docs/bench/soak-samples.csv"
+    cp "$TMP/soak.json" "$ROOT/docs/bench/soak-result.json"
+    python3 "$ROOT/scripts/bench/soak.py" report "$ROOT/docs/bench/soak-result.json" \
+      "$ROOT/docs/bench/soak-samples.csv" "$ROOT/docs/bench/soak.svg" \
+      "$bench_out" \
+      "SOAK_SECONDS=$SOAK_SECONDS SOAK_CONNECTIONS=$SOAK_CONNECTIONS scripts/bench.sh --soak" \
+      "$SOAK_RSS_GROWTH_MIB" "$SOAK_FD_SLACK"
+    echo "bench --soak: report in $bench_out, docs/bench/soak.svg, docs/bench/soak-samples.csv"
+  fi
+  [ "$soak_ok" = 0 ] || { echo "bench --soak: FAILED"; exit 1; }
+  echo "bench --soak: ok"
   exit 0
 fi
 

@@ -54,6 +54,9 @@ FUZZ_TARGET_DIR="$TARGET_DIR/fuzz" FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts
 step "warren-perf smoke run against warren (loss and order checked)"
 bash scripts/bench.sh --smoke
 
+step "5-minute soak: 10,000-connection rounds, channel and queue churn, a confirmed stream; RSS and open files must stay flat"
+SOAK_SECONDS=300 SOAK_PROFILE=debug SOAK_REPORT=0 bash scripts/bench.sh --soak
+
 step "third-party client suites (amqplib 2.2.0, amqp091-go 1.5.0, kombu 5.7.0) against warren"
 # Installs node/npm and Debian's golang-go + amqp091-go sources when missing.
 bash scripts/conformance/against-warren.sh "$TARGET_DIR/debug/warren"

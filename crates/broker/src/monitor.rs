@@ -44,12 +44,22 @@ const RECLAIM_AFTER_GROWTH_BYTES: u64 = 16 << 20;
 /// next goes idle.
 const RECLAIM_EVERY: Duration = Duration::from_millis(200);
 
+/// While the resident set stays above the broker's lowest by more than
+/// [`RECLAIM_AFTER_GROWTH_BYTES`], a reclaim is asked for this often even if it no longer
+/// grows: memory freed after a burst (10,000 connections closed, a backlog drained) is handed
+/// back although nothing allocates any more.
+const RECLAIM_SETTLED_EVERY: Duration = Duration::from_secs(10);
+
 /// When to ask the allocator to hand freed memory back (messages freed on another thread than
 /// the one that allocated them stay resident until that thread collects): after the resident
-/// set grew by [`RECLAIM_AFTER_GROWTH_BYTES`], or while it is past half the high watermark;
-/// never more than once per [`RECLAIM_EVERY`]. A broker whose memory is steady never pays.
+/// set grew by [`RECLAIM_AFTER_GROWTH_BYTES`], or while it is past half the high watermark,
+/// never more than once per [`RECLAIM_EVERY`]; and every [`RECLAIM_SETTLED_EVERY`] while it
+/// stays well above the lowest it has been. A broker whose memory is steady at its floor
+/// never pays.
 struct ReclaimPolicy {
     low_water_bytes: u64,
+    /// The lowest resident set since start.
+    floor_bytes: u64,
     last: std::time::Instant,
 }
 
@@ -57,14 +67,20 @@ impl ReclaimPolicy {
     fn new(used: u64) -> Self {
         Self {
             low_water_bytes: used,
+            floor_bytes: used,
             last: std::time::Instant::now(),
         }
     }
 
     fn should_reclaim(&mut self, used: u64, watermark_bytes: u64) -> bool {
         self.low_water_bytes = self.low_water_bytes.min(used);
+        self.floor_bytes = self.floor_bytes.min(used);
+        let since = self.last.elapsed();
         let grown = used.saturating_sub(self.low_water_bytes) > RECLAIM_AFTER_GROWTH_BYTES;
-        if !(grown || used > watermark_bytes / 2) || self.last.elapsed() < RECLAIM_EVERY {
+        let pressing = (grown || used > watermark_bytes / 2) && since >= RECLAIM_EVERY;
+        let settled_high = used.saturating_sub(self.floor_bytes) > RECLAIM_AFTER_GROWTH_BYTES
+            && since >= RECLAIM_SETTLED_EVERY;
+        if !(pressing || settled_high) {
             return false;
         }
         self.last = std::time::Instant::now();
@@ -144,5 +160,23 @@ mod tests {
         assert!(p.should_reclaim(600 * MIB, 1024 * MIB));
         p.last -= RECLAIM_EVERY;
         assert!(p.should_reclaim(600 * MIB, 1024 * MIB));
+    }
+
+    #[test]
+    fn memory_left_high_after_a_burst_is_reclaimed_every_10_s() {
+        const MIB: u64 = 1 << 20;
+        let mut p = ReclaimPolicy::new(20 * MIB);
+        p.last -= RECLAIM_EVERY;
+        // A burst: reclaimed while it grows.
+        assert!(p.should_reclaim(200 * MIB, 1024 * MIB));
+        // It stays there, growing no more: not before 10 s, then again every 10 s.
+        p.last -= RECLAIM_EVERY;
+        assert!(!p.should_reclaim(200 * MIB, 1024 * MIB));
+        p.last -= RECLAIM_SETTLED_EVERY;
+        assert!(p.should_reclaim(200 * MIB, 1024 * MIB));
+        assert!(!p.should_reclaim(200 * MIB, 1024 * MIB));
+        // Back near the floor: never.
+        p.last -= RECLAIM_SETTLED_EVERY;
+        assert!(!p.should_reclaim(30 * MIB, 1024 * MIB));
     }
 }

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use warren_codec::frame::{
-    split_frame, Frame, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_MIN_SIZE, PROTOCOL_HEADER,
+    split_frame, Frame, FRAME_BODY, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_MIN_SIZE, PROTOCOL_HEADER,
 };
 use warren_codec::method::{decode_method, method_name, write_method, Method};
 use warren_codec::protocol::{basic, channel, confirm, connection, exchange, queue, AMQPClass};
@@ -187,6 +187,44 @@ impl Conn {
     /// Queue a method frame; it goes out with the next [`Conn::flush`].
     pub fn send(&mut self, channel: u16, class: AMQPClass) {
         write_method(&mut self.out, channel, &class);
+    }
+
+    /// Queue frames already encoded (pre-built publishes); they go out with the next flush.
+    pub fn send_raw(&mut self, frames: &[u8]) {
+        self.out.extend_from_slice(frames);
+    }
+
+    /// Wait for the body frame of the next delivery on `ch`, skipping the deliver method,
+    /// its header, confirms and heartbeats (for one message at a time, as the soak's probe).
+    pub async fn next_body(&mut self, ch: u16) -> Result<()> {
+        let wait = async {
+            loop {
+                let frame = self.read_frame().await?;
+                match frame.kind {
+                    FRAME_BODY if frame.channel == ch => return Ok(()),
+                    FRAME_METHOD => {
+                        let m = decode_method(frame.payload).map_err(|e| anyhow!("{e}"))?;
+                        let closed = match m {
+                            Method::Other(AMQPClass::Connection(
+                                connection::AMQPMethod::Close(c),
+                            )) => (c.reply_code, c.reply_text, c.class_id, c.method_id),
+                            Method::Other(AMQPClass::Channel(channel::AMQPMethod::Close(c))) => {
+                                (c.reply_code, c.reply_text, c.class_id, c.method_id)
+                            }
+                            _ => continue,
+                        };
+                        bail!(
+                            "server closed: {}",
+                            reply(closed.0, closed.1.as_str(), closed.2, closed.3)
+                        )
+                    }
+                    _ => continue,
+                }
+            }
+        };
+        tokio::time::timeout(RPC_TIMEOUT, wait)
+            .await
+            .map_err(|_| anyhow!("timed out waiting for a delivery on channel {ch}"))?
     }
 
     pub async fn flush(&mut self) -> Result<()> {
@@ -447,6 +485,19 @@ pub fn queue_declare_with(name: &str, durable: bool, arguments: FieldTable) -> A
         auto_delete: false,
         nowait: false,
         arguments,
+    }))
+}
+
+/// A server-named exclusive queue.
+pub fn queue_declare_exclusive() -> AMQPClass {
+    AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
+        queue: short(""),
+        passive: false,
+        durable: false,
+        exclusive: true,
+        auto_delete: false,
+        nowait: false,
+        arguments: FieldTable::default(),
     }))
 }
 

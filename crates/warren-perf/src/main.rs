@@ -9,7 +9,7 @@
 //! - [`producer`] / [`consumer`]: the data plane loops.
 //! - [`topology`]: exchange, queues and bindings per run.
 //! - [`stats`]: loss/order tracking, latency histograms, /proc readings.
-//! - one module per scenario.
+//! - one module per scenario (`soak`: hours of churn with samples).
 
 mod backlog;
 mod client;
@@ -19,6 +19,7 @@ mod latency;
 mod producer;
 mod queues;
 mod rawpipe;
+mod soak;
 mod stats;
 mod stream;
 mod throughput;
@@ -78,6 +79,9 @@ enum Command {
     Backlog(backlog::BacklogArgs),
     /// The same frames through an in-process relay with no broker: this machine's ceiling.
     Rawpipe(rawpipe::RawpipeArgs),
+    /// Connections, channels and queues churned with a steady confirmed stream for a long
+    /// time, the broker's RSS, open files and probe latency sampled throughout.
+    Soak(soak::SoakArgs),
 }
 
 impl Command {
@@ -90,6 +94,7 @@ impl Command {
             Command::Queues(a) => a.settle + 120.0 + a.count as f64 / 200.0,
             Command::Backlog(a) => 2.0 * a.phase_timeout + 120.0,
             Command::Rawpipe(a) => a.duration + 60.0,
+            Command::Soak(a) => a.duration + 300.0,
         }
     }
 }
@@ -105,6 +110,7 @@ async fn run(cli: &Cli) -> Result<Value> {
         Command::Connections(a) => connections::run(a, &uri).await,
         Command::Queues(a) => queues::run(a, &uri).await,
         Command::Backlog(a) => backlog::run(a, &uri).await,
+        Command::Soak(a) => soak::run(a, &uri).await,
         Command::Rawpipe(_) => unreachable!(),
     }
 }

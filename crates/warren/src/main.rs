@@ -124,6 +124,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    disable_transparent_huge_pages();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(Command::HashPassword { password }) = &cli.command {
@@ -509,6 +510,22 @@ async fn run(config: Config, tls: TlsSpecs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// mimalloc asks for transparent huge pages on its arenas (`MADV_HUGEPAGE`); the kernel's
+/// khugepaged then fills partly used 2 MiB ranges in the background, so resident memory
+/// grows while the broker is idle (after a burst of 10,000 connections: +40 MiB in a minute,
+/// nothing allocated). A broker's memory must stay where its load puts it, as Redis and
+/// MongoDB advise for the same reason: no huge pages for this process.
+fn disable_transparent_huge_pages() {
+    // SAFETY: prctl(PR_SET_THP_DISABLE, 1) only sets a flag on this process's memory map.
+    let r = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if r != 0 {
+        eprintln!(
+            "warren: cannot turn transparent huge pages off: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 /// Handing freed memory back to the system. Messages are allocated on a publisher's worker thread and
