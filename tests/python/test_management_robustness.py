@@ -211,3 +211,44 @@ def test_changes_sent_from_another_site_are_refused(mgmt, cleanup, healthy):
     assert r.status in (201, 204), r
     assert mgmt.request("DELETE", path).status == 204
     assert mgmt.request("PUT", path, {}).status in (201, 204)
+
+
+def test_an_address_that_keeps_failing_http_logins_is_slowed_and_no_other(tmp_path):
+    """The failed-login brake of AMQP logins holds for the management API too (Warren's own:
+    RabbitMQ has none). A Warren of its own: other tests' logins from 127.0.0.1 stay fast."""
+    import base64
+    import http.client
+    import time
+
+    from conftest import own_warren
+
+    proc, host, _port = own_warren(tmp_path, why="counts failed logins per address")
+    try:
+        def attempt(source, password):
+            conn = http.client.HTTPConnection(host, proc.mgmt_port, timeout=30,
+                                              source_address=(source, 0))
+            token = base64.b64encode(f"guest:{password}".encode()).decode()
+            started = time.monotonic()
+            conn.request("GET", "/api/whoami", headers={"Authorization": f"Basic {token}"})
+            status = conn.getresponse().status
+            conn.close()
+            return status, time.monotonic() - started
+
+        guesser, other = "127.0.0.3", "127.0.0.4"
+        for _ in range(3):
+            status, took = attempt(guesser, "wrong")
+            assert status == 401 and took < 0.08, took
+        waits = [attempt(guesser, "wrong") for _ in range(3)]
+        assert all(status == 401 for status, _ in waits)
+        assert waits[1][1] >= 0.1 and waits[2][1] >= 0.2, waits
+        # Another address is answered at once, right or wrong.
+        assert attempt(other, "wrong")[1] < 0.08
+        status, took = attempt(other, "guest")
+        assert status == 200 and took < 0.08, took
+        # The right password still waits its turn, then clears the address.
+        status, took = attempt(guesser, "guest")
+        assert status == 200 and took >= 0.1, took
+        status, took = attempt(guesser, "wrong")
+        assert status == 401 and took < 0.08, took
+    finally:
+        proc.stop()

@@ -6,6 +6,7 @@ certificate another CA signed. A server certificate that expired fails the clien
 SIGHUP reloads the certificates for new connections. Warrens of this module's own."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -457,5 +458,87 @@ def test_ssl_options_versions_limit_what_is_offered(pki, tmp_path, offered, refu
         seen = eventually_connections(Mgmt(f"http://127.0.0.1:{proc.mgmt_port}"))
         assert [c["ssl_protocol"] for c in seen] == [offered]
         conn.close()
+    finally:
+        proc.stop()
+
+
+def connection_seen(api, ssl_expected):
+    deadline = time.monotonic() + 10
+    while True:
+        seen = [c for c in api.json("/api/connections") if c["ssl"] is ssl_expected]
+        if seen or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("honor,picked", [("true", "aes_128_gcm"), ("false", "aes_256_gcm")])
+def test_ssl_options_ciphers_and_honor_cipher_order(pki, tmp_path, honor, picked):
+    """`ssl_options.ciphers.N` offers only those suites (names rustls lacks are left out with
+    a warning); `honor_cipher_order = true` picks by the server's order, else the client's.
+    The API describes the suite as RabbitMQ does."""
+    text = conf(pki) + "\n".join([
+        "ssl_options.versions.1 = tlsv1.2",
+        "ssl_options.ciphers.1 = ECDHE-RSA-AES128-GCM-SHA256",
+        "ssl_options.ciphers.2 = ECDHE-RSA-AES256-GCM-SHA384",
+        "ssl_options.ciphers.3 = DHE-RSA-AES256-SHA",
+        f"ssl_options.honor_cipher_order = {honor}",
+        "",
+    ])
+    proc = start(tmp_path, text)
+    try:
+        log = open(proc.log_path, encoding="utf-8", errors="replace").read()
+        assert "DHE-RSA-AES256-SHA" in log and "left out" in log
+        chacha_only = client_context(pki)
+        chacha_only.set_ciphers("ECDHE-RSA-CHACHA20-POLY1305")
+        with pytest.raises(REFUSED):
+            connect(proc, chacha_only)
+        prefers_256 = client_context(pki)
+        prefers_256.set_ciphers("ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256")
+        conn = connect(proc, prefers_256)
+        api = Mgmt(f"http://127.0.0.1:{proc.mgmt_port}")
+        [c] = connection_seen(api, True)
+        assert (c["ssl_protocol"], c["ssl_key_exchange"], c["ssl_cipher"], c["ssl_hash"]) == (
+            "tlsv1.2", "ecdhe_rsa", picked, "aead")
+        # No client certificate: its fields are there, null (as RabbitMQ shows them).
+        assert (c["peer_cert_subject"], c["peer_cert_issuer"], c["peer_cert_validity"]) == (None, None, None)
+        conn.close()
+        # A plain connection shows every TLS field null.
+        plain = pika.BlockingConnection(pika.ConnectionParameters(host="127.0.0.1", port=proc.amqp_port))
+        [p] = connection_seen(api, False)
+        assert all(p[k] is None for k in ("ssl_protocol", "ssl_key_exchange", "ssl_cipher", "ssl_hash",
+                                          "peer_cert_subject", "peer_cert_issuer", "peer_cert_validity"))
+        plain.close()
+    finally:
+        proc.stop()
+
+
+def test_a_client_certificate_shows_its_subject_issuer_and_validity(pki, tmp_path):
+    proc = start(tmp_path, conf(pki, verify_peer=True, fail_if_no_peer_cert=True))
+    try:
+        conn = connect(proc, client_context(pki, "client"))
+        [c] = connection_seen(Mgmt(f"http://127.0.0.1:{proc.mgmt_port}"), True)
+        assert c["peer_cert_subject"].startswith("CN=") and c["peer_cert_issuer"].startswith("CN=")
+        assert c["peer_cert_issuer"] != c["peer_cert_subject"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ - \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+                            c["peer_cert_validity"]), c["peer_cert_validity"]
+        conn.close()
+    finally:
+        proc.stop()
+
+
+def test_ssl_handshake_timeout_drops_a_client_that_never_starts_tls(pki, tmp_path):
+    """`ssl_handshake_timeout` (RabbitMQ's default 5 s) bounds the TLS handshake, before the
+    AMQP handshake's own `handshake_timeout` (here 60 s) starts."""
+    proc = start(tmp_path, conf(pki) + "ssl_handshake_timeout = 500\nhandshake_timeout = 60000\n")
+    try:
+        with socket.create_connection(("127.0.0.1", proc.amqps_port), timeout=30) as s:
+            started = time.monotonic()
+            try:
+                while s.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+            took = time.monotonic() - started
+        assert 0.4 <= took < 5, took
     finally:
         proc.stop()

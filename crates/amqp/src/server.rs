@@ -28,7 +28,7 @@ async fn accept_failed(e: &std::io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-/// The TLS handshake (within the AMQP handshake timeout), then the connection as any other.
+/// The TLS handshake (within `ssl_handshake_timeout`), then the connection as any other.
 /// A client that fails it (no certificate when one is required, an unknown CA, not TLS at
 /// all) gets rustls's alert and is dropped; nothing reaches the broker.
 async fn serve_tls(
@@ -39,7 +39,7 @@ async fn serve_tls(
 ) {
     let _ = stream.set_nodelay(true);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let timeout = broker.config.handshake_timeout;
+    let timeout = broker.config.ssl_handshake_timeout;
     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls_stream)) => {
             let (stream, session) = tls_stream.into_inner();

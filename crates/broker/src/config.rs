@@ -48,6 +48,9 @@ pub struct Config {
     /// A client must complete the opening handshake within this (RabbitMQ's
     /// `handshake_timeout`).
     pub handshake_timeout: Duration,
+    /// An AMQPS client must complete the TLS handshake within this, before the AMQP one
+    /// (RabbitMQ's `ssl_handshake_timeout`).
+    pub ssl_handshake_timeout: Duration,
     /// Largest message body accepted (RabbitMQ's `max_message_size`).
     pub max_message_size_bytes: u64,
     /// Above this resident memory publishers are blocked (RabbitMQ's
@@ -96,6 +99,7 @@ impl Default for Config {
             frame_max: 131_072,
             heartbeat_s: 60,
             handshake_timeout: Duration::from_secs(10),
+            ssl_handshake_timeout: Duration::from_secs(5),
             max_message_size_bytes: MAX_MESSAGE_SIZE_DEFAULT_BYTES,
             memory_high_watermark_bytes: watermark_bytes,
             reclaim_memory: None,

@@ -133,17 +133,36 @@ impl FromRequestParts<Arc<Api>> for Caller {
         let Some((name, pass)) = basic_credentials(parts) else {
             return Err(ApiError::NoCredentials);
         };
-        let tags = {
-            let users = api.broker.users.read();
-            match users.authenticate(&name, pass.as_bytes()) {
-                Some(user) => user.tags.clone(),
-                None => return Err(ApiError::LoginFailed),
-            }
-        };
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_canonical());
+        // The failed-login brake AMQP logins have: an address that keeps failing waits.
+        let throttle = &api.broker.login_throttle;
+        if let Some(ip) = peer {
+            let delay = throttle.delay_for(ip);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
+        let authenticated = api
+            .broker
+            .users
+            .read()
+            .authenticate(&name, pass.as_bytes())
+            .map(|user| user.tags.clone());
+        let tags = match (authenticated, peer) {
+            (Some(tags), Some(ip)) => {
+                throttle.succeeded(ip);
+                tags
+            }
+            (Some(tags), None) => tags,
+            (None, Some(ip)) => {
+                throttle.failed(ip);
+                return Err(ApiError::LoginFailed);
+            }
+            (None, None) => return Err(ApiError::LoginFailed),
+        };
         let loopback_only = api.broker.config.loopback_users.contains(&name);
         if loopback_only && !peer.is_some_and(|ip| ip.is_loopback()) {
             return Err(ApiError::not_authorised(

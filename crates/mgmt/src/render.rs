@@ -381,14 +381,24 @@ pub fn connection(c: &ConnectionSummary, node: &str, rates: &Rates) -> Value {
     counter(&mut out, "send_oct", t.send_oct, r[1]);
     out.insert("recv_cnt".into(), json!(t.recv_cnt));
     out.insert("send_cnt".into(), json!(t.send_cnt));
-    out.insert("ssl".into(), json!(c.tls.is_some()));
-    if let Some(tls) = &c.tls {
-        out.insert("ssl_protocol".into(), json!(tls.protocol));
-        out.insert("ssl_cipher".into(), json!(tls.cipher));
-        if let Some(subject) = &tls.peer_cert_subject {
-            out.insert("peer_cert_subject".into(), json!(subject));
-        }
-    }
+    // As RabbitMQ: the TLS fields are there for every connection, null without TLS (or
+    // without a client certificate).
+    let tls = c.tls.as_ref();
+    let cert = tls.and_then(|t| t.peer_cert.as_ref());
+    out.insert("ssl".into(), json!(tls.is_some()));
+    out.insert("ssl_protocol".into(), json!(tls.map(|t| &t.protocol)));
+    out.insert(
+        "ssl_key_exchange".into(),
+        json!(tls.map(|t| &t.key_exchange)),
+    );
+    out.insert("ssl_cipher".into(), json!(tls.map(|t| &t.cipher)));
+    out.insert("ssl_hash".into(), json!(tls.map(|t| &t.hash)));
+    out.insert("peer_cert_subject".into(), json!(cert.map(|p| &p.subject)));
+    out.insert("peer_cert_issuer".into(), json!(cert.map(|p| &p.issuer)));
+    out.insert(
+        "peer_cert_validity".into(),
+        json!(cert.map(|p| &p.validity)),
+    );
     out.insert("state".into(), json!(c.state));
     out.insert("timeout".into(), json!(c.heartbeat_s));
     out.insert("type".into(), json!("network"));

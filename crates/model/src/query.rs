@@ -175,10 +175,22 @@ pub struct ConnectionSummary {
 pub struct TlsFacts {
     /// `tlsv1.2`, `tlsv1.3`.
     pub protocol: String,
-    /// The cipher suite, as rustls names it.
+    /// The negotiated suite as RabbitMQ describes it: `ecdhe_rsa` (`any` under TLS 1.3),
+    /// `aes_256_gcm`, `aead`.
+    pub key_exchange: String,
     pub cipher: String,
-    /// The client certificate's subject (RabbitMQ's distinguished name form).
-    pub peer_cert_subject: Option<String>,
+    pub hash: String,
+    /// The client certificate: its subject and issuer (RabbitMQ's distinguished name form)
+    /// and validity (`START - END`).
+    pub peer_cert: Option<PeerCert>,
+}
+
+/// What the management API shows of a client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCert {
+    pub subject: String,
+    pub issuer: String,
+    pub validity: String,
 }
 
 /// Objects created and closed since start (the overview's `churn_rates`).

@@ -4,6 +4,7 @@
 //! configuration, and swapped in whole when the files are reloaded (connections keep the
 //! configuration they started with).
 
+pub mod ciphers;
 mod files;
 mod subject;
 
@@ -34,6 +35,12 @@ pub struct TlsFiles {
     pub fail_if_no_peer_cert: bool,
     /// `ssl_options.versions.N`: offer only these (empty: TLS 1.2 and 1.3).
     pub versions: Vec<TlsVersion>,
+    /// `ssl_options.ciphers.N`: offer only these suites, in this order (empty: all of
+    /// rustls's); names rustls has no suite for are left out (see [`ciphers::unknown`]).
+    pub ciphers: Vec<String>,
+    /// `ssl_options.honor_cipher_order`: pick the suite by the server's order, not the
+    /// client's.
+    pub honor_cipher_order: bool,
 }
 
 /// A TLS version a listener may offer.
@@ -59,6 +66,8 @@ pub enum TlsError {
     Pem { path: PathBuf, reason: String },
     #[error("ssl_options.verify = verify_peer needs ssl_options.cacertfile")]
     VerifyWithoutCa,
+    #[error("none of ssl_options.ciphers ({0}) is a cipher suite Warren offers")]
+    NoCipher(String),
     #[error("client certificate verification: {0}")]
     Verifier(String),
     #[error("TLS configuration: {0}")]
@@ -74,13 +83,17 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A server configuration from `files`: TLS 1.2 and 1.3, the key checked against the
-/// certificate, client certificates asked for and verified against the CA bundle with
+/// A server configuration from `files`: TLS 1.2 and 1.3 (or the versions listed), the
+/// cipher suites listed (all by default), the key checked against the certificate, client certificates asked for and verified against the CA bundle with
 /// `verify_peer` (required with `fail_if_no_peer_cert`).
 pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     let chain = load_certificates(&files.cert)?;
     let key = load_private_key(&files.key)?;
-    let builder = ServerConfig::builder_with_provider(provider());
+    #[allow(deprecated)]
+    let all = rustls::crypto::ring::default_provider();
+    let offered = ciphers::restrict(all, &files.ciphers)
+        .ok_or_else(|| TlsError::NoCipher(files.ciphers.join(", ")))?;
+    let builder = ServerConfig::builder_with_provider(Arc::new(offered));
     let builder = if files.versions.is_empty() {
         builder.with_safe_default_protocol_versions()?
     } else {
@@ -116,7 +129,9 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     } else {
         builder.with_no_client_auth()
     };
-    Ok(builder.with_single_cert(chain, key)?)
+    let mut config = builder.with_single_cert(chain, key)?;
+    config.ignore_client_order = files.honor_cipher_order;
+    Ok(config)
 }
 
 /// A listener's TLS configuration, replaced whole by [`ServerTls::reload`]: new connections

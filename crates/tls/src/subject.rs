@@ -14,6 +14,11 @@ pub struct Subject {
     /// RabbitMQ's string for the distinguished name (`ssl_cert_login_from =
     /// distinguished_name`, its default).
     pub distinguished_name: String,
+    /// The issuer's distinguished name, written the same way (`peer_cert_issuer`).
+    pub issuer: String,
+    /// `START - END` as RabbitMQ writes a certificate's validity (`peer_cert_validity`:
+    /// `2026-12-07T15:00:00Z - 2027-12-07T15:00:00Z`).
+    pub validity: String,
 }
 
 /// The subject of a DER certificate; None if it does not parse (never for one rustls
@@ -23,10 +28,39 @@ pub fn subject(cert_der: &[u8]) -> Option<Subject> {
     let name = cert.subject();
     let common_name = name.iter_common_name().next().and_then(value_text);
     let distinguished_name = distinguished_name(name);
+    let validity = cert.validity();
     Some(Subject {
         common_name,
         distinguished_name,
+        issuer: self::distinguished_name(cert.issuer()),
+        validity: format!(
+            "{} - {}",
+            rfc3339_utc(validity.not_before.timestamp()),
+            rfc3339_utc(validity.not_after.timestamp())
+        ),
     })
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (proleptic Gregorian, UTC).
+fn rfc3339_utc(epoch_s: i64) -> String {
+    let days = epoch_s.div_euclid(86_400);
+    let secs = epoch_s.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 fn distinguished_name(name: &X509Name<'_>) -> String {
@@ -104,7 +138,16 @@ fn escape(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, rfc3339_utc};
+
+    #[test]
+    fn validity_times_are_written_as_rabbitmq_writes_them() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_582_934_400), "2020-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_796_655_599), "2026-12-07T14:59:59Z");
+        assert_eq!(rfc3339_utc(4_102_444_800), "2100-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(-1), "1969-12-31T23:59:59Z");
+    }
 
     #[test]
     fn values_are_escaped_as_rabbitmq_escapes_them() {

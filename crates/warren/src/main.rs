@@ -273,6 +273,18 @@ fn tls_files(ssl: &SslOptions, prefix: &str) -> anyhow::Result<warren_tls::TlsFi
                 TlsVersion::Tls13 => warren_tls::TlsVersion::Tls13,
             })
             .collect(),
+        ciphers: {
+            let names = ssl.cipher_names();
+            for name in warren_tls::ciphers::unknown(&names) {
+                tracing::warn!(
+                    cipher = name,
+                    "{prefix}.ciphers: no such cipher suite in Warren (rustls offers AES-GCM and \
+                     ChaCha20-Poly1305 with ECDHE, and TLS 1.3's); left out"
+                );
+            }
+            names
+        },
+        honor_cipher_order: ssl.honor_cipher_order.unwrap_or(false),
     })
 }
 
@@ -364,6 +376,10 @@ fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
             cli.max_message_size,
             file.max_message_size_bytes,
         ),
+        ssl_handshake_timeout: file
+            .ssl_handshake_timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(defaults.ssl_handshake_timeout),
         handshake_timeout: Duration::from_millis(layered(
             m,
             "handshake_timeout",

@@ -174,13 +174,19 @@ pub fn facts(
         Some(rustls::ProtocolVersion::TLSv1_2) => "tlsv1.2",
         _ => "unknown",
     };
-    let cipher = session
+    let (key_exchange, cipher, hash) = session
         .negotiated_cipher_suite()
-        .map(|c| format!("{:?}", c.suite()))
-        .unwrap_or_default();
+        .map(|c| warren_tls::ciphers::described(c.suite()))
+        .unwrap_or(("unknown", "unknown", "unknown"));
     warren_model::query::TlsFacts {
         protocol: protocol.to_owned(),
-        cipher,
-        peer_cert_subject: client_subject.map(|s| s.distinguished_name.clone()),
+        key_exchange: key_exchange.to_owned(),
+        cipher: cipher.to_owned(),
+        hash: hash.to_owned(),
+        peer_cert: client_subject.map(|s| warren_model::query::PeerCert {
+            subject: s.distinguished_name.clone(),
+            issuer: s.issuer.clone(),
+            validity: s.validity.clone(),
+        }),
     }
 }

@@ -1,8 +1,8 @@
-//! Failed AMQP logins, counted per client address: after a few, each further login attempt
-//! from that address waits before it is answered (doubling, up to a ceiling), so guessing
-//! passwords gets slow while every other client logs in at once. A success, or a quiet
-//! minute, forgets the address. RabbitMQ has no such brake; its answers are otherwise the
-//! same.
+//! Failed logins (AMQP, and the management API's basic authentication), counted per client
+//! address: after a few, each further login attempt from that address waits before it is
+//! answered (doubling, up to a ceiling), so guessing passwords gets slow while every other
+//! client logs in at once. A success, or a quiet minute, forgets the address. RabbitMQ has no
+//! such brake; its answers are otherwise the same.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

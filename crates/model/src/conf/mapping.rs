@@ -154,6 +154,19 @@ impl Builder {
                     self.unsupported(entry);
                 }
             }
+            ["ssl_options", "ciphers", key] => {
+                let name = reading.typed(text, TEXT)?;
+                settings.ssl_options.add_cipher(key, &name);
+            }
+            [plugin @ ("management" | "prometheus"), "ssl", "ciphers", key] => {
+                let name = reading.typed(text, TEXT)?;
+                settings.https_listener(plugin).tls.add_cipher(key, &name);
+            }
+            ["ssl_handshake_timeout"] => {
+                let ms =
+                    reading.typed(|t| values::integer(t).filter(|ms| *ms >= 1), POSITIVE_MS)?;
+                settings.ssl_handshake_timeout_ms = Some(ms);
+            }
             ["ssl_options", "versions", _] => match reading.typed(tls_version, TLS_VERSION)? {
                 Some(v) => settings.ssl_options.versions.push(v),
                 None => self.unsupported(entry),
@@ -348,6 +361,9 @@ fn ssl_option(reading: &Reading, option: &str, tls: &mut SslOptions) -> Result<b
         "verify" => tls.verify_peer = Some(reading.typed(verify, VERIFY)?),
         "fail_if_no_peer_cert" => {
             tls.fail_if_no_peer_cert = Some(reading.typed(values::boolean, TRUE_OR_FALSE)?);
+        }
+        "honor_cipher_order" => {
+            tls.honor_cipher_order = Some(reading.typed(values::boolean, TRUE_OR_FALSE)?);
         }
         _ => return Ok(false),
     }

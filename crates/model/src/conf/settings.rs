@@ -52,6 +52,8 @@ pub struct Settings {
     pub handshake_timeout_ms: Option<u64>,
     /// `consumer_timeout` (at least 1).
     pub consumer_timeout_ms: Option<u64>,
+    /// `ssl_handshake_timeout`: how long the TLS handshake of an AMQPS connection may take.
+    pub ssl_handshake_timeout_ms: Option<u64>,
     /// `consumer_max_per_channel` (at least 1); `Some(None)` for `infinity`.
     pub consumer_max_per_channel: Option<Option<u32>>,
     /// `vm_memory_high_watermark.relative` or `.absolute` (relative wins when both are set,
@@ -107,6 +109,24 @@ pub struct SslOptions {
     pub fail_if_no_peer_cert: Option<bool>,
     /// `ssl_options.versions.N`: the TLS versions offered (empty: TLS 1.2 and 1.3).
     pub versions: Vec<TlsVersion>,
+    /// `ssl_options.ciphers.N`: the cipher suites offered, by their OpenSSL or IANA names,
+    /// keyed by N (numbers in numeric order) for the order of preference (empty: all).
+    pub ciphers: std::collections::BTreeMap<(u64, String), String>,
+    /// `ssl_options.honor_cipher_order`: the server's order of cipher suites wins.
+    pub honor_cipher_order: Option<bool>,
+}
+
+impl SslOptions {
+    /// `ciphers.N` in the order of their N.
+    pub fn cipher_names(&self) -> Vec<String> {
+        self.ciphers.values().cloned().collect()
+    }
+
+    pub(super) fn add_cipher(&mut self, key: &str, name: &str) {
+        let order = key.parse::<u64>().unwrap_or(u64::MAX);
+        self.ciphers
+            .insert((order, key.to_owned()), name.to_owned());
+    }
 }
 
 /// A TLS version Warren can offer (`tlsv1.2`, `tlsv1.3`; RabbitMQ's older ones cannot be).

@@ -295,6 +295,8 @@ listeners.ssl.other = 127.0.0.1:5681
             verify_peer: Some(true),
             fail_if_no_peer_cert: Some(true),
             versions: vec![],
+            ciphers: Default::default(),
+            honor_cipher_order: None,
         }
     );
     assert_eq!(
@@ -517,4 +519,31 @@ prometheus.ssl.keyfile = /etc/rabbitmq/p.key
     let s = ok("ssl_options.versions.1 = tlsv1.2\nssl_options.versions.2 = tlsv1.1");
     assert_eq!(s.ssl_options.versions, [TlsVersion::Tls12]);
     assert_eq!(s.unsupported, [("ssl_options.versions.2".to_string(), 2)]);
+}
+
+#[test]
+fn ciphers_keep_the_order_of_their_numbers_and_cipher_order_and_timeout_apply() {
+    let s = ok("
+ssl_options.ciphers.10 = ECDHE-RSA-AES128-GCM-SHA256
+ssl_options.ciphers.2 = ECDHE-RSA-AES256-GCM-SHA384
+ssl_options.ciphers.1 = TLS_AES_256_GCM_SHA384
+ssl_options.honor_cipher_order = true
+management.ssl.ciphers.1 = ECDHE-ECDSA-AES256-GCM-SHA384
+ssl_handshake_timeout = 7000
+");
+    assert_eq!(
+        s.ssl_options.cipher_names(),
+        [
+            "TLS_AES_256_GCM_SHA384",
+            "ECDHE-RSA-AES256-GCM-SHA384",
+            "ECDHE-RSA-AES128-GCM-SHA256"
+        ]
+    );
+    assert_eq!(s.ssl_options.honor_cipher_order, Some(true));
+    assert_eq!(
+        s.management_ssl.tls.cipher_names(),
+        ["ECDHE-ECDSA-AES256-GCM-SHA384"]
+    );
+    assert_eq!(s.ssl_handshake_timeout_ms, Some(7000));
+    assert!(s.unsupported.is_empty(), "{:?}", s.unsupported);
 }
