@@ -199,7 +199,8 @@ def test_sighup_reloads_the_certificates_for_new_connections(pki, tmp_path):
         proc.stop()
 
 
-@pytest.mark.parametrize("problem", ["missing certificate", "key of another certificate", "verify_peer without a CA"])
+@pytest.mark.parametrize("problem", ["missing certificate", "key of another certificate", "verify_peer without a CA",
+                                     "no cipher suite Warren has"])
 def test_a_listener_that_cannot_load_its_certificates_stops_warren_with_the_reason(pki, tmp_path, problem):
     binary = os.environ.get("WARREN_BIN")
     if not binary:
@@ -211,9 +212,12 @@ def test_a_listener_that_cannot_load_its_certificates_stops_warren_with_the_reas
     elif problem == "key of another certificate":
         text = text.replace(key(pki["server"]), key(pki["client"]))
         reason = "AMQPS certificates"
-    else:
+    elif problem == "verify_peer without a CA":
         text = "\n".join(line for line in text.splitlines() if "cacertfile" not in line)
         reason = "cacertfile"
+    else:
+        text += "\nssl_options.ciphers.1 = DHE-RSA-AES256-SHA\nssl_options.ciphers.2 = AES128-SHA\n"
+        reason = "none of ssl_options.ciphers (DHE-RSA-AES256-SHA, AES128-SHA)"
     (tmp_path / "rabbitmq.conf").write_text(text)
     (tmp_path / "data").mkdir()
     done = subprocess.run(
