@@ -244,3 +244,39 @@ def test_consumer_max_per_channel_caps_the_consumers_of_one_channel(tmp_path):
         conn.close()
     finally:
         proc.stop()
+
+
+def test_connection_max_holds_further_clients_until_a_connection_ends(tmp_path):
+    """`connection_max` as RabbitMQ's ranch applies it: past the limit a client is not
+    accepted (it waits in the listen backlog, its handshake unanswered) until a connection
+    ends."""
+    import socket
+    import time
+
+    proc, host, port = own_warren(tmp_path, conf="connection_max = 2\n", why="needs its own rabbitmq.conf")
+    try:
+        params = pika.ConnectionParameters(host=host, port=port, connection_attempts=1)
+        first, second = pika.BlockingConnection(params), pika.BlockingConnection(params)
+        # A third client's protocol header gets no connection.start while two are open.
+        with socket.create_connection((host, port), timeout=5) as s:
+            s.sendall(b"AMQP\x00\x00\x09\x01")
+            s.settimeout(1.0)
+            with pytest.raises(socket.timeout):
+                s.recv(7)
+            # One ends: the waiting client is taken in and answered.
+            first.close()
+            s.settimeout(5.0)
+            assert s.recv(7)[:1] == b"\x01", "connection.start once a slot is free"
+        # Its slot is free again once it went away.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                third = pika.BlockingConnection(pika.ConnectionParameters(
+                    host=host, port=port, connection_attempts=1, socket_timeout=2, stack_timeout=3))
+                break
+            except pika.exceptions.AMQPConnectionError:
+                assert time.monotonic() < deadline, "no slot came free"
+        third.close()
+        second.close()
+    finally:
+        proc.stop()

@@ -9,6 +9,7 @@ use std::time::Duration;
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use crate::connection;
 use warren_broker::broker::Broker;
@@ -65,18 +66,39 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     let monitor = warren_broker::monitor::Monitor::start(Arc::clone(&broker));
+    let slots = broker
+        .config
+        .connection_max
+        .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS))));
     loop {
+        // With `connection_max`, a slot is taken before accepting, as RabbitMQ's ranch does:
+        // past the limit, clients wait in the listen backlog until a connection ends.
+        let slot = match &slots {
+            Some(slots) => tokio::select! {
+                permit = Arc::clone(slots).acquire_owned() => permit.ok(),
+                () = &mut shutdown => break,
+            },
+            None => None,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(connection::serve(stream, None, peer, Arc::clone(&broker)));
+                    let broker = Arc::clone(&broker);
+                    tokio::spawn(async move {
+                        connection::serve(stream, None, peer, broker).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => accept_failed(&e).await,
             },
             accepted = accept(tls.as_ref()) => match accepted {
                 Ok((stream, peer)) => {
                     let Some(l) = &tls else { continue };
-                    tokio::spawn(serve_tls(stream, peer, l.tls.config(), Arc::clone(&broker)));
+                    let (config, broker) = (l.tls.config(), Arc::clone(&broker));
+                    tokio::spawn(async move {
+                        serve_tls(stream, peer, config, broker).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => accept_failed(&e).await,
             },

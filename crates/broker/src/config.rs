@@ -21,6 +21,9 @@ pub struct Config {
     /// Most consumers one channel may have (RabbitMQ's `consumer_max_per_channel`); `None`:
     /// no limit.
     pub consumer_max_per_channel: Option<u32>,
+    /// Most client connections at once, over all AMQP listeners (RabbitMQ's
+    /// `connection_max`); `None`: no limit.
+    pub connection_max: Option<usize>,
     /// Address of the management listener (RabbitMQ's `management.tcp.ip`); `None`: `bind`.
     pub mgmt_bind: Option<IpAddr>,
     pub data_dir: PathBuf,
@@ -84,6 +87,7 @@ impl Default for Config {
             prometheus_per_object: false,
             consumer_timeout_ms: Some(1_800_000),
             consumer_max_per_channel: None,
+            connection_max: None,
             mgmt_bind: None,
             data_dir: PathBuf::from("./warren-data"),
             default_user: "guest".into(),

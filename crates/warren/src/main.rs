@@ -341,6 +341,7 @@ fn configure(m: &ArgMatches, cli: Cli, file: Settings) -> Config {
         consumer_max_per_channel: file
             .consumer_max_per_channel
             .unwrap_or(defaults.consumer_max_per_channel),
+        connection_max: file.connection_max.unwrap_or(defaults.connection_max),
         mgmt_bind: file.management_ip,
         data_dir: cli.data_dir,
         default_user: layered(m, "default_user", cli.default_user, file.default_user),

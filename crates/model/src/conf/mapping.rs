@@ -32,6 +32,7 @@ const MESSAGE_BYTES: &str = "an integer number of bytes from 1 to 536870912 (512
 const TIMEOUT_MS: &str = "an integer number of milliseconds, or infinity";
 const POSITIVE_MS: &str = "an integer number of milliseconds, at least 1";
 const CONSUMERS: &str = "a number of consumers, at least 1, or infinity";
+const CONNECTIONS: &str = "a number of connections, or infinity";
 const FRACTION_OF_RAM: &str = "a fraction of installed RAM such as 0.4";
 const MULTIPLE_OF_RAM: &str = "a multiple of installed RAM such as 1.5";
 const SIZE_WITH_UNIT: &str =
@@ -269,6 +270,11 @@ impl Builder {
                 let ms =
                     reading.typed(|t| values::integer(t).filter(|ms| *ms >= 1), POSITIVE_MS)?;
                 settings.consumer_timeout_ms = Some(ms);
+            }
+            ["connection_max"] if value == "infinity" => settings.connection_max = Some(None),
+            ["connection_max"] => {
+                let max = reading.typed(values::integer, CONNECTIONS)?;
+                settings.connection_max = Some(Some(max));
             }
             ["consumer_max_per_channel"] if value == "infinity" => {
                 settings.consumer_max_per_channel = Some(None);

@@ -56,6 +56,8 @@ pub struct Settings {
     pub ssl_handshake_timeout_ms: Option<u64>,
     /// `consumer_max_per_channel` (at least 1); `Some(None)` for `infinity`.
     pub consumer_max_per_channel: Option<Option<u32>>,
+    /// `connection_max`; `Some(None)` for `infinity`.
+    pub connection_max: Option<Option<usize>>,
     /// `vm_memory_high_watermark.relative` or `.absolute` (relative wins when both are set,
     /// as in RabbitMQ). Flag: `--vm-memory-high-watermark`.
     pub vm_memory_high_watermark: Option<MemoryWatermark>,

@@ -42,6 +42,7 @@ max_message_size = 16777216
 handshake_timeout = 20000
 consumer_timeout = 1800000
 consumer_max_per_channel = 8
+connection_max = 5000
 load_definitions = /etc/rabbitmq/definitions.json
 management.tcp.port = 15673
 management.tcp.ip = 127.0.0.1
@@ -61,6 +62,7 @@ default_permissions.write = ^app-.*
     assert_eq!(s.handshake_timeout_ms, Some(20_000));
     assert_eq!(s.consumer_timeout_ms, Some(1_800_000));
     assert_eq!(s.consumer_max_per_channel, Some(Some(8)));
+    assert_eq!(s.connection_max, Some(Some(5000)));
     assert_eq!(
         s.definitions_file,
         Some(PathBuf::from("/etc/rabbitmq/definitions.json"))
@@ -388,6 +390,7 @@ fn every_typed_key_rejects_values_of_the_wrong_form() {
         ("handshake_timeout = 10s", "milliseconds, or infinity"),
         ("consumer_timeout = 0", "at least 1"),
         ("consumer_max_per_channel = 0", "at least 1"),
+        ("connection_max = -1", "or infinity"),
         ("vm_memory_high_watermark.relative = -0.1", "fraction"),
         ("vm_memory_high_watermark.absolute = 2 GB", "optional unit"),
         ("disk_free_limit.absolute = 50XB", "optional unit"),
