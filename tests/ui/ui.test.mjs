@@ -218,6 +218,40 @@ test('users, vhosts and permissions are administered from the UI', async () => {
   await page.close();
 });
 
+test('vhost and user limits are set, listed and deleted from the UI', async () => {
+  const page = await loggedInPage();
+  assert.equal((await apiCall('PUT', '/vhosts/ui-limited', {})).status, 201);
+  assert.equal((await apiCall('PUT', '/users/ui-limited-user', { password: 'pw', tags: '' })).status, 201);
+  await page.getByRole('link', { name: 'Users & vhosts' }).click();
+  const form = page.locator('form', { hasText: 'Set a limit' });
+  await form.getByLabel('Name').fill('ui-limited');
+  await form.getByLabel('Limit').selectOption('max-queues');
+  await form.getByLabel('Value').fill('7');
+  await form.getByRole('button', { name: 'Set limit' }).click();
+  await page.locator('.toast', { hasText: 'max-queues of ui-limited set' }).waitFor();
+  // The limit names follow the scope: a user has max-channels, not max-queues.
+  await form.getByLabel('Of a').selectOption('user');
+  assert.deepEqual(await form.getByLabel('Limit').locator('option').allTextContents(), ['max-connections', 'max-channels']);
+  await form.getByLabel('Name').fill('ui-limited-user');
+  await form.getByLabel('Limit').selectOption('max-channels');
+  await form.getByLabel('Value').fill('3');
+  await form.getByRole('button', { name: 'Set limit' }).click();
+  await page.locator('.toast', { hasText: 'max-channels of ui-limited-user set' }).waitFor();
+  assert.deepEqual((await apiCall('GET', '/vhost-limits/ui-limited')).body, [{ vhost: 'ui-limited', value: { 'max-queues': 7 } }]);
+  assert.deepEqual((await apiCall('GET', '/user-limits/ui-limited-user')).body, [{ user: 'ui-limited-user', value: { 'max-channels': 3 } }]);
+  const card = page.locator('section', { has: page.getByRole('heading', { name: 'Limits' }) });
+  const row = card.locator('tr', { hasText: 'user ui-limited-user' });
+  await row.getByText('max-channels').waitFor();
+  await card.locator('tr', { hasText: 'vhost ui-limited' }).getByText('7').waitFor();
+  await page.screenshot({ path: join(artifacts, 'limits.png'), fullPage: true });
+  page.once('dialog', (d) => d.accept());
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await page.locator('.toast', { hasText: 'Deleted max-channels of user ui-limited-user' }).waitFor();
+  assert.deepEqual((await apiCall('GET', '/user-limits/ui-limited-user')).body, []);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('a policy is composed from its key hints and saved', async () => {
   const page = await loggedInPage();
   await page.getByRole('link', { name: 'Users & vhosts' }).click();

@@ -1,4 +1,4 @@
-// Administration: users, vhosts, permissions and policies.
+// Administration: users, vhosts, permissions, policies and limits.
 
 import * as api from '../api.js';
 import { h, fill, attempt, field, confirmThen } from '../dom.js';
@@ -10,6 +10,7 @@ export default function admin(main) {
   const vhosts = h('div');
   const perms = h('div');
   const policies = h('div');
+  const limits = h('div');
   let refresh;
 
   // Users.
@@ -51,6 +52,20 @@ export default function admin(main) {
       { pattern: polPattern.value, 'apply-to': polApply.value, priority: Number(polPriority.value), definition });
   }, () => `Policy ${polName.value} saved`);
 
+  // Limits: a vhost's max-connections and max-queues, a user's max-connections and
+  // max-channels (RabbitMQ's /api/vhost-limits and /api/user-limits; negative: none).
+  const limScope = h('select', { name: 'scope' }, [['vhost', 'Vhost'], ['user', 'User']].map(([v, t]) => h('option', { value: v }, t)));
+  const limOf = h('input', { name: 'of', required: true, placeholder: 'vhost or user name' });
+  const limName = h('select', { name: 'limit' });
+  const limValue = h('input', { name: 'value', type: 'number', required: true, value: 100 });
+  const limitNames = { vhost: ['max-connections', 'max-queues'], user: ['max-connections', 'max-channels'] };
+  const renderLimitNames = () => limName.replaceChildren(...limitNames[limScope.value].map((n) => h('option', { value: n }, n)));
+  limScope.addEventListener('change', renderLimitNames);
+  renderLimitNames();
+  const limitForm = form('Set a limit', [field('Of a', limScope), field('Name', limOf), field('Limit', limName), field('Value', limValue)], 'Set limit',
+    () => api.put(`/${limScope.value}-limits/${api.seg(limOf.value)}/${api.seg(limName.value)}`, { value: Number(limValue.value) }),
+    () => `${limName.value} of ${limOf.value} set`);
+
   function form(title, fields, button, action, done) {
     const f = h('form', { class: 'inline-form' }, h('h3', {}, title), fields, h('button', { type: 'submit', class: 'primary' }, button));
     f.addEventListener('submit', async (ev) => {
@@ -70,14 +85,17 @@ export default function admin(main) {
     h('section', { class: 'card' }, h('h2', {}, 'Users'), users, userForm),
     h('section', { class: 'card' }, h('h2', {}, 'Virtual hosts'), vhosts, vhostForm),
     h('section', { class: 'card' }, h('h2', {}, 'Permissions'), perms, permForm),
-    h('section', { class: 'card' }, h('h2', {}, 'Policies'), policies, policyForm));
+    h('section', { class: 'card' }, h('h2', {}, 'Policies'), policies, policyForm),
+    h('section', { class: 'card' }, h('h2', {}, 'Limits'), limits, limitForm));
 
   refresh = async () => {
-    const [u, v, p, pol] = await Promise.all([
+    const [u, v, p, pol, vl, ul] = await Promise.all([
       api.get('/users').catch((e) => e),
       api.get('/vhosts'),
       api.get('/permissions').catch((e) => e),
       api.get('/policies'),
+      api.get('/vhost-limits').catch((e) => e),
+      api.get('/user-limits').catch((e) => e),
     ]);
     const names = v.map((x) => x.name);
     setVhostOptions(pvhost, names);
@@ -110,6 +128,15 @@ export default function admin(main) {
       { title: 'Definition', cell: (x) => JSON.stringify(x.definition) },
       { title: '', cell: (x) => deleteButton(`policy ${x.name}`, `/policies/${api.seg(x.vhost)}/${api.seg(x.name)}`) },
     ], pol));
+    const limitRows = (list, scope) => (list instanceof Error ? [] : list.flatMap((entry) => Object.entries(entry.value)
+      .map(([name, value]) => ({ scope, of: entry[scope], name, value }))));
+    const rows = [...limitRows(vl, 'vhost'), ...limitRows(ul, 'user')];
+    fill(limits, vl instanceof Error ? h('p', { class: 'muted' }, vl.message) : simpleTable([
+      { title: 'Of', cell: (x) => `${x.scope} ${x.of}` },
+      { title: 'Limit', cell: (x) => x.name },
+      { title: 'Value', cell: (x) => String(x.value), class: 'n' },
+      { title: '', cell: (x) => deleteButton(`${x.name} of ${x.scope} ${x.of}`, `/${x.scope}-limits/${api.seg(x.of)}/${api.seg(x.name)}`) },
+    ], rows));
   };
   return { refresh: () => refresh() };
 }
