@@ -4,6 +4,8 @@ API. Written against RabbitMQ 3.10.8 first
 (AMQP_PORT=5680 MGMT_PORT=15680 against a private node); /work/notes/issue13/limits.md has
 what it answered."""
 
+import os
+
 import pika
 import pika.exceptions
 import pytest
@@ -280,3 +282,36 @@ def test_connection_max_holds_further_clients_until_a_connection_ends(tmp_path):
         second.close()
     finally:
         proc.stop()
+
+
+
+@pytest.mark.skipif(not os.environ.get("WARREN_BIN"),
+                    reason="Warren's own rule (RabbitMQ 3.10 lets policymakers change it)")
+def test_only_administrators_change_the_vhost_limits_parameter(mgmt, vhost, cleanup):
+    """A policymaker of the vhost may read its `vhost-limits` parameter but not change it:
+    otherwise a tenant could lift the quota an administrator set."""
+    name = cleanup.user(unique("pm"), password="pw", tags="policymaker")
+    mgmt.ok("PUT", f"/api/permissions/{vhost}/{name}", {"configure": ".*", "write": ".*", "read": ".*"})
+    mgmt.ok("PUT", f"/api/vhost-limits/{vhost}/max-queues", {"value": 5}, expect=(204,))
+    path = f"/api/parameters/vhost-limits/{vhost}/limits"
+    assert mgmt.json(path, user=(name, "pw"))["value"] == {"max-queues": 5}
+    for method, body in (("PUT", {"value": {"max-queues": 500}}), ("DELETE", None)):
+        r = mgmt.request(method, path, body, user=(name, "pw"))
+        assert (r.status, r.body) == (401, {"error": "not_authorised", "reason": "Not administrator user"}), method
+    assert mgmt.json(f"/api/vhost-limits/{vhost}") == [{"vhost": vhost, "value": {"max-queues": 5}}]
+    # An administrator may.
+    mgmt.ok("PUT", path, {"value": {"max-queues": 6}}, expect=(204,))
+    assert mgmt.json(f"/api/vhost-limits/{vhost}") == [{"vhost": vhost, "value": {"max-queues": 6}}]
+
+
+def test_imported_user_limits_merge_with_those_set(mgmt, user):
+    """A user's `limits` in definitions are added to the ones it has (RabbitMQ's
+    `update_limits(add, …)`); an empty `limits` keeps them."""
+    mgmt.ok("PUT", f"/api/user-limits/{user}/max-channels", {"value": 9}, expect=(204,))
+    defs = {"users": [{"name": user, "password": "pw", "tags": "", "limits": {"max-connections": 3}}]}
+    assert mgmt.post("/api/definitions", defs).status == 204
+    assert mgmt.json(f"/api/user-limits/{user}") == [
+        {"user": user, "value": {"max-channels": 9, "max-connections": 3}}]
+    defs["users"][0]["limits"] = {}
+    assert mgmt.post("/api/definitions", defs).status == 204
+    assert mgmt.json(f"/api/user-limits/{user}")[0]["value"] == {"max-channels": 9, "max-connections": 3}

@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from mgmt_helpers import NOT_FOUND, NOT_JSON, unique
+from mgmt_helpers import NOT_FOUND, NOT_JSON, Mgmt, unique
 
 
 @pytest.fixture
@@ -214,8 +214,10 @@ def test_changes_sent_from_another_site_are_refused(mgmt, cleanup, healthy):
 
 
 def test_an_address_that_keeps_failing_http_logins_is_slowed_and_no_other(tmp_path):
-    """The failed-login brake of AMQP logins holds for the management API too (Warren's own:
-    RabbitMQ has none). A Warren of its own: other tests' logins from 127.0.0.1 stay fast."""
+    """A brake like that of AMQP logins for the management API (Warren's own: RabbitMQ has
+    none), counted per address and user name: the guesser waits, other addresses and the
+    other users of the same address (a proxy, the operator's browser) do not, and their
+    successes do not clear it. A Warren of its own: other tests' logins stay fast."""
     import base64
     import http.client
     import time
@@ -224,10 +226,13 @@ def test_an_address_that_keeps_failing_http_logins_is_slowed_and_no_other(tmp_pa
 
     proc, host, _port = own_warren(tmp_path, why="counts failed logins per address")
     try:
-        def attempt(source, password):
+        api = Mgmt(f"http://{host}:{proc.mgmt_port}")
+        api.ok("PUT", "/api/users/t-other", {"password": "other-pw", "tags": "management"})
+
+        def attempt(source, user, password):
             conn = http.client.HTTPConnection(host, proc.mgmt_port, timeout=30,
                                               source_address=(source, 0))
-            token = base64.b64encode(f"guest:{password}".encode()).decode()
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
             started = time.monotonic()
             conn.request("GET", "/api/whoami", headers={"Authorization": f"Basic {token}"})
             status = conn.getresponse().status
@@ -236,19 +241,24 @@ def test_an_address_that_keeps_failing_http_logins_is_slowed_and_no_other(tmp_pa
 
         guesser, other = "127.0.0.3", "127.0.0.4"
         for _ in range(3):
-            status, took = attempt(guesser, "wrong")
+            status, took = attempt(guesser, "guest", "wrong")
             assert status == 401 and took < 0.08, took
-        waits = [attempt(guesser, "wrong") for _ in range(3)]
+        waits = [attempt(guesser, "guest", "wrong") for _ in range(3)]
         assert all(status == 401 for status, _ in waits)
         assert waits[1][1] >= 0.1 and waits[2][1] >= 0.2, waits
         # Another address is answered at once, right or wrong.
-        assert attempt(other, "wrong")[1] < 0.08
-        status, took = attempt(other, "guest")
+        assert attempt(other, "guest", "wrong")[1] < 0.08
+        status, took = attempt(other, "guest", "guest")
         assert status == 200 and took < 0.08, took
-        # The right password still waits its turn, then clears the address.
-        status, took = attempt(guesser, "guest")
+        # Another user from the guesser's address is not slowed, and its success clears
+        # nothing: the guesser still waits.
+        status, took = attempt(guesser, "t-other", "other-pw")
+        assert status == 200 and took < 0.08, took
+        assert attempt(guesser, "guest", "wrong")[1] >= 0.4
+        # The right password still waits its turn, then clears the brake.
+        status, took = attempt(guesser, "guest", "guest")
         assert status == 200 and took >= 0.1, took
-        status, took = attempt(guesser, "wrong")
+        status, took = attempt(guesser, "guest", "wrong")
         assert status == 401 and took < 0.08, took
     finally:
         proc.stop()

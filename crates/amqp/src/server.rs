@@ -9,18 +9,32 @@ use std::time::Duration;
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::connection;
 use warren_broker::broker::Broker;
 use warren_tls::ServerTls;
 
 /// The next connection on the AMQPS listener, if there is one (never resolves otherwise).
-async fn accept(tls: Option<&TlsListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
-    match tls {
-        Some(l) => l.listener.accept().await,
-        None => std::future::pending().await,
-    }
+/// A client from `listener` (none ever when there is no listener), with a slot of `slots`
+/// taken first when `connection_max` applies: as with RabbitMQ's ranch, past the limit no
+/// client is accepted; they wait in the listen backlog until a connection ends. Cancel-safe
+/// (a dropped wait gives its slot back; accept is cancel-safe).
+async fn accept(
+    listener: Option<&TcpListener>,
+    slots: Option<&Arc<Semaphore>>,
+) -> (
+    Option<OwnedSemaphorePermit>,
+    std::io::Result<(TcpStream, SocketAddr)>,
+) {
+    let Some(listener) = listener else {
+        return std::future::pending().await;
+    };
+    let slot = match slots {
+        Some(slots) => Arc::clone(slots).acquire_owned().await.ok(),
+        None => None,
+    };
+    (slot, listener.accept().await)
 }
 
 /// EMFILE and friends: back off briefly rather than spin.
@@ -66,22 +80,17 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     let monitor = warren_broker::monitor::Monitor::start(Arc::clone(&broker));
-    let slots = broker
-        .config
-        .connection_max
-        .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS))));
+    // `connection_max` applies to each listener, as RabbitMQ gives each its own.
+    let slots = || {
+        broker
+            .config
+            .connection_max
+            .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS))))
+    };
+    let (plain_slots, tls_slots) = (slots(), slots());
     loop {
-        // With `connection_max`, a slot is taken before accepting, as RabbitMQ's ranch does:
-        // past the limit, clients wait in the listen backlog until a connection ends.
-        let slot = match &slots {
-            Some(slots) => tokio::select! {
-                permit = Arc::clone(slots).acquire_owned() => permit.ok(),
-                () = &mut shutdown => break,
-            },
-            None => None,
-        };
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            (slot, accepted) = accept(Some(&listener), plain_slots.as_ref()) => match accepted {
                 Ok((stream, peer)) => {
                     let broker = Arc::clone(&broker);
                     tokio::spawn(async move {
@@ -91,7 +100,7 @@ pub async fn run(
                 }
                 Err(e) => accept_failed(&e).await,
             },
-            accepted = accept(tls.as_ref()) => match accepted {
+            (slot, accepted) = accept(tls.as_ref().map(|l| &l.listener), tls_slots.as_ref()) => match accepted {
                 Ok((stream, peer)) => {
                     let Some(l) = &tls else { continue };
                     let (config, broker) = (l.tls.config(), Arc::clone(&broker));

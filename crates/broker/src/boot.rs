@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use warren_model::command::{Origin, VhostSpec};
+use warren_model::command::{Command, Origin, VhostSpec};
 use warren_store::meta::{table_from_text, MetaModel, MetaRecord};
 use warren_store::{Recovered, Store, StoreConfig, StoreError};
 
@@ -188,20 +188,24 @@ impl Broker {
                 }
             }
         }
-        for r in user_limits.into_values() {
-            if let MetaRecord::UserLimits { user, limits } = r {
-                let command = warren_model::command::Command::SetUserLimits { user, limits };
-                if let Err(e) = self.execute(warren_model::command::Origin::Operator, command) {
-                    tracing::warn!(error = %e.message, "cannot restore user limits");
-                }
-            }
-        }
-        for r in vhost_limits.into_values() {
-            if let MetaRecord::VhostLimits { vhost, limits } = r {
-                let command = warren_model::command::Command::SetVhostLimits { vhost, limits };
-                if let Err(e) = self.execute(warren_model::command::Origin::Operator, command) {
-                    tracing::warn!(error = %e.message, "cannot restore vhost limits");
-                }
+        use warren_model::limits::LimitsChange::Replace;
+        let limit_commands = user_limits
+            .into_values()
+            .chain(vhost_limits.into_values())
+            .filter_map(|r| match r {
+                MetaRecord::UserLimits { user, limits } => Some(Command::ChangeUserLimits {
+                    user,
+                    change: Replace(limits),
+                }),
+                MetaRecord::VhostLimits { vhost, limits } => Some(Command::ChangeVhostLimits {
+                    vhost,
+                    change: Replace(limits),
+                }),
+                _ => None,
+            });
+        for command in limit_commands {
+            if let Err(e) = self.execute(warren_model::command::Origin::Operator, command) {
+                tracing::warn!(error = %e.message, "cannot restore limits");
             }
         }
         for r in policies.into_values() {

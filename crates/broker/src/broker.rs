@@ -37,6 +37,10 @@ pub struct Broker {
     /// Policies of every vhost, compiled for matching.
     pub policies: RwLock<PolicyBook>,
     pub(crate) connections: Mutex<HashMap<u64, Arc<ConnectionShared>>>,
+    /// Connections being admitted under a connection limit: (vhost, user) by admission id
+    /// (see `admission`).
+    pub(crate) admitting: Mutex<HashMap<u64, (String, String)>>,
+    pub(crate) next_admission: AtomicU64,
     reply_targets: Mutex<HashMap<Bytes, ReplyTarget>>,
     next_connection_id: AtomicU64,
     pub store: Arc<Store>,
@@ -70,6 +74,8 @@ impl Broker {
             users: RwLock::new(Users::default()),
             policies: RwLock::new(PolicyBook::default()),
             connections: Mutex::new(HashMap::new()),
+            admitting: Mutex::new(HashMap::new()),
+            next_admission: AtomicU64::new(1),
             reply_targets: Mutex::new(HashMap::new()),
             next_connection_id: AtomicU64::new(1),
             config,
@@ -185,24 +191,6 @@ impl Broker {
         self.reply_targets
             .lock()
             .retain(|_, t| t.connection.id != id);
-    }
-
-    /// Open connections to `vhost`.
-    pub fn connections_in(&self, vhost: &str) -> usize {
-        self.connections
-            .lock()
-            .values()
-            .filter(|c| c.info.vhost == vhost)
-            .count()
-    }
-
-    /// Open connections of `user`.
-    pub fn connections_of(&self, user: &str) -> usize {
-        self.connections
-            .lock()
-            .values()
-            .filter(|c| c.info.user == user)
-            .count()
     }
 
     /// Open channels of `user` on all its connections.

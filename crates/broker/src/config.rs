@@ -21,8 +21,8 @@ pub struct Config {
     /// Most consumers one channel may have (RabbitMQ's `consumer_max_per_channel`); `None`:
     /// no limit.
     pub consumer_max_per_channel: Option<u32>,
-    /// Most client connections at once, over all AMQP listeners (RabbitMQ's
-    /// `connection_max`); `None`: no limit.
+    /// Most client connections at once on each AMQP listener (RabbitMQ's `connection_max`);
+    /// `None`: no limit.
     pub connection_max: Option<usize>,
     /// Address of the management listener (RabbitMQ's `management.tcp.ip`); `None`: `bind`.
     pub mgmt_bind: Option<IpAddr>,

@@ -120,21 +120,24 @@ impl Broker {
             }
             Command::ClearPolicy { vhost, name } => self.clear_policy(&vhost, &name),
             Command::CloseConnection { name, reason } => self.close_connection(&name, &reason),
-            Command::SetVhostLimits { vhost, limits } => {
+            Command::ChangeVhostLimits { vhost, change } => {
                 let v = self.vhost_or_err(&vhost)?;
                 let _vhosts = self.vhosts.read();
+                let mut current = v.limits.lock();
+                let limits = change.applied_to(&current);
                 self.log.append(&MetaRecord::VhostLimits {
-                    vhost: vhost.clone(),
+                    vhost,
                     limits: limits.clone(),
                 });
-                *v.limits.lock() = limits;
+                *current = limits;
                 Ok(Outcome::Updated)
             }
-            Command::SetUserLimits { user, limits } => {
+            Command::ChangeUserLimits { user, change } => {
                 let mut users = self.users.write();
                 if users.user(&user).is_none() {
                     return Err(ControlError::not_found(format!("no user '{user}'")));
                 }
+                let limits = change.applied_to(&users.limits(&user));
                 self.log.append(&MetaRecord::UserLimits {
                     user: user.clone(),
                     limits: limits.clone(),

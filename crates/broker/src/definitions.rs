@@ -15,7 +15,7 @@ use warren_model::definitions::{
     TopicPermissionDefinition, UserDefinition, VhostDefinition,
 };
 use warren_model::json_args::{json_to_table, table_to_json};
-use warren_model::limits::{self, LimitScope};
+use warren_model::limits::{self, LimitScope, LimitsChange};
 
 use crate::auth::password;
 use crate::broker::Broker;
@@ -196,16 +196,17 @@ impl Importer<'_> {
             tags: u.effective_tags(),
         };
         self.run(what.clone(), Command::PutUser(spec));
-        // An empty or absent `limits` leaves the user's limits as they are (RabbitMQ).
+        // The limits given are merged with those set; an empty or absent `limits` leaves
+        // them as they are (RabbitMQ's `update_limits(add, …)`).
         let Some(map) = u.limits.as_ref().filter(|l| !l.is_empty()) else {
             return;
         };
         match limits::check_all(LimitScope::User, map) {
             Ok(limits) => self.run(
                 what,
-                Command::SetUserLimits {
+                Command::ChangeUserLimits {
                     user: u.name.clone(),
-                    limits,
+                    change: LimitsChange::Merge(limits),
                 },
             ),
             Err(e) => self.problem(format!("{what}: {e}; limits not applied")),
@@ -231,19 +232,15 @@ impl Importer<'_> {
             ));
             return;
         }
-        if p.name != "limits" {
-            self.problem(format!(
-                "{what}: vhost limits are named 'limits'; not applied"
-            ));
-            return;
-        }
-        let Some(map) = p.value.as_object() else {
-            self.problem(format!("{what}: the value is not an object; not applied"));
-            return;
-        };
-        match limits::check_all(LimitScope::Vhost, map) {
-            Ok(limits) => self.run(what, Command::SetVhostLimits { vhost, limits }),
-            Err(e) => self.problem(format!("{what}: Validation failed: {e}; not applied")),
+        match limits::vhost_limits_parameter(&p.component, &p.name, &p.value) {
+            Ok(limits) => self.run(
+                what,
+                Command::ChangeVhostLimits {
+                    vhost,
+                    change: LimitsChange::Replace(limits),
+                },
+            ),
+            Err(e) => self.problem(format!("{what}: {e}; not applied")),
         }
     }
 

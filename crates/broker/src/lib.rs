@@ -4,7 +4,8 @@
 //! - [`control`]: the control plane: every command (declare, delete, bind, users, vhosts,
 //!   permissions, close connection) goes through `Broker::execute`.
 //! - [`metalog`]: the seam where durable metadata changes are appended before they apply.
-//! - [`broker`]: the state: vhosts, users, connection registry, direct reply-to registry.
+//! - [`broker`]: the state: vhosts, users, connection registry, direct reply-to registry;
+//!   [`admission`]: connection limits checked and held until the connection is registered.
 //! - [`boot`]: start-up: store recovery, defaults, definitions.
 //! - [`vhost`]: exchanges, queues, bindings, and routing through them.
 //! - [`exchange`]: per-type routing tables (direct, fanout, topic trie, headers).
@@ -21,6 +22,7 @@
 //! `vhost::route` resolves queues → `queue::publish` enqueues and dispatches to a consumer's
 //! [`queue::outbox`] → that connection's driver encodes `basic.deliver` → `writer`.
 
+pub mod admission;
 pub mod alarm;
 pub mod arguments;
 pub mod auth;

@@ -137,10 +137,16 @@ impl FromRequestParts<Arc<Api>> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_canonical());
-        // The failed-login brake AMQP logins have: an address that keeps failing waits.
-        let throttle = &api.broker.login_throttle;
-        if let Some(ip) = peer {
-            let delay = throttle.delay_for(ip);
+        // The failed-login brake: an address that keeps failing as one user waits before
+        // each further answer for that user.
+        let key = peer.map(|ip| {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            name.hash(&mut hasher);
+            (ip, hasher.finish())
+        });
+        if let Some(key) = &key {
+            let delay = api.login_throttle.delay_for(key);
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -151,17 +157,18 @@ impl FromRequestParts<Arc<Api>> for Caller {
             .read()
             .authenticate(&name, pass.as_bytes())
             .map(|user| user.tags.clone());
-        let tags = match (authenticated, peer) {
-            (Some(tags), Some(ip)) => {
-                throttle.succeeded(ip);
+        let tags = match (authenticated, &key) {
+            (Some(tags), Some(key)) => {
+                api.login_throttle.succeeded(key);
                 tags
             }
             (Some(tags), None) => tags,
-            (None, Some(ip)) => {
-                throttle.failed(ip);
+            (None, key) => {
+                if let Some(key) = key {
+                    api.login_throttle.failed(key);
+                }
                 return Err(ApiError::LoginFailed);
             }
-            (None, None) => return Err(ApiError::LoginFailed),
         };
         let loopback_only = api.broker.config.loopback_users.contains(&name);
         if loopback_only && !peer.is_some_and(|ip| ip.is_loopback()) {

@@ -61,6 +61,11 @@ pub struct Api {
     /// of `amqp`, `amqp/ssl`, `http`, `https`, `http/prometheus`, `https/prometheus`.
     pub listeners: Vec<(&'static str, SocketAddr)>,
     pub rates: rates::Rates,
+    /// Failed basic-auth logins per (client address, hash of the user name tried): the API's
+    /// brake, apart from AMQP's, so that one user's guesser neither slows nor is cleared by
+    /// another user's requests from the same address (a proxy, the operator's own machine).
+    /// A hash, so that the 65,536 keys it keeps at most stay small whatever names are tried.
+    pub login_throttle: warren_broker::auth::throttle::LoginThrottle<(std::net::IpAddr, u64)>,
 }
 
 impl Api {
@@ -80,6 +85,7 @@ impl Api {
             started: Instant::now(),
             listeners,
             rates: rates::Rates::default(),
+            login_throttle: Default::default(),
         }
     }
 }

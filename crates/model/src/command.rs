@@ -183,16 +183,16 @@ pub enum Command {
         name: String,
         reason: String,
     },
-    /// Replace a vhost's limits (RabbitMQ's `max-connections`, `max-queues`; a negative
-    /// value is no limit); empty clears them.
-    SetVhostLimits {
+    /// Change a vhost's limits (RabbitMQ's `max-connections`, `max-queues`; a negative
+    /// value is no limit).
+    ChangeVhostLimits {
         vhost: String,
-        limits: crate::limits::Limits,
+        change: crate::limits::LimitsChange,
     },
-    /// Replace a user's limits (RabbitMQ's `max-connections`, `max-channels`; a negative
-    /// value is no limit); empty clears them.
-    SetUserLimits {
+    /// Change a user's limits (RabbitMQ's `max-connections`, `max-channels`; a negative
+    /// value is no limit).
+    ChangeUserLimits {
         user: String,
-        limits: crate::limits::Limits,
+        change: crate::limits::LimitsChange,
     },
 }

@@ -535,13 +535,16 @@ async fn run(config: Config, tls: TlsSpecs) -> anyhow::Result<()> {
 /// nothing allocated). A broker's memory must stay where its load puts it, as Redis and
 /// MongoDB advise for the same reason: no huge pages for this process.
 fn disable_transparent_huge_pages() {
-    // SAFETY: prctl(PR_SET_THP_DISABLE, 1) only sets a flag on this process's memory map.
-    let r = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-    if r != 0 {
-        eprintln!(
-            "warren: cannot turn transparent huge pages off: {}",
-            std::io::Error::last_os_error()
-        );
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl(PR_SET_THP_DISABLE, 1) only sets a flag on this process's memory map.
+        let r = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+        if r != 0 {
+            eprintln!(
+                "warren: cannot turn transparent huge pages off: {}",
+                std::io::Error::last_os_error()
+            );
+        }
     }
 }
 

@@ -245,8 +245,7 @@ impl Driver {
         if self.ctx.broker.channels_of(user) >= max {
             return Err(AmqpError::not_allowed(format!(
                 "number of channels opened for user '{user}' has reached the maximum allowed user limit of ({max})"
-            ))
-            .on_method(20, 10));
+            )));
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use warren_codec::types::{AMQPValue, FieldTable, LongString};
 
 use super::transport::{self, ReadHalf};
 use crate::error::AmqpError;
+use warren_broker::admission::{Admission, AdmissionRefused};
 use warren_broker::auth::Grant;
 use warren_broker::broker::Broker;
 use warren_broker::queue::outbox::canonical;
@@ -32,6 +33,8 @@ pub struct Negotiated {
     pub client_properties: FieldTable,
     /// The SASL mechanism the client logged in with.
     pub auth_mechanism: String,
+    /// Its place under a connection limit, held until the connection is registered.
+    pub admission: Option<Admission>,
 }
 
 /// How the handshake ended early.
@@ -52,7 +55,7 @@ impl From<AmqpError> for HandshakeError {
 }
 
 pub struct Handshake<'a> {
-    pub broker: &'a Broker,
+    pub broker: &'a Arc<Broker>,
     pub peer: SocketAddr,
     pub reader: &'a mut ReadHalf,
     pub writer: &'a mut OwnedWriteHalf,
@@ -84,15 +87,15 @@ impl Handshake<'_> {
         // An address that failed repeatedly waits before every answer, right or wrong: a
         // guesser cannot tell a failure by its slowness.
         let ip = canonical(self.peer).ip();
-        let wait = self.broker.login_throttle.delay_for(ip);
+        let wait = self.broker.login_throttle.delay_for(&ip);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
         let outcome = self.authenticate(&start_ok);
         self.broker.auth_attempts.record(outcome.is_ok());
         match &outcome {
-            Ok(_) => self.broker.login_throttle.succeeded(ip),
-            Err(_) => self.broker.login_throttle.failed(ip),
+            Ok(_) => self.broker.login_throttle.succeeded(&ip),
+            Err(_) => self.broker.login_throttle.failed(&ip),
         }
         let grant_user = outcome?;
         self.send(&AMQPClass::Connection(connection::AMQPMethod::Tune(
@@ -127,7 +130,33 @@ impl Handshake<'_> {
         let vhost = self.broker.vhost(vhost_name).ok_or_else(|| {
             AmqpError::not_allowed(format!("vhost {vhost_name} not found")).on_method(10, 40)
         })?;
-        let (grant, user_max_connections) = {
+        // The limits first, the vhost's then the user's, then the permission (RabbitMQ's
+        // order); the admission holds the place until the connection is registered.
+        let user_max_connections = self
+            .broker
+            .users
+            .read()
+            .limit(&grant_user, "max-connections");
+        let admission = self
+            .broker
+            .admit(
+                vhost_name,
+                &grant_user,
+                vhost.limit("max-connections"),
+                user_max_connections,
+            )
+            .map_err(|refused| {
+                let text = match refused {
+                    AdmissionRefused::Vhost(max) => format!(
+                        "access to vhost '{vhost_name}' refused for user '{grant_user}': connection limit ({max}) is reached"
+                    ),
+                    AdmissionRefused::User(max) => format!(
+                        "connection refused for user '{grant_user}': user connection limit ({max}) is reached"
+                    ),
+                };
+                AmqpError::not_allowed(text).on_method(10, 40)
+            })?;
+        let grant = {
             let users = self.broker.users.read();
             let permission = users
                 .permission(&grant_user, vhost_name)
@@ -138,30 +167,8 @@ impl Handshake<'_> {
                     ))
                     .on_method(10, 40)
                 })?;
-            (
-                Grant::new(&users, &grant_user, vhost_name, permission),
-                users.limit(&grant_user, "max-connections"),
-            )
+            Grant::new(&users, &grant_user, vhost_name, permission)
         };
-        if let Some(max) = vhost.limit("max-connections") {
-            if self.broker.connections_in(vhost_name) as u64 >= max {
-                return Err(AmqpError::not_allowed(format!(
-                    "access to vhost '{vhost_name}' refused for user '{grant_user}': connection limit ({max}) is reached"
-                ))
-                .on_method(10, 40)
-                .into());
-            }
-        }
-        // The user's limit is checked after the vhost's (RabbitMQ's order).
-        if let Some(max) = user_max_connections {
-            if self.broker.connections_of(&grant_user) as u64 >= max {
-                return Err(AmqpError::not_allowed(format!(
-                    "connection refused for user '{grant_user}': user connection limit ({max}) is reached"
-                ))
-                .on_method(10, 40)
-                .into());
-            }
-        }
         self.send(&AMQPClass::Connection(connection::AMQPMethod::OpenOk(
             connection::OpenOk {},
         )))
@@ -172,6 +179,7 @@ impl Handshake<'_> {
             heartbeat_s: tune_ok.heartbeat,
             grant,
             vhost,
+            admission,
             auth_mechanism: start_ok.mechanism.to_string(),
             client_properties: start_ok.client_properties,
         })

@@ -93,7 +93,7 @@ pub async fn serve(
         .and_then(|t| transport::client_subject(&t.lock()));
     let mut rd = ReadHalf::new(rd, tls.clone());
     let mut rbuf = BytesMut::with_capacity(READ_SIZE_MIN);
-    let negotiated = {
+    let mut negotiated = {
         let mut hs = Handshake {
             broker: &broker,
             peer,
@@ -144,6 +144,8 @@ pub async fn serve(
             .as_ref()
             .map(|t| transport::facts(&t.lock(), client_subject.as_ref())),
     });
+    // Registered: the connection now counts against its limits by itself.
+    drop(negotiated.admission.take());
     tracing::debug!(%peer, id = shared.id, user = %negotiated.grant.user, vhost = %negotiated.grant.vhost, "connection opened");
     let writer = Writer::new(wr, tls);
     let writer_task = tokio::spawn(Arc::clone(&writer).run());

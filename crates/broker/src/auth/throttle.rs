@@ -1,10 +1,12 @@
-//! Failed logins (AMQP, and the management API's basic authentication), counted per client
-//! address: after a few, each further login attempt from that address waits before it is
-//! answered (doubling, up to a ceiling), so guessing passwords gets slow while every other
-//! client logs in at once. A success, or a quiet minute, forgets the address. RabbitMQ has no
-//! such brake; its answers are otherwise the same.
+//! Failed logins counted per key (AMQP: the client address; the management API: the
+//! address and the user name tried): after a few, each further login attempt under that key
+//! waits before it is answered (doubling, up to a ceiling), so guessing passwords gets slow
+//! while every other client logs in at once. A success, or a quiet minute, forgets the key.
+//! RabbitMQ has no such brake; its answers are otherwise the same.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -21,9 +23,17 @@ const FORGET_AFTER: Duration = Duration::from_secs(60);
 /// Most addresses tracked: the map stays bounded however many addresses fail.
 const TRACKED_MAX: usize = 65_536;
 
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    recent: Mutex<HashMap<IpAddr, Failures>>,
+#[derive(Debug)]
+pub struct LoginThrottle<K = IpAddr> {
+    recent: Mutex<HashMap<K, Failures>>,
+}
+
+impl<K> Default for LoginThrottle<K> {
+    fn default() -> Self {
+        Self {
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -32,20 +42,20 @@ struct Failures {
     last: Instant,
 }
 
-impl LoginThrottle {
-    /// How long a login attempt from `ip` waits before it is answered.
-    pub fn delay_for(&self, ip: IpAddr) -> Duration {
+impl<K: Eq + Hash + Clone + Debug> LoginThrottle<K> {
+    /// How long a login attempt under `key` waits before it is answered.
+    pub fn delay_for(&self, key: &K) -> Duration {
         let recent = self.recent.lock();
-        match recent.get(&ip) {
+        match recent.get(key) {
             Some(f) if f.last.elapsed() < FORGET_AFTER => delay_after(f.count),
             _ => Duration::ZERO,
         }
     }
 
-    pub fn failed(&self, ip: IpAddr) {
+    pub fn failed(&self, key: &K) {
         let now = Instant::now();
         let mut recent = self.recent.lock();
-        if recent.len() >= TRACKED_MAX && !recent.contains_key(&ip) {
+        if recent.len() >= TRACKED_MAX && !recent.contains_key(key) {
             recent.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
             if recent.len() >= TRACKED_MAX {
                 // Everyone tracked failed within the minute: this one goes uncounted rather
@@ -53,7 +63,7 @@ impl LoginThrottle {
                 return;
             }
         }
-        let f = recent.entry(ip).or_insert(Failures {
+        let f = recent.entry(key.clone()).or_insert(Failures {
             count: 0,
             last: now,
         });
@@ -63,12 +73,12 @@ impl LoginThrottle {
         f.count = f.count.saturating_add(1);
         f.last = now;
         if f.count == FREE_FAILURES + 1 {
-            tracing::warn!(%ip, "repeated failed logins: slowing this address's logins down");
+            tracing::warn!(?key, "repeated failed logins: slowing these logins down");
         }
     }
 
-    pub fn succeeded(&self, ip: IpAddr) {
-        self.recent.lock().remove(&ip);
+    pub fn succeeded(&self, key: &K) {
+        self.recent.lock().remove(key);
     }
 }
 
@@ -103,11 +113,11 @@ mod tests {
         let t = LoginThrottle::default();
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         for _ in 0..5 {
-            t.failed(a);
+            t.failed(&a);
         }
-        assert_eq!(t.delay_for(a), Duration::from_millis(200));
-        assert_eq!(t.delay_for(b), Duration::ZERO);
-        t.succeeded(a);
-        assert_eq!(t.delay_for(a), Duration::ZERO);
+        assert_eq!(t.delay_for(&a), Duration::from_millis(200));
+        assert_eq!(t.delay_for(&b), Duration::ZERO);
+        t.succeeded(&a);
+        assert_eq!(t.delay_for(&a), Duration::ZERO);
     }
 }

@@ -13,7 +13,7 @@ use axum::routing::{get, put};
 use axum::Router;
 use serde_json::{json as j, Value};
 use warren_model::command::Command;
-use warren_model::limits::{self, LimitScope, Limits};
+use warren_model::limits::{self, LimitScope, Limits, LimitsChange};
 
 use warren_broker::definitions;
 
@@ -92,14 +92,14 @@ async fn set(
     body: Bytes,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let v = api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
+    api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
     let value = value_of(&body)?;
     // Vhost limits are refused under RabbitMQ's "Validation failed" heading.
     let n = limits::check(LimitScope::Vhost, &name, &value)
-        .map_err(|e| ApiError::bad_request(format!("Validation failed\n\n{e}\n")))?;
-    let mut limits = v.limits.lock().clone();
-    limits.insert(name, n);
-    api.run(Command::SetVhostLimits { vhost, limits }).await?;
+        .map_err(|e| ApiError::bad_request(limits::validation_failed(e)))?;
+    let change = LimitsChange::set(&name, n);
+    api.run(Command::ChangeVhostLimits { vhost, change })
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -109,10 +109,10 @@ async fn clear(
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let v = api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
-    let mut limits = v.limits.lock().clone();
-    limits.remove(&name);
-    api.run(Command::SetVhostLimits { vhost, limits }).await?;
+    api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
+    let change = LimitsChange::Clear(name);
+    api.run(Command::ChangeVhostLimits { vhost, change })
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -144,13 +144,12 @@ async fn list_user(
     Ok(json(user_listing(&api, Some(&user))))
 }
 
-/// A user's limits as set; RabbitMQ answers an unknown user with its `no_such_user` term.
-fn user_limits_of(api: &Api, user: &str) -> ApiResult<Limits> {
-    let users = api.broker.users.read();
-    if users.user(user).is_none() {
+/// RabbitMQ's answer for limits of a user that does not exist: its `no_such_user` term.
+fn require_user(api: &Api, user: &str) -> ApiResult<()> {
+    if api.broker.users.read().user(user).is_none() {
         return Err(ApiError::BadRequestTerm(j!(["no_such_user", user])));
     }
-    Ok(users.limits(user))
+    Ok(())
 }
 
 async fn set_user(
@@ -163,9 +162,9 @@ async fn set_user(
     let value = value_of(&body)?;
     let n = limits::check(LimitScope::User, &name, &value)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let mut limits = user_limits_of(&api, &user)?;
-    limits.insert(name, n);
-    api.run(Command::SetUserLimits { user, limits }).await?;
+    require_user(&api, &user)?;
+    let change = LimitsChange::set(&name, n);
+    api.run(Command::ChangeUserLimits { user, change }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -176,9 +175,9 @@ async fn clear_user(
     Path((user, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     caller.require_admin()?;
-    let mut limits = user_limits_of(&api, &user).map_err(|_| ApiError::NotFound)?;
-    limits.remove(&name);
-    api.run(Command::SetUserLimits { user, limits }).await?;
+    require_user(&api, &user).map_err(|_| ApiError::NotFound)?;
+    let change = LimitsChange::Clear(name);
+    api.run(Command::ChangeUserLimits { user, change }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -245,6 +244,13 @@ fn require_parameter_access(api: &Api, caller: &Caller, vhost: &str) -> ApiResul
     Ok(())
 }
 
+/// Changing: administrators only. RabbitMQ 3.10 lets any policymaker of the vhost change
+/// its `vhost-limits` parameter, which would let a tenant lift the quota an administrator
+/// set through `/api/vhost-limits` (administrators only); Warren closes that door.
+fn require_parameter_change(caller: &Caller) -> ApiResult<()> {
+    caller.require_admin()
+}
+
 async fn parameter(
     State(api): State<Arc<Api>>,
     caller: Caller,
@@ -265,25 +271,16 @@ async fn put_parameter(
     Path((component, vhost, name)): Path<(String, String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    require_parameter_access(&api, &caller, &vhost)?;
+    require_parameter_change(&caller)?;
     if api.broker.vhost(&vhost).is_none() {
         return Err(ApiError::NotFoundReason("vhost_not_found".into()));
     }
     let value = value_of(&body)?;
-    let invalid = |why: String| ApiError::bad_request(format!("Validation failed\n\n{why}\n"));
-    if component != VHOST_LIMITS {
-        return Err(invalid(format!("component {component} not found")));
-    }
-    if name != LIMITS_NAME {
-        return Err(invalid(format!(
-            "vhost limits are one parameter named '{LIMITS_NAME}'"
-        )));
-    }
-    let Value::Object(map) = value else {
-        return Err(invalid(format!("Unrecognised terms {value} in limits")));
-    };
-    let limits = limits::check_all(LimitScope::Vhost, &map).map_err(|e| invalid(e.to_string()))?;
-    api.run(Command::SetVhostLimits { vhost, limits }).await?;
+    let limits = limits::vhost_limits_parameter(&component, &name, &value)
+        .map_err(|e| ApiError::bad_request(limits::validation_failed(e)))?;
+    let change = LimitsChange::Replace(limits);
+    api.run(Command::ChangeVhostLimits { vhost, change })
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -292,15 +289,13 @@ async fn delete_parameter(
     caller: Caller,
     Path((component, vhost, name)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    require_parameter_access(&api, &caller, &vhost)?;
+    require_parameter_change(&caller)?;
     let v = api.broker.vhost(&vhost).ok_or(ApiError::NotFound)?;
     if component != VHOST_LIMITS || name != LIMITS_NAME || v.limits.lock().is_empty() {
         return Err(ApiError::NotFound);
     }
-    api.run(Command::SetVhostLimits {
-        vhost,
-        limits: Limits::new(),
-    })
-    .await?;
+    let change = LimitsChange::Replace(Limits::new());
+    api.run(Command::ChangeVhostLimits { vhost, change })
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
