@@ -45,10 +45,12 @@ const RECLAIM_AFTER_GROWTH_BYTES: u64 = 16 << 20;
 const RECLAIM_EVERY: Duration = Duration::from_millis(200);
 
 /// While the resident set stays above the broker's lowest by more than
-/// [`RECLAIM_AFTER_GROWTH_BYTES`], a reclaim is asked for this often even if it no longer
-/// grows: memory freed after a burst (10,000 connections closed, a backlog drained) is handed
-/// back although nothing allocates any more.
+/// [`RECLAIM_AFTER_GROWTH_BYTES`], a reclaim is asked for this long after the last one even
+/// if it no longer grows: memory freed after a burst (10,000 connections closed, a backlog
+/// drained) is handed back although nothing allocates any more. A reclaim that gave nothing
+/// back (the memory is in use) doubles the wait, up to [`RECLAIM_SETTLED_MAX`].
 const RECLAIM_SETTLED_EVERY: Duration = Duration::from_secs(10);
+const RECLAIM_SETTLED_MAX: Duration = Duration::from_secs(640);
 
 /// When to ask the allocator to hand freed memory back (messages freed on another thread than
 /// the one that allocated them stay resident until that thread collects): after the resident
@@ -61,6 +63,10 @@ struct ReclaimPolicy {
     /// The lowest resident set since start.
     floor_bytes: u64,
     last: std::time::Instant,
+    /// The resident set when the last reclaim was asked for, and the wait before the next
+    /// one while memory stays high.
+    at_last_bytes: u64,
+    settled_every: Duration,
 }
 
 impl ReclaimPolicy {
@@ -69,6 +75,8 @@ impl ReclaimPolicy {
             low_water_bytes: used,
             floor_bytes: used,
             last: std::time::Instant::now(),
+            at_last_bytes: used,
+            settled_every: RECLAIM_SETTLED_EVERY,
         }
     }
 
@@ -79,12 +87,23 @@ impl ReclaimPolicy {
         let grown = used.saturating_sub(self.low_water_bytes) > RECLAIM_AFTER_GROWTH_BYTES;
         let pressing = (grown || used > watermark_bytes / 2) && since >= RECLAIM_EVERY;
         let settled_high = used.saturating_sub(self.floor_bytes) > RECLAIM_AFTER_GROWTH_BYTES
-            && since >= RECLAIM_SETTLED_EVERY;
+            && since >= self.settled_every;
         if !(pressing || settled_high) {
             return false;
         }
+        if !pressing {
+            // The last reclaim gave back next to nothing: the memory is in use; ask less
+            // often. One that helped starts the waits again.
+            let gave_back = self.at_last_bytes.saturating_sub(used) > RECLAIM_AFTER_GROWTH_BYTES;
+            self.settled_every = if gave_back {
+                RECLAIM_SETTLED_EVERY
+            } else {
+                (self.settled_every * 2).min(RECLAIM_SETTLED_MAX)
+            };
+        }
         self.last = std::time::Instant::now();
         self.low_water_bytes = used;
+        self.at_last_bytes = used;
         true
     }
 }
@@ -169,14 +188,23 @@ mod tests {
         p.last -= RECLAIM_EVERY;
         // A burst: reclaimed while it grows.
         assert!(p.should_reclaim(200 * MIB, 1024 * MIB));
-        // It stays there, growing no more: not before 10 s, then again every 10 s.
+        // It stays there, growing no more: not before 10 s, then after 10 s.
         p.last -= RECLAIM_EVERY;
         assert!(!p.should_reclaim(200 * MIB, 1024 * MIB));
         p.last -= RECLAIM_SETTLED_EVERY;
         assert!(p.should_reclaim(200 * MIB, 1024 * MIB));
         assert!(!p.should_reclaim(200 * MIB, 1024 * MIB));
-        // Back near the floor: never.
+        // That one gave nothing back (the memory is in use): the next waits 20 s, then 40 s.
         p.last -= RECLAIM_SETTLED_EVERY;
+        assert!(!p.should_reclaim(200 * MIB, 1024 * MIB));
+        p.last -= RECLAIM_SETTLED_EVERY;
+        assert!(p.should_reclaim(200 * MIB, 1024 * MIB));
+        p.last -= RECLAIM_SETTLED_EVERY * 3;
+        assert!(!p.should_reclaim(200 * MIB, 1024 * MIB));
+        p.last -= RECLAIM_SETTLED_EVERY;
+        assert!(p.should_reclaim(200 * MIB, 1024 * MIB));
+        // Back near the floor: never.
+        p.last -= RECLAIM_SETTLED_MAX;
         assert!(!p.should_reclaim(30 * MIB, 1024 * MIB));
     }
 }

@@ -880,7 +880,12 @@ fn vhost_and_user_limits() {
         .lines()
         .contains(&format!("{user}\t{{\"max-channels\":5,\"max-connections\":2}}").as_str()));
 
-    let run = ctl(&["set_user_limits", &user, r#"{"max-foo": 2}"#]);
+    // A definition is refused whole: nothing of it is set.
+    let run = ctl(&[
+        "set_user_limits",
+        &user,
+        r#"{"max-connections": 9, "max-foo": 2}"#,
+    ]);
     assert_eq!(run.code, 69);
     assert!(
         run.stderr
@@ -888,6 +893,8 @@ fn vhost_and_user_limits() {
         "{}",
         run.stderr
     );
+    let run = ctl(&["-q", "list_user_limits", "--user", &user]).ok();
+    assert_eq!(run.stdout, "{\"max-channels\":5,\"max-connections\":2}\n");
     let nobody = name("no-such-user");
     let run = ctl(&["set_user_limits", &nobody, r#"{"max-connections": 2}"#]);
     assert_eq!(

@@ -131,12 +131,39 @@ fn user_limits(ctx: &Context<'_>, user: &str) -> Result<Map<String, Value>, CtlE
     }
 }
 
+/// The user limits RabbitMQ knows; a definition is checked whole before any of it is set,
+/// as rabbitmqctl refuses it whole.
+const USER_LIMITS: [&str; 2] = ["max-connections", "max-channels"];
+
+fn check_user_definition(definition: &Map<String, Value>) -> Result<(), CtlError> {
+    let shown = |v: &Value| match v {
+        Value::String(s) => format!("<<\"{s}\">>"),
+        other => other.to_string(),
+    };
+    for (name, value) in definition {
+        if !USER_LIMITS.contains(&name.as_str()) {
+            return Err(CtlError::Rejected(format!(
+                "Unrecognised terms [{{<<\"{name}\">>,{}}}] in user-limits",
+                shown(value)
+            )));
+        }
+        if value.as_i64().is_none() {
+            return Err(CtlError::Rejected(format!(
+                "{name} should be a number, actually was {}",
+                shown(value)
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn set_user(
     ctx: &Context<'_>,
     user: &str,
     definition: &str,
 ) -> Result<CommandOutput, CtlError> {
     let definition = definition_object(definition)?;
+    check_user_definition(&definition)?;
     user_limits(ctx, user)?;
     for (name, value) in &definition {
         match ctx
