@@ -189,11 +189,7 @@ fn parameter_listing(
     component: Option<&str>,
     vhost: Option<&str>,
 ) -> ApiResult<Response> {
-    if !caller.is_policymaker() {
-        return Err(ApiError::not_authorised(
-            "User not authorised to access object",
-        ));
-    }
+    require_policymaker(caller, true)?;
     if let Some(vhost) = vhost {
         if api.broker.vhost(vhost).is_none() {
             return Err(ApiError::NotFound);
@@ -236,12 +232,22 @@ const LIMITS_NAME: &str = "limits";
 
 /// Policymakers with permissions in the vhost (administrators everywhere), as RabbitMQ.
 fn require_parameter_access(api: &Api, caller: &Caller, vhost: &str) -> ApiResult<()> {
-    if !caller.is_policymaker() || !(caller.is_admin() || caller.has_permissions_in(api, vhost)) {
-        return Err(ApiError::not_authorised(
+    require_policymaker(
+        caller,
+        caller.is_admin() || caller.has_permissions_in(api, vhost),
+    )
+}
+
+/// RabbitMQ's refusal of runtime parameters to other than policymakers (and `in_vhost`:
+/// with access to the vhost concerned).
+fn require_policymaker(caller: &Caller, in_vhost: bool) -> ApiResult<()> {
+    if caller.is_policymaker() && in_vhost {
+        Ok(())
+    } else {
+        Err(ApiError::not_authorised(
             "User not authorised to access object",
-        ));
+        ))
     }
-    Ok(())
 }
 
 /// Changing: administrators only. RabbitMQ 3.10 lets any policymaker of the vhost change
