@@ -260,5 +260,11 @@ def test_an_address_that_keeps_failing_http_logins_is_slowed_and_no_other(tmp_pa
         assert status == 200 and took >= 0.1, took
         status, took = attempt(guesser, "guest", "wrong")
         assert status == 401 and took < 0.08, took
+        # One address trying a new name each time (spraying) is slowed after 50 failures.
+        sprayer = "127.0.0.5"
+        for n in range(51):
+            assert attempt(sprayer, f"t-name-{n}", "pw")[0] == 401
+        status, took = attempt(sprayer, "t-name-x", "pw")
+        assert status == 401 and took >= 0.1, took
     finally:
         proc.stop()

@@ -15,7 +15,6 @@ use crate::connection;
 use warren_broker::broker::Broker;
 use warren_tls::ServerTls;
 
-/// The next connection on the AMQPS listener, if there is one (never resolves otherwise).
 /// A client from `listener` (none ever when there is no listener), with a slot of `slots`
 /// taken first when `connection_max` applies: as with RabbitMQ's ranch, past the limit no
 /// client is accepted; they wait in the listen backlog until a connection ends. Cancel-safe

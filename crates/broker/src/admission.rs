@@ -3,6 +3,7 @@
 //! the open connections under the registry's lock, so a burst of connects cannot overshoot
 //! the limit between the check and the connection's registration.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -15,17 +16,31 @@ pub enum AdmissionRefused {
     User(u64),
 }
 
-/// A connection being admitted: counted against its vhost's and user's limits until dropped
-/// (once the connection is registered, or when it fails).
+/// A connection being admitted: counted against its vhost's and user's limits until its
+/// connection is registered (which ends it under the registry's lock) or it is dropped (the
+/// handshake failed).
 #[derive(Debug)]
 pub struct Admission {
     broker: Arc<Broker>,
-    id: u64,
+    /// None once ended.
+    id: Option<u64>,
+}
+
+impl Admission {
+    /// End it while the registry's lock is held (the connection was just added), with the
+    /// admissions' lock taken after it (the lock order).
+    pub(crate) fn end_registered(mut self, admitting: &mut HashMap<u64, (String, String)>) {
+        if let Some(id) = self.id.take() {
+            admitting.remove(&id);
+        }
+    }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.broker.admitting.lock().remove(&self.id);
+        if let Some(id) = self.id.take() {
+            self.broker.admitting.lock().remove(&id);
+        }
     }
 }
 
@@ -68,7 +83,7 @@ impl Broker {
         admitting.insert(id, (vhost.to_owned(), user.to_owned()));
         Ok(Some(Admission {
             broker: Arc::clone(self),
-            id,
+            id: Some(id),
         }))
     }
 }

@@ -176,10 +176,22 @@ impl Broker {
         self.connections.lock().values().cloned().collect()
     }
 
-    pub fn register_connection(&self, info: ConnectionInfo) -> Arc<ConnectionShared> {
+    /// Add a connection to the registry; its admission (if it took one under a connection
+    /// limit) ends in the same step, so it is never counted twice nor not at all.
+    pub fn register_connection(
+        &self,
+        info: ConnectionInfo,
+        admission: Option<crate::admission::Admission>,
+    ) -> Arc<ConnectionShared> {
         let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
         let shared = ConnectionShared::new(id, info);
-        self.connections.lock().insert(id, Arc::clone(&shared));
+        {
+            let mut connections = self.connections.lock();
+            connections.insert(id, Arc::clone(&shared));
+            if let Some(admission) = admission {
+                admission.end_registered(&mut self.admitting.lock());
+            }
+        }
         self.churn.count(ChurnEvent::ConnectionCreated, 1);
         shared
     }

@@ -121,8 +121,12 @@ impl Broker {
             Command::ClearPolicy { vhost, name } => self.clear_policy(&vhost, &name),
             Command::CloseConnection { name, reason } => self.close_connection(&name, &reason),
             Command::ChangeVhostLimits { vhost, change } => {
-                let v = self.vhost_or_err(&vhost)?;
-                let _vhosts = self.vhosts.read();
+                // Looked up under the read lock: a vhost deleted and made again meanwhile
+                // cannot get the change in memory while the journal gives it to the new one.
+                let vhosts = self.vhosts.read();
+                let v = vhosts.get(&vhost).ok_or_else(|| {
+                    ControlError::not_found(format!("vhost '{vhost}' does not exist"))
+                })?;
                 let mut current = v.limits.lock();
                 let limits = change.applied_to(&current);
                 self.log.append(&MetaRecord::VhostLimits {

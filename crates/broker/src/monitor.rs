@@ -91,16 +91,14 @@ impl ReclaimPolicy {
         if !(pressing || settled_high) {
             return false;
         }
-        if !pressing {
-            // The last reclaim gave back next to nothing: the memory is in use; ask less
-            // often. One that helped starts the waits again.
-            let gave_back = self.at_last_bytes.saturating_sub(used) > RECLAIM_AFTER_GROWTH_BYTES;
-            self.settled_every = if gave_back {
-                RECLAIM_SETTLED_EVERY
-            } else {
-                (self.settled_every * 2).min(RECLAIM_SETTLED_MAX)
-            };
-        }
+        // A settled reclaim that gave back next to nothing (the memory is in use) makes the
+        // next wait longer; one that helped, or a new burst, starts the waits again.
+        let gave_back = self.at_last_bytes.saturating_sub(used) > RECLAIM_AFTER_GROWTH_BYTES;
+        self.settled_every = if pressing || gave_back {
+            RECLAIM_SETTLED_EVERY
+        } else {
+            (self.settled_every * 2).min(RECLAIM_SETTLED_MAX)
+        };
         self.last = std::time::Instant::now();
         self.low_water_bytes = used;
         self.at_last_bytes = used;
@@ -203,6 +201,11 @@ mod tests {
         assert!(!p.should_reclaim(200 * MIB, 1024 * MIB));
         p.last -= RECLAIM_SETTLED_EVERY;
         assert!(p.should_reclaim(200 * MIB, 1024 * MIB));
+        // One that helps (200 -> 150 MiB since the last) starts the waits again: 10 s.
+        p.last -= RECLAIM_SETTLED_EVERY * 8;
+        assert!(p.should_reclaim(150 * MIB, 1024 * MIB));
+        p.last -= RECLAIM_SETTLED_EVERY;
+        assert!(p.should_reclaim(150 * MIB, 1024 * MIB));
         // Back near the floor: never.
         p.last -= RECLAIM_SETTLED_MAX;
         assert!(!p.should_reclaim(30 * MIB, 1024 * MIB));

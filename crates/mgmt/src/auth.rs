@@ -146,7 +146,10 @@ impl FromRequestParts<Arc<Api>> for Caller {
             (ip, hasher.finish())
         });
         if let Some(key) = &key {
-            let delay = api.login_throttle.delay_for(key);
+            let delay = api
+                .login_throttle
+                .delay_for(key)
+                .max(api.address_throttle.delay_for(&key.0));
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -166,6 +169,7 @@ impl FromRequestParts<Arc<Api>> for Caller {
             (None, key) => {
                 if let Some(key) = key {
                     api.login_throttle.failed(key);
+                    api.address_throttle.failed(&key.0);
                 }
                 return Err(ApiError::LoginFailed);
             }

@@ -50,6 +50,9 @@ pub const RABBITMQ_API_VERSION: &str = "3.10.8";
 /// RabbitMQ's default `management.http.max_body_size` (definitions files can be large).
 pub const BODY_LIMIT_BYTES: usize = 20 << 20;
 
+/// Failed API logins one address may make, over all user names, before its logins wait.
+const ADDRESS_FREE_FAILURES: u32 = 50;
+
 /// What the API's handlers share.
 #[derive(Debug)]
 pub struct Api {
@@ -66,6 +69,10 @@ pub struct Api {
     /// another user's requests from the same address (a proxy, the operator's own machine).
     /// A hash, so that the 65,536 keys it keeps at most stay small whatever names are tried.
     pub login_throttle: warren_broker::auth::throttle::LoginThrottle<(std::net::IpAddr, u64)>,
+    /// And per address over all names, with a larger allowance: one address trying many
+    /// names (password spraying, or filling the table above) is slowed too. A success does
+    /// not clear it; a quiet minute does.
+    pub address_throttle: warren_broker::auth::throttle::LoginThrottle,
 }
 
 impl Api {
@@ -86,6 +93,9 @@ impl Api {
             listeners,
             rates: rates::Rates::default(),
             login_throttle: Default::default(),
+            address_throttle: warren_broker::auth::throttle::LoginThrottle::with_free_failures(
+                ADDRESS_FREE_FAILURES,
+            ),
         }
     }
 }

@@ -124,28 +124,30 @@ pub async fn serve(
             Ok(Err(HandshakeError::Closed)) | Err(_) => return,
         }
     };
-    let shared = broker.register_connection(ConnectionInfo {
-        name: ConnectionInfo::name_for(peer, local),
-        peer: canonical(peer),
-        local: canonical(local),
-        user: negotiated.grant.user.clone(),
-        vhost: negotiated.grant.vhost.clone(),
-        client_properties: bytes::Bytes::from(warren_codec::content::encode_table(
-            &negotiated.client_properties,
-        )),
-        connected_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        channel_max: negotiated.channel_max,
-        frame_max: negotiated.frame_max,
-        heartbeat_s: negotiated.heartbeat_s,
-        auth_mechanism: negotiated.auth_mechanism.clone(),
-        tls: tls
-            .as_ref()
-            .map(|t| transport::facts(&t.lock(), client_subject.as_ref())),
-    });
-    // Registered: the connection now counts against its limits by itself.
-    drop(negotiated.admission.take());
+    let admission = negotiated.admission.take();
+    let shared = broker.register_connection(
+        ConnectionInfo {
+            name: ConnectionInfo::name_for(peer, local),
+            peer: canonical(peer),
+            local: canonical(local),
+            user: negotiated.grant.user.clone(),
+            vhost: negotiated.grant.vhost.clone(),
+            client_properties: bytes::Bytes::from(warren_codec::content::encode_table(
+                &negotiated.client_properties,
+            )),
+            connected_at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            channel_max: negotiated.channel_max,
+            frame_max: negotiated.frame_max,
+            heartbeat_s: negotiated.heartbeat_s,
+            auth_mechanism: negotiated.auth_mechanism.clone(),
+            tls: tls
+                .as_ref()
+                .map(|t| transport::facts(&t.lock(), client_subject.as_ref())),
+        },
+        admission,
+    );
     tracing::debug!(%peer, id = shared.id, user = %negotiated.grant.user, vhost = %negotiated.grant.vhost, "connection opened");
     let writer = Writer::new(wr, tls);
     let writer_task = tokio::spawn(Arc::clone(&writer).run());

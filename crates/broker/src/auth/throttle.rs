@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-/// Failures answered at full speed (typos happen).
+/// Failures answered at full speed (typos happen), by default.
 const FREE_FAILURES: u32 = 3;
 /// The wait after the free failures; doubled for each further one.
 const FIRST_DELAY: Duration = Duration::from_millis(100);
@@ -26,12 +26,21 @@ const TRACKED_MAX: usize = 65_536;
 #[derive(Debug)]
 pub struct LoginThrottle<K = IpAddr> {
     recent: Mutex<HashMap<K, Failures>>,
+    free_failures: u32,
 }
 
 impl<K> Default for LoginThrottle<K> {
     fn default() -> Self {
+        Self::with_free_failures(FREE_FAILURES)
+    }
+}
+
+impl<K> LoginThrottle<K> {
+    /// A brake that lets `free` failures per key through at full speed.
+    pub fn with_free_failures(free: u32) -> Self {
         Self {
             recent: Mutex::new(HashMap::new()),
+            free_failures: free,
         }
     }
 }
@@ -47,7 +56,7 @@ impl<K: Eq + Hash + Clone + Debug> LoginThrottle<K> {
     pub fn delay_for(&self, key: &K) -> Duration {
         let recent = self.recent.lock();
         match recent.get(key) {
-            Some(f) if f.last.elapsed() < FORGET_AFTER => delay_after(f.count),
+            Some(f) if f.last.elapsed() < FORGET_AFTER => delay_after(f.count, self.free_failures),
             _ => Duration::ZERO,
         }
     }
@@ -72,7 +81,7 @@ impl<K: Eq + Hash + Clone + Debug> LoginThrottle<K> {
         }
         f.count = f.count.saturating_add(1);
         f.last = now;
-        if f.count == FREE_FAILURES + 1 {
+        if f.count == self.free_failures + 1 {
             tracing::warn!(?key, "repeated failed logins: slowing these logins down");
         }
     }
@@ -82,9 +91,9 @@ impl<K: Eq + Hash + Clone + Debug> LoginThrottle<K> {
     }
 }
 
-/// The wait after `failures` recent failures.
-fn delay_after(failures: u32) -> Duration {
-    let Some(extra) = failures.checked_sub(FREE_FAILURES) else {
+/// The wait after `failures` recent failures, `free` of them answered at full speed.
+fn delay_after(failures: u32, free: u32) -> Duration {
+    let Some(extra) = failures.checked_sub(free) else {
         return Duration::ZERO;
     };
     if extra == 0 {
@@ -100,12 +109,16 @@ mod tests {
 
     #[test]
     fn the_wait_grows_after_the_free_failures_and_stops_at_the_ceiling() {
-        let waits: Vec<u64> = (0..12).map(|n| delay_after(n).as_millis() as u64).collect();
+        let waits: Vec<u64> = (0..12)
+            .map(|n| delay_after(n, FREE_FAILURES).as_millis() as u64)
+            .collect();
         assert_eq!(
             waits,
             [0, 0, 0, 0, 100, 200, 400, 800, 1600, 3200, 5000, 5000]
         );
-        assert_eq!(delay_after(u32::MAX), DELAY_MAX);
+        assert_eq!(delay_after(u32::MAX, FREE_FAILURES), DELAY_MAX);
+        assert_eq!(delay_after(50, 50), Duration::ZERO);
+        assert_eq!(delay_after(52, 50), Duration::from_millis(200));
     }
 
     #[test]
