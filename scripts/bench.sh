@@ -9,7 +9,7 @@
 #                               of SOAK_CONNECTIONS=10000 connections opened and closed,
 #                               channels and queues churned, a steady confirmed stream, RSS,
 #                               open files and probe latency sampled every SOAK_SAMPLE=10 s for
-#                               SOAK_SECONDS=3600; fails unless memory and open files come back
+#                               SOAK_SECONDS=3600; fails unless memory and open files stay
 #                               flat (scripts/bench/soak.py check: SOAK_RSS_GROWTH_MIB=32,
 #                               SOAK_FD_SLACK=16) and nothing of the stream is lost. Writes the
 #                               plot (docs/bench/soak.svg), the raw samples
@@ -284,21 +284,27 @@ rss_of() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status" 2>/dev/null || tr
 # --------------------------------------------------------------------------------------------
 # smoke mode: Warren only, a few seconds, correctness checks
 
-if [ "$MODE" = smoke ]; then
-  PROFILE=${SMOKE_PROFILE:-debug}
-  case "$PROFILE" in
-    debug) BUILD_FLAGS=() ;;
-    release) BUILD_FLAGS=(--release) ;;
-    *) die "SMOKE_PROFILE must be debug or release" ;;
+# warren_alone MODE PROFILE: build Warren and warren-perf (PROFILE debug|release), start
+# Warren alone on a free port (or WARREN_PORT) in a temporary dir: the smoke and soak modes.
+warren_alone() {
+  local mode=$1 profile=$2 flags=()
+  case "$profile" in
+    debug) ;;
+    release) flags=(--release) ;;
+    *) die "the $mode profile must be debug or release" ;;
   esac
-  step "bench --smoke: cargo build ${BUILD_FLAGS[*]} --bin warren --bin warren-perf"
-  cargo build --quiet "${BUILD_FLAGS[@]}" --bin warren --bin warren-perf
-  WARREN_BIN=$TARGET_DIR/$PROFILE/warren
-  PERF=$TARGET_DIR/$PROFILE/warren-perf
+  step "bench --$mode: cargo build ${flags[*]} --bin warren --bin warren-perf"
+  cargo build --quiet "${flags[@]}" --bin warren --bin warren-perf
+  WARREN_BIN=$TARGET_DIR/$profile/warren
+  PERF=$TARGET_DIR/$profile/warren-perf
   make_tmp
   LOGDIR=$TMP
   WARREN_PORT=${WARREN_PORT:-0}
   start_warren
+}
+
+if [ "$MODE" = smoke ]; then
+  warren_alone smoke "${SMOKE_PROFILE:-debug}"
   echo "warren pid $WARREN_PID on port $WARREN_ACTUAL_PORT"
   fail=0
   smoke() {
@@ -331,25 +337,13 @@ fi
 # soak mode: Warren only, an hour (or SOAK_SECONDS) of churn, flat memory and files checked
 if [ "$MODE" = soak ]; then
   PROFILE=${SOAK_PROFILE:-release}
-  case "$PROFILE" in
-    debug) BUILD_FLAGS=() ;;
-    release) BUILD_FLAGS=(--release) ;;
-    *) die "SOAK_PROFILE must be debug or release" ;;
-  esac
   SOAK_SECONDS=${SOAK_SECONDS:-3600}
   SOAK_SAMPLE=${SOAK_SAMPLE:-10}
   SOAK_CONNECTIONS=${SOAK_CONNECTIONS:-10000}
   SOAK_RSS_GROWTH_MIB=${SOAK_RSS_GROWTH_MIB:-32}
   SOAK_FD_SLACK=${SOAK_FD_SLACK:-16}
   SOAK_REPORT=${SOAK_REPORT:-1}
-  step "bench --soak: cargo build ${BUILD_FLAGS[*]} --bin warren --bin warren-perf"
-  cargo build --quiet "${BUILD_FLAGS[@]}" --bin warren --bin warren-perf
-  WARREN_BIN=$TARGET_DIR/$PROFILE/warren
-  PERF=$TARGET_DIR/$PROFILE/warren-perf
-  make_tmp
-  LOGDIR=$TMP
-  WARREN_PORT=${WARREN_PORT:-0}
-  start_warren
+  warren_alone soak "$PROFILE"
   samples=$TMP/soak-samples.csv
   args=(soak --duration "$SOAK_SECONDS" --sample-every "$SOAK_SAMPLE"
         --connections "$SOAK_CONNECTIONS" --pid "$WARREN_PID" --samples "$samples")

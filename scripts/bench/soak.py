@@ -100,8 +100,9 @@ def svg_plot(samples, title):
             pts = " ".join(f"{x(s['t_s']):.1f},{y(s[key] * scale):.1f}"
                            for s in samples if s.get(key) is not None)
             out.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.5"/>')
-            lx = width - right - 170
-            ly = y0 + 14 + n * 15
+            # The legend goes on the panel's title line, right of the title, off the curves.
+            lx = width - right - 330 + n * 170
+            ly = y0 - 6
             out.append(f'<line x1="{lx}" x2="{lx + 20}" y1="{ly - 4}" y2="{ly - 4}" stroke="{color}" '
                        f'stroke-width="2"/><text x="{lx + 26}" y="{ly}">{label}</text>')
     out.append("</svg>")
