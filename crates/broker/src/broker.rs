@@ -12,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use warren_model::ControlError;
 use warren_store::Store;
 
+use crate::admission::{Admission, AdmissionRefused, Admissions};
 use crate::alarm::Alarms;
 use crate::auth::Users;
 use crate::config::Config;
@@ -37,10 +38,8 @@ pub struct Broker {
     /// Policies of every vhost, compiled for matching.
     pub policies: RwLock<PolicyBook>,
     pub(crate) connections: Mutex<HashMap<u64, Arc<ConnectionShared>>>,
-    /// Connections being admitted under a connection limit: (vhost, user) by admission id
-    /// (see `admission`).
-    pub(crate) admitting: Mutex<HashMap<u64, (String, String)>>,
-    pub(crate) next_admission: AtomicU64,
+    /// Connections being admitted under a connection limit (see `admission`).
+    admissions: Admissions,
     reply_targets: Mutex<HashMap<Bytes, ReplyTarget>>,
     next_connection_id: AtomicU64,
     pub store: Arc<Store>,
@@ -74,8 +73,7 @@ impl Broker {
             users: RwLock::new(Users::default()),
             policies: RwLock::new(PolicyBook::default()),
             connections: Mutex::new(HashMap::new()),
-            admitting: Mutex::new(HashMap::new()),
-            next_admission: AtomicU64::new(1),
+            admissions: Admissions::default(),
             reply_targets: Mutex::new(HashMap::new()),
             next_connection_id: AtomicU64::new(1),
             config,
@@ -176,12 +174,33 @@ impl Broker {
         self.connections.lock().values().cloned().collect()
     }
 
+    /// Admit a connection to `vhost` as `user` under their `max-connections` limits (None:
+    /// no limit; then nothing is taken), counted with the open connections under the
+    /// registry's lock; the admission holds the place until [`Broker::register_connection`].
+    pub fn admit(
+        &self,
+        vhost: &str,
+        user: &str,
+        vhost_max: Option<u64>,
+        user_max: Option<u64>,
+    ) -> Result<Option<Admission>, AdmissionRefused> {
+        if vhost_max.is_none() && user_max.is_none() {
+            return Ok(None);
+        }
+        let connections = self.connections.lock();
+        let open = connections
+            .values()
+            .map(|c| (c.info.vhost.as_str(), c.info.user.as_str()));
+        self.admissions
+            .admit(open, vhost, user, vhost_max, user_max)
+    }
+
     /// Add a connection to the registry; its admission (if it took one under a connection
     /// limit) ends in the same step, so it is never counted twice nor not at all.
     pub fn register_connection(
         &self,
         info: ConnectionInfo,
-        admission: Option<crate::admission::Admission>,
+        admission: Option<Admission>,
     ) -> Arc<ConnectionShared> {
         let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
         let shared = ConnectionShared::new(id, info);
@@ -189,7 +208,7 @@ impl Broker {
             let mut connections = self.connections.lock();
             connections.insert(id, Arc::clone(&shared));
             if let Some(admission) = admission {
-                admission.end_registered(&mut self.admitting.lock());
+                admission.end();
             }
         }
         self.churn.count(ChurnEvent::ConnectionCreated, 1);

@@ -100,7 +100,7 @@ pub fn banner(verb: &Verb, vhost: &str, timeout_seconds: u64) -> Vec<String> {
         Verb::ListUserLimits { global: true, .. } => "Listing limits for all users ...".to_string(),
         Verb::ListUserLimits { limits_user, .. } => format!(
             "Listing limits for user \"{}\" ...",
-            limits_user.as_deref().unwrap_or(crate::commands::DEFAULT_LIMITS_USER)
+            limits_user.as_deref().unwrap_or(crate::cli::DEFAULT_LIMITS_USER)
         ),
         // `-` writes the definitions themselves to stdout: no banner.
         Verb::ExportDefinitions { file } if file == "-" => return vec![],

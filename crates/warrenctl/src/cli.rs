@@ -279,6 +279,9 @@ pub enum Verb {
     },
 }
 
+/// The user `list_user_limits` shows without `--user` (rabbitmqctl's default).
+pub const DEFAULT_LIMITS_USER: &str = "guest";
+
 /// What the command line asks for: run a verb, or print help/version and stop.
 #[derive(Debug)]
 pub enum Invocation {

@@ -211,12 +211,9 @@ pub fn list_user(
             .map_err(|e| ctx.api.general_error(e))?;
         return Ok(limits_table("user", &all));
     }
-    let limits = user_limits(ctx, user.unwrap_or(DEFAULT_USER))?;
+    let limits = user_limits(ctx, user.unwrap_or(crate::cli::DEFAULT_LIMITS_USER))?;
     Ok(CommandOutput::body(Body::Message {
         text: limits_text(&Value::Object(limits)),
         newline: true,
     }))
 }
-
-/// The user `list_user_limits` shows without `--user` (rabbitmqctl's default).
-pub const DEFAULT_USER: &str = "guest";

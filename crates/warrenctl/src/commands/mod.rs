@@ -17,8 +17,6 @@ use crate::columns;
 use crate::error::CtlError;
 use crate::output::CommandOutput;
 
-pub use limits::DEFAULT_USER as DEFAULT_LIMITS_USER;
-
 /// What every verb needs.
 pub struct Context<'a> {
     pub api: &'a ManagementApi,
