@@ -5,99 +5,99 @@
 use rustls::crypto::CryptoProvider;
 use rustls::{CipherSuite, SupportedCipherSuite};
 
-/// OpenSSL names (and IANA names where they differ) of the suites rustls can offer.
-const NAMES: [(&str, &str, CipherSuite); 9] = [
-    (
-        "TLS_AES_256_GCM_SHA384",
-        "TLS_AES_256_GCM_SHA384",
-        CipherSuite::TLS13_AES_256_GCM_SHA384,
-    ),
-    (
-        "TLS_AES_128_GCM_SHA256",
-        "TLS_AES_128_GCM_SHA256",
-        CipherSuite::TLS13_AES_128_GCM_SHA256,
-    ),
-    (
-        "TLS_CHACHA20_POLY1305_SHA256",
-        "TLS_CHACHA20_POLY1305_SHA256",
-        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
-    ),
-    (
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-    ),
-    (
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    ),
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-    ),
-    (
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-    ),
-    (
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-    ),
-    (
-        "ECDHE-RSA-CHACHA20-POLY1305",
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    ),
+/// A suite rustls can offer: its OpenSSL name (as Erlang lists it), its IANA name, and how
+/// RabbitMQ (Erlang's `ssl`) describes it in a connection's `ssl_key_exchange` and
+/// `ssl_cipher` (TLS 1.3 suites have key exchange `any`).
+struct Suite {
+    openssl: &'static str,
+    iana: &'static str,
+    suite: CipherSuite,
+    key_exchange: &'static str,
+    cipher: &'static str,
+}
+
+const SUITES: [Suite; 9] = [
+    Suite {
+        openssl: "TLS_AES_256_GCM_SHA384",
+        iana: "TLS_AES_256_GCM_SHA384",
+        suite: CipherSuite::TLS13_AES_256_GCM_SHA384,
+        key_exchange: "any",
+        cipher: "aes_256_gcm",
+    },
+    Suite {
+        openssl: "TLS_AES_128_GCM_SHA256",
+        iana: "TLS_AES_128_GCM_SHA256",
+        suite: CipherSuite::TLS13_AES_128_GCM_SHA256,
+        key_exchange: "any",
+        cipher: "aes_128_gcm",
+    },
+    Suite {
+        openssl: "TLS_CHACHA20_POLY1305_SHA256",
+        iana: "TLS_CHACHA20_POLY1305_SHA256",
+        suite: CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+        key_exchange: "any",
+        cipher: "chacha20_poly1305",
+    },
+    Suite {
+        openssl: "ECDHE-ECDSA-AES256-GCM-SHA384",
+        iana: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        suite: CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        key_exchange: "ecdhe_ecdsa",
+        cipher: "aes_256_gcm",
+    },
+    Suite {
+        openssl: "ECDHE-RSA-AES256-GCM-SHA384",
+        iana: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        suite: CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        key_exchange: "ecdhe_rsa",
+        cipher: "aes_256_gcm",
+    },
+    Suite {
+        openssl: "ECDHE-ECDSA-AES128-GCM-SHA256",
+        iana: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        suite: CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        key_exchange: "ecdhe_ecdsa",
+        cipher: "aes_128_gcm",
+    },
+    Suite {
+        openssl: "ECDHE-RSA-AES128-GCM-SHA256",
+        iana: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        suite: CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        key_exchange: "ecdhe_rsa",
+        cipher: "aes_128_gcm",
+    },
+    Suite {
+        openssl: "ECDHE-ECDSA-CHACHA20-POLY1305",
+        iana: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        suite: CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        key_exchange: "ecdhe_ecdsa",
+        cipher: "chacha20_poly1305",
+    },
+    Suite {
+        openssl: "ECDHE-RSA-CHACHA20-POLY1305",
+        iana: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        suite: CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        key_exchange: "ecdhe_rsa",
+        cipher: "chacha20_poly1305",
+    },
 ];
 
-/// How RabbitMQ (Erlang's `ssl`) describes a negotiated suite in a connection's
-/// `ssl_key_exchange`, `ssl_cipher` and `ssl_hash`: TLS 1.3 suites have key exchange `any`,
-/// and AEAD suites have hash `aead`.
+/// How RabbitMQ describes a negotiated suite: (`ssl_key_exchange`, `ssl_cipher`,
+/// `ssl_hash`); every suite rustls offers is an AEAD one, so the hash is `aead`.
 pub fn described(suite: CipherSuite) -> (&'static str, &'static str, &'static str) {
-    use CipherSuite as S;
-    let key_exchange = match suite {
-        S::TLS13_AES_256_GCM_SHA384
-        | S::TLS13_AES_128_GCM_SHA256
-        | S::TLS13_CHACHA20_POLY1305_SHA256 => "any",
-        S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
-        | S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
-        | S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ecdhe_ecdsa",
-        S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
-        | S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
-        | S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ecdhe_rsa",
-        _ => "unknown",
-    };
-    let cipher = match suite {
-        S::TLS13_AES_256_GCM_SHA384
-        | S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
-        | S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "aes_256_gcm",
-        S::TLS13_AES_128_GCM_SHA256
-        | S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
-        | S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "aes_128_gcm",
-        S::TLS13_CHACHA20_POLY1305_SHA256
-        | S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
-        | S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "chacha20_poly1305",
-        _ => "unknown",
-    };
-    let hash = if cipher == "unknown" {
-        "unknown"
-    } else {
-        "aead"
-    };
-    (key_exchange, cipher, hash)
+    SUITES
+        .iter()
+        .find(|s| s.suite == suite)
+        .map_or(("unknown", "unknown", "unknown"), |s| {
+            (s.key_exchange, s.cipher, "aead")
+        })
 }
 
 fn suite_named(name: &str) -> Option<CipherSuite> {
-    NAMES
+    SUITES
         .iter()
-        .find(|(openssl, iana, _)| {
-            name.eq_ignore_ascii_case(openssl) || name.eq_ignore_ascii_case(iana)
-        })
-        .map(|(_, _, suite)| *suite)
+        .find(|s| name.eq_ignore_ascii_case(s.openssl) || name.eq_ignore_ascii_case(s.iana))
+        .map(|s| s.suite)
 }
 
 /// The names no suite Warren offers answers to (reported, not applied).

@@ -41,20 +41,13 @@ pub fn routes() -> Router<Arc<Api>> {
         )
 }
 
-/// `[{"vhost": ..., "value": {...}}]` for the vhosts that have limits.
+/// `[{"vhost": ..., "value": {...}}]` for the vhosts that have limits: their `vhost-limits`
+/// parameters (by vhost), as `/api/vhost-limits` shows them.
 fn listing(api: &Api, only: Option<&str>) -> Value {
-    let mut out: Vec<Value> = api
-        .broker
-        .vhosts()
-        .iter()
-        .filter(|v| only.is_none_or(|name| &*v.name == name))
-        .filter_map(|v| {
-            let limits = v.limits.lock().clone();
-            (!limits.is_empty()).then(|| j!({"vhost": &*v.name, "value": limits}))
-        })
-        .collect();
-    out.sort_by(|a, b| a["vhost"].as_str().cmp(&b["vhost"].as_str()));
-    Value::Array(out)
+    definitions::runtime_parameters(&api.broker, only)
+        .into_iter()
+        .map(|p| j!({"vhost": p.vhost, "value": p.value}))
+        .collect()
 }
 
 async fn list_all(State(api): State<Arc<Api>>, caller: Caller) -> ApiResult<Response> {
